@@ -1,0 +1,87 @@
+//! `trellis dev`: demo data and a live tail of `$all`, for trying the kernel by hand.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Subcommand;
+use trellis_demo::{Tally, TallyCommand, upcasters};
+use trellis_kernel::{
+    AllSubscription, CommandContext, CommandHandler, Metadata, StreamId, SubscriptionOptions,
+    TenantId,
+};
+
+/// Developer helpers.
+#[derive(Subcommand)]
+pub enum DevCommand {
+    /// Write a few demo tallies through the command handler.
+    Demo {
+        /// How many tallies.
+        #[arg(long, default_value_t = 3)]
+        tallies: u32,
+    },
+    /// Follow `$all` and print each event as a JSON line, until interrupted.
+    Tail,
+}
+
+/// Runs a dev helper.
+pub async fn run(url: &str, command: DevCommand) -> anyhow::Result<()> {
+    let store = Arc::new(crate::connect(url, 4).await?);
+    store.migrate().await.context("migrating")?;
+    match command {
+        DevCommand::Demo { tallies } => demo(store, tallies).await,
+        DevCommand::Tail => tail(store).await,
+    }
+}
+
+async fn demo(
+    store: Arc<trellis_store_postgres::PgEventStore>,
+    tallies: u32,
+) -> anyhow::Result<()> {
+    let handler = CommandHandler::new(store, Arc::new(upcasters()));
+    let tenant = TenantId::new();
+    for n in 1..=tallies {
+        let stream = StreamId::new("tally", uuid::Uuid::now_v7())?;
+        let context = CommandContext {
+            metadata: Metadata {
+                tenant_id: Some(tenant),
+                ..Metadata::default()
+            },
+            ..CommandContext::default()
+        };
+        let commands = [
+            TallyCommand::Open {
+                name: format!("demo tally {n}"),
+            },
+            TallyCommand::Add {
+                amount: i64::from(n),
+            },
+            TallyCommand::Add { amount: 10 },
+            TallyCommand::Close,
+        ];
+        for command in &commands {
+            let outcome = handler.handle::<Tally>(&stream, command, &context).await?;
+            tracing::info!(stream = %stream, version = outcome.version, "demo command applied");
+        }
+    }
+    Ok(())
+}
+
+async fn tail(store: Arc<trellis_store_postgres::PgEventStore>) -> anyhow::Result<()> {
+    let mut subscription = AllSubscription::new(store, None, SubscriptionOptions::default());
+    loop {
+        tokio::select! {
+            batch = subscription.next_batch() => {
+                for event in batch? {
+                    #[allow(clippy::print_stdout)] // Printing events is what tail is for.
+                    {
+                        println!("{}", serde_json::to_string(&event)?);
+                    }
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!(checkpoint = ?subscription.checkpoint(), "tail stopped");
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! `trellis`: the one binary. Subcommands live one per file.
+
+mod bench;
+mod dev;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use trellis_store_postgres::{PgEventStore, PgStoreOptions};
+
+/// Trellis: event-sourced career and learning development.
+#[derive(Parser)]
+#[command(name = "trellis", version)]
+struct Cli {
+    /// PostgreSQL holding the event store.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/trellis",
+        global = true
+    )]
+    database_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply database migrations.
+    Migrate,
+    /// Benchmarks that print one JSON line per run.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Developer helpers: demo data and a live view of `$all`.
+    #[command(subcommand)]
+    Dev(dev::DevCommand),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRELLIS_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .json()
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Migrate => {
+            let store = connect(&cli.database_url, 2).await?;
+            store.migrate().await.context("migrating the event store")?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Bench(command) => bench::run(&cli.database_url, command).await,
+        Command::Dev(command) => dev::run(&cli.database_url, command).await,
+    }
+}
+
+/// Connects to the store with a pool of `connections`.
+async fn connect(url: &str, connections: u32) -> anyhow::Result<PgEventStore> {
+    let options = PgStoreOptions {
+        max_connections: connections,
+        ..PgStoreOptions::default()
+    };
+    PgEventStore::connect(url, options)
+        .await
+        .with_context(|| format!("connecting to PostgreSQL ({})", redact(url)))
+}
+
+/// A URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}

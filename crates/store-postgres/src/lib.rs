@@ -1,0 +1,152 @@
+//! PostgreSQL adapter for the [`EventStore`] port.
+//!
+//! - An append is **one SQL statement** (a CTE that reads the stream's version, records the
+//!   idempotency key and inserts the events), so in autocommit it costs one round trip and
+//!   one commit, like a raw insert.
+//! - Optimistic concurrency is enforced by the unique index on `(stream_id, stream_version)`:
+//!   a writer that loses the race gets a unique violation, reported as
+//!   [`StoreError::Concurrency`].
+//! - `$all` is read in `(transaction_id, global_position)` order below the oldest running
+//!   transaction (ADR 0001), which never skips an event whose transaction commits late.
+
+mod append;
+mod error;
+mod read;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::watch;
+use trellis_kernel::{
+    AppendOptions, AppendResult, Direction, EventStore, ExpectedVersion, GlobalPosition,
+    IdempotencyKey, NewEvent, RecordedEvent, StoreError, StoreLimits, StreamId, StreamVersion,
+};
+
+pub use append::append_in;
+pub use error::unavailable;
+
+/// The embedded migrations of the event store.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct PgStoreOptions {
+    /// Pool size; size it to the expected append concurrency.
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection before reporting the store unavailable.
+    pub acquire_timeout: Duration,
+    /// Input limits.
+    pub limits: StoreLimits,
+}
+
+impl Default for PgStoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+            limits: StoreLimits::default(),
+        }
+    }
+}
+
+/// The PostgreSQL event store. Cheap to clone.
+#[derive(Clone)]
+pub struct PgEventStore {
+    pool: PgPool,
+    limits: StoreLimits,
+    signal: Arc<watch::Sender<u64>>,
+}
+
+impl PgEventStore {
+    /// Connects a pool to `url`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the database cannot be reached.
+    pub async fn connect(url: &str, options: PgStoreOptions) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect(url)
+            .await
+            .map_err(unavailable)?;
+        Ok(Self::from_pool(pool, options.limits))
+    }
+
+    /// Wraps an existing pool.
+    pub fn from_pool(pool: PgPool, limits: StoreLimits) -> Self {
+        Self {
+            pool,
+            limits,
+            signal: Arc::new(watch::Sender::new(0)),
+        }
+    }
+
+    /// Applies pending migrations.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when a migration fails.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await.map_err(unavailable)
+    }
+
+    /// The pool, for read-model code that shares the database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The limits this store enforces.
+    pub fn limits(&self) -> StoreLimits {
+        self.limits
+    }
+}
+
+#[async_trait]
+impl EventStore for PgEventStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        options: AppendOptions,
+    ) -> Result<AppendResult, StoreError> {
+        self.limits.check(&events)?;
+        let result =
+            append::append_retrying(&self.pool, stream, expected, &events, &options).await?;
+        if !result.duplicate {
+            self.signal.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        Ok(result)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: StreamVersion,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        read::read_stream(&self.pool, stream, from, direction, limit).await
+    }
+
+    async fn read_all(
+        &self,
+        after: Option<GlobalPosition>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        read::read_all(&self.pool, after, limit).await
+    }
+
+    async fn idempotent_result(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<AppendResult>, StoreError> {
+        read::idempotent_result(&self.pool, key).await
+    }
+
+    fn append_signal(&self) -> watch::Receiver<u64> {
+        self.signal.subscribe()
+    }
+}

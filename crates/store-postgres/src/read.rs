@@ -1,0 +1,172 @@
+//! Reads: one stream, `$all` in commit order, idempotency results.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool};
+use trellis_kernel::{
+    AppendResult, Direction, EventId, GlobalPosition, IdempotencyKey, Metadata, RecordedEvent,
+    StoreError, StreamId, StreamVersion,
+};
+use uuid::Uuid;
+
+use crate::error::{corrupt, unavailable};
+
+const COLUMNS: &str = "global_position, event_id, stream_id, stream_version, event_type, \
+                       schema_version, payload, metadata, recorded_at";
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    global_position: i64,
+    event_id: Uuid,
+    stream_id: String,
+    stream_version: i64,
+    event_type: String,
+    schema_version: i32,
+    payload: serde_json::Value,
+    metadata: serde_json::Value,
+    recorded_at: DateTime<Utc>,
+}
+
+impl EventRow {
+    fn into_event(self) -> Result<RecordedEvent, StoreError> {
+        let stream_id = StreamId::parse(&self.stream_id).map_err(|e| corrupt(self.event_id, e))?;
+        let metadata: Metadata =
+            serde_json::from_value(self.metadata).map_err(|e| corrupt(self.event_id, e))?;
+        Ok(RecordedEvent {
+            event_id: EventId::from_uuid(self.event_id),
+            stream_id,
+            stream_version: self.stream_version as StreamVersion,
+            global_position: GlobalPosition(self.global_position),
+            event_type: self.event_type,
+            schema_version: self.schema_version as u32,
+            payload: self.payload,
+            metadata,
+            recorded_at: self.recorded_at,
+        })
+    }
+}
+
+fn into_events(rows: Vec<EventRow>) -> Result<Vec<RecordedEvent>, StoreError> {
+    rows.into_iter().map(EventRow::into_event).collect()
+}
+
+fn clamp_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+pub(crate) async fn read_stream(
+    pool: &PgPool,
+    stream: &StreamId,
+    from: StreamVersion,
+    direction: Direction,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let from = i64::try_from(from).unwrap_or(i64::MAX);
+    let sql = match direction {
+        Direction::Forwards => format!(
+            "SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND stream_version >= $2 \
+             ORDER BY stream_version LIMIT $3"
+        ),
+        Direction::Backwards => format!(
+            "SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND stream_version <= $2 \
+             ORDER BY stream_version DESC LIMIT $3"
+        ),
+    };
+    let rows: Vec<EventRow> = sqlx::query_as(&sql)
+        .bind(stream.to_string())
+        .bind(from)
+        .bind(clamp_limit(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(unavailable)?;
+    into_events(rows)
+}
+
+/// `$all` from the start. Only transactions older than every running one are visible, so a
+/// transaction that is still open can never be overtaken by a reader (ADR 0001).
+const READ_ALL_FROM_START: &str = "WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+     ORDER BY transaction_id, global_position LIMIT $1";
+
+/// `$all` after a checkpoint: the checkpoint's own (transaction_id, global_position) is
+/// looked up, so callers only ever keep a plain global position.
+const READ_ALL_AFTER: &str = "WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+     AND (transaction_id, global_position) > \
+         (SELECT transaction_id, global_position FROM events WHERE global_position = $2) \
+     ORDER BY transaction_id, global_position LIMIT $1";
+
+pub(crate) async fn read_all(
+    pool: &PgPool,
+    after: Option<GlobalPosition>,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows: Vec<EventRow> = match after {
+        None => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM events {READ_ALL_FROM_START}"
+            ))
+            .bind(clamp_limit(limit))
+            .fetch_all(pool)
+            .await
+        }
+        Some(position) => {
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM events {READ_ALL_AFTER}"))
+                .bind(clamp_limit(limit))
+                .bind(position.0)
+                .fetch_all(pool)
+                .await
+        }
+    }
+    .map_err(unavailable)?;
+    if rows.is_empty()
+        && let Some(position) = after
+    {
+        // An empty page is normal when caught up; make sure it is not a bad checkpoint.
+        let known: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE global_position = $1)")
+                .bind(position.0)
+                .fetch_one(pool)
+                .await
+                .map_err(unavailable)?;
+        if !known {
+            return Err(StoreError::UnknownPosition(position));
+        }
+    }
+    into_events(rows)
+}
+
+pub(crate) async fn idempotent_result<'e>(
+    executor: impl PgExecutor<'e>,
+    key: &IdempotencyKey,
+) -> Result<Option<AppendResult>, StoreError> {
+    let row: Option<(String, i64, i64, Vec<Uuid>)> = sqlx::query_as(
+        "SELECT stream_id, first_version, last_version, event_ids \
+         FROM idempotency_keys WHERE key = $1",
+    )
+    .bind(key.as_str())
+    .fetch_optional(executor)
+    .await
+    .map_err(unavailable)?;
+    row.map(|(stream_id, first, last, ids)| {
+        Ok(AppendResult {
+            stream_id: StreamId::parse(&stream_id).map_err(|e| corrupt(key.as_str(), e))?,
+            first_version: first as StreamVersion,
+            last_version: last as StreamVersion,
+            event_ids: ids.into_iter().map(EventId::from_uuid).collect(),
+            duplicate: true,
+        })
+    })
+    .transpose()
+}
+
+pub(crate) async fn stream_version<'e>(
+    executor: impl PgExecutor<'e>,
+    stream: &StreamId,
+) -> Result<StreamVersion, StoreError> {
+    let version: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(stream_version), 0)::bigint FROM events WHERE stream_id = $1",
+    )
+    .bind(stream.to_string())
+    .fetch_one(executor)
+    .await
+    .map_err(unavailable)?;
+    Ok(version as StreamVersion)
+}

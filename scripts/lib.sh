@@ -1,0 +1,30 @@
+# Shared helpers for scripts/*. Sourced, not run.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/trellis}"
+
+log() { printf '[trellis] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Run as root directly, through sudo otherwise.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    die "need root (or sudo) to run: $*"; fi
+}
+
+# Parse DATABASE_URL into PGHOST_/PGPORT_/PGUSER_/PGDB_ (postgres://user[:pw]@host[:port]/db).
+parse_db_url() {
+  local rest="${DATABASE_URL#*://}"
+  local userinfo="${rest%%@*}"; rest="${rest#*@}"
+  local hostport="${rest%%/*}"; local db="${rest#*/}"; db="${db%%\?*}"
+  PGUSER_="${userinfo%%:*}"
+  PGHOST_="${hostport%%:*}"
+  if [[ "$hostport" == *:* ]]; then PGPORT_="${hostport##*:}"; else PGPORT_=5432; fi
+  PGDB_="$db"
+}
+
+psql_admin() {
+  parse_db_url
+  psql -h "$PGHOST_" -p "$PGPORT_" -U "$PGUSER_" -d postgres -v ON_ERROR_STOP=1 -tA "$@"
+}
