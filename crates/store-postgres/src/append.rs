@@ -1,11 +1,15 @@
-//! The append statement.
+//! The append statements.
 //!
-//! Everything happens in one statement so that an autocommit append is one round trip:
-//! `current` reads the stream's version through the `(stream_id, stream_version)` index,
-//! `admitted` applies the expected-version check, `idem` claims the idempotency key (waiting
-//! on a concurrent claimant, then doing nothing if it committed), and `inserted` writes the
-//! events only if both passed. Races between writers of one stream surface as a unique
-//! violation on the version index.
+//! Every append is one statement, so in autocommit it is one round trip and one commit. The
+//! unique index on `(stream_id, stream_version)` does the concurrency check: a writer that
+//! expects version v inserts v+1.. and either succeeds or hits the index. Which statement
+//! runs depends on the expectation, so the common cases stay as cheap as a plain insert:
+//! - `NoStream`: insert versions 1..n, no read at all;
+//! - `Exact(v)`: insert v+1.., guarded by "version v exists" so a stale writer cannot leave a
+//!   gap;
+//! - `Any`: read the current version in the same statement;
+//! - with an idempotency key: a CTE that also claims the key (`ON CONFLICT DO NOTHING`, which
+//!   waits for a concurrent claimant) and inserts only if the claim succeeded.
 
 use sqlx::{PgConnection, PgExecutor, PgPool};
 use trellis_kernel::{
@@ -16,7 +20,8 @@ use uuid::Uuid;
 use crate::error::{EVENT_ID_KEY, STREAM_VERSION_KEY, unavailable, violated_constraint};
 use crate::read::{idempotent_result, stream_version};
 
-const APPEND_SQL: &str = r#"
+/// Appends with an idempotency key: the key is claimed in the same statement.
+const APPEND_KEYED_SQL: &str = r#"
 WITH current AS (
     SELECT COALESCE(MAX(stream_version), 0)::bigint AS version
     FROM events WHERE stream_id = $1
@@ -25,23 +30,60 @@ WITH current AS (
 ), idem AS (
     INSERT INTO idempotency_keys (key, stream_id, first_version, last_version, event_ids)
     SELECT $3::text, $1, version + 1, version + cardinality($4::uuid[]), $4::uuid[]
-    FROM admitted WHERE $3::text IS NOT NULL
+    FROM admitted
     ON CONFLICT (key) DO NOTHING
     RETURNING 1
-), inserted AS (
-    INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version,
-                        payload, metadata, tenant_id)
-    SELECT e.event_id, $1, admitted.version + e.ord, e.event_type, e.schema_version,
-           e.payload, e.metadata, e.tenant_id
-    FROM admitted,
-         unnest($4::uuid[], $5::text[], $6::int4[], $7::jsonb[], $8::jsonb[], $9::uuid[])
-             WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata,
-                                  tenant_id, ord)
-    WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM idem)
-    RETURNING 1
 )
-SELECT (SELECT version FROM current) AS current_version,
-       (SELECT count(*) FROM inserted) AS inserted
+INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version,
+                    payload, metadata, tenant_id)
+SELECT e.event_id, $1, admitted.version + e.ord, e.event_type, e.schema_version,
+       e.payload, e.metadata, e.tenant_id
+FROM admitted,
+     unnest($4::uuid[], $5::text[], $6::int4[], $7::jsonb[], $8::jsonb[], $9::uuid[])
+         WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata,
+                              tenant_id, ord)
+WHERE EXISTS (SELECT 1 FROM idem)
+RETURNING stream_version
+"#;
+
+/// Appends to a stream that must be empty. No read: if version 1 exists, the unique index
+/// on `(stream_id, stream_version)` rejects the insert.
+const APPEND_NEW_SQL: &str = r#"
+INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version,
+                    payload, metadata, tenant_id)
+SELECT e.event_id, $1, e.ord, e.event_type, e.schema_version, e.payload, e.metadata, e.tenant_id
+FROM unnest($2::uuid[], $3::text[], $4::int4[], $5::jsonb[], $6::jsonb[], $7::uuid[])
+         WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata,
+                              tenant_id, ord)
+RETURNING stream_version
+"#;
+
+/// Appends after exactly version $8 (> 0): the unique index rejects the insert if the stream
+/// is past $8, and the `EXISTS` writes nothing if it has not reached $8 (no gaps).
+const APPEND_EXACT_SQL: &str = r#"
+INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version,
+                    payload, metadata, tenant_id)
+SELECT e.event_id, $1, $8::bigint + e.ord, e.event_type, e.schema_version, e.payload,
+       e.metadata, e.tenant_id
+FROM unnest($2::uuid[], $3::text[], $4::int4[], $5::jsonb[], $6::jsonb[], $7::uuid[])
+         WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata,
+                              tenant_id, ord)
+WHERE EXISTS (SELECT 1 FROM events WHERE stream_id = $1 AND stream_version = $8::bigint)
+RETURNING stream_version
+"#;
+
+/// Appends after whatever is there.
+const APPEND_ANY_SQL: &str = r#"
+INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version,
+                    payload, metadata, tenant_id)
+SELECT e.event_id, $1, current.version + e.ord, e.event_type, e.schema_version, e.payload,
+       e.metadata, e.tenant_id
+FROM (SELECT COALESCE(MAX(stream_version), 0)::bigint AS version
+      FROM events WHERE stream_id = $1) AS current,
+     unnest($2::uuid[], $3::text[], $4::int4[], $5::jsonb[], $6::jsonb[], $7::uuid[])
+         WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata,
+                              tenant_id, ord)
+RETURNING stream_version
 "#;
 
 /// How many times an `Any` append is retried when a concurrent writer takes its version.
@@ -50,10 +92,9 @@ const ANY_RETRIES: u32 = 20;
 /// What one execution of the statement found.
 enum Attempt {
     Appended(AppendResult),
-    /// Nothing written: the version did not match, or the idempotency key was taken.
-    NotWritten {
-        current: StreamVersion,
-    },
+    /// Nothing written: the stream was behind the expected version, or the idempotency key
+    /// was taken (or, for keyed appends, the version did not match).
+    NotWritten,
     /// A concurrent writer took the version between our read and our insert.
     Raced,
 }
@@ -81,32 +122,40 @@ async fn attempt<'e>(
         types.push(event.event_type.as_str());
         versions.push(i32::try_from(event.schema_version).unwrap_or(i32::MAX));
         payloads.push(&event.payload);
-        let meta = serde_json::to_value(&event.metadata).map_err(unavailable)?;
-        metadata.push(meta);
+        metadata.push(sqlx::types::Json(&event.metadata));
         tenants.push(event.metadata.tenant_id.map(|t| t.as_uuid()));
     }
-    let row: Result<(i64, i64), sqlx::Error> = sqlx::query_as(APPEND_SQL)
-        .bind(stream.to_string())
-        .bind(expected_version)
-        .bind(options.idempotency_key.as_ref().map(|k| k.as_str()))
+    let stream_text = stream.to_string();
+    let key = options.idempotency_key.as_ref().map(|k| k.as_str());
+    let query = match (key, expected_version) {
+        (Some(key), expected) => sqlx::query_scalar(APPEND_KEYED_SQL)
+            .bind(&stream_text)
+            .bind(expected)
+            .bind(key),
+        (None, Some(0)) => sqlx::query_scalar(APPEND_NEW_SQL).bind(&stream_text),
+        (None, None) => sqlx::query_scalar(APPEND_ANY_SQL).bind(&stream_text),
+        (None, Some(_)) => sqlx::query_scalar(APPEND_EXACT_SQL).bind(&stream_text),
+    };
+    let mut query = query
         .bind(&ids)
         .bind(&types)
         .bind(&versions)
         .bind(&payloads)
         .bind(&metadata)
-        .bind(&tenants)
-        .fetch_one(executor)
-        .await;
-    match row {
-        Ok((current, inserted)) => {
-            let current = current as StreamVersion;
-            if inserted == 0 {
-                return Ok(Attempt::NotWritten { current });
-            }
+        .bind(&tenants);
+    if let (None, Some(exact @ 1..)) = (key, expected_version) {
+        query = query.bind(exact);
+    }
+    let written: Result<Vec<i64>, sqlx::Error> = query.fetch_all(executor).await;
+    match written {
+        Ok(versions) => {
+            let (Some(first), Some(last)) = (versions.iter().min(), versions.iter().max()) else {
+                return Ok(Attempt::NotWritten);
+            };
             Ok(Attempt::Appended(AppendResult {
                 stream_id: stream.clone(),
-                first_version: current + 1,
-                last_version: current + inserted as StreamVersion,
+                first_version: *first as StreamVersion,
+                last_version: *last as StreamVersion,
                 event_ids: events.iter().map(|e| e.event_id).collect(),
                 duplicate: false,
             }))
@@ -134,8 +183,9 @@ pub(crate) async fn append_retrying(
     loop {
         match attempt(pool, stream, expected, events, options).await? {
             Attempt::Appended(result) => return Ok(result),
-            Attempt::NotWritten { current } => {
-                return not_written(pool, stream, expected, options, current).await;
+            Attempt::NotWritten => {
+                let mut conn = pool.acquire().await.map_err(unavailable)?;
+                return not_written(&mut conn, stream, expected, options).await;
             }
             Attempt::Raced if expected == ExpectedVersion::Any && races < ANY_RETRIES => {
                 races += 1;
@@ -171,9 +221,7 @@ pub async fn append_in(
     trellis_kernel::StoreLimits::default().check(events)?;
     match attempt(&mut *conn, stream, expected, events, options).await? {
         Attempt::Appended(result) => Ok(result),
-        Attempt::NotWritten { current } => {
-            not_written(&mut *conn, stream, expected, options, current).await
-        }
+        Attempt::NotWritten => not_written(&mut *conn, stream, expected, options).await,
         Attempt::Raced => Err(StoreError::Concurrency {
             stream_id: stream.clone(),
             expected,
@@ -183,22 +231,21 @@ pub async fn append_in(
 }
 
 /// Explains an append that wrote nothing: the key's first result, or a version conflict.
-async fn not_written<'e>(
-    executor: impl PgExecutor<'e>,
+async fn not_written(
+    conn: &mut PgConnection,
     stream: &StreamId,
     expected: ExpectedVersion,
     options: &AppendOptions,
-    current: StreamVersion,
 ) -> Result<AppendResult, StoreError> {
     if let Some(key) = &options.idempotency_key
-        && let Some(first) = idempotent_result(executor, key).await?
+        && let Some(first) = idempotent_result(&mut *conn, key).await?
     {
         return Ok(first);
     }
     Err(StoreError::Concurrency {
         stream_id: stream.clone(),
         expected,
-        actual: current,
+        actual: stream_version(&mut *conn, stream).await?,
     })
 }
 
