@@ -21,15 +21,37 @@ pub enum DevCommand {
     },
     /// Follow `$all` and print each event as a JSON line, until interrupted.
     Tail,
+    /// Host a multi-broker Kafka-protocol dev cluster (librdkafka's mock cluster) with the
+    /// Trellis topics, write its bootstrap address to a file, and stay in the foreground.
+    Kafka {
+        /// Brokers in the cluster.
+        #[arg(long, default_value_t = 3)]
+        brokers: i32,
+        /// Partitions per topic.
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+        /// Where to write `host:port,…` for scripts (KAFKA_BROKERS).
+        #[arg(long, default_value = ".trellis/kafka.bootstrap")]
+        bootstrap_file: std::path::PathBuf,
+    },
 }
 
 /// Runs a dev helper.
 pub async fn run(url: &str, command: DevCommand) -> anyhow::Result<()> {
+    if let DevCommand::Kafka {
+        brokers,
+        partitions,
+        bootstrap_file,
+    } = command
+    {
+        return kafka(brokers, partitions, &bootstrap_file).await;
+    }
     let store = Arc::new(crate::connect(url, 4).await?);
     store.migrate().await.context("migrating")?;
     match command {
         DevCommand::Demo { tallies } => demo(store, tallies).await,
         DevCommand::Tail => tail(store).await,
+        DevCommand::Kafka { .. } => Ok(()),
     }
 }
 
@@ -84,4 +106,29 @@ async fn tail(store: Arc<trellis_store_postgres::PgEventStore>) -> anyhow::Resul
             }
         }
     }
+}
+
+async fn kafka(
+    brokers: i32,
+    partitions: i32,
+    bootstrap_file: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut config = trellis_bus_kafka::KafkaConfig::new("");
+    config.partitions = partitions;
+    let cluster = trellis_bus_kafka::DevCluster::start(
+        brokers,
+        &config,
+        &trellis_bus_kafka::Routing::trellis(),
+    )
+    .context("starting the mock cluster")?;
+    let bootstrap = cluster.bootstrap_servers();
+    if let Some(dir) = bootstrap_file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(bootstrap_file, &bootstrap)?;
+    tracing::info!(%bootstrap, file = %bootstrap_file.display(), brokers, partitions, "dev kafka ready");
+    tokio::signal::ctrl_c().await?;
+    let _ = std::fs::remove_file(bootstrap_file);
+    drop(cluster);
+    Ok(())
 }

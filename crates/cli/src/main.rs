@@ -2,6 +2,8 @@
 
 mod bench;
 mod dev;
+mod projections;
+mod serve;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -30,9 +32,14 @@ enum Command {
     /// Benchmarks that print one JSON line per run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
-    /// Developer helpers: demo data and a live view of `$all`.
+    /// Developer helpers: the dev Kafka broker, demo data and a live view of `$all`.
     #[command(subcommand)]
     Dev(dev::DevCommand),
+    /// Run the relay, projectors and reactive services (single-node without KAFKA_BROKERS).
+    Serve(serve::ServeArgs),
+    /// Inspect and rebuild projections.
+    #[command(subcommand)]
+    Projections(projections::ProjectionsCommand),
 }
 
 #[tokio::main]
@@ -55,6 +62,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench(command) => bench::run(&cli.database_url, command).await,
         Command::Dev(command) => dev::run(&cli.database_url, command).await,
+        Command::Serve(args) => serve::run(&cli.database_url, args).await,
+        Command::Projections(command) => projections::run(&cli.database_url, command).await,
     }
 }
 

@@ -21,6 +21,9 @@ pub enum TallyCommand {
     },
     /// Stop counting; later additions are refused.
     Close,
+    /// Certify a closed tally's total (issued by the certifier reaction). Certifying twice
+    /// is a no-op, so the reaction may be redelivered safely.
+    Certify,
 }
 
 /// Events of a tally. Stored adjacently tagged: the variant name is the event type.
@@ -44,6 +47,11 @@ pub enum TallyEvent {
         /// Total at closing.
         total: i64,
     },
+    /// The certifier confirmed a closed tally's total.
+    TallyCertified {
+        /// The certified total.
+        total: i64,
+    },
 }
 
 impl DomainEvent for TallyEvent {
@@ -52,6 +60,7 @@ impl DomainEvent for TallyEvent {
             Self::TallyOpened { .. } => "TallyOpened",
             Self::AmountAdded { .. } => "AmountAdded",
             Self::TallyClosed { .. } => "TallyClosed",
+            Self::TallyCertified { .. } => "TallyCertified",
         }
     }
 
@@ -72,6 +81,8 @@ pub struct TallyState {
     pub exists: bool,
     /// Sum of amounts.
     pub total: i64,
+    /// Certified after closing.
+    pub certified: bool,
 }
 
 /// Business rules of a tally.
@@ -83,6 +94,9 @@ pub enum TallyError {
     /// Add or close on a tally that is not open.
     #[error("the tally is not open")]
     NotOpen,
+    /// Certify on a tally that is not closed.
+    #[error("the tally is not closed")]
+    NotClosed,
     /// Amount zero or negative.
     #[error("amount must be positive")]
     NonPositiveAmount,
@@ -131,6 +145,15 @@ impl Aggregate for Tally {
                 }
                 Ok(vec![TallyEvent::TallyClosed { total: state.total }])
             }
+            TallyCommand::Certify => {
+                if !state.exists || state.open {
+                    return Err(TallyError::NotClosed);
+                }
+                if state.certified {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![TallyEvent::TallyCertified { total: state.total }])
+            }
         }
     }
 
@@ -142,6 +165,7 @@ impl Aggregate for Tally {
             }
             TallyEvent::AmountAdded { amount, .. } => state.total += amount,
             TallyEvent::TallyClosed { .. } => state.open = false,
+            TallyEvent::TallyCertified { .. } => state.certified = true,
         }
     }
 }

@@ -31,10 +31,14 @@ fn opening_twice_is_refused() {
 #[test]
 fn names_must_be_one_to_two_hundred_characters() {
     AggregateTest::<Tally>::given_no_events()
-        .when(TallyCommand::Open { name: String::new() })
+        .when(TallyCommand::Open {
+            name: String::new(),
+        })
         .then_error(TallyError::BadName);
     AggregateTest::<Tally>::given_no_events()
-        .when(TallyCommand::Open { name: "é".repeat(201) })
+        .when(TallyCommand::Open {
+            name: "é".repeat(201),
+        })
         .then_error(TallyError::BadName);
 }
 
@@ -60,4 +64,22 @@ fn closing_reports_the_total() {
     AggregateTest::<Tally>::given(vec![opened(), added(2), added(5)])
         .when(TallyCommand::Close)
         .then_events(vec![TallyEvent::TallyClosed { total: 7 }]);
+}
+
+#[test]
+fn certifying_a_closed_tally_emits_tally_certified_once() {
+    let closed = TallyEvent::TallyClosed { total: 2 };
+    AggregateTest::<Tally>::given(vec![opened(), added(2), closed.clone()])
+        .when(TallyCommand::Certify)
+        .then_events(vec![TallyEvent::TallyCertified { total: 2 }]);
+    AggregateTest::<Tally>::given(vec![
+        opened(),
+        closed,
+        TallyEvent::TallyCertified { total: 2 },
+    ])
+    .when(TallyCommand::Certify)
+    .then_events(vec![]);
+    AggregateTest::<Tally>::given(vec![opened()])
+        .when(TallyCommand::Certify)
+        .then_error(TallyError::NotClosed);
 }

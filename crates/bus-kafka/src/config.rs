@@ -1,0 +1,58 @@
+//! Broker settings shared by producers and consumers.
+
+use rdkafka::ClientConfig;
+
+/// How to reach the brokers, and the topic naming.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `host:port,…` (`KAFKA_BROKERS`).
+    pub brokers: String,
+    /// Topic prefix, `trellis.` by default.
+    pub topic_prefix: String,
+    /// Partitions per topic when the dev broker creates them.
+    pub partitions: i32,
+    /// Consumer session timeout. Short, so a crashed member's partitions move quickly
+    /// (the mock cluster waits a full session timeout before reassigning).
+    pub session_timeout_ms: u32,
+}
+
+impl KafkaConfig {
+    /// Settings for `brokers` with defaults elsewhere.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            topic_prefix: "trellis.".into(),
+            partitions: 3,
+            session_timeout_ms: 6000,
+        }
+    }
+
+    /// The topic of a context, e.g. `trellis.development`.
+    pub fn topic(&self, context: &str) -> String {
+        format!("{}{context}", self.topic_prefix)
+    }
+
+    /// The dead-letter topic of a consumer.
+    pub fn dead_letter_topic(&self, consumer: &str) -> String {
+        format!("{}dlq.{consumer}", self.topic_prefix)
+    }
+
+    /// A client config with the brokers set.
+    pub fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        config
+    }
+
+    /// An idempotent, fully acknowledged producer config.
+    pub fn producer(&self) -> ClientConfig {
+        let mut config = self.client();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            .set("message.timeout.ms", "30000")
+            .set("compression.type", "none");
+        config
+    }
+}

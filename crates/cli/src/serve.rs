@@ -1,0 +1,140 @@
+//! `trellis serve`: the relay, projectors and reactive services of this process.
+//!
+//! With `KAFKA_BROKERS` set, the relay publishes the store to Kafka and every consumer is a
+//! Kafka consumer-group member, so each role scales out by running more processes with
+//! `--roles`. Without it (single-node mode) the same handlers run on in-process
+//! subscriptions to the store's `$all`. The HTTP API joins this command with the API issue.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use tokio::sync::watch;
+use trellis_bus_kafka::{KafkaConfig, KafkaSource, Relay, RelayOptions, Routing};
+use trellis_kernel::SubscriptionOptions;
+use trellis_runtime::projection::{self, Projection, ProjectionHandler};
+use trellis_runtime::{
+    ConsumerOptions, ConsumerStats, EventHandler, EventSource, StoreSource, run_consumer,
+};
+
+/// What this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// Store -> Kafka relay (Kafka mode only).
+    Relay,
+    /// Projectors building read models.
+    Projections,
+    /// Reactive services answering events with commands.
+    Reactions,
+}
+
+/// Options of `trellis serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Kafka bootstrap servers; unset means single-node mode.
+    #[arg(long, env = "KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
+    /// Topic prefix.
+    #[arg(long, env = "TRELLIS_TOPIC_PREFIX", default_value = "trellis.")]
+    topic_prefix: String,
+    /// Roles to run.
+    #[arg(long, value_delimiter = ',', default_values = ["relay", "projections", "reactions"])]
+    roles: Vec<Role>,
+}
+
+/// Every projection Trellis has. Later contexts add theirs.
+pub fn projections() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(trellis_demo_app::TallyTotals)]
+}
+
+/// Runs until Ctrl-C, then drains.
+pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
+    let store = Arc::new(crate::connect(url, 16).await?);
+    store.migrate().await.context("migrating")?;
+    let pool = store.pool().clone();
+    let (stop, stopped) = watch::channel(false);
+    let shutdown = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let kafka = args.kafka_brokers.as_ref().map(|brokers| {
+        let mut config = KafkaConfig::new(brokers.clone());
+        config.topic_prefix = args.topic_prefix.clone();
+        config
+    });
+    let routing = Routing::trellis();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    if let (Some(config), true) = (&kafka, args.roles.contains(&Role::Relay)) {
+        let relay = Relay::new(
+            Arc::clone(&store),
+            pool.clone(),
+            config.clone(),
+            routing.clone(),
+            RelayOptions::default(),
+        )?;
+        let shutdown = shutdown();
+        tasks.spawn(async move { relay.run(shutdown).await.map_err(anyhow::Error::from) });
+    }
+
+    let mut handlers: Vec<(Arc<dyn EventHandler>, Vec<&str>)> = Vec::new();
+    if args.roles.contains(&Role::Projections) {
+        for p in projections() {
+            projection::ensure(&pool, &*store, &*p).await?;
+            handlers.push((
+                Arc::new(ProjectionHandler::new(p, pool.clone())),
+                vec!["demo"],
+            ));
+        }
+    }
+    if args.roles.contains(&Role::Reactions) {
+        let certifier = trellis_demo_app::Certifier::new(Arc::clone(&store));
+        handlers.push((Arc::new(certifier), vec!["demo"]));
+    }
+    for (handler, contexts) in handlers {
+        let mut source: Box<dyn EventSource> = match &kafka {
+            Some(config) => {
+                let topics: Vec<String> = contexts.iter().map(|c| config.topic(c)).collect();
+                Box::new(KafkaSource::new(config, handler.name(), &topics)?)
+            }
+            None => Box::new(
+                StoreSource::resume(
+                    Arc::clone(&store),
+                    pool.clone(),
+                    handler.name(),
+                    SubscriptionOptions::default(),
+                )
+                .await?,
+            ),
+        };
+        let shutdown = shutdown();
+        tasks.spawn(async move {
+            let stats = Arc::new(ConsumerStats::default());
+            run_consumer(
+                &mut *source,
+                &*handler,
+                &ConsumerOptions::default(),
+                stats,
+                shutdown,
+            )
+            .await;
+            Ok(())
+        });
+    }
+    tracing::info!(
+        mode = if kafka.is_some() { "kafka" } else { "single-node" },
+        roles = ?args.roles,
+        "serving"
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    tracing::info!("shutting down: draining in-flight work");
+    let _ = stop.send(true);
+    while let Some(result) = tasks.join_next().await {
+        result??;
+    }
+    Ok(())
+}

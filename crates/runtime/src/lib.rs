@@ -1,0 +1,24 @@
+//! The consumer runtime: what every projector and reactive service runs on, whatever the
+//! transport (Kafka consumer groups, or the in-process subscription of single-node mode).
+//!
+//! - [`EventSource`]: a transport hands out batches of events, takes acknowledgements and
+//!   dead letters.
+//! - [`EventHandler`]: what a consumer does with a batch.
+//! - [`run_consumer`]: the loop between them: filter, drop recent duplicates, retry with
+//!   backoff, isolate and dead-letter a poison event, acknowledge, drain on shutdown.
+//! - [`projection`]: handlers that write read models in PostgreSQL with a per-stream guard in
+//!   the same transaction (exactly-once effects), and blue/green rebuilds from the store.
+//! - [`StoreSource`]: the in-process source over the store's `$all`.
+
+mod consumer;
+mod handler;
+pub mod projection;
+mod source;
+mod stats;
+mod store_source;
+
+pub use consumer::{ConsumerOptions, ConsumerOutcome, run_consumer};
+pub use handler::{EventHandler, HandlerError};
+pub use source::{EventSource, SourceError};
+pub use stats::ConsumerStats;
+pub use store_source::StoreSource;

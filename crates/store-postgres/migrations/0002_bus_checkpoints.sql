@@ -1,0 +1,38 @@
+-- Checkpoints of the processes that follow the log (ADR 0004).
+
+-- The relay: the last global position acknowledged by the broker.
+CREATE TABLE relay_checkpoints (
+    name            text        PRIMARY KEY,
+    global_position bigint      NOT NULL,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- Events a consumer gave up on after its retries (single-node mode's dead-letter "topic").
+CREATE TABLE dead_letters (
+    id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    consumer        text        NOT NULL,
+    event_id        uuid        NOT NULL,
+    global_position bigint      NOT NULL,
+    event_type      text        NOT NULL,
+    error           text        NOT NULL,
+    failed_at       timestamptz NOT NULL DEFAULT now()
+);
+
+-- Consumers fed by the in-process transport (single-node mode): last position handled.
+CREATE TABLE consumer_checkpoints (
+    name            text        PRIMARY KEY,
+    global_position bigint      NOT NULL,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- Projection bookkeeping for `trellis projections status`. Each projection's tables, and the
+-- per-stream guard that makes it idempotent, live in its own schema `rm_<name>` (ADR 0004).
+CREATE TABLE projection_state (
+    projection      text        PRIMARY KEY,
+    version         integer     NOT NULL,
+    state           text        NOT NULL DEFAULT 'live',
+    events_applied  bigint      NOT NULL DEFAULT 0,
+    last_position   bigint,
+    last_event_at   timestamptz,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
