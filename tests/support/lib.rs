@@ -1,9 +1,21 @@
 //! Helpers shared by the black-box tests in this folder.
 
-#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc, missing_docs)]
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use trellis_bus_kafka::{KafkaConfig, KafkaSource, Relay, RelayOptions, Routing};
+use trellis_demo::{Tally, TallyCommand};
+use trellis_kernel::{
+    CommandContext, CommandHandler, Metadata, StreamId, SubscriptionOptions, TenantId,
+};
+use trellis_runtime::{
+    ConsumerOptions, ConsumerStats, EventHandler, EventSource, StoreSource, run_consumer,
+};
 use trellis_store_postgres::{PgEventStore, PgStoreOptions};
 
 /// A migrated event store on a fresh database.
@@ -16,4 +28,241 @@ pub async fn fresh_pg_store(connections: u32) -> Arc<PgEventStore> {
     let store = PgEventStore::connect(&url, options).await.unwrap();
     store.migrate().await.unwrap();
     Arc::new(store)
+}
+
+/// Polls `check` every 50 ms until it returns true, or panics after `timeout`.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A stop switch for spawned loops.
+pub struct Stop(watch::Sender<bool>);
+
+impl Stop {
+    pub fn new() -> Self {
+        Self(watch::channel(false).0)
+    }
+
+    pub fn signal(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+impl Default for Stop {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Kafka settings for a dev cluster in a test: short sessions so restarts rejoin quickly.
+pub fn kafka_config(bootstrap: &str) -> KafkaConfig {
+    let mut config = KafkaConfig::new(bootstrap);
+    config.session_timeout_ms = 3000;
+    config
+}
+
+/// Fast retries so dead-lettering tests finish quickly.
+pub fn quick_options() -> ConsumerOptions {
+    ConsumerOptions {
+        max_attempts: 2,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        ..ConsumerOptions::default()
+    }
+}
+
+/// Spawns the relay; returns its task.
+pub fn spawn_relay(
+    store: &Arc<PgEventStore>,
+    config: &KafkaConfig,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
+    let relay = Relay::new(
+        Arc::clone(store),
+        store.pool().clone(),
+        config.clone(),
+        Routing::trellis(),
+        RelayOptions::default(),
+    )
+    .unwrap();
+    tokio::spawn(async move { relay.run(stop).await.unwrap() })
+}
+
+/// The two transports every consumer runs on.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// Single-node mode: the store's `$all`.
+    InProcess,
+    /// A Kafka consumer group on the dev cluster at this address.
+    Kafka(KafkaConfig),
+}
+
+/// Builds the source for `name` on `transport`.
+pub async fn source(
+    transport: &Transport,
+    store: &Arc<PgEventStore>,
+    name: &str,
+) -> Box<dyn EventSource> {
+    match transport {
+        Transport::InProcess => Box::new(
+            StoreSource::resume(
+                Arc::clone(store),
+                store.pool().clone(),
+                name,
+                SubscriptionOptions {
+                    batch_size: 100,
+                    poll_interval: Duration::from_millis(5),
+                },
+            )
+            .await
+            .unwrap(),
+        ),
+        Transport::Kafka(config) => {
+            Box::new(KafkaSource::new(config, name, &[config.topic("demo")]).unwrap())
+        }
+    }
+}
+
+/// Spawns a consumer loop for `handler` on `transport`.
+pub async fn spawn_consumer(
+    transport: &Transport,
+    store: &Arc<PgEventStore>,
+    handler: Arc<dyn EventHandler>,
+    options: ConsumerOptions,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> (JoinHandle<()>, Arc<ConsumerStats>) {
+    let mut source = source(transport, store, handler.name()).await;
+    let stats = Arc::new(ConsumerStats::default());
+    let task_stats = Arc::clone(&stats);
+    let task = tokio::spawn(async move {
+        run_consumer(&mut *source, &*handler, &options, task_stats, stop).await;
+    });
+    (task, stats)
+}
+
+/// Runs tally commands through the command handler.
+pub struct Tallies {
+    pub handler: CommandHandler<PgEventStore>,
+    pub tenant: TenantId,
+}
+
+impl Tallies {
+    pub fn new(store: &Arc<PgEventStore>) -> Self {
+        Self {
+            handler: CommandHandler::new(Arc::clone(store), Arc::new(trellis_demo::upcasters())),
+            tenant: TenantId::new(),
+        }
+    }
+
+    pub async fn run(&self, stream: &StreamId, command: TallyCommand) -> u64 {
+        let context = CommandContext {
+            metadata: Metadata {
+                tenant_id: Some(self.tenant),
+                ..Metadata::default()
+            },
+            ..CommandContext::default()
+        };
+        self.handler
+            .handle::<Tally>(stream, &command, &context)
+            .await
+            .unwrap()
+            .version
+    }
+
+    /// Opens a tally and adds `amounts`; returns its stream.
+    pub async fn open_with(&self, amounts: &[i64]) -> StreamId {
+        let stream = StreamId::new("tally", uuid::Uuid::now_v7()).unwrap();
+        self.run(
+            &stream,
+            TallyCommand::Open {
+                name: format!("t-{}", stream.id()),
+            },
+        )
+        .await;
+        for amount in amounts {
+            self.run(&stream, TallyCommand::Add { amount: *amount })
+                .await;
+        }
+        stream
+    }
+}
+
+/// `(tally_id, total, additions, status, version)` of every row, sorted.
+pub async fn tally_rows(store: &PgEventStore) -> Vec<(uuid::Uuid, i64, i32, String, i64)> {
+    sqlx::query_as(
+        "SELECT tally_id, total, additions, status, version FROM rm_tally_totals.tallies \
+         ORDER BY tally_id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap_or_default()
+}
+
+/// The rows the read model must hold, folded straight from the store.
+pub async fn expected_tally_rows(store: &PgEventStore) -> Vec<(uuid::Uuid, i64, i32, String, i64)> {
+    use std::collections::BTreeMap;
+    use trellis_kernel::EventStore;
+    let mut rows: BTreeMap<uuid::Uuid, (i64, i32, String, i64)> = BTreeMap::new();
+    let mut after = None;
+    loop {
+        let events = store.read_all(after, 1000).await.unwrap();
+        let Some(last) = events.last() else { break };
+        after = Some(last.global_position);
+        for e in &events {
+            if e.stream_id.kind() != "tally" {
+                continue;
+            }
+            let row = rows
+                .entry(e.stream_id.id())
+                .or_insert((0, 0, "open".into(), 0));
+            row.3 = e.stream_version as i64;
+            match e.event_type.as_str() {
+                "AmountAdded" => {
+                    if let Some(amount) = e.payload["amount"].as_i64() {
+                        row.0 += amount;
+                        row.1 += 1;
+                    }
+                }
+                "TallyClosed" => row.2 = "closed".into(),
+                "TallyCertified" => row.2 = "certified".into(),
+                _ => {}
+            }
+        }
+    }
+    rows.into_iter()
+        .map(|(id, (total, additions, status, version))| (id, total, additions, status, version))
+        .collect()
+}
+
+/// Starts the projection's schema (builds it from the store, which may be empty).
+pub async fn ensure_tally_totals(store: &Arc<PgEventStore>) {
+    trellis_runtime::projection::ensure(store.pool(), &**store, &trellis_demo_app::TallyTotals)
+        .await
+        .unwrap();
+}
+
+/// The projection as a consumer handler.
+pub fn tally_totals_handler(store: &Arc<PgEventStore>) -> Arc<dyn EventHandler> {
+    Arc::new(trellis_runtime::projection::ProjectionHandler::new(
+        Arc::new(trellis_demo_app::TallyTotals),
+        store.pool().clone(),
+    ))
 }

@@ -17,6 +17,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use sqlx::{Connection, PgConnection, PgPool};
 use trellis_kernel::{EventStore, GlobalPosition, RecordedEvent};
+use trellis_store_postgres::GuardedConnection;
 
 use crate::handler::{EventHandler, HandlerError};
 
@@ -173,7 +174,8 @@ pub async fn apply_batch<P: Projection + ?Sized>(
     projection: &P,
     events: &[RecordedEvent],
 ) -> Result<usize, ProjectionError> {
-    let mut tx = pool.begin().await?;
+    let mut conn = GuardedConnection::acquire(pool).await?;
+    let mut tx = conn.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
         .bind(lock_key(projection.name()))
         .execute(&mut *tx)
@@ -181,6 +183,7 @@ pub async fn apply_batch<P: Projection + ?Sized>(
     let applied = apply_in(&mut tx, projection, &live_schema(projection.name()), events).await?;
     record_progress(&mut tx, projection.name(), applied, events.last()).await?;
     tx.commit().await?;
+    conn.finish();
     Ok(applied)
 }
 
@@ -214,7 +217,7 @@ where
 {
     let name = projection.name();
     let (live, next) = (live_schema(name), next_schema(name));
-    let mut conn = pool.acquire().await?;
+    let mut conn = GuardedConnection::acquire(pool).await?;
     sqlx::raw_sql(&format!(
         "DROP SCHEMA IF EXISTS {next} CASCADE; CREATE SCHEMA {next}; \
          SET search_path TO {next}, public; {GUARD_DDL} {ddl} RESET search_path;",
@@ -288,6 +291,7 @@ where
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    conn.finish();
     stats.events_per_sec = stats.events_read as f64 / started.elapsed().as_secs_f64().max(1e-9);
     progress(stats);
     Ok(stats)

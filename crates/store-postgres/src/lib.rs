@@ -11,6 +11,7 @@
 
 mod append;
 mod error;
+mod guarded;
 mod read;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use trellis_kernel::{
 
 pub use append::append_in;
 pub use error::unavailable;
+pub use guarded::GuardedConnection;
 
 /// The embedded migrations of the event store.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
