@@ -9,56 +9,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Subcommand;
 use trellis_kernel::{
     ActorId, AppendOptions, EventId, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId,
     TenantId, TraceId,
 };
-
-/// Benchmarks.
-#[derive(Subcommand)]
-pub enum BenchCommand {
-    /// Append to fresh streams and report events/s and per-append latency.
-    Append {
-        /// Concurrent appending tasks (one pooled connection each).
-        #[arg(long, default_value_t = 1)]
-        concurrency: u32,
-        /// Events per append.
-        #[arg(long, default_value_t = 1)]
-        batch: usize,
-        /// Measured duration.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-    },
-}
-
-/// Runs a benchmark.
-pub async fn run(url: &str, command: BenchCommand) -> anyhow::Result<()> {
-    match command {
-        BenchCommand::Append {
-            concurrency,
-            batch,
-            seconds,
-        } => {
-            append(
-                url,
-                concurrency.max(1),
-                batch.clamp(1, 1000),
-                seconds.max(1),
-            )
-            .await
-        }
-    }
-}
 
 fn bench_event(seq: u64, metadata: &Metadata) -> anyhow::Result<NewEvent> {
     let payload = serde_json::json!({ "seq": seq, "filler": "x".repeat(180) });
     NewEvent::new("BenchEventRecorded", 1, payload, metadata.clone()).context("bench event")
 }
 
-async fn append(url: &str, concurrency: u32, batch: usize, seconds: u64) -> anyhow::Result<()> {
-    let store = Arc::new(crate::connect(url, concurrency).await?);
-    store.migrate().await.context("migrating")?;
+/// Runs the append benchmark.
+pub async fn run(url: &str, concurrency: u32, batch: usize, seconds: u64) -> anyhow::Result<()> {
+    let store = super::store(url, concurrency).await?;
     let warmup = Duration::from_secs(1);
     let measured = Duration::from_secs(seconds);
     let start = Instant::now();
@@ -111,22 +74,14 @@ async fn append(url: &str, concurrency: u32, batch: usize, seconds: u64) -> anyh
         events += e;
     }
     latencies.sort_unstable();
-    let pct = |p: f64| {
-        let i = ((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1);
-        latencies.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
-    let line = serde_json::json!({
+    super::report(&serde_json::json!({
         "events_per_sec": (events as f64 / measured.as_secs_f64()).round(),
         "appends": latencies.len(),
-        "p50_ms": (pct(0.50) * 1000.0).round() / 1000.0,
-        "p99_ms": (pct(0.99) * 1000.0).round() / 1000.0,
+        "p50_ms": super::quantile_ms(&latencies, 0.50),
+        "p99_ms": super::quantile_ms(&latencies, 0.99),
         "concurrency": concurrency,
         "batch": batch,
         "seconds": seconds,
-    });
-    #[allow(clippy::print_stdout)] // The JSON line on stdout is this command's output.
-    {
-        println!("{line}");
-    }
+    }));
     Ok(())
 }

@@ -1,0 +1,162 @@
+//! `trellis bench …`: benchmarks that print one JSON line per run (docs/benchmarks.md).
+
+mod append;
+mod latency;
+mod rebuild;
+mod relay;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Subcommand, ValueEnum};
+use trellis_kernel::{
+    AppendOptions, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId, TenantId,
+};
+use trellis_store_postgres::PgEventStore;
+
+/// Benchmarks.
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Append to fresh streams and report events/s and per-append latency.
+    Append {
+        /// Concurrent appending tasks (one pooled connection each).
+        #[arg(long, default_value_t = 1)]
+        concurrency: u32,
+        /// Events per append.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// Measured duration.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Seed the store, then time the relay publishing all of it to Kafka.
+    Relay {
+        /// Events to publish.
+        #[arg(long, default_value_t = 200_000)]
+        events: u64,
+        /// Brokers; an embedded dev cluster when unset.
+        #[arg(long, env = "KAFKA_BROKERS")]
+        kafka_brokers: Option<String>,
+    },
+    /// Command -> read model visible latency at a fixed command rate.
+    Latency {
+        /// Commands per second (open loop).
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Duration of the load.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Through Kafka or the in-process subscription.
+        #[arg(long, value_enum, default_value_t = Transport::Kafka)]
+        transport: Transport,
+        /// Brokers; an embedded dev cluster when unset.
+        #[arg(long, env = "KAFKA_BROKERS")]
+        kafka_brokers: Option<String>,
+    },
+    /// Seed the store, then time a projection rebuild from it.
+    Rebuild {
+        /// Events in the store.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+    },
+}
+
+/// How events reach the consumers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// Relay + Kafka consumer group.
+    Kafka,
+    /// In-process subscription to the store (single-node mode).
+    SingleNode,
+}
+
+/// Runs a benchmark.
+pub async fn run(url: &str, command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Append {
+            concurrency,
+            batch,
+            seconds,
+        } => append::run(url, concurrency.max(1), batch.clamp(1, 1000), seconds.max(1)).await,
+        BenchCommand::Relay {
+            events,
+            kafka_brokers,
+        } => relay::run(url, events, kafka_brokers).await,
+        BenchCommand::Latency {
+            rate,
+            seconds,
+            transport,
+            kafka_brokers,
+        } => latency::run(url, rate.max(1), seconds.max(1), transport, kafka_brokers).await,
+        BenchCommand::Rebuild { events } => rebuild::run(url, events).await,
+    }
+}
+
+/// Prints the benchmark's one JSON line.
+fn report(line: &serde_json::Value) {
+    #[allow(clippy::print_stdout)] // The JSON line on stdout is a bench command's output.
+    {
+        println!("{line}");
+    }
+}
+
+/// Milliseconds at quantile `q` of sorted durations.
+fn quantile_ms(sorted: &[std::time::Duration], q: f64) -> f64 {
+    let i = ((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1);
+    let ms = sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    (ms * 1000.0).round() / 1000.0
+}
+
+/// A migrated store with a pool of `connections`.
+async fn store(url: &str, connections: u32) -> anyhow::Result<Arc<PgEventStore>> {
+    let store = crate::connect(url, connections).await?;
+    store.migrate().await.context("migrating")?;
+    Ok(Arc::new(store))
+}
+
+/// Writes `events` tally events (100 per stream, one append per stream) as fast as it can,
+/// with 4 writers. Returns how many were written.
+async fn seed(store: &Arc<PgEventStore>, events: u64) -> anyhow::Result<u64> {
+    const PER_STREAM: u64 = 100;
+    let streams = events.div_ceil(PER_STREAM);
+    let tenant = TenantId::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for writer in 0..4u64 {
+        let store = Arc::clone(store);
+        tasks.spawn(async move {
+            let mut written = 0;
+            for s in (writer..streams).step_by(4) {
+                let n = PER_STREAM.min(events - s * PER_STREAM);
+                let metadata = Metadata {
+                    tenant_id: Some(tenant),
+                    ..Metadata::default()
+                };
+                let mut batch = vec![NewEvent::new(
+                    "TallyOpened",
+                    1,
+                    serde_json::json!({ "name": format!("seed {s}") }),
+                    metadata.clone(),
+                )?];
+                for i in 1..n {
+                    batch.push(NewEvent::new(
+                        "AmountAdded",
+                        2,
+                        serde_json::json!({ "amount": 1 + i % 9, "unit": "point" }),
+                        metadata.clone(),
+                    )?);
+                }
+                let stream = StreamId::new("tally", uuid::Uuid::now_v7())?;
+                store
+                    .append(&stream, ExpectedVersion::NoStream, batch, AppendOptions::default())
+                    .await?;
+                written += n;
+            }
+            Ok::<u64, anyhow::Error>(written)
+        });
+    }
+    let mut written = 0;
+    while let Some(result) = tasks.join_next().await {
+        written += result??;
+    }
+    Ok(written)
+}
