@@ -14,6 +14,11 @@ pub struct KafkaConfig {
     /// Consumer session timeout. Short, so a crashed member's partitions move quickly
     /// (the mock cluster waits a full session timeout before reassigning).
     pub session_timeout_ms: u32,
+    /// Longest time a broker may hold a fetch that found no data. Real Kafka answers as soon
+    /// as data arrives, but librdkafka's mock cluster always waits the full time, so the
+    /// default (500 ms) would be the dev broker's latency floor. Low values only cost idle
+    /// fetch requests.
+    pub fetch_wait_max_ms: u32,
 }
 
 impl KafkaConfig {
@@ -24,6 +29,7 @@ impl KafkaConfig {
             topic_prefix: "trellis.".into(),
             partitions: 3,
             session_timeout_ms: 6000,
+            fetch_wait_max_ms: 5,
         }
     }
 
@@ -50,7 +56,7 @@ impl KafkaConfig {
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("linger.ms", "2")
+            .set("linger.ms", "1")
             .set("message.timeout.ms", "30000")
             .set("compression.type", "none");
         config

@@ -45,8 +45,14 @@ impl EventHandler for Timed {
     async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {
         self.inner.handle(events).await?;
         let now = Instant::now();
-        let mut sent = self.sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut sent = self
+            .sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for event in events {
             if let Some(at) = sent.remove(&event.stream_id.id()) {
                 seen.push(now - at);
@@ -80,17 +86,15 @@ pub async fn run(
     let cluster;
     let mut relay_task = None;
     let mut source: Box<dyn EventSource> = match transport {
-        Transport::SingleNode => {
-            Box::new(
-                StoreSource::resume(
-                    Arc::clone(&store),
-                    pool.clone(),
-                    "projection.tally_totals",
-                    SubscriptionOptions::default(),
-                )
-                .await?,
+        Transport::SingleNode => Box::new(
+            StoreSource::resume(
+                Arc::clone(&store),
+                pool.clone(),
+                "projection.tally_totals",
+                SubscriptionOptions::default(),
             )
-        }
+            .await?,
+        ),
         Transport::Kafka => {
             let brokers = match brokers {
                 Some(b) => b,
@@ -130,7 +134,14 @@ pub async fn run(
         let shutdown = shutdown();
         tokio::spawn(async move {
             let stats = Arc::new(ConsumerStats::default());
-            run_consumer(&mut *source, &*handler, &ConsumerOptions::default(), stats, shutdown).await;
+            run_consumer(
+                &mut *source,
+                &*handler,
+                &ConsumerOptions::default(),
+                stats,
+                shutdown,
+            )
+            .await;
         })
     };
     let commands = CommandHandler::new(Arc::clone(&store), Arc::new(trellis_demo::upcasters()));
@@ -145,7 +156,10 @@ pub async fn run(
         if !lock(&seen).is_empty() {
             break;
         }
-        anyhow::ensure!(warm.elapsed() < Duration::from_secs(60), "pipeline did not warm up");
+        anyhow::ensure!(
+            warm.elapsed() < Duration::from_secs(60),
+            "pipeline did not warm up"
+        );
     }
     lock(&seen).clear();
     lock(&sent).clear();
@@ -194,7 +208,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-async fn open(commands: &CommandHandler<trellis_store_postgres::PgEventStore>, stream: &StreamId) -> anyhow::Result<()> {
+async fn open(
+    commands: &CommandHandler<trellis_store_postgres::PgEventStore>,
+    stream: &StreamId,
+) -> anyhow::Result<()> {
     let command = TallyCommand::Open {
         name: "latency".into(),
     };

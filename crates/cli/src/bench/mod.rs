@@ -77,7 +77,15 @@ pub async fn run(url: &str, command: BenchCommand) -> anyhow::Result<()> {
             concurrency,
             batch,
             seconds,
-        } => append::run(url, concurrency.max(1), batch.clamp(1, 1000), seconds.max(1)).await,
+        } => {
+            append::run(
+                url,
+                concurrency.max(1),
+                batch.clamp(1, 1000),
+                seconds.max(1),
+            )
+            .await
+        }
         BenchCommand::Relay {
             events,
             kafka_brokers,
@@ -147,7 +155,12 @@ async fn seed(store: &Arc<PgEventStore>, events: u64) -> anyhow::Result<u64> {
                 }
                 let stream = StreamId::new("tally", uuid::Uuid::now_v7())?;
                 store
-                    .append(&stream, ExpectedVersion::NoStream, batch, AppendOptions::default())
+                    .append(
+                        &stream,
+                        ExpectedVersion::NoStream,
+                        batch,
+                        AppendOptions::default(),
+                    )
                     .await?;
                 written += n;
             }

@@ -7,16 +7,27 @@ use trellis_runtime::projection;
 /// Seeds `events` (if the store holds fewer) and times a full rebuild of `tally_totals`.
 pub async fn run(url: &str, events: u64) -> anyhow::Result<()> {
     let store = super::store(url, 8).await?;
-    let have: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(store.pool()).await?;
+    let have: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(store.pool())
+        .await?;
     let missing = events.saturating_sub(u64::try_from(have).unwrap_or(0));
     if missing > 0 {
         let started = Instant::now();
         super::seed(&store, missing).await?;
-        tracing::info!(events = missing, seconds = started.elapsed().as_secs_f64(), "seeded");
+        tracing::info!(
+            events = missing,
+            seconds = started.elapsed().as_secs_f64(),
+            "seeded"
+        );
     }
     let started = Instant::now();
-    let result = projection::rebuild(store.pool(), &*store, &trellis_demo_app::TallyTotals, |_| {})
-        .await?;
+    let result = projection::rebuild(
+        store.pool(),
+        &*store,
+        &trellis_demo_app::TallyTotals,
+        |_| {},
+    )
+    .await?;
     let elapsed = started.elapsed().as_secs_f64();
     super::report(&serde_json::json!({
         "bench": "rebuild",

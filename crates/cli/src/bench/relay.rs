@@ -24,7 +24,9 @@ pub async fn run(url: &str, events: u64, brokers: Option<String>) -> anyhow::Res
             cluster.bootstrap_servers()
         }
     };
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(store.pool()).await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(store.pool())
+        .await?;
     let last: i64 = sqlx::query_scalar(
         "SELECT global_position FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
     )
