@@ -152,7 +152,7 @@ async fn record_progress(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE public.projection_state SET events_applied = events_applied + $2, \
-         last_position = COALESCE($3, last_position), \
+         last_position = GREATEST(last_position, $3), \
          last_event_at = COALESCE($4, last_event_at), updated_at = now() \
          WHERE projection = $1",
     )
