@@ -77,7 +77,7 @@ async fn projection_and_reaction_follow_the_store(transport: Transport, _: Optio
     )
     .await;
     let certifier: Arc<dyn trellis_runtime::EventHandler> =
-        Arc::new(trellis_demo_app::Certifier::new(Arc::clone(&store)));
+        Arc::new(trellis_demo_app::Certifier::new(schema_checked(&store)));
     let (reactor, _) = spawn_consumer(
         &transport,
         &store,

@@ -17,6 +17,7 @@ use trellis_runtime::{
     ConsumerOptions, ConsumerStats, EventHandler, EventSource, StoreSource, run_consumer,
 };
 use trellis_store_postgres::{PgEventStore, PgStoreOptions};
+use trellis_testkit::schemas::SchemaCheckingStore;
 
 /// A migrated event store on a fresh database.
 pub async fn fresh_pg_store(connections: u32) -> Arc<PgEventStore> {
@@ -158,16 +159,21 @@ pub async fn spawn_consumer(
     (task, stats)
 }
 
-/// Runs tally commands through the command handler.
+/// The store, checking every event appended through it against its schema in `events/`.
+pub fn schema_checked(store: &Arc<PgEventStore>) -> Arc<SchemaCheckingStore<PgEventStore>> {
+    Arc::new(SchemaCheckingStore::new(Arc::clone(store)))
+}
+
+/// Runs tally commands through the command handler (schema-checked).
 pub struct Tallies {
-    pub handler: CommandHandler<PgEventStore>,
+    pub handler: CommandHandler<SchemaCheckingStore<PgEventStore>>,
     pub tenant: TenantId,
 }
 
 impl Tallies {
     pub fn new(store: &Arc<PgEventStore>) -> Self {
         Self {
-            handler: CommandHandler::new(Arc::clone(store), Arc::new(trellis_demo::upcasters())),
+            handler: CommandHandler::new(schema_checked(store), Arc::new(trellis_demo::upcasters())),
             tenant: TenantId::new(),
         }
     }
