@@ -173,7 +173,10 @@ pub struct Tallies {
 impl Tallies {
     pub fn new(store: &Arc<PgEventStore>) -> Self {
         Self {
-            handler: CommandHandler::new(schema_checked(store), Arc::new(trellis_demo::upcasters())),
+            handler: CommandHandler::new(
+                schema_checked(store),
+                Arc::new(trellis_demo::upcasters()),
+            ),
             tenant: TenantId::new(),
         }
     }

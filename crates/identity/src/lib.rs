@@ -1,0 +1,24 @@
+//! The identity context: who may do what, in which organization.
+//!
+//! Three aggregates, all pure deciders:
+//! - [`organization`]: a tenant; created at sign-up.
+//! - [`user`]: a member of one organization, with roles, an optional manager, a password hash
+//!   (argon2id, computed by the caller: hashing is slow and random, so not in `decide`) and an
+//!   active flag.
+//! - [`email_claim`]: the reservation that makes e-mail addresses unique across Trellis (a
+//!   login names only an e-mail). Its stream id is derived from the normalised address, so
+//!   "claim if free" is an append with `ExpectedVersion::NoStream`.
+
+pub mod email_claim;
+pub mod organization;
+pub mod user;
+mod values;
+
+pub use values::{DisplayName, Email, OrganizationName, Role, ValueError};
+
+/// Stream kinds of this context, for routing to `trellis.identity`.
+pub const STREAM_KINDS: [&str; 3] = [
+    organization::Organization::KIND_NAME,
+    user::User::KIND_NAME,
+    email_claim::EmailClaim::KIND_NAME,
+];
