@@ -1,5 +1,7 @@
 //! Given/when/then for the identity aggregates; emitted events are schema-checked.
 
+#![allow(clippy::unwrap_used)]
+
 use trellis_identity::email_claim::{
     EmailClaim, EmailClaimCommand, EmailClaimError, EmailClaimEvent,
 };
