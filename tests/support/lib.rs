@@ -275,3 +275,153 @@ pub fn tally_totals_handler(store: &Arc<PgEventStore>) -> Arc<dyn EventHandler> 
         store.pool().clone(),
     ))
 }
+
+/// A running API on a fresh database, in single-node mode (projections in-process).
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Arc<PgEventStore>,
+    stop: Stop,
+}
+
+impl TestApp {
+    /// Full URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// POSTs JSON, optionally with a bearer token.
+    pub async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// GETs, optionally with a bearer token.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Signs up an organization; returns (organization_id, admin_id, admin e-mail).
+    pub async fn sign_up(&self, name: &str) -> (String, String, String) {
+        let email = format!("admin-{}@example.com", uuid::Uuid::now_v7().simple());
+        let response = self
+            .post(
+                "/v1/organizations",
+                None,
+                serde_json::json!({
+                    "name": name,
+                    "admin": {"email": email, "password": PASSWORD, "display_name": "Admin"}
+                }),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+        let body: serde_json::Value = response.json().await.unwrap();
+        (
+            body["organization_id"].as_str().unwrap().to_owned(),
+            body["admin_user_id"].as_str().unwrap().to_owned(),
+            email,
+        )
+    }
+
+    /// Logs in; returns the token pair JSON.
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post(
+            "/v1/auth/login",
+            None,
+            serde_json::json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Logs in and returns the access token.
+    pub async fn token(&self, email: &str) -> String {
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a user (as `admin_token`); returns its id.
+    pub async fn create_user(
+        &self,
+        admin_token: &str,
+        roles: &[&str],
+        manager: Option<&str>,
+    ) -> (String, String) {
+        let email = format!("user-{}@example.com", uuid::Uuid::now_v7().simple());
+        let response = self
+            .post(
+                "/v1/users",
+                Some(admin_token),
+                serde_json::json!({
+                    "email": email, "password": PASSWORD, "display_name": "User",
+                    "roles": roles, "manager_id": manager,
+                }),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+        let body: serde_json::Value = response.json().await.unwrap();
+        (body["id"].as_str().unwrap().to_owned(), email)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.stop();
+    }
+}
+
+/// The password every test user gets (meets the policy).
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Starts the API on 127.0.0.1:0 with `config` tweaks, over a fresh, schema-checked store.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut trellis_api::ApiConfig)) -> TestApp {
+    let store = fresh_pg_store(16).await;
+    let projection = trellis_api::identity::projection::IdentityUsers;
+    trellis_runtime::projection::ensure(store.pool(), &*store, &projection)
+        .await
+        .unwrap();
+    let stop = Stop::new();
+    let handler: Arc<dyn EventHandler> =
+        Arc::new(trellis_runtime::projection::ProjectionHandler::new(
+            Arc::new(projection),
+            store.pool().clone(),
+        ));
+    spawn_consumer(
+        &Transport::InProcess,
+        &store,
+        handler,
+        ConsumerOptions::default(),
+        stop.signal(),
+    )
+    .await;
+    let mut config = trellis_api::ApiConfig::default();
+    tweak(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let state = trellis_api::AppState::new(schema_checked(&store), store.pool().clone(), config);
+    tokio::spawn(trellis_api::serve(listener, state, stop.signal()));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        store,
+        stop,
+    }
+}
+
+/// Starts the API with the default configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}

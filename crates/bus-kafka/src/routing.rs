@@ -42,7 +42,11 @@ impl Routing {
     /// The routing of every context Trellis has: SPEC §4's six topics, plus `demo` for the
     /// kernel's demo aggregate. Later contexts add their kinds here.
     pub fn trellis() -> Self {
-        Self::new().route("tally", "demo")
+        Self::new()
+            .route("tally", "demo")
+            .route("organization", "identity")
+            .route("user", "identity")
+            .route("email_claim", "identity")
     }
 
     /// SPEC §4's contexts, whether or not any kind is routed to them yet.

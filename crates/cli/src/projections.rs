@@ -28,7 +28,7 @@ pub async fn run(url: &str, command: ProjectionsCommand) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
         ProjectionsCommand::List => {
-            for p in crate::serve::projections() {
+            for (p, _) in crate::serve::projections() {
                 writeln!(
                     out,
                     "{}\tv{}\t{}",
@@ -44,9 +44,9 @@ pub async fn run(url: &str, command: ProjectionsCommand) -> anyhow::Result<()> {
             }
         }
         ProjectionsCommand::Rebuild { name } => {
-            let Some(p) = crate::serve::projections()
+            let Some((p, _)) = crate::serve::projections()
                 .into_iter()
-                .find(|p| p.name() == name)
+                .find(|(p, _)| p.name() == name)
             else {
                 bail!("no projection named {name}; see `trellis projections list`");
             };

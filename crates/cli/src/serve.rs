@@ -26,6 +26,8 @@ pub enum Role {
     Projections,
     /// Reactive services answering events with commands.
     Reactions,
+    /// The HTTP API.
+    Api,
 }
 
 /// Options of `trellis serve`.
@@ -38,13 +40,20 @@ pub struct ServeArgs {
     #[arg(long, env = "TRELLIS_TOPIC_PREFIX", default_value = "trellis.")]
     topic_prefix: String,
     /// Roles to run.
-    #[arg(long, value_delimiter = ',', default_values = ["relay", "projections", "reactions"])]
+    #[arg(long, value_delimiter = ',', default_values = ["api", "relay", "projections", "reactions"])]
     roles: Vec<Role>,
 }
 
-/// Every projection Trellis has. Later contexts add theirs.
-pub fn projections() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(trellis_demo_app::TallyTotals)]
+/// Every projection Trellis has, with the contexts (topics) it reads. Later contexts add
+/// theirs.
+pub fn projections() -> Vec<(Arc<dyn Projection>, &'static [&'static str])> {
+    vec![
+        (Arc::new(trellis_demo_app::TallyTotals), &["demo"]),
+        (
+            Arc::new(trellis_api::identity::projection::IdentityUsers),
+            &["identity"],
+        ),
+    ]
 }
 
 /// Runs until Ctrl-C, then drains.
@@ -81,11 +90,11 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
 
     let mut handlers: Vec<(Arc<dyn EventHandler>, Vec<&str>)> = Vec::new();
     if args.roles.contains(&Role::Projections) {
-        for p in projections() {
+        for (p, contexts) in projections() {
             projection::ensure(&pool, &*store, &*p).await?;
             handlers.push((
                 Arc::new(ProjectionHandler::new(p, pool.clone())),
-                vec!["demo"],
+                contexts.to_vec(),
             ));
         }
     }
@@ -121,6 +130,20 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
             )
             .await;
             Ok(())
+        });
+    }
+    if args.roles.contains(&Role::Api) {
+        let config = trellis_api::ApiConfig::from_env()?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        tracing::info!(listen = %config.listen, "API listening");
+        let state = trellis_api::AppState::new(Arc::clone(&store) as _, pool.clone(), config);
+        let shutdown = shutdown();
+        tasks.spawn(async move {
+            trellis_api::serve(listener, state, shutdown)
+                .await
+                .map_err(anyhow::Error::from)
         });
     }
     tracing::info!(

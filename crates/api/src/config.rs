@@ -1,0 +1,165 @@
+//! Typed configuration of the edge, layered: defaults, then `TRELLIS_*` environment variables.
+//! Secrets are wrapped so that `Debug` never prints them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A secret value; `Debug` prints `[redacted]`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself: call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Settings of the HTTP edge.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Where to listen (`TRELLIS_LISTEN`, default `127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// Whether anyone may create an organization (`TRELLIS_SIGNUP=closed` turns it off).
+    pub signup_open: bool,
+    /// HMAC key for access tokens (`TRELLIS_JWT_SECRET`); at least 32 bytes.
+    pub jwt_secret: Secret,
+    /// `iss` of access tokens.
+    pub issuer: String,
+    /// `aud` of access tokens.
+    pub audience: String,
+    /// Access-token lifetime: short, since only refresh tokens are revocable.
+    pub access_ttl: Duration,
+    /// Refresh-token lifetime.
+    pub refresh_ttl: Duration,
+    /// Longest `?min_version=` wait.
+    pub max_read_wait: Duration,
+}
+
+/// A configuration value is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable does not parse.
+    #[error("{name} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            signup_open: true,
+            jwt_secret: Secret::new("trellis-development-secret-change-me-0123456789"),
+            issuer: "trellis".into(),
+            audience: "trellis-api".into(),
+            access_ttl: Duration::from_secs(300),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            max_read_wait: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ApiConfig {
+    /// Defaults overridden by `TRELLIS_LISTEN`, `TRELLIS_SIGNUP`, `TRELLIS_JWT_SECRET`,
+    /// `TRELLIS_ACCESS_TTL_SECONDS`, `TRELLIS_REFRESH_TTL_SECONDS`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the bad variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// As [`Self::from_env`], reading variables through `lookup` (for tests).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the bad variable.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        if let Some(listen) = lookup("TRELLIS_LISTEN") {
+            config.listen =
+                listen
+                    .parse()
+                    .map_err(|e: std::net::AddrParseError| ConfigError::Invalid {
+                        name: "TRELLIS_LISTEN",
+                        reason: e.to_string(),
+                    })?;
+        }
+        if let Some(signup) = lookup("TRELLIS_SIGNUP") {
+            config.signup_open = match signup.as_str() {
+                "open" => true,
+                "closed" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "TRELLIS_SIGNUP",
+                        reason: "must be open or closed".into(),
+                    });
+                }
+            };
+        }
+        if let Some(secret) = lookup("TRELLIS_JWT_SECRET") {
+            if secret.len() < 32 {
+                return Err(ConfigError::Invalid {
+                    name: "TRELLIS_JWT_SECRET",
+                    reason: "must be at least 32 bytes".into(),
+                });
+            }
+            config.jwt_secret = Secret::new(secret);
+        }
+        for (name, slot) in [
+            ("TRELLIS_ACCESS_TTL_SECONDS", &mut config.access_ttl),
+            ("TRELLIS_REFRESH_TTL_SECONDS", &mut config.refresh_ttl),
+        ] {
+            if let Some(value) = lookup(name) {
+                let seconds: u64 = value.parse().map_err(|_| ConfigError::Invalid {
+                    name,
+                    reason: "must be a whole number of seconds".into(),
+                })?;
+                *slot = Duration::from_secs(seconds.max(1));
+            }
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let config = ApiConfig::default();
+        assert!(!format!("{config:?}").contains("change-me"));
+    }
+
+    #[test]
+    fn environment_overrides_defaults_and_bad_values_name_the_variable() {
+        let config = ApiConfig::from_lookup(|n| match n {
+            "TRELLIS_LISTEN" => Some("127.0.0.1:9999".into()),
+            "TRELLIS_SIGNUP" => Some("closed".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(config.listen.port(), 9999);
+        assert!(!config.signup_open);
+        let err = ApiConfig::from_lookup(|n| (n == "TRELLIS_JWT_SECRET").then(|| "short".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("TRELLIS_JWT_SECRET"));
+    }
+}

@@ -1,0 +1,130 @@
+//! Extractors: the authenticated caller, request metadata, and JSON bodies whose errors name
+//! the field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use trellis_identity::Role;
+use trellis_kernel::{ActorId, EventId, Metadata, TenantId, TraceId};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::verify_access_token;
+use crate::error::{ApiError, FieldError};
+use crate::identity::projection::user_by_id;
+
+/// The authenticated user of a request. Built from a valid access token *and* the current
+/// read model: a deactivated user or a changed role takes effect at once, not at expiry.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// User id.
+    pub user_id: Uuid,
+    /// Their organization: every query is scoped by it.
+    pub organization_id: Uuid,
+    /// Current roles.
+    pub roles: Vec<Role>,
+    /// Their manager.
+    pub manager_id: Option<Uuid>,
+}
+
+impl Caller {
+    /// Whether the caller holds `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized)?;
+        let claims = verify_access_token(&state.config, token.trim())?;
+        let user = user_by_id(&state.pool, claims.sub)
+            .await?
+            .filter(|u| u.active && u.organization_id == claims.org)
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(Self {
+            user_id: user.user_id,
+            organization_id: user.organization_id,
+            roles: user
+                .roles
+                .iter()
+                .filter_map(|r| Role::parse(r).ok())
+                .collect(),
+            manager_id: user.manager_id,
+        })
+    }
+}
+
+/// Correlation for the events a request causes: the request id (set by the edge, or the
+/// client's `x-request-id` when it is a UUID) becomes the correlation and trace id.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| Uuid::parse_str(v).ok())
+            .unwrap_or_else(Uuid::now_v7);
+        Ok(Self(id))
+    }
+}
+
+impl RequestId {
+    /// Event metadata for a command made by `caller` (or anonymously).
+    pub fn metadata(self, caller: Option<&Caller>) -> Metadata {
+        Metadata {
+            correlation_id: Some(EventId::from_uuid(self.0)),
+            causation_id: None,
+            actor_id: caller.map(|c| ActorId::from_uuid(c.user_id)),
+            tenant_id: caller.map(|c| TenantId::from_uuid(c.organization_id)),
+            trace_id: Some(TraceId::from_uuid(self.0)),
+        }
+    }
+}
+
+/// A JSON body. Malformed JSON is 400; JSON of the wrong shape is 422 naming the field path.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge)?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.inner().to_string();
+                let field = match message.strip_prefix("missing field `") {
+                    Some(rest) => {
+                        let name = rest.split('`').next().unwrap_or_default();
+                        if path == "." {
+                            name.to_owned()
+                        } else {
+                            format!("{path}.{name}")
+                        }
+                    }
+                    None => path,
+                };
+                ApiError::Validation(vec![FieldError::new(field, message)])
+            })
+    }
+}

@@ -1,0 +1,70 @@
+//! The HTTP edge of Trellis (SPEC §5).
+//!
+//! Handlers are thin: parse and validate input into domain values, call an application
+//! service, map the result. Only [`ApiError`] knows HTTP statuses. Authentication is a JWT
+//! access token checked by the [`Caller`](extract::Caller) extractor (which also checks the
+//! user is still active); authorization lives in [`policy`].
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod identity;
+pub mod policy;
+mod routes;
+
+pub use routes::RateLimiter;
+
+use std::sync::Arc;
+
+use axum::Router;
+use sqlx::PgPool;
+use trellis_kernel::{CommandHandler, EventStore};
+
+pub use config::ApiConfig;
+pub use error::ApiError;
+
+/// Everything a handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    /// Command side.
+    pub commands: CommandHandler<dyn EventStore>,
+    /// Read models and sessions.
+    pub pool: PgPool,
+    /// Settings.
+    pub config: Arc<ApiConfig>,
+    /// Rate limits of this process.
+    pub limits: Arc<routes::RateLimiter>,
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    routes::router(state)
+}
+
+impl AppState {
+    /// State over a store and a pool.
+    pub fn new(store: Arc<dyn EventStore>, pool: PgPool, config: ApiConfig) -> Self {
+        Self {
+            commands: CommandHandler::new(store, Arc::new(trellis_kernel::Upcasters::new())),
+            pool,
+            config: Arc::new(config),
+            limits: Arc::default(),
+        }
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

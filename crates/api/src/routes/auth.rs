@@ -1,0 +1,72 @@
+//! `POST /v1/auth/login | refresh | logout`.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::ratelimit::ClientIp;
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::identity::service::{self, TokenPair};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/login", post(login))
+        .route("/v1/auth/refresh", post(refresh))
+        .route("/v1/auth/logout", post(logout))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    email: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshToken {
+    refresh_token: String,
+}
+
+/// Attempts per account and per address per window.
+const PER_ACCOUNT: u32 = 10;
+const PER_IP: u32 = 50;
+const WINDOW: Duration = Duration::from_secs(60);
+
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<Login>,
+) -> Result<Json<TokenPair>, ApiError> {
+    state
+        .limits
+        .hit(&format!("login-ip:{ip}"), PER_IP, WINDOW)?;
+    let account = body.email.trim().to_lowercase();
+    state
+        .limits
+        .hit(&format!("login-account:{account}"), PER_ACCOUNT, WINDOW)?;
+    Ok(Json(
+        service::login(&state, &body.email, body.password).await?,
+    ))
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshToken>,
+) -> Result<Json<TokenPair>, ApiError> {
+    Ok(Json(service::refresh(&state, &body.refresh_token).await?))
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RefreshToken>,
+) -> Result<StatusCode, ApiError> {
+    service::logout(&state, &body.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

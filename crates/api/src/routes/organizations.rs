@@ -1,0 +1,101 @@
+//! `POST /v1/organizations`: sign-up.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use trellis_identity::{DisplayName, Email, OrganizationName, Role};
+
+use super::ratelimit::ClientIp;
+use crate::AppState;
+use crate::auth::check_password_policy;
+use crate::error::{ApiError, FieldError};
+use crate::extract::{ApiJson, RequestId};
+use crate::identity::service::{self, NewUser};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/organizations", post(sign_up))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignUp {
+    name: String,
+    admin: AdminInput,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminInput {
+    email: String,
+    password: String,
+    display_name: String,
+}
+
+/// Validates a new user's fields, collecting every error under `prefix`.
+pub fn validate_new_user(
+    prefix: &str,
+    email: &str,
+    password: String,
+    display_name: &str,
+    roles: Vec<Role>,
+    errors: &mut Vec<FieldError>,
+) -> Option<NewUser> {
+    let email = Email::parse(email)
+        .map_err(|e| errors.push(FieldError::new(format!("{prefix}email"), e.0)))
+        .ok();
+    let display_name = DisplayName::parse(display_name)
+        .map_err(|e| errors.push(FieldError::new(format!("{prefix}display_name"), e.0)))
+        .ok();
+    if let Err(why) = check_password_policy(&password) {
+        errors.push(FieldError::new(format!("{prefix}password"), why));
+    }
+    Some(NewUser {
+        email: email?,
+        password,
+        display_name: display_name?,
+        roles,
+        manager_id: None,
+    })
+}
+
+async fn sign_up(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    request: RequestId,
+    ApiJson(body): ApiJson<SignUp>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    if !state.config.signup_open {
+        return Err(ApiError::Forbidden);
+    }
+    state
+        .limits
+        .hit(&format!("signup:{ip}"), 20, Duration::from_secs(3600))?;
+    let mut errors = Vec::new();
+    let name = OrganizationName::parse(&body.name)
+        .map_err(|e| errors.push(FieldError::new("name", e.0)))
+        .ok();
+    let admin = validate_new_user(
+        "admin.",
+        &body.admin.email,
+        body.admin.password,
+        &body.admin.display_name,
+        vec![Role::Admin],
+        &mut errors,
+    );
+    let (Some(name), Some(admin), true) = (name, admin, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let (organization_id, admin_user_id) =
+        service::sign_up(&state, name, admin, &request.metadata(None)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({
+            "organization_id": organization_id,
+            "admin_user_id": admin_user_id,
+        })),
+    ))
+}

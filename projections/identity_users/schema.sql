@@ -1,0 +1,23 @@
+-- identity_users v1: organizations and users as the edge needs them (login, authorization,
+-- profile). Created in schema rm_identity_users; rebuilt from the store on version change.
+CREATE TABLE organizations (
+    organization_id uuid        PRIMARY KEY,
+    name            text        NOT NULL,
+    version         bigint      NOT NULL,
+    created_at      timestamptz NOT NULL
+);
+
+CREATE TABLE users (
+    user_id         uuid        PRIMARY KEY,
+    organization_id uuid        NOT NULL,
+    email           text        NOT NULL UNIQUE,
+    display_name    text        NOT NULL,
+    password_hash   text        NOT NULL,
+    roles           text[]      NOT NULL,
+    manager_id      uuid,
+    active          boolean     NOT NULL,
+    version         bigint      NOT NULL,
+    created_at      timestamptz NOT NULL
+);
+CREATE INDEX users_org_idx ON users (organization_id);
+CREATE INDEX users_manager_idx ON users (manager_id);

@@ -1,0 +1,347 @@
+//! Black-box tests of the identity API over HTTP against a running server, real PostgreSQL,
+//! single-node mode.
+
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use trellis_tests::*;
+
+async fn json_of(response: reqwest::Response) -> Value {
+    response.json().await.unwrap()
+}
+
+fn assert_problem(response: &reqwest::Response, status: u16) {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "errors are problem+json"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_up_then_logging_in_shows_the_admin_profile() {
+    let app = spawn_app().await;
+    let (org, admin, email) = app.sign_up("Acme Learning").await;
+    let response = app.login(&email.to_uppercase(), PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    let tokens = json_of(response).await;
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 300);
+    assert!(tokens["refresh_token"].as_str().unwrap().len() >= 40);
+    let me = json_of(
+        app.get("/v1/users/me", tokens["access_token"].as_str())
+            .await,
+    )
+    .await;
+    assert_eq!(me["id"], admin.as_str());
+    assert_eq!(me["email"], email.as_str());
+    assert_eq!(me["roles"], json!(["admin"]));
+    assert_eq!(
+        me["organization"],
+        json!({"id": org, "name": "Acme Learning"})
+    );
+    assert!(me.get("password_hash").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_tokens_rotate_and_reusing_an_old_one_revokes_the_family() {
+    let app = spawn_app().await;
+    let (_, _, email) = app.sign_up("Rotate").await;
+    let first = json_of(app.login(&email, PASSWORD).await).await;
+    let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let second = app
+        .post("/v1/auth/refresh", None, json!({"refresh_token": r1}))
+        .await;
+    assert_eq!(second.status(), 200);
+    let r2 = json_of(second).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(r1, r2);
+    // Replaying r1 (a stolen token) fails and revokes the family, so r2 dies too.
+    let replay = app
+        .post("/v1/auth/refresh", None, json!({"refresh_token": r1}))
+        .await;
+    assert_problem(&replay, 401);
+    let after = app
+        .post("/v1/auth/refresh", None, json!({"refresh_token": r2}))
+        .await;
+    assert_problem(&after, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_revokes_the_refresh_token() {
+    let app = spawn_app().await;
+    let (_, _, email) = app.sign_up("Logout").await;
+    let tokens = json_of(app.login(&email, PASSWORD).await).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let out = app
+        .post("/v1/auth/logout", None, json!({"refresh_token": refresh}))
+        .await;
+    assert_eq!(out.status(), 204);
+    let again = app
+        .post("/v1/auth/refresh", None, json!({"refresh_token": refresh}))
+        .await;
+    assert_problem(&again, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_and_unknown_email_answer_identically() {
+    let app = spawn_app().await;
+    let (_, _, email) = app.sign_up("Same").await;
+    let wrong = app.login(&email, "wrong password 123").await;
+    assert_problem(&wrong, 401);
+    let unknown = app.login("nobody@example.com", PASSWORD).await;
+    assert_problem(&unknown, 401);
+    assert_eq!(json_of(wrong).await, json_of(unknown).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failed_logins_are_rate_limited_with_retry_after() {
+    let app = spawn_app().await;
+    let (_, _, email) = app.sign_up("Limits").await;
+    for _ in 0..10 {
+        assert_eq!(app.login(&email, "wrong password 123").await.status(), 401);
+    }
+    let limited = app.login(&email, "wrong password 123").await;
+    assert_problem(&limited, 429);
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=61).contains(&retry));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_failures_are_problem_json_naming_every_field() {
+    let app = spawn_app().await;
+    let bad = app
+        .post(
+            "/v1/organizations",
+            None,
+            json!({"name": " ", "admin": {"email": "nope", "password": "short", "display_name": "A"}}),
+        )
+        .await;
+    assert_problem(&bad, 422);
+    let body = json_of(bad).await;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["name", "admin.email", "admin.password"]);
+    assert_eq!(body["status"], 422);
+    assert!(body["type"].as_str().unwrap().ends_with("/validation"));
+
+    let missing = app
+        .post(
+            "/v1/organizations",
+            None,
+            json!({"name": "X", "admin": {"email": "a@b.co", "password": PASSWORD}}),
+        )
+        .await;
+    assert_problem(&missing, 422);
+    assert_eq!(
+        json_of(missing).await["errors"][0]["field"],
+        "admin.display_name"
+    );
+
+    let wrong_type = app
+        .post(
+            "/v1/organizations",
+            None,
+            json!({"name": 7, "admin": {"email": "a@b.co", "password": PASSWORD, "display_name": "A"}}),
+        )
+        .await;
+    assert_problem(&wrong_type, 422);
+    assert_eq!(json_of(wrong_type).await["errors"][0]["field"], "name");
+
+    let garbage = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(&garbage, 400);
+
+    let huge = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{\"email\": \"{}\"}}",
+            "a".repeat(2 * 1024 * 1024)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(&huge, 413);
+
+    let unknown_route = app.get("/v1/nothing-here", None).await;
+    assert_problem(&unknown_route, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_can_register_once() {
+    let app = spawn_app().await;
+    let (_, _, email) = app.sign_up("First").await;
+    let again = app
+        .post(
+            "/v1/organizations",
+            None,
+            json!({"name": "Second", "admin": {"email": email, "password": PASSWORD, "display_name": "B"}}),
+        )
+        .await;
+    assert_problem(&again, 409);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_sign_up_is_refused() {
+    let app = spawn_app_with(|c| c.signup_open = false).await;
+    let response = app
+        .post(
+            "/v1/organizations",
+            None,
+            json!({"name": "X", "admin": {"email": "x@example.com", "password": PASSWORD, "display_name": "X"}}),
+        )
+        .await;
+    assert_problem(&response, 403);
+}
+
+/// Every identity route × {no token, malformed, expired, other organization, each role}.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorization_matrix_holds_for_identity_routes() {
+    let app = spawn_app().await;
+    let (_, admin_id, admin_email) = app.sign_up("Org A").await;
+    let admin = app.token(&admin_email).await;
+    let (_, _, other_email) = app.sign_up("Org B").await;
+    let other_admin = app.token(&other_email).await;
+    let mut role_tokens = Vec::new();
+    for role in ["manager", "employee", "instructor", "learner"] {
+        let (_, email) = app.create_user(&admin, &[role], None).await;
+        role_tokens.push((role, app.token(&email).await));
+    }
+    let (target, _) = app
+        .create_user(&admin, &["employee"], Some(&admin_id))
+        .await;
+    let expired_config = trellis_api::ApiConfig {
+        access_ttl: std::time::Duration::from_secs(0),
+        ..Default::default()
+    };
+    let expired = trellis_api::auth::issue_access_token(
+        &expired_config,
+        admin_id.parse().unwrap(),
+        uuid::Uuid::now_v7(),
+        vec!["admin".into()],
+    )
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let new_user = || {
+        json!({"email": format!("n-{}@example.com", uuid::Uuid::now_v7().simple()),
+               "password": PASSWORD, "display_name": "N", "roles": ["learner"]})
+    };
+    // Anonymous, malformed and expired tokens: 401 everywhere.
+    for token in [None, Some("not-a-jwt"), Some(expired.as_str())] {
+        assert_problem(&app.get("/v1/users/me", token).await, 401);
+        assert_problem(&app.post("/v1/users", token, new_user()).await, 401);
+        let path = format!("/v1/users/{target}/deactivate");
+        assert_problem(&app.post(&path, token, json!({})).await, 401);
+    }
+    // Non-admin roles: 403 on admin routes, their own profile on /me.
+    for (role, token) in &role_tokens {
+        assert_problem(&app.post("/v1/users", Some(token), new_user()).await, 403);
+        let path = format!("/v1/users/{target}/deactivate");
+        assert_problem(&app.post(&path, Some(token), json!({})).await, 403);
+        let me = json_of(app.get("/v1/users/me", Some(token)).await).await;
+        assert_eq!(me["roles"], json!([role]));
+    }
+    // Another organization's admin: the target does not exist for them.
+    let path = format!("/v1/users/{target}/deactivate");
+    let cross = app.post(&path, Some(&other_admin), json!({})).await;
+    assert_problem(&cross, 404);
+    assert!(!cross.text().await.unwrap().contains(&target));
+    // The organization's admin may.
+    assert_eq!(
+        app.post("/v1/users", Some(&admin), new_user())
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(app.post(&path, Some(&admin), json!({})).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deactivation_ends_every_session_at_once() {
+    let app = spawn_app().await;
+    let (_, _, admin_email) = app.sign_up("Deactivate").await;
+    let admin = app.token(&admin_email).await;
+    let (user, email) = app.create_user(&admin, &["employee"], None).await;
+    let tokens = json_of(app.login(&email, PASSWORD).await).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/v1/users/me", Some(access)).await.status(), 200);
+    let path = format!("/v1/users/{user}/deactivate");
+    assert_eq!(app.post(&path, Some(&admin), json!({})).await.status(), 200);
+    assert_problem(&app.get("/v1/users/me", Some(access)).await, 401);
+    let refresh = app
+        .post(
+            "/v1/auth/refresh",
+            None,
+            json!({"refresh_token": tokens["refresh_token"]}),
+        )
+        .await;
+    assert_problem(&refresh, 401);
+    assert_problem(&app.login(&email, PASSWORD).await, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_carry_the_request_id_as_correlation_and_the_actor() {
+    let app = spawn_app().await;
+    let (org, admin_id, admin_email) = app.sign_up("Audit").await;
+    let admin = app.token(&admin_email).await;
+    let request_id = uuid::Uuid::now_v7();
+    let response = app
+        .client
+        .post(app.url("/v1/users"))
+        .bearer_auth(&admin)
+        .header("x-request-id", request_id.to_string())
+        .json(&json!({"email": "corr@example.com", "password": PASSWORD, "display_name": "C", "roles": ["employee"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["x-request-id"],
+        request_id.to_string().as_str()
+    );
+    let id: uuid::Uuid = json_of(response).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    use trellis_kernel::EventStore;
+    let stream = trellis_kernel::StreamId::new("user", id).unwrap();
+    let events = app
+        .store
+        .read_stream(&stream, 1, trellis_kernel::Direction::Forwards, 10)
+        .await
+        .unwrap();
+    assert_eq!(events[0].event_type, "UserRegistered");
+    let meta = &events[0].metadata;
+    assert_eq!(meta.correlation_id.map(|c| c.as_uuid()), Some(request_id));
+    assert_eq!(
+        meta.actor_id.map(|a| a.as_uuid().to_string()),
+        Some(admin_id)
+    );
+    assert_eq!(meta.tenant_id.map(|t| t.as_uuid().to_string()), Some(org));
+    assert!(
+        events[0].payload["password_hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("$argon2id$")
+    );
+}
