@@ -73,7 +73,7 @@ impl DomainEvent for TallyEvent {
 }
 
 /// Folded state.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct TallyState {
     /// Opened and not closed.
     pub open: bool,

@@ -56,7 +56,7 @@ impl DomainEvent for EmailClaimEvent {
 }
 
 /// State: who holds the address.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct EmailClaimState {
     /// The holder, if claimed.
     pub holder: Option<Uuid>,

@@ -40,7 +40,7 @@ impl DomainEvent for OrganizationEvent {
 }
 
 /// State.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct OrganizationState {
     /// Created.
     pub exists: bool,

@@ -97,7 +97,7 @@ impl DomainEvent for UserEvent {
 }
 
 /// State.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct UserState {
     /// Registered.
     pub exists: bool,

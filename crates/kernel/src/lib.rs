@@ -24,7 +24,7 @@ pub use ids::{
     ActorId, EventId, GlobalPosition, IdError, StreamId, StreamVersion, TenantId, TraceId,
 };
 pub use store::{
-    AppendOptions, AppendResult, Direction, EventStore, ExpectedVersion, IdempotencyKey,
+    AllFilter, AppendOptions, AppendResult, Direction, EventStore, ExpectedVersion, IdempotencyKey,
     StoreError, StoreLimits,
 };
 pub use subscription::{AllSubscription, SubscriptionOptions};

@@ -89,6 +89,27 @@ pub struct AppendResult {
     pub duplicate: bool,
 }
 
+/// Which `$all` events a filtered read keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllFilter {
+    /// Only this organization's events.
+    pub tenant_id: Option<crate::ids::TenantId>,
+    /// Only events of this type.
+    pub event_type: Option<String>,
+}
+
+impl AllFilter {
+    /// Whether `event` passes.
+    pub fn matches(&self, event: &RecordedEvent) -> bool {
+        self.tenant_id
+            .is_none_or(|t| event.metadata.tenant_id == Some(t))
+            && self
+                .event_type
+                .as_ref()
+                .is_none_or(|t| &event.event_type == t)
+    }
+}
+
 /// Direction of a stream read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -246,6 +267,37 @@ pub trait EventStore: Send + Sync {
         after: Option<GlobalPosition>,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// As [`Self::read_all`], keeping only events that match `filter` (same order, same
+    /// no-skip guarantee). `limit` counts matching events. The default scans `$all`;
+    /// adapters override it with an index.
+    ///
+    /// # Errors
+    /// As [`Self::read_all`].
+    async fn read_all_filtered(
+        &self,
+        after: Option<GlobalPosition>,
+        limit: usize,
+        filter: &AllFilter,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut matched = Vec::new();
+        let mut cursor = after;
+        loop {
+            let page = self.read_all(cursor, 1000).await?;
+            let Some(last) = page.last() else {
+                return Ok(matched);
+            };
+            cursor = Some(last.global_position);
+            for event in page {
+                if filter.matches(&event) {
+                    matched.push(event);
+                    if matched.len() == limit {
+                        return Ok(matched);
+                    }
+                }
+            }
+        }
+    }
 
     /// The result of the first append made with `key`, if any.
     ///

@@ -22,7 +22,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::watch;
 use trellis_kernel::{
-    AppendOptions, AppendResult, Direction, EventStore, ExpectedVersion, GlobalPosition,
+    AllFilter, AppendOptions, AppendResult, Direction, EventStore, ExpectedVersion, GlobalPosition,
     IdempotencyKey, NewEvent, RecordedEvent, StoreError, StoreLimits, StreamId, StreamVersion,
 };
 
@@ -143,6 +143,15 @@ impl EventStore for PgEventStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         read::read_all(&self.pool, after, limit).await
+    }
+
+    async fn read_all_filtered(
+        &self,
+        after: Option<GlobalPosition>,
+        limit: usize,
+        filter: &AllFilter,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        read::read_all_filtered(&self.pool, after, limit, filter).await
     }
 
     async fn idempotent_result(

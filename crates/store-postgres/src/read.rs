@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 use trellis_kernel::{
-    AppendResult, Direction, EventId, GlobalPosition, IdempotencyKey, Metadata, RecordedEvent,
-    StoreError, StreamId, StreamVersion,
+    AllFilter, AppendResult, Direction, EventId, GlobalPosition, IdempotencyKey, Metadata,
+    RecordedEvent, StoreError, StreamId, StreamVersion,
 };
 use uuid::Uuid;
 
@@ -120,6 +120,50 @@ pub(crate) async fn read_all(
         && let Some(position) = after
     {
         // An empty page is normal when caught up; make sure it is not a bad checkpoint.
+        let known: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE global_position = $1)")
+                .bind(position.0)
+                .fetch_one(pool)
+                .await
+                .map_err(unavailable)?;
+        if !known {
+            return Err(StoreError::UnknownPosition(position));
+        }
+    }
+    into_events(rows)
+}
+
+/// `$all` filtered by tenant and type, same order and visibility rule as [`read_all`]; the
+/// `(tenant_id, transaction_id, global_position)` index serves per-organization audits.
+pub(crate) async fn read_all_filtered(
+    pool: &PgPool,
+    after: Option<GlobalPosition>,
+    limit: usize,
+    filter: &AllFilter,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let after_clause = if after.is_some() {
+        "AND (transaction_id, global_position) > \
+         (SELECT transaction_id, global_position FROM events WHERE global_position = $2)"
+    } else {
+        "AND $2::bigint IS NULL"
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events \
+         WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) {after_clause} \
+           AND ($3::uuid IS NULL OR tenant_id = $3) AND ($4::text IS NULL OR event_type = $4) \
+         ORDER BY transaction_id, global_position LIMIT $1"
+    );
+    let rows: Vec<EventRow> = sqlx::query_as(&sql)
+        .bind(clamp_limit(limit))
+        .bind(after.map(|p| p.0))
+        .bind(filter.tenant_id.map(|t| t.as_uuid()))
+        .bind(filter.event_type.as_deref())
+        .fetch_all(pool)
+        .await
+        .map_err(unavailable)?;
+    if rows.is_empty()
+        && let Some(position) = after
+    {
         let known: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE global_position = $1)")
                 .bind(position.0)

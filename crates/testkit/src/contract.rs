@@ -43,6 +43,7 @@ macro_rules! store_contract_tests {
             the_command_handler_applies_an_idempotent_command_once,
             stored_v1_events_are_upcast_to_v2_on_load,
             domain_refusals_are_domain_errors_and_append_nothing,
+            filtered_reads_keep_commit_order_and_only_matching_events,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -718,4 +719,36 @@ pub async fn domain_refusals_are_domain_errors_and_append_nothing<S: EventStore 
             .unwrap()
             .is_empty()
     );
+}
+
+/// Filtered `$all` reads keep the order and page by matching events only.
+pub async fn filtered_reads_keep_commit_order_and_only_matching_events<S: EventStore + ?Sized>(
+    store: Arc<S>,
+) {
+    let (mine, theirs) = (TenantId::new(), TenantId::new());
+    let mut expected = Vec::new();
+    for n in 0..6 {
+        let tenant = if n % 2 == 0 { mine } else { theirs };
+        let mut event = if n % 3 == 0 { opened("t") } else { added(n) };
+        event.metadata.tenant_id = Some(tenant);
+        if tenant == mine && event.event_type == "AmountAdded" {
+            expected.push(event.event_id);
+        }
+        append(&*store, &stream(), ExpectedVersion::Any, vec![event])
+            .await
+            .unwrap();
+    }
+    read_all_until(&*store, None, 6).await;
+    let filter = trellis_kernel::AllFilter {
+        tenant_id: Some(mine),
+        event_type: Some("AmountAdded".into()),
+    };
+    let page = store.read_all_filtered(None, 1, &filter).await.unwrap();
+    assert_eq!(page.len(), 1);
+    let rest = store
+        .read_all_filtered(Some(page[0].global_position), 10, &filter)
+        .await
+        .unwrap();
+    let seen: Vec<_> = page.iter().chain(&rest).map(|e| e.event_id).collect();
+    assert_eq!(seen, expected);
 }

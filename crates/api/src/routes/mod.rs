@@ -1,5 +1,6 @@
 //! The router: every route, and the layers every request passes through.
 
+mod audit;
 mod auth;
 mod health;
 mod organizations;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(organizations::router())
         .merge(auth::router())
         .merge(users::router())
+        .merge(audit::router())
         .fallback(|| async { ApiError::NotFound.into_response() })
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
