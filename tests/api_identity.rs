@@ -454,3 +454,115 @@ async fn audit_shows_a_user_streams_events_and_state_as_of_a_version_or_time() {
         422,
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_caller_hears_about_changes_to_them_over_server_sent_events() {
+    let app = spawn_app().await;
+    let (_, _, admin_email) = app.sign_up("Live").await;
+    let admin = app.token(&admin_email).await;
+    let (user, email) = app.create_user(&admin, &["employee"], None).await;
+    let token = app.token(&email).await;
+    let mut stream = app.get("/v1/me/events", Some(&token)).await;
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    // Someone else's change is not sent; a change to this user is.
+    let (other, _) = app.create_user(&admin, &["employee"], None).await;
+    let roles = json!({"roles": ["employee", "learner"]});
+    let other_path = format!("/v1/users/{other}/roles");
+    assert_eq!(
+        app.post(&other_path, Some(&admin), roles.clone())
+            .await
+            .status(),
+        200
+    );
+    let path = format!("/v1/users/{user}/roles");
+    assert_eq!(app.post(&path, Some(&admin), roles).await.status(), 200);
+    let mut received = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !received.contains("RolesAssigned") {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(received.contains("event: RolesAssigned"), "{received}");
+    assert!(received.contains(&format!("user-{user}")), "{received}");
+    assert!(!received.contains(&other), "{received}");
+    let me = json_of(app.get("/v1/users/me", Some(&token)).await).await;
+    assert_eq!(me["roles"], json!(["employee", "learner"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_change_their_password_with_the_current_one() {
+    let app = spawn_app().await;
+    let (_, _, email) = app.sign_up("Passwords").await;
+    let token = app.token(&email).await;
+    let wrong = app
+        .post(
+            "/v1/users/me/password",
+            Some(&token),
+            json!({"current_password": "not it at all 1", "new_password": "another good passphrase"}),
+        )
+        .await;
+    assert_problem(&wrong, 422);
+    assert_eq!(
+        json_of(wrong).await["errors"][0]["field"],
+        "current_password"
+    );
+    let weak = app
+        .post(
+            "/v1/users/me/password",
+            Some(&token),
+            json!({"current_password": PASSWORD, "new_password": "weak"}),
+        )
+        .await;
+    assert_problem(&weak, 422);
+    let ok = app
+        .post(
+            "/v1/users/me/password",
+            Some(&token),
+            json!({"current_password": PASSWORD, "new_password": "another good passphrase"}),
+        )
+        .await;
+    assert_eq!(ok.status(), 200);
+    assert_problem(&app.login(&email, PASSWORD).await, 401);
+    assert_eq!(
+        app.login(&email, "another good passphrase").await.status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managers_must_be_active_members_of_the_same_organization() {
+    let app = spawn_app().await;
+    let (_, admin_id, admin_email) = app.sign_up("Managers").await;
+    let admin = app.token(&admin_email).await;
+    let (_, _, other_email) = app.sign_up("Other").await;
+    let other_admin = app.token(&other_email).await;
+    let (foreigner, _) = app.create_user(&other_admin, &["manager"], None).await;
+    let (user, _) = app.create_user(&admin, &["employee"], None).await;
+    let path = format!("/v1/users/{user}/manager");
+    let cross = app
+        .post(&path, Some(&admin), json!({"manager_id": foreigner}))
+        .await;
+    assert_problem(&cross, 422);
+    let own = app
+        .post(&path, Some(&admin), json!({"manager_id": user}))
+        .await;
+    assert_problem(&own, 422);
+    let ok = app
+        .post(&path, Some(&admin), json!({"manager_id": admin_id}))
+        .await;
+    assert_eq!(ok.status(), 200);
+    let bad_roles = app
+        .post(
+            &format!("/v1/users/{user}/roles"),
+            Some(&admin),
+            json!({"roles": ["root"]}),
+        )
+        .await;
+    assert_problem(&bad_roles, 422);
+    assert_eq!(json_of(bad_roles).await["errors"][0]["field"], "roles[0]");
+}

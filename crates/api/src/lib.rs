@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod identity;
+pub mod live;
 pub mod policy;
 mod routes;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Rate limits of this process.
     pub limits: Arc<routes::RateLimiter>,
+    /// Live updates for `/v1/me/events`.
+    pub live: Arc<live::LiveHub>,
 }
 
 /// The whole API.
@@ -43,9 +46,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 impl AppState {
-    /// State over a store and a pool.
+    /// State over a store and a pool. Starts the live-updates follower, so call it inside
+    /// the runtime.
     pub fn new(store: Arc<dyn EventStore>, pool: PgPool, config: ApiConfig) -> Self {
         Self {
+            live: live::LiveHub::start(Arc::clone(&store)),
             commands: CommandHandler::new(store, Arc::new(trellis_kernel::Upcasters::new())),
             pool,
             config: Arc::new(config),

@@ -299,6 +299,22 @@ pub trait EventStore: Send + Sync {
         }
     }
 
+    /// Position of the last event visible in `$all` (`None` for an empty store): where a
+    /// reader that only wants new events starts. The default scans; adapters override it.
+    ///
+    /// # Errors
+    /// As [`Self::read_all`].
+    async fn head(&self) -> Result<Option<GlobalPosition>, StoreError> {
+        let mut last = None;
+        loop {
+            let page = self.read_all(last, 1000).await?;
+            match page.last() {
+                Some(event) => last = Some(event.global_position),
+                None => return Ok(last),
+            }
+        }
+    }
+
     /// The result of the first append made with `key`, if any.
     ///
     /// # Errors

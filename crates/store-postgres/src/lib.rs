@@ -154,6 +154,18 @@ impl EventStore for PgEventStore {
         read::read_all_filtered(&self.pool, after, limit, filter).await
     }
 
+    async fn head(&self) -> Result<Option<GlobalPosition>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT global_position FROM events \
+             WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map(|p: Option<i64>| p.map(GlobalPosition))
+        .map_err(unavailable)
+    }
+
     async fn idempotent_result(
         &self,
         key: &IdempotencyKey,

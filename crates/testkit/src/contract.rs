@@ -44,6 +44,7 @@ macro_rules! store_contract_tests {
             stored_v1_events_are_upcast_to_v2_on_load,
             domain_refusals_are_domain_errors_and_append_nothing,
             filtered_reads_keep_commit_order_and_only_matching_events,
+            the_head_is_the_last_event_in_commit_order,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -751,4 +752,19 @@ pub async fn filtered_reads_keep_commit_order_and_only_matching_events<S: EventS
         .unwrap();
     let seen: Vec<_> = page.iter().chain(&rest).map(|e| e.event_id).collect();
     assert_eq!(seen, expected);
+}
+
+/// `head` names the last visible event, so "only new events" readers start there.
+pub async fn the_head_is_the_last_event_in_commit_order<S: EventStore + ?Sized>(store: Arc<S>) {
+    assert_eq!(store.head().await.unwrap(), None);
+    for n in 1..=3 {
+        append(&*store, &stream(), ExpectedVersion::Any, vec![added(n)])
+            .await
+            .unwrap();
+    }
+    let all = read_all_until(&*store, None, 3).await;
+    assert_eq!(
+        store.head().await.unwrap(),
+        all.last().map(|e| e.global_position)
+    );
 }

@@ -314,3 +314,32 @@ pub async fn logout(state: &AppState, token: &str) -> Result<(), ApiError> {
     .await?;
     Ok(())
 }
+
+/// Runs a user command (roles, manager, password) and waits for the read model.
+///
+/// # Errors
+/// 404 for unknown users, 409 for deactivated ones.
+pub async fn change_user(
+    state: &AppState,
+    user_id: Uuid,
+    command: UserCommand,
+    metadata: &Metadata,
+) -> Result<u64, ApiError> {
+    let outcome = state
+        .commands
+        .handle::<User>(
+            &stream(User::KIND_NAME, user_id)?,
+            &command,
+            &context(metadata),
+        )
+        .await
+        .map_err(|e| from_handle(e, user_error))?;
+    projection::wait_for_user(
+        &state.pool,
+        user_id,
+        outcome.version,
+        state.config.max_read_wait,
+    )
+    .await?;
+    Ok(outcome.version)
+}

@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod events;
 mod health;
 mod organizations;
 mod ratelimit;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(users::router())
         .merge(audit::router())
+        .merge(events::router())
         .fallback(|| async { ApiError::NotFound.into_response() })
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

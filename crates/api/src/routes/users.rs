@@ -6,6 +6,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use trellis_identity::Role;
+use trellis_identity::user::UserCommand;
 use uuid::Uuid;
 
 use super::organizations::validate_new_user;
@@ -20,6 +21,136 @@ pub fn router() -> Router<AppState> {
         .route("/v1/users", post(create))
         .route("/v1/users/me", get(me))
         .route("/v1/users/{id}/deactivate", post(deactivate))
+        .route("/v1/users/{id}/roles", post(assign_roles))
+        .route("/v1/users/{id}/manager", post(assign_manager))
+        .route("/v1/users/me/password", post(change_password))
+}
+
+/// Loads a user of the caller's organization (404 otherwise) and checks the caller is admin.
+async fn admin_target(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<projection::UserRow, ApiError> {
+    let target = projection::user_by_id(&state.pool, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    policy::same_organization(caller, target.organization_id)?;
+    policy::require_any(caller, &[Role::Admin])?;
+    Ok(target)
+}
+
+fn parse_roles(names: &[String], errors: &mut Vec<FieldError>) -> Vec<Role> {
+    if names.is_empty() {
+        errors.push(FieldError::new("roles", "needs at least one role"));
+    }
+    names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, name)| {
+            Role::parse(name)
+                .map_err(|e| errors.push(FieldError::new(format!("roles[{i}]"), e.0)))
+                .ok()
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignRoles {
+    roles: Vec<String>,
+}
+
+async fn assign_roles(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: RequestId,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<AssignRoles>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    admin_target(&state, &caller, id).await?;
+    let mut errors = Vec::new();
+    let roles = parse_roles(&body.roles, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let command = UserCommand::AssignRoles { roles };
+    let version =
+        service::change_user(&state, id, command, &request.metadata(Some(&caller))).await?;
+    Ok(Json(serde_json::json!({ "id": id, "version": version })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignManager {
+    manager_id: Option<Uuid>,
+}
+
+async fn assign_manager(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: RequestId,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<AssignManager>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    admin_target(&state, &caller, id).await?;
+    if let Some(manager) = body.manager_id {
+        let ok = manager != id
+            && projection::user_by_id(&state.pool, manager)
+                .await?
+                .is_some_and(|m| m.organization_id == caller.organization_id && m.active);
+        if !ok {
+            return Err(ApiError::field(
+                "manager_id",
+                "must be another active user of your organization",
+            ));
+        }
+    }
+    let command = UserCommand::AssignManager {
+        manager_id: body.manager_id,
+    };
+    let version =
+        service::change_user(&state, id, command, &request.metadata(Some(&caller))).await?;
+    Ok(Json(serde_json::json!({ "id": id, "version": version })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: RequestId,
+    ApiJson(body): ApiJson<ChangePassword>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Err(why) = crate::auth::check_password_policy(&body.new_password) {
+        return Err(ApiError::field("new_password", why));
+    }
+    let user = projection::user_by_id(&state.pool, caller.user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if !crate::auth::verify_password(body.current_password, Some(user.password_hash)).await? {
+        return Err(ApiError::field(
+            "current_password",
+            "is not your current password",
+        ));
+    }
+    let password_hash = crate::auth::hash_password(body.new_password).await?;
+    let command = UserCommand::ChangePassword { password_hash };
+    let version = service::change_user(
+        &state,
+        caller.user_id,
+        command,
+        &request.metadata(Some(&caller)),
+    )
+    .await?;
+    Ok(Json(
+        serde_json::json!({ "id": caller.user_id, "version": version }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -102,11 +233,7 @@ async fn deactivate(
     request: RequestId,
     Path(id): Path<Uuid>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let target = projection::user_by_id(&state.pool, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    policy::same_organization(&caller, target.organization_id)?;
-    policy::require_any(&caller, &[Role::Admin])?;
+    admin_target(&state, &caller, id).await?;
     let version = service::deactivate(&state, id, &request.metadata(Some(&caller))).await?;
     Ok(Json(serde_json::json!({ "id": id, "version": version })))
 }

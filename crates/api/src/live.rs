@@ -1,0 +1,66 @@
+//! Live updates: one follower of `$all` per process fans events out to Server-Sent Event
+//! streams (`GET /v1/me/events`), each filtered to what concerns its caller.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use trellis_kernel::{AllSubscription, EventStore, RecordedEvent, SubscriptionOptions};
+use uuid::Uuid;
+
+/// The fan-out.
+pub struct LiveHub {
+    sender: broadcast::Sender<Arc<RecordedEvent>>,
+}
+
+impl LiveHub {
+    /// Starts following the store from its current head. The follower lives as long as the
+    /// process (one per API process, however many clients listen).
+    pub fn start(store: Arc<dyn EventStore>) -> Arc<Self> {
+        let (sender, _) = broadcast::channel(4096);
+        let hub = Arc::new(Self {
+            sender: sender.clone(),
+        });
+        tokio::spawn(async move {
+            let head = loop {
+                match store.head().await {
+                    Ok(head) => break head,
+                    Err(error) => {
+                        tracing::warn!(%error, "live updates cannot read the head; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            };
+            let mut subscription =
+                AllSubscription::new(store, head, SubscriptionOptions::default());
+            loop {
+                match subscription.next_batch().await {
+                    Ok(batch) => {
+                        for event in batch {
+                            // No receivers is fine: nobody is listening right now.
+                            let _ = sender.send(Arc::new(event));
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "live updates cannot read $all; backing off");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        hub
+    }
+
+    /// A new receiver of every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<RecordedEvent>> {
+        self.sender.subscribe()
+    }
+}
+
+/// Whether `event` concerns `user_id`: changes to the user's own stream, and results of what
+/// the user did (events they are the actor of, or that a reaction caused from them — the
+/// correlation chain carries the actor). Later contexts add their ownership rules here.
+pub fn concerns(user_id: Uuid, event: &RecordedEvent) -> bool {
+    (event.stream_id.kind() == "user" && event.stream_id.id() == user_id)
+        || event.metadata.actor_id.map(|a| a.as_uuid()) == Some(user_id)
+}
