@@ -566,3 +566,32 @@ async fn managers_must_be_active_members_of_the_same_organization() {
     assert_problem(&bad_roles, 422);
     assert_eq!(json_of(bad_roles).await["errors"][0]["field"], "roles[0]");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_endpoints_report_health_readiness_and_metrics() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz", None).await.status(), 200);
+    let ready = json_of(app.get("/readyz", None).await).await;
+    assert_eq!(
+        ready,
+        json!({"status": "ready", "postgres": "ok", "kafka": "single-node"})
+    );
+    let (_, _, email) = app.sign_up("Metrics").await;
+    assert_eq!(app.login(&email, "wrong password 123").await.status(), 401);
+    let token = app.token(&email).await;
+    let me = json_of(app.get("/v1/users/me?min_version=1", Some(&token)).await).await;
+    assert!(me["version"].as_i64().unwrap() >= 1);
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"trellis_http_requests_total{method="POST",route="/v1/auth/login",status="401"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(r#"trellis_http_request_duration_seconds_bucket{method="GET",route="/v1/users/me",le="+Inf"} 1"#));
+    assert!(text.contains(r#"trellis_projection_lag_events{projection="identity_users"}"#));
+
+    // A configured broker that does not answer makes the process unready.
+    let unready = spawn_app_with(|c| c.kafka_brokers = Some("127.0.0.1:9".into())).await;
+    assert_problem(&unready.get("/readyz", None).await, 503);
+}

@@ -46,6 +46,8 @@ pub struct ApiConfig {
     pub refresh_ttl: Duration,
     /// Longest `?min_version=` wait.
     pub max_read_wait: Duration,
+    /// Kafka brokers (`KAFKA_BROKERS`), checked by `/readyz`; `None` in single-node mode.
+    pub kafka_brokers: Option<String>,
 }
 
 /// A configuration value is unusable.
@@ -72,18 +74,38 @@ impl Default for ApiConfig {
             access_ttl: Duration::from_secs(300),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             max_read_wait: Duration::from_secs(5),
+            kafka_brokers: None,
         }
     }
 }
 
 impl ApiConfig {
-    /// Defaults overridden by `TRELLIS_LISTEN`, `TRELLIS_SIGNUP`, `TRELLIS_JWT_SECRET`,
-    /// `TRELLIS_ACCESS_TTL_SECONDS`, `TRELLIS_REFRESH_TTL_SECONDS`.
+    /// Defaults, then the file named by `TRELLIS_CONFIG` (`KEY=value` lines, `#` comments),
+    /// then the environment: `TRELLIS_LISTEN`, `TRELLIS_SIGNUP`, `TRELLIS_JWT_SECRET`,
+    /// `TRELLIS_ACCESS_TTL_SECONDS`, `TRELLIS_REFRESH_TTL_SECONDS`, `KAFKA_BROKERS`.
     ///
     /// # Errors
-    /// [`ConfigError`] naming the bad variable.
+    /// [`ConfigError`] naming the bad variable or file.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        let file = match std::env::var("TRELLIS_CONFIG") {
+            Ok(path) => std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
+                name: "TRELLIS_CONFIG",
+                reason: format!("cannot read {path}: {e}"),
+            })?,
+            Err(_) => String::new(),
+        };
+        let from_file: std::collections::HashMap<String, String> = file
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        Self::from_lookup(|name| {
+            std::env::var(name)
+                .ok()
+                .or_else(|| from_file.get(name).cloned())
+        })
     }
 
     /// As [`Self::from_env`], reading variables through `lookup` (for tests).
@@ -122,6 +144,7 @@ impl ApiConfig {
             }
             config.jwt_secret = Secret::new(secret);
         }
+        config.kafka_brokers = lookup("KAFKA_BROKERS").filter(|b| !b.trim().is_empty());
         for (name, slot) in [
             ("TRELLIS_ACCESS_TTL_SECONDS", &mut config.access_ttl),
             ("TRELLIS_REFRESH_TTL_SECONDS", &mut config.refresh_ttl),

@@ -7,10 +7,12 @@
 
 pub mod auth;
 pub mod config;
+pub mod consistency;
 pub mod error;
 pub mod extract;
 pub mod identity;
 pub mod live;
+pub mod metrics;
 pub mod policy;
 mod routes;
 
@@ -38,6 +40,8 @@ pub struct AppState {
     pub limits: Arc<routes::RateLimiter>,
     /// Live updates for `/v1/me/events`.
     pub live: Arc<live::LiveHub>,
+    /// Request metrics of this process.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// The whole API.
@@ -55,6 +59,7 @@ impl AppState {
             pool,
             config: Arc::new(config),
             limits: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 }

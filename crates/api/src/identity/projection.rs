@@ -195,8 +195,7 @@ pub async fn organization_name(pool: &PgPool, id: Uuid) -> Result<Option<String>
     .await
 }
 
-/// Waits (bounded) until the read model shows user `id` at `version` or later: the
-/// read-your-writes step of command endpoints and `?min_version=`.
+/// Waits (bounded) until the read model shows user `id` at `version` or later.
 ///
 /// # Errors
 /// Database failures; `Ok(false)` on timeout.
@@ -206,22 +205,13 @@ pub async fn wait_for_user(
     version: u64,
     timeout: std::time::Duration,
 ) -> Result<bool, sqlx::Error> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut delay = std::time::Duration::from_millis(1);
-    loop {
-        let seen: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT version FROM {SCHEMA}.users WHERE user_id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-        if seen.is_some_and(|v| v >= version as i64) {
-            return Ok(true);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok(false);
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(std::time::Duration::from_millis(25));
-    }
+    crate::consistency::wait_for_version(
+        pool,
+        "rm_identity_users.users",
+        "user_id",
+        id,
+        version,
+        timeout,
+    )
+    .await
 }

@@ -28,7 +28,9 @@ const BODY_LIMIT: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    let metrics = axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track);
     Router::new()
+        .route("/metrics", axum::routing::get(crate::metrics::render))
         .merge(health::router())
         .merge(organizations::router())
         .merge(auth::router())
@@ -36,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::router())
         .merge(events::router())
         .fallback(|| async { ApiError::NotFound.into_response() })
+        .route_layer(metrics)
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(

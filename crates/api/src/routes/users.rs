@@ -1,6 +1,6 @@
 //! `POST /v1/users`, `GET /v1/users/me`, `POST /v1/users/{id}/deactivate`.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::organizations::validate_new_user;
 use crate::AppState;
+use crate::consistency::MinVersion;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiJson, Caller, RequestId};
 use crate::identity::{projection, service};
@@ -210,7 +211,17 @@ async fn create(
 async fn me(
     State(state): State<AppState>,
     caller: Caller,
+    Query(consistency): Query<MinVersion>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(version) = consistency.min_version {
+        projection::wait_for_user(
+            &state.pool,
+            caller.user_id,
+            version,
+            state.config.max_read_wait,
+        )
+        .await?;
+    }
     let user = projection::user_by_id(&state.pool, caller.user_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
