@@ -595,3 +595,34 @@ async fn ops_endpoints_report_health_readiness_and_metrics() {
     let unready = spawn_app_with(|c| c.kafka_brokers = Some("127.0.0.1:9".into())).await;
     assert_problem(&unready.get("/readyz", None).await, 503);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route() {
+    let app = spawn_app().await;
+    let doc = json_of(app.get("/v1/openapi.json", None).await).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/v1/organizations",
+        "/v1/auth/login",
+        "/v1/auth/refresh",
+        "/v1/auth/logout",
+        "/v1/users",
+        "/v1/users/me",
+        "/v1/users/{id}/deactivate",
+        "/v1/users/{id}/roles",
+        "/v1/users/{id}/manager",
+        "/v1/users/me/password",
+        "/v1/audit/streams/{stream_id}",
+        "/v1/audit/events",
+        "/v1/me/events",
+        "/readyz",
+    ] {
+        assert!(paths.contains_key(path), "{path} is missing");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert!(doc["components"]["schemas"]["SignUp"]["properties"]["admin"].is_object());
+}

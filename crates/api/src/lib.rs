@@ -13,6 +13,7 @@ pub mod extract;
 pub mod identity;
 pub mod live;
 pub mod metrics;
+pub mod openapi;
 pub mod policy;
 mod routes;
 

@@ -80,12 +80,25 @@ fn state_of(kind: &str, events: &[RecordedEvent]) -> Result<Value, ApiError> {
 }
 
 #[derive(Deserialize)]
-struct AsOf {
+pub(crate) struct AsOf {
     /// A stream version (`7`) or an RFC 3339 time.
     as_of: Option<String>,
 }
 
-async fn stream(
+/// A stream's events (who, when, correlation) and its state as of a version or time (admin).
+#[utoipa::path(get, path = "/v1/audit/streams/{stream_id}", tag = "audit", security(("bearer" = [])),
+    params(
+        ("stream_id" = String, Path, description = "`<aggregate>-<uuid>`"),
+        ("as_of" = Option<String>, Query, description = "A stream version or an RFC 3339 time"),
+    ),
+    responses(
+        (status = 200, description = "Events and state", body = serde_json::Value),
+        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
+        (status = 403, description = "Not an admin", body = crate::openapi::Problem),
+        (status = 404, description = "No such stream in your organization", body = crate::openapi::Problem),
+        (status = 422, description = "Bad as_of", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn stream(
     State(state): State<AppState>,
     caller: Caller,
     Path(stream_id): Path<String>,
@@ -127,14 +140,27 @@ async fn stream(
 }
 
 #[derive(Deserialize)]
-struct Page {
+pub(crate) struct Page {
     after: Option<i64>,
     limit: Option<usize>,
     #[serde(rename = "type")]
     event_type: Option<String>,
 }
 
-async fn events(
+/// The organization's events in global order, paged (admin).
+#[utoipa::path(get, path = "/v1/audit/events", tag = "audit", security(("bearer" = [])),
+    params(
+        ("after" = Option<i64>, Query, description = "`next_after` of the previous page"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
+        ("type" = Option<String>, Query, description = "Only this event type"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = serde_json::Value),
+        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
+        (status = 403, description = "Not an admin", body = crate::openapi::Problem),
+        (status = 422, description = "Bad paging", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn events(
     State(state): State<AppState>,
     caller: Caller,
     Query(page): Query<Page>,

@@ -21,16 +21,16 @@ pub fn router() -> Router<AppState> {
         .route("/v1/auth/logout", post(logout))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Login {
+pub(crate) struct Login {
     email: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RefreshToken {
+pub(crate) struct RefreshToken {
     refresh_token: String,
 }
 
@@ -39,7 +39,14 @@ const PER_ACCOUNT: u32 = 10;
 const PER_IP: u32 = 50;
 const WINDOW: Duration = Duration::from_secs(60);
 
-async fn login(
+/// Log in with e-mail and password.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Login,
+    responses(
+        (status = 200, description = "Tokens", body = crate::openapi::Tokens),
+        (status = 401, description = "Wrong credentials", body = crate::openapi::Problem),
+        (status = 429, description = "Rate limited", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<Login>,
@@ -56,14 +63,23 @@ async fn login(
     ))
 }
 
-async fn refresh(
+/// Exchange a refresh token for a new pair (rotation; reuse revokes the family).
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshToken,
+    responses(
+        (status = 200, description = "Tokens", body = crate::openapi::Tokens),
+        (status = 401, description = "Unknown, expired, revoked or reused token", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshToken>,
 ) -> Result<Json<TokenPair>, ApiError> {
     Ok(Json(service::refresh(&state, &body.refresh_token).await?))
 }
 
-async fn logout(
+/// Revoke a refresh token's family.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshToken,
+    responses((status = 204, description = "Logged out")))]
+pub(crate) async fn logout(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshToken>,
 ) -> Result<StatusCode, ApiError> {

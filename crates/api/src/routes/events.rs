@@ -18,7 +18,13 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/me/events", get(events))
 }
 
-async fn events(
+/// Server-Sent Events of changes that concern the caller.
+#[utoipa::path(get, path = "/v1/me/events", tag = "live", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn events(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

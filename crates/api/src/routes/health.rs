@@ -18,7 +18,15 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(ready))
 }
 
-async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+/// Ready when PostgreSQL (and the broker, in Kafka mode) answer.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses(
+        (status = 200, description = "Ready", body = serde_json::Value),
+        (status = 503, description = "A dependency is down", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn ready(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     sqlx::query("SELECT 1").execute(&state.pool).await?;
     let broker = match &state.config.kafka_brokers {
         None => "single-node",

@@ -1,12 +1,12 @@
 //! The router: every route, and the layers every request passes through.
 
-mod audit;
-mod auth;
-mod events;
-mod health;
-mod organizations;
+pub(crate) mod audit;
+pub(crate) mod auth;
+pub(crate) mod events;
+pub(crate) mod health;
+pub(crate) mod organizations;
 mod ratelimit;
-mod users;
+pub(crate) mod users;
 
 use std::time::Duration;
 
@@ -31,6 +31,12 @@ pub fn router(state: AppState) -> Router {
     let metrics = axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track);
     Router::new()
         .route("/metrics", axum::routing::get(crate::metrics::render))
+        .route(
+            "/v1/openapi.json",
+            axum::routing::get(|| async {
+                axum::Json(<crate::openapi::ApiDoc as utoipa::OpenApi>::openapi())
+            }),
+        )
         .merge(health::router())
         .merge(organizations::router())
         .merge(auth::router())

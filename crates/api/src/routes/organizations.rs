@@ -20,16 +20,16 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/organizations", post(sign_up))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SignUp {
+pub(crate) struct SignUp {
     name: String,
     admin: AdminInput,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AdminInput {
+pub(crate) struct AdminInput {
     email: String,
     password: String,
     display_name: String,
@@ -62,7 +62,16 @@ pub fn validate_new_user(
     })
 }
 
-async fn sign_up(
+/// Sign up: create an organization and its first admin.
+#[utoipa::path(post, path = "/v1/organizations", tag = "identity", request_body = SignUp,
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::SignedUp),
+        (status = 403, description = "Sign-up is closed", body = crate::openapi::Problem),
+        (status = 409, description = "E-mail already registered", body = crate::openapi::Problem),
+        (status = 422, description = "Invalid fields", body = crate::openapi::Problem),
+        (status = 429, description = "Too many sign-ups from this address", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn sign_up(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     request: RequestId,

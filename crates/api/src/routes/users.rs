@@ -56,13 +56,23 @@ fn parse_roles(names: &[String], errors: &mut Vec<FieldError>) -> Vec<Role> {
         .collect()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AssignRoles {
+pub(crate) struct AssignRoles {
     roles: Vec<String>,
 }
 
-async fn assign_roles(
+/// Replace a user's roles (admin).
+#[utoipa::path(post, path = "/v1/users/{id}/roles", tag = "identity", request_body = AssignRoles, security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Done", body = crate::openapi::Accepted),
+        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
+        (status = 403, description = "Not an admin", body = crate::openapi::Problem),
+        (status = 404, description = "No such user in your organization", body = crate::openapi::Problem),
+        (status = 422, description = "Invalid fields", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn assign_roles(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
@@ -81,13 +91,23 @@ async fn assign_roles(
     Ok(Json(serde_json::json!({ "id": id, "version": version })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AssignManager {
+pub(crate) struct AssignManager {
     manager_id: Option<Uuid>,
 }
 
-async fn assign_manager(
+/// Set or clear a user's manager (admin).
+#[utoipa::path(post, path = "/v1/users/{id}/manager", tag = "identity", request_body = AssignManager, security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Done", body = crate::openapi::Accepted),
+        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
+        (status = 403, description = "Not an admin", body = crate::openapi::Problem),
+        (status = 404, description = "No such user in your organization", body = crate::openapi::Problem),
+        (status = 422, description = "Invalid fields", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn assign_manager(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
@@ -115,14 +135,22 @@ async fn assign_manager(
     Ok(Json(serde_json::json!({ "id": id, "version": version })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ChangePassword {
+pub(crate) struct ChangePassword {
     current_password: String,
     new_password: String,
 }
 
-async fn change_password(
+/// Change the caller's password (needs the current one).
+#[utoipa::path(post, path = "/v1/users/me/password", tag = "identity", request_body = ChangePassword,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed", body = crate::openapi::Accepted),
+        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
+        (status = 422, description = "Wrong current password or weak new one", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
@@ -154,9 +182,9 @@ async fn change_password(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateUser {
+pub(crate) struct CreateUser {
     email: String,
     password: String,
     display_name: String,
@@ -165,7 +193,18 @@ struct CreateUser {
     manager_id: Option<Uuid>,
 }
 
-async fn create(
+/// Create a user in the caller's organization (admin).
+#[utoipa::path(post, path = "/v1/users", tag = "identity", request_body = CreateUser,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::Accepted),
+        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
+        (status = 403, description = "Not an admin", body = crate::openapi::Problem),
+        (status = 404, description = "No such user in your organization", body = crate::openapi::Problem),
+        (status = 422, description = "Invalid fields", body = crate::openapi::Problem),
+        (status = 409, description = "E-mail already registered", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
@@ -208,7 +247,14 @@ async fn create(
     ))
 }
 
-async fn me(
+/// The caller's profile, roles and organization.
+#[utoipa::path(get, path = "/v1/users/me", tag = "identity", security(("bearer" = [])),
+    params(("min_version" = Option<u64>, Query, description = "Wait until this stream version is visible")),
+    responses(
+        (status = 200, description = "Profile", body = crate::openapi::Profile),
+        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn me(
     State(state): State<AppState>,
     caller: Caller,
     Query(consistency): Query<MinVersion>,
@@ -238,7 +284,17 @@ async fn me(
     })))
 }
 
-async fn deactivate(
+/// Deactivate a user and end their sessions (admin).
+#[utoipa::path(post, path = "/v1/users/{id}/deactivate", tag = "identity", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, description = "Done", body = crate::openapi::Accepted),
+        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
+        (status = 403, description = "Not an admin", body = crate::openapi::Problem),
+        (status = 404, description = "No such user in your organization", body = crate::openapi::Problem),
+        (status = 422, description = "Invalid fields", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn deactivate(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
