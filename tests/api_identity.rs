@@ -626,3 +626,19 @@ async fn the_openapi_document_describes_every_route() {
     );
     assert!(doc["components"]["schemas"]["SignUp"]["properties"]["admin"].is_object());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_cannot_deactivate_themselves() {
+    let app = spawn_app().await;
+    let (_, admin_id, email) = app.sign_up("Self").await;
+    let token = app.token(&email).await;
+    let response = app
+        .post(
+            &format!("/v1/users/{admin_id}/deactivate"),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_problem(&response, 409);
+    assert_eq!(app.get("/v1/users/me", Some(&token)).await.status(), 200);
+}

@@ -301,6 +301,10 @@ pub(crate) async fn deactivate(
     Path(id): Path<Uuid>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     admin_target(&state, &caller, id).await?;
+    if id == caller.user_id {
+        // An organization must not lock out its own admin by accident.
+        return Err(ApiError::Conflict("you cannot deactivate yourself".into()));
+    }
     let version = service::deactivate(&state, id, &request.metadata(Some(&caller))).await?;
     Ok(Json(serde_json::json!({ "id": id, "version": version })))
 }
