@@ -48,6 +48,10 @@ pub struct ApiConfig {
     pub max_read_wait: Duration,
     /// Kafka brokers (`KAFKA_BROKERS`), checked by `/readyz`; `None` in single-node mode.
     pub kafka_brokers: Option<String>,
+    /// Login attempts per account per minute (`TRELLIS_LOGIN_LIMIT_ACCOUNT`).
+    pub login_limit_per_account: u32,
+    /// Login attempts per client address per minute (`TRELLIS_LOGIN_LIMIT_IP`).
+    pub login_limit_per_ip: u32,
 }
 
 /// A configuration value is unusable.
@@ -75,6 +79,8 @@ impl Default for ApiConfig {
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             max_read_wait: Duration::from_secs(5),
             kafka_brokers: None,
+            login_limit_per_account: 10,
+            login_limit_per_ip: 50,
         }
     }
 }
@@ -82,7 +88,8 @@ impl Default for ApiConfig {
 impl ApiConfig {
     /// Defaults, then the file named by `TRELLIS_CONFIG` (`KEY=value` lines, `#` comments),
     /// then the environment: `TRELLIS_LISTEN`, `TRELLIS_SIGNUP`, `TRELLIS_JWT_SECRET`,
-    /// `TRELLIS_ACCESS_TTL_SECONDS`, `TRELLIS_REFRESH_TTL_SECONDS`, `KAFKA_BROKERS`.
+    /// `TRELLIS_ACCESS_TTL_SECONDS`, `TRELLIS_REFRESH_TTL_SECONDS`, `TRELLIS_LOGIN_LIMIT_ACCOUNT`,
+    /// `TRELLIS_LOGIN_LIMIT_IP`, `KAFKA_BROKERS`.
     ///
     /// # Errors
     /// [`ConfigError`] naming the bad variable or file.
@@ -145,6 +152,17 @@ impl ApiConfig {
             config.jwt_secret = Secret::new(secret);
         }
         config.kafka_brokers = lookup("KAFKA_BROKERS").filter(|b| !b.trim().is_empty());
+        for (name, slot) in [
+            ("TRELLIS_LOGIN_LIMIT_ACCOUNT", &mut config.login_limit_per_account),
+            ("TRELLIS_LOGIN_LIMIT_IP", &mut config.login_limit_per_ip),
+        ] {
+            if let Some(value) = lookup(name) {
+                *slot = value.parse().map_err(|_| ConfigError::Invalid {
+                    name,
+                    reason: "must be a whole number".into(),
+                })?;
+            }
+        }
         for (name, slot) in [
             ("TRELLIS_ACCESS_TTL_SECONDS", &mut config.access_ttl),
             ("TRELLIS_REFRESH_TTL_SECONDS", &mut config.refresh_ttl),

@@ -34,9 +34,7 @@ pub(crate) struct RefreshToken {
     refresh_token: String,
 }
 
-/// Attempts per account and per address per window.
-const PER_ACCOUNT: u32 = 10;
-const PER_IP: u32 = 50;
+/// The window of the login limits (`ApiConfig::login_limit_per_*`).
 const WINDOW: Duration = Duration::from_secs(60);
 
 /// Log in with e-mail and password.
@@ -51,13 +49,16 @@ pub(crate) async fn login(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Json<TokenPair>, ApiError> {
+    let config = &state.config;
     state
         .limits
-        .hit(&format!("login-ip:{ip}"), PER_IP, WINDOW)?;
+        .hit(&format!("login-ip:{ip}"), config.login_limit_per_ip, WINDOW)?;
     let account = body.email.trim().to_lowercase();
-    state
-        .limits
-        .hit(&format!("login-account:{account}"), PER_ACCOUNT, WINDOW)?;
+    state.limits.hit(
+        &format!("login-account:{account}"),
+        config.login_limit_per_account,
+        WINDOW,
+    )?;
     Ok(Json(
         service::login(&state, &body.email, body.password).await?,
     ))
