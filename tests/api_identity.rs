@@ -247,25 +247,66 @@ async fn the_authorization_matrix_holds_for_identity_routes() {
                "password": PASSWORD, "display_name": "N", "roles": ["learner"]})
     };
     // Anonymous, malformed and expired tokens: 401 everywhere.
+    let audit_stream = format!("/v1/audit/streams/user-{target}");
+    let admin_posts = [
+        (format!("/v1/users/{target}/deactivate"), json!({})),
+        (
+            format!("/v1/users/{target}/roles"),
+            json!({"roles": ["learner"]}),
+        ),
+        (
+            format!("/v1/users/{target}/manager"),
+            json!({"manager_id": null}),
+        ),
+    ];
     for token in [None, Some("not-a-jwt"), Some(expired.as_str())] {
-        assert_problem(&app.get("/v1/users/me", token).await, 401);
+        for path in [
+            "/v1/users/me",
+            "/v1/me/events",
+            "/v1/audit/events",
+            &audit_stream,
+        ] {
+            assert_problem(&app.get(path, token).await, 401);
+        }
         assert_problem(&app.post("/v1/users", token, new_user()).await, 401);
-        let path = format!("/v1/users/{target}/deactivate");
-        assert_problem(&app.post(&path, token, json!({})).await, 401);
+        for (path, body) in &admin_posts {
+            assert_problem(&app.post(path, token, body.clone()).await, 401);
+        }
+        let password =
+            json!({"current_password": PASSWORD, "new_password": "another good passphrase"});
+        assert_problem(
+            &app.post("/v1/users/me/password", token, password).await,
+            401,
+        );
     }
     // Non-admin roles: 403 on admin routes, their own profile on /me.
     for (role, token) in &role_tokens {
         assert_problem(&app.post("/v1/users", Some(token), new_user()).await, 403);
-        let path = format!("/v1/users/{target}/deactivate");
-        assert_problem(&app.post(&path, Some(token), json!({})).await, 403);
+        for (path, body) in &admin_posts {
+            assert_problem(&app.post(path, Some(token), body.clone()).await, 403);
+        }
+        assert_problem(&app.get("/v1/audit/events", Some(token)).await, 403);
+        assert_problem(&app.get(&audit_stream, Some(token)).await, 403);
         let me = json_of(app.get("/v1/users/me", Some(token)).await).await;
         assert_eq!(me["roles"], json!([role]));
     }
     // Another organization's admin: the target does not exist for them.
+    for (path, body) in &admin_posts {
+        let cross = app.post(path, Some(&other_admin), body.clone()).await;
+        assert_problem(&cross, 404);
+        assert!(!cross.text().await.unwrap().contains(&target));
+    }
+    assert_problem(&app.get(&audit_stream, Some(&other_admin)).await, 404);
+    let theirs = json_of(
+        app.get("/v1/audit/events?limit=1000", Some(&other_admin))
+            .await,
+    )
+    .await;
+    assert!(
+        !theirs.to_string().contains(&target),
+        "no event of another organization"
+    );
     let path = format!("/v1/users/{target}/deactivate");
-    let cross = app.post(&path, Some(&other_admin), json!({})).await;
-    assert_problem(&cross, 404);
-    assert!(!cross.text().await.unwrap().contains(&target));
     // The organization's admin may.
     assert_eq!(
         app.post("/v1/users", Some(&admin), new_user())
@@ -641,4 +682,33 @@ async fn an_admin_cannot_deactivate_themselves() {
         .await;
     assert_problem(&response, 409);
     assert_eq!(app.get("/v1/users/me", Some(&token)).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_works_end_to_end_through_kafka() {
+    let cluster = trellis_bus_kafka::DevCluster::start(
+        3,
+        &kafka_config(""),
+        &trellis_bus_kafka::Routing::trellis(),
+    )
+    .unwrap();
+    let config = kafka_config(&cluster.bootstrap_servers());
+    let brokers = config.brokers.clone();
+    let app = spawn_app_on(Transport::Kafka(config), |c| {
+        c.kafka_brokers = Some(brokers)
+    })
+    .await;
+    // Sign-up waits for the identity projection, which is fed through the relay and Kafka.
+    let (org, _, email) = app.sign_up("Through Kafka").await;
+    let token = app.token(&email).await;
+    let me = json_of(app.get("/v1/users/me", Some(&token)).await).await;
+    assert_eq!(me["organization"]["id"], org.as_str());
+    let (user, _) = app.create_user(&token, &["employee"], None).await;
+    let path = format!("/v1/users/{user}/roles");
+    let changed = app
+        .post(&path, Some(&token), json!({"roles": ["manager"]}))
+        .await;
+    assert_eq!(changed.status(), 200);
+    let ready = json_of(app.get("/readyz", None).await).await;
+    assert_eq!(ready["kafka"], "ok");
 }

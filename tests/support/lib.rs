@@ -116,11 +116,21 @@ pub enum Transport {
     Kafka(KafkaConfig),
 }
 
-/// Builds the source for `name` on `transport`.
+/// Builds the source for `name` on `transport`, reading the demo context's topic.
 pub async fn source(
     transport: &Transport,
     store: &Arc<PgEventStore>,
     name: &str,
+) -> Box<dyn EventSource> {
+    source_for(transport, store, name, &["demo"]).await
+}
+
+/// Builds the source for `name` on `transport`, reading `contexts`' topics.
+pub async fn source_for(
+    transport: &Transport,
+    store: &Arc<PgEventStore>,
+    name: &str,
+    contexts: &[&str],
 ) -> Box<dyn EventSource> {
     match transport {
         Transport::InProcess => Box::new(
@@ -137,7 +147,8 @@ pub async fn source(
             .unwrap(),
         ),
         Transport::Kafka(config) => {
-            Box::new(KafkaSource::new(config, name, &[config.topic("demo")]).unwrap())
+            let topics: Vec<String> = contexts.iter().map(|c| config.topic(c)).collect();
+            Box::new(KafkaSource::new(config, name, &topics).unwrap())
         }
     }
 }
@@ -386,27 +397,45 @@ impl Drop for TestApp {
 /// The password every test user gets (meets the policy).
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// Starts the API on 127.0.0.1:0 with `config` tweaks, over a fresh, schema-checked store.
+/// Starts the API on 127.0.0.1:0 with `config` tweaks, over a fresh, schema-checked store,
+/// in single-node mode.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut trellis_api::ApiConfig)) -> TestApp {
+    spawn_app_on(Transport::InProcess, tweak).await
+}
+
+/// Starts the API with its identity projection fed by `transport` (through the relay and
+/// Kafka when it is [`Transport::Kafka`]).
+pub async fn spawn_app_on(
+    transport: Transport,
+    tweak: impl FnOnce(&mut trellis_api::ApiConfig),
+) -> TestApp {
     let store = fresh_pg_store(16).await;
     let projection = trellis_api::identity::projection::IdentityUsers;
     trellis_runtime::projection::ensure(store.pool(), &*store, &projection)
         .await
         .unwrap();
     let stop = Stop::new();
+    if let Transport::Kafka(config) = &transport {
+        spawn_relay(&store, config, stop.signal());
+    }
     let handler: Arc<dyn EventHandler> =
         Arc::new(trellis_runtime::projection::ProjectionHandler::new(
             Arc::new(projection),
             store.pool().clone(),
         ));
-    spawn_consumer(
-        &Transport::InProcess,
-        &store,
-        handler,
-        ConsumerOptions::default(),
-        stop.signal(),
-    )
-    .await;
+    let mut source = source_for(&transport, &store, handler.name(), &["identity"]).await;
+    let signal = stop.signal();
+    tokio::spawn(async move {
+        let stats = Arc::new(ConsumerStats::default());
+        run_consumer(
+            &mut *source,
+            &*handler,
+            &ConsumerOptions::default(),
+            stats,
+            signal,
+        )
+        .await;
+    });
     let mut config = trellis_api::ApiConfig::default();
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

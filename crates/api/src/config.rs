@@ -153,7 +153,10 @@ impl ApiConfig {
         }
         config.kafka_brokers = lookup("KAFKA_BROKERS").filter(|b| !b.trim().is_empty());
         for (name, slot) in [
-            ("TRELLIS_LOGIN_LIMIT_ACCOUNT", &mut config.login_limit_per_account),
+            (
+                "TRELLIS_LOGIN_LIMIT_ACCOUNT",
+                &mut config.login_limit_per_account,
+            ),
             ("TRELLIS_LOGIN_LIMIT_IP", &mut config.login_limit_per_ip),
         ] {
             if let Some(value) = lookup(name) {
