@@ -13,9 +13,7 @@ use trellis_demo::{Tally, TallyCommand};
 use trellis_kernel::{
     CommandContext, CommandHandler, Metadata, StreamId, SubscriptionOptions, TenantId,
 };
-use trellis_runtime::{
-    ConsumerOptions, ConsumerStats, EventHandler, EventSource, StoreSource, run_consumer,
-};
+use trellis_runtime::{ConsumerOptions, ConsumerStats, EventHandler, EventSource, StoreSource};
 use trellis_store_postgres::{PgEventStore, PgStoreOptions};
 use trellis_testkit::schemas::SchemaCheckingStore;
 
@@ -161,13 +159,14 @@ pub async fn spawn_consumer(
     options: ConsumerOptions,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> (JoinHandle<()>, Arc<ConsumerStats>) {
-    let mut source = source(transport, store, handler.name()).await;
-    let stats = Arc::new(ConsumerStats::default());
-    let task_stats = Arc::clone(&stats);
-    let task = tokio::spawn(async move {
-        run_consumer(&mut *source, &*handler, &options, task_stats, stop).await;
-    });
-    (task, stats)
+    let source = source(transport, store, handler.name()).await;
+    let (task, stats) = trellis_runtime::spawn_consumer(source, handler, options, stop);
+    (
+        tokio::spawn(async move {
+            let _ = task.await;
+        }),
+        stats,
+    )
 }
 
 /// The store, checking every event appended through it against its schema in `events/`.
@@ -423,19 +422,8 @@ pub async fn spawn_app_on(
             Arc::new(projection),
             store.pool().clone(),
         ));
-    let mut source = source_for(&transport, &store, handler.name(), &["identity"]).await;
-    let signal = stop.signal();
-    tokio::spawn(async move {
-        let stats = Arc::new(ConsumerStats::default());
-        run_consumer(
-            &mut *source,
-            &*handler,
-            &ConsumerOptions::default(),
-            stats,
-            signal,
-        )
-        .await;
-    });
+    let source = source_for(&transport, &store, handler.name(), &["identity"]).await;
+    trellis_runtime::spawn_consumer(source, handler, ConsumerOptions::default(), stop.signal());
     let mut config = trellis_api::ApiConfig::default();
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

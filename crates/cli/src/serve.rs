@@ -13,9 +13,7 @@ use tokio::sync::watch;
 use trellis_bus_kafka::{KafkaConfig, KafkaSource, Relay, RelayOptions, Routing};
 use trellis_kernel::SubscriptionOptions;
 use trellis_runtime::projection::{self, Projection, ProjectionHandler};
-use trellis_runtime::{
-    ConsumerOptions, ConsumerStats, EventHandler, EventSource, StoreSource, run_consumer,
-};
+use trellis_runtime::{ConsumerOptions, EventHandler, EventSource, StoreSource, spawn_consumer};
 
 /// What this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -103,7 +101,7 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         handlers.push((Arc::new(certifier), vec!["demo"]));
     }
     for (handler, contexts) in handlers {
-        let mut source: Box<dyn EventSource> = match &kafka {
+        let source: Box<dyn EventSource> = match &kafka {
             Some(config) => {
                 let topics: Vec<String> = contexts.iter().map(|c| config.topic(c)).collect();
                 Box::new(KafkaSource::new(config, handler.name(), &topics)?)
@@ -118,17 +116,10 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
                 .await?,
             ),
         };
-        let shutdown = shutdown();
+        let (consumer, _stats) =
+            spawn_consumer(source, handler, ConsumerOptions::default(), shutdown());
         tasks.spawn(async move {
-            let stats = Arc::new(ConsumerStats::default());
-            run_consumer(
-                &mut *source,
-                &*handler,
-                &ConsumerOptions::default(),
-                stats,
-                shutdown,
-            )
-            .await;
+            consumer.await?;
             Ok(())
         });
     }

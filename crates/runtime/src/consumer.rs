@@ -226,3 +226,18 @@ async fn handle_with_retries<H: EventHandler + ?Sized>(
     }
     Err(last)
 }
+
+/// Runs a consumer on its own task; returns the task and its live counters.
+pub fn spawn_consumer(
+    mut source: Box<dyn EventSource>,
+    handler: std::sync::Arc<dyn EventHandler>,
+    options: ConsumerOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> (tokio::task::JoinHandle<ConsumerOutcome>, Arc<ConsumerStats>) {
+    let stats = Arc::new(ConsumerStats::default());
+    let task_stats = Arc::clone(&stats);
+    let task = tokio::spawn(async move {
+        run_consumer(&mut *source, &*handler, &options, task_stats, shutdown).await
+    });
+    (task, stats)
+}

@@ -17,7 +17,7 @@ mod source;
 mod stats;
 mod store_source;
 
-pub use consumer::{ConsumerOptions, ConsumerOutcome, run_consumer};
+pub use consumer::{ConsumerOptions, ConsumerOutcome, run_consumer, spawn_consumer};
 pub use handler::{EventHandler, HandlerError};
 pub use source::{EventSource, SourceError};
 pub use stats::ConsumerStats;

@@ -116,19 +116,8 @@ pub(crate) async fn read_all(
         }
     }
     .map_err(unavailable)?;
-    if rows.is_empty()
-        && let Some(position) = after
-    {
-        // An empty page is normal when caught up; make sure it is not a bad checkpoint.
-        let known: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE global_position = $1)")
-                .bind(position.0)
-                .fetch_one(pool)
-                .await
-                .map_err(unavailable)?;
-        if !known {
-            return Err(StoreError::UnknownPosition(position));
-        }
+    if rows.is_empty() {
+        ensure_known(pool, after).await?;
     }
     into_events(rows)
 }
@@ -161,20 +150,28 @@ pub(crate) async fn read_all_filtered(
         .fetch_all(pool)
         .await
         .map_err(unavailable)?;
-    if rows.is_empty()
-        && let Some(position) = after
-    {
-        let known: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE global_position = $1)")
-                .bind(position.0)
-                .fetch_one(pool)
-                .await
-                .map_err(unavailable)?;
-        if !known {
-            return Err(StoreError::UnknownPosition(position));
-        }
+    if rows.is_empty() {
+        ensure_known(pool, after).await?;
     }
     into_events(rows)
+}
+
+/// An empty page is normal when caught up; make sure it is not a bad checkpoint.
+async fn ensure_known(pool: &PgPool, after: Option<GlobalPosition>) -> Result<(), StoreError> {
+    let Some(position) = after else {
+        return Ok(());
+    };
+    let known: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE global_position = $1)")
+            .bind(position.0)
+            .fetch_one(pool)
+            .await
+            .map_err(unavailable)?;
+    if known {
+        Ok(())
+    } else {
+        Err(StoreError::UnknownPosition(position))
+    }
 }
 
 pub(crate) async fn idempotent_result<'e>(

@@ -78,23 +78,8 @@ pub async fn register_user(
         roles: user.roles,
         manager_id: user.manager_id,
     };
-    let outcome = state
-        .commands
-        .handle::<User>(
-            &stream(User::KIND_NAME, user_id)?,
-            &command,
-            &context(metadata),
-        )
-        .await
-        .map_err(|e| from_handle(e, user_error))?;
-    projection::wait_for_user(
-        &state.pool,
-        user_id,
-        outcome.version,
-        state.config.max_read_wait,
-    )
-    .await?;
-    Ok((user_id, outcome.version))
+    let version = change_user(state, user_id, command, metadata).await?;
+    Ok((user_id, version))
 }
 
 async fn claim_email(

@@ -17,8 +17,7 @@ use trellis_kernel::{
 };
 use trellis_runtime::projection::{self, ProjectionHandler};
 use trellis_runtime::{
-    ConsumerOptions, ConsumerStats, EventHandler, EventSource, HandlerError, StoreSource,
-    run_consumer,
+    ConsumerOptions, EventHandler, EventSource, HandlerError, StoreSource, spawn_consumer,
 };
 
 use super::Transport;
@@ -85,7 +84,7 @@ pub async fn run(
     };
     let cluster;
     let mut relay_task = None;
-    let mut source: Box<dyn EventSource> = match transport {
+    let source: Box<dyn EventSource> = match transport {
         Transport::SingleNode => Box::new(
             StoreSource::resume(
                 Arc::clone(&store),
@@ -129,21 +128,12 @@ pub async fn run(
         sent: Arc::clone(&sent),
         seen: Arc::clone(&seen),
     });
-    let consumer = {
-        let handler = Arc::clone(&handler);
-        let shutdown = shutdown();
-        tokio::spawn(async move {
-            let stats = Arc::new(ConsumerStats::default());
-            run_consumer(
-                &mut *source,
-                &*handler,
-                &ConsumerOptions::default(),
-                stats,
-                shutdown,
-            )
-            .await;
-        })
-    };
+    let (consumer, _) = spawn_consumer(
+        source,
+        Arc::clone(&handler) as Arc<dyn EventHandler>,
+        ConsumerOptions::default(),
+        shutdown(),
+    );
     let commands = CommandHandler::new(Arc::clone(&store), Arc::new(trellis_demo::upcasters()));
 
     // Warm up until one command makes it through (Kafka group join takes seconds).
