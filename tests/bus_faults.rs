@@ -316,3 +316,54 @@ async fn rebuilding_while_writes_continue_ends_equal_to_the_live_projection() {
     stop.stop();
     projector.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_projectors_of_one_projection_racing_never_apply_an_event_twice() {
+    // What a zombie consumer during a rebalance looks like: two appliers of the same events.
+    let store = fresh_pg_store(16).await;
+    ensure_tally_totals(&store).await;
+    let tallies = Tallies::new(&store);
+    let mut streams = Vec::new();
+    for _ in 0..6 {
+        streams.push(tallies.open_with(&[]).await);
+    }
+    let stop = Stop::new();
+    let mut projectors = Vec::new();
+    for _ in 0..3 {
+        // Separate checkpoints, same read model: each sees every event.
+        let source = trellis_runtime::StoreSource::resume(
+            Arc::clone(&store),
+            store.pool().clone(),
+            &format!("racer-{}", uuid::Uuid::now_v7()),
+            trellis_kernel::SubscriptionOptions {
+                batch_size: 17,
+                poll_interval: Duration::from_millis(2),
+            },
+        )
+        .await
+        .unwrap();
+        let (task, _) = trellis_runtime::spawn_consumer(
+            Box::new(source),
+            tally_totals_handler(&store),
+            ConsumerOptions::default(),
+            stop.signal(),
+        );
+        projectors.push(task);
+    }
+    spawn_writer(&store, streams, 900).await.unwrap();
+    wait_until(WAIT, "the racing projectors to converge", || async {
+        let rows = tally_rows(&store).await;
+        !rows.is_empty() && rows == expected_tally_rows(&store).await
+    })
+    .await;
+    stop.stop();
+    for p in projectors {
+        p.await.unwrap();
+    }
+    let additions: i64 = tally_rows(&store)
+        .await
+        .iter()
+        .map(|r| i64::from(r.2))
+        .sum();
+    assert_eq!(additions, 900);
+}

@@ -158,15 +158,12 @@ pub async fn spawn_consumer(
     handler: Arc<dyn EventHandler>,
     options: ConsumerOptions,
     stop: impl Future<Output = ()> + Send + 'static,
-) -> (JoinHandle<()>, Arc<ConsumerStats>) {
+) -> (
+    JoinHandle<trellis_runtime::ConsumerOutcome>,
+    Arc<ConsumerStats>,
+) {
     let source = source(transport, store, handler.name()).await;
-    let (task, stats) = trellis_runtime::spawn_consumer(source, handler, options, stop);
-    (
-        tokio::spawn(async move {
-            let _ = task.await;
-        }),
-        stats,
-    )
+    trellis_runtime::spawn_consumer(source, handler, options, stop)
 }
 
 /// The store, checking every event appended through it against its schema in `events/`.

@@ -111,11 +111,27 @@ async fn apply_in<P: Projection + ?Sized>(
         .execute(&mut *conn)
         .await?;
     let streams: Vec<String> = events.iter().map(|e| e.stream_id.to_string()).collect();
-    let guards: Vec<(String, i64)> =
-        sqlx::query_as("SELECT stream_id, stream_version FROM _streams WHERE stream_id = ANY($1)")
-            .bind(&streams)
-            .fetch_all(&mut *conn)
-            .await?;
+    // Lock the guard rows of the batch's streams (creating missing ones), in a fixed order so
+    // concurrent appliers cannot deadlock. A second applier of the same events (a zombie
+    // consumer during a rebalance, two processes racing) waits here and then reads the
+    // advanced guard, so it skips what the first applied instead of applying it again.
+    let mut locked = streams.clone();
+    locked.sort_unstable();
+    locked.dedup();
+    sqlx::query(
+        "INSERT INTO _streams (stream_id, stream_version) \
+         SELECT s, 0 FROM unnest($1::text[]) AS s ORDER BY s ON CONFLICT (stream_id) DO NOTHING",
+    )
+    .bind(&locked)
+    .execute(&mut *conn)
+    .await?;
+    let guards: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT stream_id, stream_version FROM _streams WHERE stream_id = ANY($1) \
+         ORDER BY stream_id FOR UPDATE",
+    )
+    .bind(&locked)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut seen: std::collections::HashMap<String, i64> = guards.into_iter().collect();
     let mut fresh = Vec::with_capacity(events.len());
     for (event, stream) in events.iter().zip(&streams) {

@@ -103,14 +103,14 @@ pub async fn read_all_until<S: EventStore + ?Sized>(
     after: Option<trellis_kernel::GlobalPosition>,
     count: usize,
 ) -> Vec<trellis_kernel::RecordedEvent> {
-    for _ in 0..1000 {
+    for _ in 0..3000 {
         let events = store.read_all(after, count.max(100)).await.unwrap();
         if events.len() >= count {
             return events;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("{count} events did not become visible in $all within 10 s");
+    panic!("{count} events did not become visible in $all within 30 s");
 }
 
 /// A first append gets version 1, the next continues.
@@ -552,9 +552,9 @@ pub async fn a_subscription_delivers_events_appended_after_it_started<
     };
     let mut seen = Vec::new();
     while seen.len() < 20 {
-        let batch = tokio::time::timeout(Duration::from_secs(10), sub.next_batch())
+        let batch = tokio::time::timeout(Duration::from_secs(30), sub.next_batch())
             .await
-            .expect("subscription delivers within 10 s")
+            .expect("subscription delivers within 30 s")
             .unwrap();
         seen.extend(batch.into_iter().map(|e| e.stream_version));
     }
