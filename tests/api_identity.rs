@@ -713,3 +713,21 @@ async fn the_api_works_end_to_end_through_kafka() {
     let ready = json_of(app.get("/readyz", None).await).await;
     assert_eq!(ready["kafka"], "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expensive_requests_are_limited_per_user() {
+    let app = spawn_app_with(|c| c.expensive_limit_per_user = 2).await;
+    let (_, _, email) = app.sign_up("Budget").await;
+    let token = app.token(&email).await;
+    app.create_user(&token, &["learner"], None).await;
+    app.create_user(&token, &["learner"], None).await;
+    let third = app
+        .post(
+            "/v1/users",
+            Some(&token),
+            json!({"email": "third@example.com", "password": PASSWORD, "display_name": "T", "roles": ["learner"]}),
+        )
+        .await;
+    assert_problem(&third, 429);
+    assert!(third.headers().contains_key("retry-after"));
+}

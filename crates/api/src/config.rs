@@ -52,6 +52,9 @@ pub struct ApiConfig {
     pub login_limit_per_account: u32,
     /// Login attempts per client address per minute (`TRELLIS_LOGIN_LIMIT_IP`).
     pub login_limit_per_ip: u32,
+    /// Expensive requests (password hashing today; recommendations and uploads later) per user
+    /// per minute (`TRELLIS_EXPENSIVE_LIMIT_USER`).
+    pub expensive_limit_per_user: u32,
 }
 
 /// A configuration value is unusable.
@@ -81,6 +84,7 @@ impl Default for ApiConfig {
             kafka_brokers: None,
             login_limit_per_account: 10,
             login_limit_per_ip: 50,
+            expensive_limit_per_user: 60,
         }
     }
 }
@@ -89,7 +93,7 @@ impl ApiConfig {
     /// Defaults, then the file named by `TRELLIS_CONFIG` (`KEY=value` lines, `#` comments),
     /// then the environment: `TRELLIS_LISTEN`, `TRELLIS_SIGNUP`, `TRELLIS_JWT_SECRET`,
     /// `TRELLIS_ACCESS_TTL_SECONDS`, `TRELLIS_REFRESH_TTL_SECONDS`, `TRELLIS_LOGIN_LIMIT_ACCOUNT`,
-    /// `TRELLIS_LOGIN_LIMIT_IP`, `KAFKA_BROKERS`.
+    /// `TRELLIS_LOGIN_LIMIT_IP`, `TRELLIS_EXPENSIVE_LIMIT_USER`, `KAFKA_BROKERS`.
     ///
     /// # Errors
     /// [`ConfigError`] naming the bad variable or file.
@@ -158,6 +162,10 @@ impl ApiConfig {
                 &mut config.login_limit_per_account,
             ),
             ("TRELLIS_LOGIN_LIMIT_IP", &mut config.login_limit_per_ip),
+            (
+                "TRELLIS_EXPENSIVE_LIMIT_USER",
+                &mut config.expensive_limit_per_user,
+            ),
         ] {
             if let Some(value) = lookup(name) {
                 *slot = value.parse().map_err(|_| ConfigError::Invalid {

@@ -34,6 +34,18 @@ impl Caller {
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
+
+    /// Counts one expensive request against the caller's per-minute budget.
+    ///
+    /// # Errors
+    /// 429 with `Retry-After` once the budget is spent.
+    pub fn spend_expensive(&self, state: &AppState) -> Result<(), ApiError> {
+        state.limits.hit(
+            &format!("expensive:{}", self.user_id),
+            state.config.expensive_limit_per_user,
+            std::time::Duration::from_secs(60),
+        )
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {

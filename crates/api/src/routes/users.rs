@@ -156,6 +156,7 @@ pub(crate) async fn change_password(
     request: RequestId,
     ApiJson(body): ApiJson<ChangePassword>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.spend_expensive(&state)?;
     if let Err(why) = crate::auth::check_password_policy(&body.new_password) {
         return Err(ApiError::field("new_password", why));
     }
@@ -211,6 +212,7 @@ pub(crate) async fn create(
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     policy::require_any(&caller, &[Role::Admin])?;
+    caller.spend_expensive(&state)?;
     let mut errors = Vec::new();
     let mut roles = Vec::new();
     for (i, role) in body.roles.iter().enumerate() {
