@@ -166,29 +166,14 @@ pub async fn deactivate(
     user_id: Uuid,
     metadata: &Metadata,
 ) -> Result<u64, ApiError> {
-    let outcome = state
-        .commands
-        .handle::<User>(
-            &stream(User::KIND_NAME, user_id)?,
-            &UserCommand::Deactivate,
-            &context(metadata),
-        )
-        .await
-        .map_err(|e| from_handle(e, user_error))?;
+    let version = change_user(state, user_id, UserCommand::Deactivate, metadata).await?;
     sqlx::query(
         "UPDATE auth_sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
     )
     .bind(user_id)
     .execute(&state.pool)
     .await?;
-    projection::wait_for_user(
-        &state.pool,
-        user_id,
-        outcome.version,
-        state.config.max_read_wait,
-    )
-    .await?;
-    Ok(outcome.version)
+    Ok(version)
 }
 
 /// Tokens returned by login and refresh.
