@@ -47,6 +47,10 @@ impl Routing {
             .route("organization", "identity")
             .route("user", "identity")
             .route("email_claim", "identity")
+            .route("skill", "development")
+            .route("resource", "development")
+            .route("review", "development")
+            .route("idp", "development")
     }
 
     /// SPEC §4's contexts, whether or not any kind is routed to them yet.

@@ -1,0 +1,16 @@
+//! The development context (seed 000, Optima IDP): skills, learning resources, performance
+//! reviews and individual development plans (IDPs), as pure deciders.
+//!
+//! The recommender is not here: it is a reactive service that reads these events and answers
+//! `IdpCommand::RecordRecommendations` or `RecordRecommendationFailure`.
+
+pub mod idp;
+pub mod resource;
+pub mod review;
+pub mod skill;
+mod values;
+
+pub use values::{Level, SkillLevel, ValueError};
+
+/// Stream kinds of this context, routed to `trellis.development`.
+pub const STREAM_KINDS: [&str; 4] = ["skill", "resource", "review", "idp"];
