@@ -2,6 +2,7 @@
 
 mod bench;
 mod dev;
+mod import;
 mod projections;
 mod serve;
 
@@ -37,6 +38,9 @@ enum Command {
     Dev(dev::DevCommand),
     /// Run the relay, projectors and reactive services (single-node without KAFKA_BROKERS).
     Serve(serve::ServeArgs),
+    /// Import reference data (ESCO skills) into an organization.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Inspect and rebuild projections.
     #[command(subcommand)]
     Projections(projections::ProjectionsCommand),
@@ -63,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(command) => bench::run(&cli.database_url, command).await,
         Command::Dev(command) => dev::run(&cli.database_url, command).await,
         Command::Serve(args) => serve::run(&cli.database_url, args).await,
+        Command::Import(command) => import::run(&cli.database_url, command).await,
         Command::Projections(command) => projections::run(&cli.database_url, command).await,
     }
 }

@@ -4,6 +4,7 @@
 //! The recommender is not here: it is a reactive service that reads these events and answers
 //! `IdpCommand::RecordRecommendations` or `RecordRecommendationFailure`.
 
+pub mod esco;
 pub mod idp;
 pub mod resource;
 pub mod review;
