@@ -406,21 +406,31 @@ pub async fn spawn_app_on(
     tweak: impl FnOnce(&mut trellis_api::ApiConfig),
 ) -> TestApp {
     let store = fresh_pg_store(16).await;
-    let projection = trellis_api::identity::projection::IdentityUsers;
-    trellis_runtime::projection::ensure(store.pool(), &*store, &projection)
-        .await
-        .unwrap();
     let stop = Stop::new();
     if let Transport::Kafka(config) = &transport {
         spawn_relay(&store, config, stop.signal());
     }
-    let handler: Arc<dyn EventHandler> =
-        Arc::new(trellis_runtime::projection::ProjectionHandler::new(
-            Arc::new(projection),
-            store.pool().clone(),
-        ));
-    let source = source_for(&transport, &store, handler.name(), &["identity"]).await;
-    trellis_runtime::spawn_consumer(source, handler, ConsumerOptions::default(), stop.signal());
+    // The read models the API reads, each fed by its context's events.
+    let projections: [(Arc<dyn trellis_runtime::projection::Projection>, &str); 2] = [
+        (
+            Arc::new(trellis_api::identity::projection::IdentityUsers),
+            "identity",
+        ),
+        (
+            Arc::new(trellis_development_app::catalog::DevelopmentCatalog),
+            "development",
+        ),
+    ];
+    for (projection, context) in projections {
+        trellis_runtime::projection::ensure(store.pool(), &*store, &*projection)
+            .await
+            .unwrap();
+        let handler: Arc<dyn EventHandler> = Arc::new(
+            trellis_runtime::projection::ProjectionHandler::new(projection, store.pool().clone()),
+        );
+        let source = source_for(&transport, &store, handler.name(), &[context]).await;
+        trellis_runtime::spawn_consumer(source, handler, ConsumerOptions::default(), stop.signal());
+    }
     let mut config = trellis_api::ApiConfig::default();
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -6,6 +6,7 @@ pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod organizations;
 mod ratelimit;
+pub(crate) mod skills;
 pub(crate) mod users;
 
 use std::time::Duration;
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(audit::router())
         .merge(events::router())
+        .merge(skills::router())
         .fallback(|| async { ApiError::NotFound.into_response() })
         .route_layer(metrics)
         .with_state(state)

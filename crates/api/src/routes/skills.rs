@@ -1,0 +1,170 @@
+//! `POST /v1/skills`, `GET /v1/skills?q=&limit=`, `POST /v1/skills/import`.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use trellis_development::skill::{Skill, SkillCommand, SkillError, esco_skill_id};
+use trellis_development_app::catalog::{self, SkillRow};
+use trellis_development_app::{ImportError, import_esco_skills};
+use trellis_identity::Role;
+use trellis_kernel::{CommandContext, StreamId};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::consistency::wait_for_version;
+use crate::error::{ApiError, from_handle};
+use crate::extract::{ApiJson, Caller, RequestId};
+use crate::policy;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/skills", post(define).get(search))
+        .route("/v1/skills/import", post(import))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DefineSkill {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    esco_uri: Option<String>,
+}
+
+fn skill_error(error: SkillError) -> ApiError {
+    match error {
+        SkillError::AlreadyDefined => ApiError::Conflict("the skill already exists".into()),
+        SkillError::BadName => ApiError::field("name", "must be 1 to 200 characters"),
+        SkillError::BadAliases => {
+            ApiError::field("aliases", "at most 50, each 1 to 200 characters")
+        }
+    }
+}
+
+/// Add a skill to the organization's catalog (admin).
+#[utoipa::path(post, path = "/v1/skills", tag = "development", request_body = DefineSkill,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Defined", body = crate::openapi::Accepted),
+        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
+        (status = 403, description = "Not an admin", body = crate::openapi::Problem),
+        (status = 409, description = "Already defined", body = crate::openapi::Problem),
+        (status = 422, description = "Invalid fields", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn define(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: RequestId,
+    ApiJson(body): ApiJson<DefineSkill>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    policy::require_any(&caller, &[Role::Admin])?;
+    // An ESCO skill gets the same id whether defined by hand or imported.
+    let id = match &body.esco_uri {
+        Some(uri) => esco_skill_id(caller.organization_id, uri),
+        None => Uuid::now_v7(),
+    };
+    let command = SkillCommand::Define {
+        name: body.name,
+        description: body.description,
+        aliases: body.aliases,
+        esco_uri: body.esco_uri,
+    };
+    let context = CommandContext {
+        metadata: request.metadata(Some(&caller)),
+        ..CommandContext::default()
+    };
+    let stream = StreamId::new("skill", id).map_err(ApiError::internal)?;
+    let outcome = state
+        .commands
+        .handle::<Skill>(&stream, &command, &context)
+        .await
+        .map_err(|e| from_handle(e, skill_error))?;
+    wait_for_version(
+        &state.pool,
+        catalog::SKILLS_TABLE,
+        "skill_id",
+        id,
+        outcome.version,
+        state.config.max_read_wait,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"id": id, "version": outcome.version})),
+    ))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SearchQuery {
+    q: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Search the catalog by name and alias (any member).
+#[utoipa::path(get, path = "/v1/skills", tag = "development", security(("bearer" = [])),
+    params(
+        ("q" = Option<String>, Query, description = "Text to find in names and aliases"),
+        ("limit" = Option<i64>, Query, description = "1 to 100, default 20"),
+    ),
+    responses(
+        (status = 200, description = "Ranked skills", body = serde_json::Value),
+        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
+        (status = 422, description = "Bad limit", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<SearchQuery>,
+) -> Result<Json<Vec<SkillRow>>, ApiError> {
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::field("limit", "must be 1 to 100"));
+    }
+    let q = query.q.unwrap_or_default();
+    if q.chars().count() > 200 {
+        return Err(ApiError::field("q", "must be at most 200 characters"));
+    }
+    Ok(Json(
+        catalog::search_skills(&state.pool, caller.organization_id, &q, limit).await?,
+    ))
+}
+
+/// Import ESCO skills (JSON Lines, the format of `data/esco/skills.jsonl`), idempotently (admin).
+#[utoipa::path(post, path = "/v1/skills/import", tag = "development", security(("bearer" = [])),
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses(
+        (status = 202, description = "Imported", body = serde_json::Value),
+        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
+        (status = 403, description = "Not an admin", body = crate::openapi::Problem),
+        (status = 422, description = "A line is not an ESCO skill", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: RequestId,
+    body: String,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    policy::require_any(&caller, &[Role::Admin])?;
+    caller.spend_expensive(&state)?;
+    let metadata = request.metadata(Some(&caller));
+    let report = import_esco_skills(&state.commands, caller.organization_id, &metadata, &body)
+        .await
+        .map_err(|e| match e {
+            ImportError::Line(line) => {
+                ApiError::field(&format!("body[line {}]", line.line), line.reason)
+            }
+            ImportError::Refused { uri, source } => {
+                ApiError::field("body", format!("skill {uri}: {source}"))
+            }
+            ImportError::Store(e) => from_handle(e, skill_error),
+        })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"imported": report.imported, "skipped": report.skipped})),
+    ))
+}

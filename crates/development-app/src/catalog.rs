@@ -1,0 +1,138 @@
+//! `development_catalog`: the skill catalog per organization (search, existence checks).
+
+use async_trait::async_trait;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use trellis_development::skill::SkillEvent;
+use trellis_kernel::{DomainEvent, RecordedEvent};
+use trellis_runtime::projection::{Projection, ProjectionError};
+use uuid::Uuid;
+
+/// The projection.
+pub struct DevelopmentCatalog;
+
+/// The live table.
+pub const SKILLS_TABLE: &str = "rm_development_catalog.skills";
+
+#[async_trait]
+impl Projection for DevelopmentCatalog {
+    fn name(&self) -> &'static str {
+        "development_catalog"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &["SkillDefined"]
+    }
+
+    fn schema_sql(&self) -> &'static str {
+        include_str!("../../../projections/development_catalog/schema.sql")
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            let SkillEvent::SkillDefined {
+                name,
+                description,
+                aliases,
+                esco_uri,
+            } = SkillEvent::from_payload(&event.event_type, event.payload.clone())
+                .map_err(|e| ProjectionError::apply(event, e.to_string()))?;
+            let organization = event
+                .metadata
+                .tenant_id
+                .ok_or_else(|| ProjectionError::apply(event, "no tenant in metadata"))?;
+            sqlx::query(
+                "INSERT INTO skills (skill_id, organization_id, name, description, aliases, \
+                                     esco_uri, version, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (skill_id) DO NOTHING",
+            )
+            .bind(event.stream_id.id())
+            .bind(organization.as_uuid())
+            .bind(name)
+            .bind(description)
+            .bind(aliases)
+            .bind(esco_uri)
+            .bind(event.stream_version as i64)
+            .bind(event.recorded_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A catalog entry.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct SkillRow {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Aliases.
+    pub aliases: Vec<String>,
+    /// ESCO URI.
+    pub esco_uri: Option<String>,
+}
+
+/// Escapes LIKE wildcards so user text matches literally.
+fn like_literal(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// Searches an organization's skills by name and alias: exact name first, then name
+/// prefix, then name substring, then alias substring; an empty query lists by name.
+///
+/// # Errors
+/// Database failures.
+pub async fn search_skills(
+    pool: &PgPool,
+    organization_id: Uuid,
+    query: &str,
+    limit: i64,
+) -> Result<Vec<SkillRow>, sqlx::Error> {
+    let needle = like_literal(query.trim());
+    sqlx::query_as(&format!(
+        "SELECT skill_id AS id, name, description, aliases, esco_uri FROM {SKILLS_TABLE} \
+         WHERE organization_id = $1 AND ($2 = '' OR name ILIKE '%' || $2 || '%' \
+               OR EXISTS (SELECT 1 FROM unnest(aliases) a WHERE a ILIKE '%' || $2 || '%')) \
+         ORDER BY CASE WHEN lower(name) = lower($2) THEN 0 \
+                       WHEN name ILIKE $2 || '%' THEN 1 \
+                       WHEN name ILIKE '%' || $2 || '%' THEN 2 ELSE 3 END, name \
+         LIMIT $3"
+    ))
+    .bind(organization_id)
+    .bind(needle)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Which of `ids` are skills of the organization.
+///
+/// # Errors
+/// Database failures.
+pub async fn known_skills(
+    pool: &PgPool,
+    organization_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT skill_id FROM {SKILLS_TABLE} WHERE organization_id = $1 AND skill_id = ANY($2)"
+    ))
+    .bind(organization_id)
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+}

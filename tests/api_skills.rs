@@ -1,0 +1,117 @@
+//! The skill catalog over HTTP: define, search, import; roles and tenants.
+
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use trellis_tests::*;
+
+async fn json_of(response: reqwest::Response) -> Value {
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_define_skills_that_members_find_by_name_or_alias() {
+    let app = spawn_app().await;
+    let (_, _, admin_email) = app.sign_up("Catalog").await;
+    let admin = app.token(&admin_email).await;
+    let (_, employee_email) = app.create_user(&admin, &["employee"], None).await;
+    let employee = app.token(&employee_email).await;
+
+    let rust = app
+        .post(
+            "/v1/skills",
+            Some(&admin),
+            json!({"name": "Rust", "aliases": ["rust-lang"]}),
+        )
+        .await;
+    assert_eq!(rust.status(), 201);
+    let rust_id = json_of(rust).await["id"].as_str().unwrap().to_owned();
+    for name in ["Trust building", "Rustic carpentry", "Go"] {
+        assert_eq!(
+            app.post("/v1/skills", Some(&admin), json!({"name": name}))
+                .await
+                .status(),
+            201
+        );
+    }
+    let found = json_of(app.get("/v1/skills?q=rust", Some(&employee)).await).await;
+    let names: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["Rust", "Rustic carpentry", "Trust building"]);
+    assert_eq!(found[0]["id"], rust_id.as_str());
+    let by_alias = json_of(app.get("/v1/skills?q=lang", Some(&employee)).await).await;
+    assert_eq!(by_alias[0]["name"], "Rust");
+    let wildcard = json_of(app.get("/v1/skills?q=%25", Some(&employee)).await).await;
+    assert_eq!(
+        wildcard.as_array().unwrap().len(),
+        0,
+        "wildcards match literally"
+    );
+
+    let refused = app
+        .post("/v1/skills", Some(&employee), json!({"name": "Nope"}))
+        .await;
+    assert_eq!(refused.status(), 403);
+    let bad = app
+        .post("/v1/skills", Some(&admin), json!({"name": " "}))
+        .await;
+    assert_eq!(bad.status(), 422);
+    assert_eq!(json_of(bad).await["errors"][0]["field"], "name");
+    assert_eq!(
+        app.get("/v1/skills?limit=0", Some(&employee))
+            .await
+            .status(),
+        422
+    );
+    assert_eq!(app.get("/v1/skills", None).await.status(), 401);
+
+    // Another organization's catalog is its own.
+    let (_, _, other_email) = app.sign_up("Elsewhere").await;
+    let other = app.token(&other_email).await;
+    let theirs = json_of(app.get("/v1/skills?q=rust", Some(&other)).await).await;
+    assert_eq!(theirs, json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_esco_import_endpoint_is_idempotent_and_names_bad_lines() {
+    let app = spawn_app().await;
+    let (_, _, admin_email) = app.sign_up("Import").await;
+    let admin = app.token(&admin_email).await;
+    let data = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/esco/skills.jsonl"
+    ))
+    .unwrap();
+    let sample: String = data.lines().take(40).map(|l| format!("{l}\n")).collect();
+    let import = |body: String| {
+        app.client
+            .post(app.url("/v1/skills/import"))
+            .bearer_auth(&admin)
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+    };
+    let first = import(sample.clone()).await.unwrap();
+    assert_eq!(first.status(), 202);
+    assert_eq!(json_of(first).await, json!({"imported": 40, "skipped": 0}));
+    let again = import(sample).await.unwrap();
+    assert_eq!(json_of(again).await, json!({"imported": 0, "skipped": 40}));
+    let broken = import("{\"uri\": \"x\"}\nnot json\n".into()).await.unwrap();
+    assert_eq!(broken.status(), 422);
+    let body = json_of(broken).await;
+    assert_eq!(body["errors"][0]["field"], "body[line 1]");
+    // A defined ESCO skill has the same id as its imported twin: defining it again conflicts.
+    let first_line: Value = serde_json::from_str(data.lines().next().unwrap()).unwrap();
+    let twin = app
+        .post(
+            "/v1/skills",
+            Some(&admin),
+            json!({"name": "Again", "esco_uri": first_line["uri"]}),
+        )
+        .await;
+    assert_eq!(twin.status(), 409);
+}
