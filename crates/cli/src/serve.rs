@@ -51,6 +51,10 @@ pub fn projections() -> Vec<(Arc<dyn Projection>, &'static [&'static str])> {
             Arc::new(trellis_api::identity::projection::IdentityUsers),
             &["identity"],
         ),
+        (
+            Arc::new(trellis_development_app::catalog::DevelopmentCatalog),
+            &["development"],
+        ),
     ]
 }
 
@@ -151,4 +155,19 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         result??;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::projections;
+
+    #[test]
+    fn serve_builds_every_read_model_the_api_reads() {
+        // The API queries these schemas directly; a projection missing here is a 503 at run
+        // time (schemathesis found exactly that once).
+        let names: Vec<&str> = projections().iter().map(|(p, _)| p.name()).collect();
+        for needed in ["identity_users", "development_catalog", "tally_totals"] {
+            assert!(names.contains(&needed), "{needed} is not served");
+        }
+    }
 }
