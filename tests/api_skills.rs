@@ -115,3 +115,79 @@ async fn the_esco_import_endpoint_is_idempotent_and_names_bad_lines() {
         .await;
     assert_eq!(twin.status(), 409);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_are_published_by_allowed_roles_for_known_skills_only() {
+    let app = spawn_app().await;
+    let (_, _, admin_email) = app.sign_up("Resources").await;
+    let admin = app.token(&admin_email).await;
+    let skill = json_of(
+        app.post("/v1/skills", Some(&admin), json!({"name": "Rust"}))
+            .await,
+    )
+    .await;
+    let skill_id = skill["id"].as_str().unwrap().to_owned();
+    let (_, instructor_email) = app.create_user(&admin, &["instructor"], None).await;
+    let instructor = app.token(&instructor_email).await;
+    let (_, learner_email) = app.create_user(&admin, &["learner"], None).await;
+    let learner = app.token(&learner_email).await;
+    let resource = |skills: Value, difficulty: i64| {
+        json!({"title": "Rust in practice", "kind": "course", "duration_minutes": 300,
+               "difficulty": difficulty, "skills": skills})
+    };
+    let ok = app
+        .post(
+            "/v1/resources",
+            Some(&instructor),
+            resource(json!([{"skill_id": skill_id, "level": 3}]), 2),
+        )
+        .await;
+    assert_eq!(ok.status(), 201);
+    assert_eq!(json_of(ok).await["version"], 1);
+    let refused = app
+        .post(
+            "/v1/resources",
+            Some(&learner),
+            resource(json!([{"skill_id": skill_id, "level": 3}]), 2),
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+    let unknown = app
+        .post(
+            "/v1/resources",
+            Some(&admin),
+            resource(json!([{"skill_id": uuid::Uuid::now_v7(), "level": 3}]), 2),
+        )
+        .await;
+    assert_eq!(unknown.status(), 422);
+    assert_eq!(
+        json_of(unknown).await["errors"][0]["field"],
+        "skills[0].skill_id"
+    );
+    let too_hard = app
+        .post(
+            "/v1/resources",
+            Some(&admin),
+            resource(json!([{"skill_id": skill_id, "level": 3}]), 6),
+        )
+        .await;
+    assert_eq!(too_hard.status(), 422);
+    assert_eq!(json_of(too_hard).await["errors"][0]["field"], "difficulty");
+    let empty = app
+        .post("/v1/resources", Some(&admin), resource(json!([]), 2))
+        .await;
+    assert_eq!(empty.status(), 422);
+    assert_eq!(json_of(empty).await["errors"][0]["field"], "skills");
+    let bad_level = app
+        .post(
+            "/v1/resources",
+            Some(&admin),
+            resource(json!([{"skill_id": skill_id, "level": 0}]), 2),
+        )
+        .await;
+    assert_eq!(bad_level.status(), 422);
+    assert_eq!(
+        json_of(bad_level).await["errors"][0]["field"],
+        "skills[0].level"
+    );
+}

@@ -10,3 +10,29 @@ CREATE TABLE skills (
     created_at      timestamptz NOT NULL
 );
 CREATE INDEX skills_org_name_idx ON skills (organization_id, lower(name));
+
+CREATE TABLE resources (
+    resource_id      uuid        PRIMARY KEY,
+    organization_id  uuid        NOT NULL,
+    title            text        NOT NULL,
+    description      text        NOT NULL,
+    url              text,
+    kind             text        NOT NULL,
+    duration_minutes integer     NOT NULL,
+    difficulty       smallint    NOT NULL,
+    -- [{skill_id, level}] as published.
+    skills           jsonb       NOT NULL,
+    rating_sum       integer     NOT NULL DEFAULT 0,
+    rating_count     integer     NOT NULL DEFAULT 0,
+    version          bigint      NOT NULL,
+    created_at       timestamptz NOT NULL
+);
+CREATE INDEX resources_org_idx ON resources (organization_id);
+
+-- Latest rating per user, so a changed rating replaces the old one in the sums.
+CREATE TABLE resource_ratings (
+    resource_id uuid     NOT NULL,
+    user_id     uuid     NOT NULL,
+    rating      smallint NOT NULL,
+    PRIMARY KEY (resource_id, user_id)
+);

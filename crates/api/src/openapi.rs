@@ -124,6 +124,7 @@ impl Modify for BearerAuth {
         routes::skills::define,
         routes::skills::search,
         routes::skills::import,
+        routes::resources::publish,
     ),
     components(schemas(Problem, FieldProblem, SignedUp, Tokens, Accepted, Profile)),
     modifiers(&BearerAuth),

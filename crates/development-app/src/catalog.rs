@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
+use trellis_development::resource::ResourceEvent;
 use trellis_development::skill::SkillEvent;
 use trellis_kernel::{DomainEvent, RecordedEvent};
 use trellis_runtime::projection::{Projection, ProjectionError};
@@ -21,11 +22,11 @@ impl Projection for DevelopmentCatalog {
     }
 
     fn version(&self) -> i32 {
-        1
+        2
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        &["SkillDefined"]
+        &["SkillDefined", "ResourcePublished", "ResourceRated"]
     }
 
     fn schema_sql(&self) -> &'static str {
@@ -38,6 +39,10 @@ impl Projection for DevelopmentCatalog {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         for event in events {
+            if event.stream_id.kind() == "resource" {
+                apply_resource(conn, event).await?;
+                continue;
+            }
             let SkillEvent::SkillDefined {
                 name,
                 description,
@@ -67,6 +72,91 @@ impl Projection for DevelopmentCatalog {
         }
         Ok(())
     }
+}
+
+async fn apply_resource(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<(), ProjectionError> {
+    let decoded = ResourceEvent::from_payload(&event.event_type, event.payload.clone())
+        .map_err(|e| ProjectionError::apply(event, e.to_string()))?;
+    let id = event.stream_id.id();
+    match decoded {
+        ResourceEvent::ResourcePublished {
+            title,
+            description,
+            url,
+            kind,
+            duration_minutes,
+            difficulty,
+            skills,
+            ..
+        } => {
+            let organization = event
+                .metadata
+                .tenant_id
+                .ok_or_else(|| ProjectionError::apply(event, "no tenant in metadata"))?;
+            let kind = serde_json::to_value(kind)
+                .ok()
+                .and_then(|k| k.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let skills = serde_json::to_value(&skills)
+                .map_err(|e| ProjectionError::apply(event, e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO resources (resource_id, organization_id, title, description, url, \
+                     kind, duration_minutes, difficulty, skills, version, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (resource_id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(organization.as_uuid())
+            .bind(title)
+            .bind(description)
+            .bind(url)
+            .bind(kind)
+            .bind(i32::try_from(duration_minutes).unwrap_or(i32::MAX))
+            .bind(i16::from(difficulty.get()))
+            .bind(skills)
+            .bind(event.stream_version as i64)
+            .bind(event.recorded_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        ResourceEvent::ResourceRated { user_id, rating } => {
+            let previous: Option<i16> = sqlx::query_scalar(
+                "SELECT rating FROM resource_ratings WHERE resource_id = $1 AND user_id = $2",
+            )
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let rating = i16::from(rating.get());
+            sqlx::query(
+                "INSERT INTO resource_ratings (resource_id, user_id, rating) VALUES ($1, $2, $3) \
+                 ON CONFLICT (resource_id, user_id) DO UPDATE SET rating = EXCLUDED.rating",
+            )
+            .bind(id)
+            .bind(user_id)
+            .bind(rating)
+            .execute(&mut *conn)
+            .await?;
+            let (added, new_rater) = match previous {
+                Some(old) => (i32::from(rating - old), 0),
+                None => (i32::from(rating), 1),
+            };
+            sqlx::query(
+                "UPDATE resources SET rating_sum = rating_sum + $2, rating_count = rating_count + $3, \
+                 version = $4 WHERE resource_id = $1",
+            )
+            .bind(id)
+            .bind(added)
+            .bind(new_rater)
+            .bind(event.stream_version as i64)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// A catalog entry.

@@ -6,6 +6,7 @@ pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod organizations;
 mod ratelimit;
+pub(crate) mod resources;
 pub(crate) mod skills;
 pub(crate) mod users;
 
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::router())
         .merge(events::router())
         .merge(skills::router())
+        .merge(resources::router())
         .fallback(|| async { ApiError::NotFound.into_response() })
         .route_layer(metrics)
         .with_state(state)

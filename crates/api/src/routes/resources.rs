@@ -1,0 +1,135 @@
+//! `POST /v1/resources`: publish a learning resource.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use trellis_development::resource::{Resource, ResourceCommand, ResourceError, ResourceKind};
+use trellis_development::{Level, SkillLevel};
+use trellis_development_app::catalog;
+use trellis_identity::Role;
+use trellis_kernel::{CommandContext, StreamId};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::consistency::wait_for_version;
+use crate::error::{ApiError, FieldError, from_handle};
+use crate::extract::{ApiJson, Caller, RequestId};
+use crate::policy;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/resources", post(publish))
+}
+
+/// A skill a resource teaches.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TaughtSkill {
+    skill_id: Uuid,
+    /// 1 to 5.
+    #[schema(value_type = u8, minimum = 1, maximum = 5)]
+    level: Level,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PublishResource {
+    title: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    url: Option<String>,
+    /// course, article, video, book, mentoring or project.
+    #[schema(value_type = String)]
+    kind: ResourceKind,
+    duration_minutes: u32,
+    /// 1 to 5.
+    #[schema(value_type = u8, minimum = 1, maximum = 5)]
+    difficulty: Level,
+    skills: Vec<TaughtSkill>,
+}
+
+fn resource_error(error: ResourceError) -> ApiError {
+    match error {
+        ResourceError::BadTitle => ApiError::field("title", error.to_string()),
+        ResourceError::BadDuration => ApiError::field("duration_minutes", error.to_string()),
+        ResourceError::BadSkills(why) => ApiError::field("skills", why),
+        other => ApiError::Conflict(other.to_string()),
+    }
+}
+
+/// Publish a learning resource (admin, manager, instructor).
+#[utoipa::path(post, path = "/v1/resources", tag = "development", request_body = PublishResource,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Published", body = crate::openapi::Accepted),
+        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
+        (status = 403, description = "Role not allowed", body = crate::openapi::Problem),
+        (status = 422, description = "Invalid fields or unknown skills", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn publish(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: RequestId,
+    ApiJson(body): ApiJson<PublishResource>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    policy::require_any(&caller, &[Role::Admin, Role::Manager, Role::Instructor])?;
+    let ids: Vec<Uuid> = body.skills.iter().map(|s| s.skill_id).collect();
+    let known = catalog::known_skills(&state.pool, caller.organization_id, &ids).await?;
+    let unknown: Vec<FieldError> = ids
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| !known.contains(id))
+        .map(|(i, _)| {
+            FieldError::new(
+                format!("skills[{i}].skill_id"),
+                "is not a skill of your organization",
+            )
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::Validation(unknown));
+    }
+    let id = Uuid::now_v7();
+    let command = ResourceCommand::Publish {
+        title: body.title,
+        description: body.description,
+        url: body.url,
+        kind: body.kind,
+        duration_minutes: body.duration_minutes,
+        difficulty: body.difficulty,
+        skills: body
+            .skills
+            .iter()
+            .map(|s| SkillLevel {
+                skill_id: s.skill_id,
+                level: s.level,
+            })
+            .collect(),
+        published_by: caller.user_id,
+    };
+    let context = CommandContext {
+        metadata: request.metadata(Some(&caller)),
+        ..CommandContext::default()
+    };
+    let stream = StreamId::new("resource", id).map_err(ApiError::internal)?;
+    let outcome = state
+        .commands
+        .handle::<Resource>(&stream, &command, &context)
+        .await
+        .map_err(|e| from_handle(e, resource_error))?;
+    wait_for_version(
+        &state.pool,
+        "rm_development_catalog.resources",
+        "resource_id",
+        id,
+        outcome.version,
+        state.config.max_read_wait,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"id": id, "version": outcome.version})),
+    ))
+}
