@@ -191,3 +191,29 @@ async fn resources_are_published_by_allowed_roles_for_known_skills_only() {
         "skills[0].level"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_characters_are_refused_with_the_field_not_a_5xx() {
+    // Found by schemathesis: PostgreSQL cannot store NUL in jsonb or text.
+    let app = spawn_app().await;
+    let (_, _, admin_email) = app.sign_up("Nul").await;
+    let admin = app.token(&admin_email).await;
+    let response = app
+        .post(
+            "/v1/skills",
+            Some(&admin),
+            json!({"name": "a\u{0}b", "aliases": ["ok"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(json_of(response).await["errors"][0]["field"], "name");
+    let import = app
+        .client
+        .post(app.url("/v1/skills/import"))
+        .bearer_auth(&admin)
+        .body("{\"uri\": \"http://x/1\", \"label\": \"a\\u0000b\"}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(import.status(), 422);
+}

@@ -175,6 +175,15 @@ impl From<StoreError> for ApiError {
                 "Idempotency-Key",
                 "must be 1 to 200 visible ASCII characters",
             ),
+            StoreError::InvalidEvent(e) => Self::Validation(vec![FieldError::new(
+                "body",
+                match e {
+                    trellis_kernel::NewEventError::NulCharacter(_) => {
+                        "must not contain the NUL character".to_owned()
+                    }
+                    other => other.to_string(),
+                },
+            )]),
             StoreError::Unavailable(e) => Self::Unavailable(e),
             other => Self::internal(other),
         }

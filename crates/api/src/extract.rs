@@ -108,6 +108,32 @@ impl RequestId {
     }
 }
 
+/// The path of the first string (or key) containing NUL, if any.
+fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) if s.contains('\0') => {
+            Some(if path.is_empty() { ".".into() } else { path })
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_path(v, format!("{path}[{i}]"))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let field = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if k.contains('\0') {
+                Some(field)
+            } else {
+                nul_path(v, field)
+            }
+        }),
+        _ => None,
+    }
+}
+
 /// A JSON body. Malformed JSON is 400; JSON of the wrong shape is 422 naming the field path.
 pub struct ApiJson<T>(pub T);
 
@@ -120,6 +146,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .map_err(|_| ApiError::PayloadTooLarge)?;
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+        if let Some(field) = nul_path(&value, String::new()) {
+            // PostgreSQL cannot store NUL in text or jsonb; refuse it where it enters.
+            return Err(ApiError::field(
+                &field,
+                "must not contain the NUL character",
+            ));
+        }
         serde_path_to_error::deserialize(value)
             .map(ApiJson)
             .map_err(|e| {

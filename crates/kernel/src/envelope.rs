@@ -65,6 +65,21 @@ pub enum NewEventError {
     /// The payload must be a JSON object so that it can grow fields.
     #[error("the payload of `{0}` must be a JSON object")]
     PayloadNotAnObject(String),
+    /// PostgreSQL's `jsonb` and `text` cannot hold the NUL character, so no store accepts it.
+    #[error("the payload of `{0}` contains a NUL character")]
+    NulCharacter(String),
+}
+
+/// Whether any string or key in `value` contains NUL.
+fn contains_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(contains_nul),
+        serde_json::Value::Object(map) => {
+            map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v))
+        }
+        _ => false,
+    }
 }
 
 /// An event about to be appended.
@@ -121,6 +136,9 @@ impl NewEvent {
         }
         if !self.payload.is_object() {
             return Err(NewEventError::PayloadNotAnObject(t.clone()));
+        }
+        if contains_nul(&self.payload) {
+            return Err(NewEventError::NulCharacter(t.clone()));
         }
         Ok(())
     }

@@ -431,6 +431,20 @@ pub async fn empty_overlong_and_malformed_appends_are_rejected<S: EventStore + ?
         ),
         "{err:?}"
     );
+    let nul = NewEvent {
+        payload: serde_json::json!({ "name": "a\u{0}b" }),
+        ..opened("x")
+    };
+    let err = append(&*store, &s, ExpectedVersion::Any, vec![nul])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidEvent(NewEventError::NulCharacter(_))
+        ),
+        "{err:?}"
+    );
     let mut version_zero = added(1);
     version_zero.schema_version = 0;
     let err = append(&*store, &s, ExpectedVersion::Any, vec![version_zero])
