@@ -217,3 +217,15 @@ async fn nul_characters_are_refused_with_the_field_not_a_5xx() {
         .unwrap();
     assert_eq!(import.status(), 422);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_characters_in_query_parameters_are_refused_too() {
+    let app = spawn_app().await;
+    let (_, _, admin_email) = app.sign_up("Nul query").await;
+    let admin = app.token(&admin_email).await;
+    let search = app.get("/v1/skills?q=a%00b", Some(&admin)).await;
+    assert_eq!(search.status(), 422);
+    assert_eq!(json_of(search).await["errors"][0]["field"], "q");
+    let audit = app.get("/v1/audit/events?type=a%00b", Some(&admin)).await;
+    assert_eq!(audit.status(), 422);
+}

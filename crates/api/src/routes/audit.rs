@@ -170,6 +170,13 @@ pub(crate) async fn events(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::field("limit", "must be 1 to 1000"));
     }
+    if page
+        .event_type
+        .as_deref()
+        .is_some_and(|t| t.len() > 128 || t.contains('\0'))
+    {
+        return Err(ApiError::field("type", "must be an event type name"));
+    }
     let filter = AllFilter {
         tenant_id: Some(TenantId::from_uuid(caller.organization_id)),
         event_type: page.event_type,

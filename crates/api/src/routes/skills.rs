@@ -126,8 +126,11 @@ pub(crate) async fn search(
         return Err(ApiError::field("limit", "must be 1 to 100"));
     }
     let q = query.q.unwrap_or_default();
-    if q.chars().count() > 200 {
-        return Err(ApiError::field("q", "must be at most 200 characters"));
+    if q.chars().count() > 200 || q.contains('\0') {
+        return Err(ApiError::field(
+            "q",
+            "must be at most 200 characters, without NUL",
+        ));
     }
     Ok(Json(
         catalog::search_skills(&state.pool, caller.organization_id, &q, limit).await?,
