@@ -229,3 +229,22 @@ async fn nul_characters_in_query_parameters_are_refused_too() {
     let audit = app.get("/v1/audit/events?type=a%00b", Some(&admin)).await;
     assert_eq!(audit.status(), 422);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_paths_and_query_parameters_are_problem_json_too() {
+    let app = spawn_app().await;
+    let (_, _, admin_email) = app.sign_up("Shapes").await;
+    let admin = app.token(&admin_email).await;
+    let path = app
+        .post("/v1/users/not-a-uuid/deactivate", Some(&admin), json!({}))
+        .await;
+    assert_eq!(path.status(), 404);
+    assert_eq!(path.headers()["content-type"], "application/problem+json");
+    let query = app.get("/v1/skills?limit=many", Some(&admin)).await;
+    assert_eq!(query.status(), 422);
+    assert_eq!(query.headers()["content-type"], "application/problem+json");
+    assert_eq!(json_of(query).await["errors"][0]["field"], "limit");
+    let me = app.get("/v1/users/me?min_version=-1", Some(&admin)).await;
+    assert_eq!(me.status(), 422);
+    assert_eq!(json_of(me).await["errors"][0]["field"], "min_version");
+}

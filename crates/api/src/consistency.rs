@@ -46,3 +46,38 @@ pub async fn wait_for_version(
         delay = (delay * 2).min(Duration::from_millis(25));
     }
 }
+
+/// Runs `command` on `stream` and waits (bounded) until `table` shows the version it produced:
+/// the one shape every command endpoint has. `domain` maps the aggregate's refusals.
+///
+/// # Errors
+/// The mapped domain error, or store and database failures.
+pub async fn handle_and_wait<A: trellis_kernel::Aggregate>(
+    state: &crate::AppState,
+    stream: &trellis_kernel::StreamId,
+    command: &A::Command,
+    metadata: &trellis_kernel::Metadata,
+    table: &'static str,
+    id_column: &'static str,
+    domain: impl FnOnce(A::Error) -> crate::ApiError,
+) -> Result<u64, crate::ApiError> {
+    let context = trellis_kernel::CommandContext {
+        metadata: metadata.clone(),
+        ..trellis_kernel::CommandContext::default()
+    };
+    let outcome = state
+        .commands
+        .handle::<A>(stream, command, &context)
+        .await
+        .map_err(|e| crate::error::from_handle(e, domain))?;
+    wait_for_version(
+        &state.pool,
+        table,
+        id_column,
+        stream.id(),
+        outcome.version,
+        state.config.max_read_wait,
+    )
+    .await?;
+    Ok(outcome.version)
+}

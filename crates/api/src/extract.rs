@@ -134,6 +134,62 @@ fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
     }
 }
 
+/// Query parameters. Every rejection is problem+json: a parameter of the wrong type is 422
+/// naming it, and a NUL character (which PostgreSQL cannot hold) is refused here, once, for
+/// every endpoint.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> = serde_urlencoded_pairs(query);
+        if let Some((name, _)) = pairs
+            .iter()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(ApiError::field(name, "must not contain the NUL character"));
+        }
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| Self(q.0))
+            .map_err(|e| {
+                let message = e.body_text();
+                // serde_urlencoded names the field in its message when it can.
+                let field = pairs
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .find(|k| message.contains(&format!("`{k}`")) || message.contains(k))
+                    .unwrap_or("query");
+                ApiError::field(field, message)
+            })
+    }
+}
+
+/// Decoded `name=value` pairs of a query string.
+fn serde_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{query}").parse().unwrap_or_default(),
+    )
+    .map(|q| q.0)
+    .unwrap_or_default()
+}
+
+/// Path parameters. A malformed id names nothing that exists: 404 problem+json, like an id
+/// of another organization.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|_| ApiError::NotFound)
+    }
+}
+
 /// A JSON body. Malformed JSON is 400; JSON of the wrong shape is 422 naming the field path.
 pub struct ApiJson<T>(pub T);
 

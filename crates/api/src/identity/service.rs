@@ -295,21 +295,14 @@ pub async fn change_user(
     command: UserCommand,
     metadata: &Metadata,
 ) -> Result<u64, ApiError> {
-    let outcome = state
-        .commands
-        .handle::<User>(
-            &stream(User::KIND_NAME, user_id)?,
-            &command,
-            &context(metadata),
-        )
-        .await
-        .map_err(|e| from_handle(e, user_error))?;
-    projection::wait_for_user(
-        &state.pool,
-        user_id,
-        outcome.version,
-        state.config.max_read_wait,
+    crate::consistency::handle_and_wait::<User>(
+        state,
+        &stream(User::KIND_NAME, user_id)?,
+        &command,
+        metadata,
+        "rm_identity_users.users",
+        "user_id",
+        user_error,
     )
-    .await?;
-    Ok(outcome.version)
+    .await
 }

@@ -9,12 +9,12 @@ use trellis_development::resource::{Resource, ResourceCommand, ResourceError, Re
 use trellis_development::{Level, SkillLevel};
 use trellis_development_app::catalog;
 use trellis_identity::Role;
-use trellis_kernel::{CommandContext, StreamId};
+use trellis_kernel::StreamId;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::consistency::wait_for_version;
-use crate::error::{ApiError, FieldError, from_handle};
+use crate::consistency::handle_and_wait;
+use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiJson, Caller, RequestId};
 use crate::policy;
 
@@ -109,27 +109,19 @@ pub(crate) async fn publish(
             .collect(),
         published_by: caller.user_id,
     };
-    let context = CommandContext {
-        metadata: request.metadata(Some(&caller)),
-        ..CommandContext::default()
-    };
     let stream = StreamId::new("resource", id).map_err(ApiError::internal)?;
-    let outcome = state
-        .commands
-        .handle::<Resource>(&stream, &command, &context)
-        .await
-        .map_err(|e| from_handle(e, resource_error))?;
-    wait_for_version(
-        &state.pool,
+    let version = handle_and_wait::<Resource>(
+        &state,
+        &stream,
+        &command,
+        &request.metadata(Some(&caller)),
         "rm_development_catalog.resources",
         "resource_id",
-        id,
-        outcome.version,
-        state.config.max_read_wait,
+        resource_error,
     )
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({"id": id, "version": outcome.version})),
+        Json(serde_json::json!({"id": id, "version": version})),
     ))
 }

@@ -1,6 +1,6 @@
 //! `POST /v1/skills`, `GET /v1/skills?q=&limit=`, `POST /v1/skills/import`.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -9,13 +9,13 @@ use trellis_development::skill::{Skill, SkillCommand, SkillError, esco_skill_id}
 use trellis_development_app::catalog::{self, SkillRow};
 use trellis_development_app::{ImportError, import_esco_skills};
 use trellis_identity::Role;
-use trellis_kernel::{CommandContext, StreamId};
+use trellis_kernel::StreamId;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::consistency::wait_for_version;
+use crate::consistency::handle_and_wait;
 use crate::error::{ApiError, from_handle};
-use crate::extract::{ApiJson, Caller, RequestId};
+use crate::extract::{ApiJson, ApiQuery, Caller, RequestId};
 use crate::policy;
 
 pub fn router() -> Router<AppState> {
@@ -74,28 +74,20 @@ pub(crate) async fn define(
         aliases: body.aliases,
         esco_uri: body.esco_uri,
     };
-    let context = CommandContext {
-        metadata: request.metadata(Some(&caller)),
-        ..CommandContext::default()
-    };
     let stream = StreamId::new("skill", id).map_err(ApiError::internal)?;
-    let outcome = state
-        .commands
-        .handle::<Skill>(&stream, &command, &context)
-        .await
-        .map_err(|e| from_handle(e, skill_error))?;
-    wait_for_version(
-        &state.pool,
+    let version = handle_and_wait::<Skill>(
+        &state,
+        &stream,
+        &command,
+        &request.metadata(Some(&caller)),
         catalog::SKILLS_TABLE,
         "skill_id",
-        id,
-        outcome.version,
-        state.config.max_read_wait,
+        skill_error,
     )
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({"id": id, "version": outcome.version})),
+        Json(serde_json::json!({"id": id, "version": version})),
     ))
 }
 
@@ -119,7 +111,7 @@ pub(crate) struct SearchQuery {
 pub(crate) async fn search(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<SearchQuery>,
+    ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> Result<Json<Vec<SkillRow>>, ApiError> {
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {

@@ -1,6 +1,6 @@
 //! `POST /v1/users`, `GET /v1/users/me`, `POST /v1/users/{id}/deactivate`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,7 +13,7 @@ use super::organizations::validate_new_user;
 use crate::AppState;
 use crate::consistency::MinVersion;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{ApiJson, Caller, RequestId};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, RequestId};
 use crate::identity::{projection, service};
 use crate::policy;
 
@@ -76,7 +76,7 @@ pub(crate) async fn assign_roles(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AssignRoles>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     admin_target(&state, &caller, id).await?;
@@ -111,7 +111,7 @@ pub(crate) async fn assign_manager(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AssignManager>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     admin_target(&state, &caller, id).await?;
@@ -259,7 +259,7 @@ pub(crate) async fn create(
 pub(crate) async fn me(
     State(state): State<AppState>,
     caller: Caller,
-    Query(consistency): Query<MinVersion>,
+    ApiQuery(consistency): ApiQuery<MinVersion>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if let Some(version) = consistency.min_version {
         projection::wait_for_user(
@@ -300,7 +300,7 @@ pub(crate) async fn deactivate(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     admin_target(&state, &caller, id).await?;
     if id == caller.user_id {
