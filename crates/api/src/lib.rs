@@ -43,6 +43,8 @@ pub struct AppState {
     pub live: Arc<live::LiveHub>,
     /// Request metrics of this process.
     pub metrics: Arc<metrics::Metrics>,
+    /// ESCO occupations: target roles of IDPs.
+    pub occupations: Arc<trellis_development::esco::Occupations>,
 }
 
 /// The whole API.
@@ -61,6 +63,7 @@ impl AppState {
             config: Arc::new(config),
             limits: Arc::default(),
             metrics: Arc::default(),
+            occupations: Arc::new(trellis_development_app::recommender::bundled_occupations()),
         }
     }
 }

@@ -64,6 +64,17 @@ pub struct Accepted {
     pub version: u64,
 }
 
+/// An accepted asynchronous command: the entity is `processing` until a service answers.
+#[derive(Serialize, ToSchema)]
+pub struct Processing {
+    /// The entity.
+    pub id: uuid::Uuid,
+    /// Always `processing`.
+    pub status: String,
+    /// Stream version after the command.
+    pub version: u64,
+}
+
 /// The caller's profile.
 #[derive(Serialize, ToSchema)]
 pub struct Profile {
@@ -125,8 +136,18 @@ impl Modify for BearerAuth {
         routes::skills::search,
         routes::skills::import,
         routes::resources::publish,
+        routes::resources::rate,
+        routes::reviews::submit,
+        routes::idps::create,
+        routes::idps::read,
+        routes::idps::list,
+        routes::idps::add_item,
+        routes::idps::complete_item,
+        routes::idps::approve,
+        routes::idps::retry,
+        routes::occupations::search,
     ),
-    components(schemas(Problem, FieldProblem, SignedUp, Tokens, Accepted, Profile)),
+    components(schemas(Problem, FieldProblem, SignedUp, Tokens, Accepted, Processing, Profile)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -99,3 +99,124 @@ mod tests {
         assert!(parse_skill_line(8, r#"{"uri": "", "label": "x"}"#).is_err());
     }
 }
+
+/// An ESCO occupation: a target role whose skills become an IDP's target skills.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+pub struct Occupation {
+    /// ESCO URI.
+    pub uri: String,
+    /// Preferred label.
+    pub label: String,
+    /// Other labels.
+    #[serde(default)]
+    pub alt_labels: Vec<String>,
+    /// What the job is.
+    #[serde(default)]
+    pub description: String,
+    /// Its skills.
+    #[serde(default)]
+    pub skills: Vec<OccupationSkill>,
+}
+
+/// One skill of an occupation.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+pub struct OccupationSkill {
+    /// ESCO skill URI (a few rows of the data have none; those are dropped on parse).
+    #[serde(deserialize_with = "null_as_empty")]
+    pub uri: String,
+    /// Its label.
+    pub label: String,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Occupations by URI and label.
+#[derive(Debug, Default, Clone)]
+pub struct Occupations {
+    all: Vec<Occupation>,
+}
+
+impl Occupations {
+    /// Parses JSON Lines in the format of `data/esco/occupations.jsonl`.
+    ///
+    /// # Errors
+    /// The first malformed line.
+    pub fn parse(jsonl: &str) -> Result<Self, EscoLineError> {
+        let mut all = Vec::new();
+        for (i, line) in jsonl.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let mut o: Occupation = serde_json::from_str(line).map_err(|e| EscoLineError {
+                line: i + 1,
+                reason: e.to_string(),
+            })?;
+            o.skills.retain(|s| !s.uri.is_empty());
+            all.push(o);
+        }
+        Ok(Self { all })
+    }
+
+    /// All, in file order.
+    pub fn all(&self) -> &[Occupation] {
+        &self.all
+    }
+
+    /// By URI, or by preferred or alternative label (case-insensitive).
+    pub fn find(&self, key: &str) -> Option<&Occupation> {
+        let key = key.trim();
+        self.all.iter().find(|o| o.uri == key).or_else(|| {
+            let lower = key.to_lowercase();
+            self.all.iter().find(|o| {
+                o.label.to_lowercase() == lower
+                    || o.alt_labels.iter().any(|a| a.to_lowercase() == lower)
+            })
+        })
+    }
+
+    /// Label or alternative label containing `q` (case-insensitive), at most `limit`.
+    pub fn search(&self, q: &str, limit: usize) -> Vec<&Occupation> {
+        let q = q.trim().to_lowercase();
+        self.all
+            .iter()
+            .filter(|o| {
+                q.is_empty()
+                    || o.label.to_lowercase().contains(&q)
+                    || o.alt_labels.iter().any(|a| a.to_lowercase().contains(&q))
+            })
+            .take(limit)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod occupation_tests {
+    use super::*;
+
+    const TWO: &str = r#"{"uri": "u:1", "label": "Data analyst", "alt_labels": ["BI analyst"], "skills": [{"uri": "s:1", "label": "SQL"}, {"uri": null, "label": "x"}]}
+{"uri": "u:2", "label": "Chef", "skills": []}
+"#;
+
+    #[test]
+    fn finds_by_uri_label_and_alias() {
+        let o = Occupations::parse(TWO).unwrap();
+        assert_eq!(o.find("u:2").unwrap().label, "Chef");
+        assert_eq!(o.find("data ANALYST").unwrap().uri, "u:1");
+        assert_eq!(o.find("bi analyst").unwrap().skills[0].label, "SQL");
+        assert_eq!(
+            o.find("u:1").unwrap().skills.len(),
+            1,
+            "skills without a URI are dropped"
+        );
+        assert!(o.find("pilot").is_none());
+        assert_eq!(o.search("analyst", 10).len(), 1);
+    }
+
+    #[test]
+    fn a_bad_line_names_its_number() {
+        let err = Occupations::parse("{\"uri\": \"u\", \"label\": \"x\"}\nnot json").unwrap_err();
+        assert_eq!(err.line, 2);
+    }
+}

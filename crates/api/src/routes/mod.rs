@@ -4,9 +4,12 @@ pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod events;
 pub(crate) mod health;
+pub(crate) mod idps;
+pub(crate) mod occupations;
 pub(crate) mod organizations;
 mod ratelimit;
 pub(crate) mod resources;
+pub(crate) mod reviews;
 pub(crate) mod skills;
 pub(crate) mod users;
 
@@ -47,6 +50,9 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(skills::router())
         .merge(resources::router())
+        .merge(reviews::router())
+        .merge(idps::router())
+        .merge(occupations::router())
         .fallback(|| async { ApiError::NotFound.into_response() })
         .route_layer(metrics)
         .with_state(state)

@@ -15,11 +15,13 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::consistency::handle_and_wait;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{ApiJson, Caller, RequestId};
+use crate::extract::{ApiJson, ApiPath, Caller, RequestId};
 use crate::policy;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/resources", post(publish))
+    Router::new()
+        .route("/v1/resources", post(publish))
+        .route("/v1/resources/{id}/ratings", post(rate))
 }
 
 /// A skill a resource teaches.
@@ -108,6 +110,58 @@ pub(crate) async fn publish(
             })
             .collect(),
         published_by: caller.user_id,
+    };
+    let stream = StreamId::new("resource", id).map_err(ApiError::internal)?;
+    let version = handle_and_wait::<Resource>(
+        &state,
+        &stream,
+        &command,
+        &request.metadata(Some(&caller)),
+        "rm_development_catalog.resources",
+        "resource_id",
+        resource_error,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"id": id, "version": version})),
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RateResource {
+    /// 1 to 5; a later rating by the same user replaces the earlier one.
+    #[schema(value_type = u8, minimum = 1, maximum = 5)]
+    rating: Level,
+}
+
+/// Rate a resource of your organization (any signed-in user).
+#[utoipa::path(post, path = "/v1/resources/{id}/ratings", tag = "development", request_body = RateResource,
+    params(("id" = Uuid, Path, description = "Resource id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Rated", body = crate::openapi::Accepted),
+        (status = 404, description = "No such resource in your organization", body = crate::openapi::Problem),
+        (status = 422, description = "Rating outside 1 to 5", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn rate(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: RequestId,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<RateResource>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let organization: Option<Uuid> = sqlx::query_scalar(
+        "SELECT organization_id FROM rm_development_catalog.resources WHERE resource_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&state.pool)
+    .await?;
+    policy::same_organization(&caller, organization.ok_or(ApiError::NotFound)?)?;
+    let command = ResourceCommand::Rate {
+        user_id: caller.user_id,
+        rating: body.rating,
     };
     let stream = StreamId::new("resource", id).map_err(ApiError::internal)?;
     let version = handle_and_wait::<Resource>(

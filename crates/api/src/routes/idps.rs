@@ -1,0 +1,640 @@
+//! Individual development plans: create (202, the recommender answers asynchronously), read
+//! with `?min_version=`, list, items, completion, approval and retry.
+//!
+//! Who may do what (policy): the employee owns their plan; their manager (the `manager_id`
+//! on the employee) may create, read and change it and is the only one who approves; admins
+//! may read every plan of their organization. Everyone else in the organization gets 403,
+//! anyone outside it 404.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use trellis_development::idp::{Idp, IdpCommand, IdpError};
+use trellis_development::skill::esco_skill_id;
+use trellis_development::{Level, SkillLevel};
+use trellis_development_app::{catalog, plans};
+use trellis_identity::Role;
+use trellis_kernel::StreamId;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::consistency::{MinVersion, handle_and_wait, wait_for_version};
+use crate::error::{ApiError, FieldError};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, RequestId};
+use crate::identity::projection::{UserRow, user_by_id};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/idps", post(create).get(list))
+        .route("/v1/idps/{id}", get(read))
+        .route("/v1/idps/{id}/items", post(add_item))
+        .route(
+            "/v1/idps/{id}/items/{item_id}/complete",
+            post(complete_item),
+        )
+        .route("/v1/idps/{id}/approve", post(approve))
+        .route("/v1/idps/{id}/retry", post(retry))
+}
+
+/// Target level a target role's skills get unless the request names them itself.
+const ROLE_TARGET_LEVEL: u8 = 3;
+
+/// A user of the caller's organization named in a body field; 422 on that field otherwise
+/// (the same answer for another organization's user, so nothing leaks).
+pub(crate) async fn employee_in_org(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    field: &str,
+) -> Result<UserRow, ApiError> {
+    match user_by_id(&state.pool, id).await? {
+        Some(user) if user.organization_id == caller.organization_id && user.active => Ok(user),
+        _ => Err(ApiError::field(
+            field,
+            "is not an active user of your organization",
+        )),
+    }
+}
+
+/// 422 naming `field[i].skill_id` for each id not in the caller's skill catalog.
+pub(crate) async fn check_known_skills(
+    state: &AppState,
+    caller: &Caller,
+    ids: &[Uuid],
+    field: &str,
+) -> Result<(), ApiError> {
+    let known = catalog::known_skills(&state.pool, caller.organization_id, ids).await?;
+    let unknown: Vec<FieldError> = ids
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| !known.contains(id))
+        .map(|(i, _)| {
+            FieldError::new(
+                format!("{field}[{i}].skill_id"),
+                "is not a skill of your organization",
+            )
+        })
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(unknown))
+    }
+}
+
+fn idp_error(error: IdpError) -> ApiError {
+    match error {
+        IdpError::BadTitle => ApiError::field("title", error.to_string()),
+        IdpError::BadTargets(why) => ApiError::field("target_skills", why),
+        IdpError::DuplicateItem => ApiError::field("resource_id", error.to_string()),
+        IdpError::NotFound | IdpError::ItemNotFound => ApiError::NotFound,
+        IdpError::AlreadyExists | IdpError::NotFailed | IdpError::NotActive => {
+            ApiError::Conflict(error.to_string())
+        }
+    }
+}
+
+/// One target.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TargetSkill {
+    skill_id: Uuid,
+    /// 1 to 5.
+    #[schema(value_type = u8, minimum = 1, maximum = 5)]
+    target_level: Level,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateIdp {
+    employee_id: Uuid,
+    title: String,
+    #[serde(default)]
+    target_skills: Vec<TargetSkill>,
+    /// An ESCO occupation (URI or label, see `GET /v1/occupations`); its skills in your
+    /// catalog become targets at level 3 unless listed in `target_skills`.
+    #[serde(default)]
+    target_role: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    due_date: Option<NaiveDate>,
+}
+
+#[derive(sqlx::FromRow)]
+struct IdpRow {
+    idp_id: Uuid,
+    organization_id: Uuid,
+    employee_id: Uuid,
+    created_by: Uuid,
+    title: String,
+    status: String,
+    target_skills: serde_json::Value,
+    target_role: Option<String>,
+    due_date: Option<NaiveDate>,
+    gaps: serde_json::Value,
+    recommendations: serde_json::Value,
+    failure_reason: Option<String>,
+    approved_by: Option<Uuid>,
+    approved_at: Option<DateTime<Utc>>,
+    items_total: i32,
+    items_done: i32,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ItemRow {
+    item_id: Uuid,
+    title: String,
+    resource_id: Option<Uuid>,
+    skill_ids: serde_json::Value,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    idp_id: Uuid,
+    title: String,
+    status: String,
+    items_done: i32,
+    items_total: i32,
+    version: i64,
+    created_at: DateTime<Utc>,
+}
+
+/// How the caller stands to a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relation {
+    Owner,
+    Manager,
+    Admin,
+    Other,
+}
+
+async fn relation_to(
+    state: &AppState,
+    caller: &Caller,
+    employee_id: Uuid,
+) -> Result<Relation, ApiError> {
+    if caller.user_id == employee_id {
+        return Ok(Relation::Owner);
+    }
+    let employee = user_by_id(&state.pool, employee_id).await?;
+    if employee.is_some_and(|e| e.manager_id == Some(caller.user_id)) {
+        return Ok(Relation::Manager);
+    }
+    Ok(if caller.has(Role::Admin) {
+        Relation::Admin
+    } else {
+        Relation::Other
+    })
+}
+
+async fn load(state: &AppState, caller: &Caller, id: Uuid) -> Result<(IdpRow, Relation), ApiError> {
+    let row: IdpRow = sqlx::query_as(&format!(
+        "SELECT * FROM {} WHERE idp_id = $1",
+        plans::IDPS_TABLE
+    ))
+    .bind(id)
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    if row.organization_id != caller.organization_id {
+        return Err(ApiError::NotFound);
+    }
+    let relation = relation_to(state, caller, row.employee_id).await?;
+    if relation == Relation::Other {
+        return Err(ApiError::Forbidden);
+    }
+    Ok((row, relation))
+}
+
+/// Expands a target role into target skills the request did not name.
+fn role_targets(
+    state: &AppState,
+    caller: &Caller,
+    role: &str,
+    explicit: &[SkillLevel],
+) -> Result<(String, Vec<SkillLevel>), ApiError> {
+    let occupation = state
+        .occupations
+        .find(role)
+        .ok_or_else(|| ApiError::field("target_role", "is not a known ESCO occupation"))?;
+    let level = Level::try_from(ROLE_TARGET_LEVEL).map_err(ApiError::internal)?;
+    let extra = occupation
+        .skills
+        .iter()
+        .map(|s| esco_skill_id(caller.organization_id, &s.uri))
+        .filter(|id| !explicit.iter().any(|t| t.skill_id == *id))
+        .map(|skill_id| SkillLevel { skill_id, level })
+        .collect();
+    Ok((occupation.uri.clone(), extra))
+}
+
+/// Create a plan (the employee, or their manager). The recommender answers asynchronously:
+/// read it back with `GET /v1/idps/{id}?min_version=2`.
+#[utoipa::path(post, path = "/v1/idps", tag = "development", request_body = CreateIdp,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Accepted; recommendations are being computed", body = crate::openapi::Processing),
+        (status = 403, description = "Neither the employee nor their manager", body = crate::openapi::Problem),
+        (status = 422, description = "Invalid fields, unknown skills or role", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: RequestId,
+    ApiJson(body): ApiJson<CreateIdp>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let employee = employee_in_org(&state, &caller, body.employee_id, "employee_id").await?;
+    if employee.user_id != caller.user_id && employee.manager_id != Some(caller.user_id) {
+        return Err(ApiError::Forbidden);
+    }
+    let ids: Vec<Uuid> = body.target_skills.iter().map(|t| t.skill_id).collect();
+    check_known_skills(&state, &caller, &ids, "target_skills").await?;
+    let mut targets: Vec<SkillLevel> = body
+        .target_skills
+        .iter()
+        .map(|t| SkillLevel {
+            skill_id: t.skill_id,
+            level: t.target_level,
+        })
+        .collect();
+    let mut target_role = None;
+    if let Some(role) = body.target_role.as_deref().filter(|r| !r.trim().is_empty()) {
+        let (uri, extra) = role_targets(&state, &caller, role, &targets)?;
+        let extra_ids: Vec<Uuid> = extra.iter().map(|t| t.skill_id).collect();
+        let known = catalog::known_skills(&state.pool, caller.organization_id, &extra_ids).await?;
+        let extra: Vec<SkillLevel> = extra
+            .into_iter()
+            .filter(|t| known.contains(&t.skill_id))
+            .collect();
+        if extra.is_empty() && targets.is_empty() {
+            return Err(ApiError::field(
+                "target_role",
+                "none of this occupation's skills are in your catalog (import ESCO skills first)",
+            ));
+        }
+        targets.extend(extra);
+        target_role = Some(uri);
+    }
+    if targets.is_empty() {
+        return Err(ApiError::field(
+            "target_skills",
+            "needs at least one skill (or a target_role)",
+        ));
+    }
+    let id = Uuid::now_v7();
+    let command = IdpCommand::Create {
+        employee_id: body.employee_id,
+        created_by: caller.user_id,
+        title: body.title,
+        target_skills: targets,
+        target_role,
+        due_date: body.due_date,
+    };
+    let stream = StreamId::new("idp", id).map_err(ApiError::internal)?;
+    let version = handle_and_wait::<Idp>(
+        &state,
+        &stream,
+        &command,
+        &request.metadata(Some(&caller)),
+        plans::IDPS_TABLE,
+        "idp_id",
+        idp_error,
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"id": id, "status": "processing", "version": version})),
+    ))
+}
+
+async fn resource_titles(
+    state: &AppState,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, String>, ApiError> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT resource_id, title FROM rm_development_catalog.resources \
+         WHERE resource_id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Read a plan (owner, their manager, admin). `?min_version=` waits for the recommender's
+/// answer: version 2 is the first event after creation.
+#[utoipa::path(get, path = "/v1/idps/{id}", tag = "development",
+    params(("id" = Uuid, Path, description = "Plan id"),
+           ("min_version" = Option<u64>, Query, description = "Wait until this stream version is visible")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The plan with gaps, recommendations, items and progress"),
+        (status = 403, description = "Not yours, not a report's", body = crate::openapi::Problem),
+        (status = 404, description = "No such plan in your organization", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(consistency): ApiQuery<MinVersion>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(version) = consistency.min_version {
+        wait_for_version(
+            &state.pool,
+            plans::IDPS_TABLE,
+            "idp_id",
+            id,
+            version,
+            state.config.max_read_wait,
+        )
+        .await?;
+    }
+    let (row, _) = load(&state, &caller, id).await?;
+    let items: Vec<ItemRow> = sqlx::query_as(
+        "SELECT item_id, title, resource_id, skill_ids, completed_at \
+         FROM rm_development_plans.idp_items WHERE idp_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(&state.pool)
+    .await?;
+    let mut recommendations = row.recommendations.clone();
+    if let Some(list) = recommendations.as_array_mut() {
+        let ids: Vec<Uuid> = list
+            .iter()
+            .filter_map(|r| r.get("resource_id")?.as_str()?.parse().ok())
+            .collect();
+        let titles = resource_titles(&state, &ids).await?;
+        for (r, id) in list.iter_mut().zip(&ids) {
+            if let (Some(obj), Some(title)) = (r.as_object_mut(), titles.get(id)) {
+                obj.insert("title".into(), title.clone().into());
+            }
+        }
+    }
+    let ratio = if row.items_total > 0 {
+        f64::from(row.items_done) / f64::from(row.items_total)
+    } else {
+        0.0
+    };
+    Ok(Json(serde_json::json!({
+        "id": row.idp_id,
+        "employee_id": row.employee_id,
+        "created_by": row.created_by,
+        "title": row.title,
+        "status": row.status,
+        "target_skills": row.target_skills,
+        "target_role": row.target_role,
+        "due_date": row.due_date,
+        "gaps": row.gaps,
+        "recommendations": recommendations,
+        "failure_reason": row.failure_reason,
+        "items": items.into_iter().map(|i| serde_json::json!({
+            "id": i.item_id, "title": i.title, "resource_id": i.resource_id,
+            "skill_ids": i.skill_ids, "completed": i.completed_at.is_some(),
+            "completed_at": i.completed_at,
+        })).collect::<Vec<_>>(),
+        "progress": {"completed": row.items_done, "total": row.items_total, "ratio": ratio},
+        "approved": row.approved_by.map(|by| serde_json::json!({"by": by, "at": row.approved_at})),
+        "version": row.version,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ListQuery {
+    employee_id: Option<Uuid>,
+}
+
+/// List plans: your own, or (`?employee_id=`) a report's; admins any employee's.
+#[utoipa::path(get, path = "/v1/idps", tag = "development",
+    params(("employee_id" = Option<Uuid>, Query, description = "Whose plans (default: yours)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Plans, newest first"),
+        (status = 403, description = "Not yours, not a report's", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let employee_id = query.employee_id.unwrap_or(caller.user_id);
+    if relation_to(&state, &caller, employee_id).await? == Relation::Other {
+        return Err(ApiError::Forbidden);
+    }
+    let rows: Vec<SummaryRow> = sqlx::query_as(
+        "SELECT idp_id, title, status, items_done, items_total, version, created_at \
+         FROM rm_development_plans.idps WHERE employee_id = $1 AND organization_id = $2 \
+         ORDER BY created_at DESC LIMIT 200",
+    )
+    .bind(employee_id)
+    .bind(caller.organization_id)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(serde_json::Value::Array(
+        rows.into_iter()
+            .map(|r| {
+                serde_json::json!({"id": r.idp_id, "employee_id": employee_id, "title": r.title,
+                    "status": r.status, "progress": {"completed": r.items_done, "total": r.items_total},
+                    "version": r.version, "created_at": r.created_at})
+            })
+            .collect(),
+    )))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddItem {
+    /// Defaults to the resource's title.
+    #[serde(default)]
+    title: Option<String>,
+    /// A resource of your organization (e.g. one of the recommendations).
+    #[serde(default)]
+    resource_id: Option<Uuid>,
+    #[serde(default)]
+    skill_ids: Vec<Uuid>,
+}
+
+async fn command(
+    state: &AppState,
+    caller: &Caller,
+    request: RequestId,
+    id: Uuid,
+    command: &IdpCommand,
+) -> Result<u64, ApiError> {
+    let stream = StreamId::new("idp", id).map_err(ApiError::internal)?;
+    handle_and_wait::<Idp>(
+        state,
+        &stream,
+        command,
+        &request.metadata(Some(caller)),
+        plans::IDPS_TABLE,
+        "idp_id",
+        idp_error,
+    )
+    .await
+}
+
+/// Add an item (owner or manager); the plan must be active.
+#[utoipa::path(post, path = "/v1/idps/{id}/items", tag = "development", request_body = AddItem,
+    params(("id" = Uuid, Path, description = "Plan id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Added", body = crate::openapi::Accepted),
+        (status = 409, description = "The plan is not active", body = crate::openapi::Problem),
+        (status = 422, description = "Invalid fields, unknown resource or skills, duplicate item", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn add_item(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: RequestId,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<AddItem>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (_, relation) = load(&state, &caller, id).await?;
+    if relation == Relation::Admin {
+        return Err(ApiError::Forbidden);
+    }
+    check_known_skills(&state, &caller, &body.skill_ids, "skill_ids").await?;
+    let mut title = body.title.clone();
+    let mut skill_ids = body.skill_ids.clone();
+    if let Some(resource_id) = body.resource_id {
+        let row: Option<(String, serde_json::Value)> = sqlx::query_as(
+            "SELECT title, skills FROM rm_development_catalog.resources \
+             WHERE resource_id = $1 AND organization_id = $2",
+        )
+        .bind(resource_id)
+        .bind(caller.organization_id)
+        .fetch_optional(&state.pool)
+        .await?;
+        let (resource_title, skills) = row.ok_or_else(|| {
+            ApiError::field("resource_id", "is not a resource of your organization")
+        })?;
+        title.get_or_insert(resource_title);
+        if skill_ids.is_empty() {
+            skill_ids = skills
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.get("skill_id")?.as_str()?.parse().ok())
+                .collect();
+        }
+    }
+    let title =
+        title.ok_or_else(|| ApiError::field("title", "is required without a resource_id"))?;
+    let item_id = Uuid::now_v7();
+    let version = command(
+        &state,
+        &caller,
+        request,
+        id,
+        &IdpCommand::AddItem {
+            item_id,
+            title,
+            resource_id: body.resource_id,
+            skill_ids,
+        },
+    )
+    .await?;
+    Ok(Json(serde_json::json!({"id": item_id, "version": version})))
+}
+
+/// Mark an item done (owner or manager).
+#[utoipa::path(post, path = "/v1/idps/{id}/items/{item_id}/complete", tag = "development",
+    params(("id" = Uuid, Path, description = "Plan id"), ("item_id" = Uuid, Path, description = "Item id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Completed (again: no change)", body = crate::openapi::Accepted),
+        (status = 404, description = "No such plan or item", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn complete_item(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: RequestId,
+    ApiPath((id, item_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (_, relation) = load(&state, &caller, id).await?;
+    if relation == Relation::Admin {
+        return Err(ApiError::Forbidden);
+    }
+    let version = command(
+        &state,
+        &caller,
+        request,
+        id,
+        &IdpCommand::CompleteItem { item_id },
+    )
+    .await?;
+    Ok(Json(serde_json::json!({"id": item_id, "version": version})))
+}
+
+/// Approve the plan (the employee's manager only).
+#[utoipa::path(post, path = "/v1/idps/{id}/approve", tag = "development",
+    params(("id" = Uuid, Path, description = "Plan id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Approved (again: no change)", body = crate::openapi::Accepted),
+        (status = 403, description = "Not the employee's manager", body = crate::openapi::Problem),
+        (status = 409, description = "The plan is not active", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: RequestId,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (_, relation) = load(&state, &caller, id).await?;
+    if relation != Relation::Manager {
+        return Err(ApiError::Forbidden);
+    }
+    let version = command(
+        &state,
+        &caller,
+        request,
+        id,
+        &IdpCommand::Approve {
+            approver_id: caller.user_id,
+        },
+    )
+    .await?;
+    Ok(Json(serde_json::json!({"id": id, "version": version})))
+}
+
+/// Ask the recommender again after a failure (owner or manager).
+#[utoipa::path(post, path = "/v1/idps/{id}/retry", tag = "development",
+    params(("id" = Uuid, Path, description = "Plan id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Processing again", body = crate::openapi::Processing),
+        (status = 409, description = "The plan has not failed", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn retry(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: RequestId,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let (_, relation) = load(&state, &caller, id).await?;
+    if relation == Relation::Admin {
+        return Err(ApiError::Forbidden);
+    }
+    let version = command(
+        &state,
+        &caller,
+        request,
+        id,
+        &IdpCommand::RetryRecommendations,
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"id": id, "status": "processing", "version": version})),
+    ))
+}

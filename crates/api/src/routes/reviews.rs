@@ -1,0 +1,107 @@
+//! `POST /v1/reviews`: a manager rates a direct report's skills.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use trellis_development::review::{Review, ReviewCommand, ReviewError};
+use trellis_development::{Level, SkillLevel};
+use trellis_development_app::plans;
+use trellis_kernel::StreamId;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::consistency::handle_and_wait;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Caller, RequestId};
+use crate::routes::idps::{check_known_skills, employee_in_org};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/reviews", post(submit))
+}
+
+/// One rating.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Rating {
+    skill_id: Uuid,
+    /// 1 to 5.
+    #[schema(value_type = u8, minimum = 1, maximum = 5)]
+    level: Level,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SubmitReview {
+    employee_id: Uuid,
+    /// e.g. `2026-H2`.
+    period: String,
+    ratings: Vec<Rating>,
+    #[serde(default)]
+    feedback: String,
+}
+
+fn review_error(error: ReviewError) -> ApiError {
+    match error {
+        ReviewError::SelfReview => ApiError::Forbidden,
+        ReviewError::BadPeriod => ApiError::field("period", error.to_string()),
+        ReviewError::BadRatings(why) => ApiError::field("ratings", why),
+        ReviewError::FeedbackTooLong => ApiError::field("feedback", error.to_string()),
+        ReviewError::AlreadySubmitted => ApiError::Conflict(error.to_string()),
+    }
+}
+
+/// Submit a performance review (the employee's manager). Its ratings become the employee's
+/// current levels for gap analysis.
+#[utoipa::path(post, path = "/v1/reviews", tag = "development", request_body = SubmitReview,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Submitted", body = crate::openapi::Accepted),
+        (status = 403, description = "Not the employee's manager", body = crate::openapi::Problem),
+        (status = 404, description = "No such employee in your organization", body = crate::openapi::Problem),
+        (status = 422, description = "Invalid fields or unknown skills", body = crate::openapi::Problem),
+    ))]
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: RequestId,
+    ApiJson(body): ApiJson<SubmitReview>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let employee = employee_in_org(&state, &caller, body.employee_id, "employee_id").await?;
+    if employee.manager_id != Some(caller.user_id) {
+        return Err(ApiError::Forbidden);
+    }
+    let ids: Vec<Uuid> = body.ratings.iter().map(|r| r.skill_id).collect();
+    check_known_skills(&state, &caller, &ids, "ratings").await?;
+    let id = Uuid::now_v7();
+    let command = ReviewCommand::Submit {
+        employee_id: body.employee_id,
+        reviewer_id: caller.user_id,
+        period: body.period,
+        ratings: body
+            .ratings
+            .iter()
+            .map(|r| SkillLevel {
+                skill_id: r.skill_id,
+                level: r.level,
+            })
+            .collect(),
+        feedback: body.feedback,
+    };
+    let stream = StreamId::new("review", id).map_err(ApiError::internal)?;
+    let version = handle_and_wait::<Review>(
+        &state,
+        &stream,
+        &command,
+        &request.metadata(Some(&caller)),
+        plans::REVIEWS_TABLE,
+        "review_id",
+        review_error,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"id": id, "version": version})),
+    ))
+}

@@ -1,0 +1,237 @@
+//! `development_plans`: reviews and IDPs as the API reads them.
+
+use async_trait::async_trait;
+use sqlx::PgConnection;
+use trellis_development::idp::{IdpEvent, IdpStatus};
+use trellis_development::review::ReviewEvent;
+use trellis_kernel::{DomainEvent, RecordedEvent};
+use trellis_runtime::projection::{Projection, ProjectionError};
+
+/// The projection.
+pub struct DevelopmentPlans;
+
+/// Schema of the live tables.
+pub const SCHEMA: &str = "rm_development_plans";
+/// Reviews, by `review_id`.
+pub const REVIEWS_TABLE: &str = "rm_development_plans.reviews";
+/// IDPs, by `idp_id`.
+pub const IDPS_TABLE: &str = "rm_development_plans.idps";
+
+fn json(
+    event: &RecordedEvent,
+    value: impl serde::Serialize,
+) -> Result<serde_json::Value, ProjectionError> {
+    serde_json::to_value(value).map_err(|e| ProjectionError::apply(event, e.to_string()))
+}
+
+fn status_name(status: IdpStatus) -> &'static str {
+    match status {
+        IdpStatus::None => "none",
+        IdpStatus::Processing => "processing",
+        IdpStatus::Active => "active",
+        IdpStatus::Failed => "failed",
+    }
+}
+
+#[async_trait]
+impl Projection for DevelopmentPlans {
+    fn name(&self) -> &'static str {
+        "development_plans"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &[
+            "ReviewSubmitted",
+            "IdpCreated",
+            "IdpRecommendationsGenerated",
+            "IdpRecommendationFailed",
+            "IdpRecommendationRetried",
+            "IdpItemAdded",
+            "IdpItemCompleted",
+            "IdpApproved",
+        ]
+    }
+
+    fn schema_sql(&self) -> &'static str {
+        include_str!("../../../projections/development_plans/schema.sql")
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            if event.stream_id.kind() == "review" {
+                apply_review(conn, event).await?;
+            } else {
+                apply_idp(conn, event).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn apply_review(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<(), ProjectionError> {
+    let ReviewEvent::ReviewSubmitted {
+        employee_id,
+        reviewer_id,
+        period,
+        ratings,
+        feedback,
+    } = ReviewEvent::from_payload(&event.event_type, event.payload.clone())
+        .map_err(|e| ProjectionError::apply(event, e.to_string()))?;
+    let organization = event
+        .metadata
+        .tenant_id
+        .ok_or_else(|| ProjectionError::apply(event, "no tenant in metadata"))?;
+    sqlx::query(
+        "INSERT INTO reviews (review_id, organization_id, employee_id, reviewer_id, period, \
+                              ratings, feedback, version, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (review_id) DO NOTHING",
+    )
+    .bind(event.stream_id.id())
+    .bind(organization.as_uuid())
+    .bind(employee_id)
+    .bind(reviewer_id)
+    .bind(period)
+    .bind(json(event, &ratings)?)
+    .bind(feedback)
+    .bind(event.stream_version as i64)
+    .bind(event.recorded_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn apply_idp(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    let decoded = IdpEvent::from_payload(&event.event_type, event.payload.clone())
+        .map_err(|e| ProjectionError::apply(event, e.to_string()))?;
+    let id = event.stream_id.id();
+    let version = event.stream_version as i64;
+    let at = event.recorded_at;
+    let set = |sql: &'static str| sqlx::query(sql).bind(id).bind(version).bind(at);
+    match decoded {
+        IdpEvent::IdpCreated {
+            employee_id,
+            created_by,
+            title,
+            target_skills,
+            target_role,
+            due_date,
+        } => {
+            let organization = event
+                .metadata
+                .tenant_id
+                .ok_or_else(|| ProjectionError::apply(event, "no tenant in metadata"))?;
+            sqlx::query(
+                "INSERT INTO idps (idp_id, organization_id, employee_id, created_by, title, status, \
+                                   target_skills, target_role, due_date, version, created_at, \
+                                   updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+                 ON CONFLICT (idp_id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(organization.as_uuid())
+            .bind(employee_id)
+            .bind(created_by)
+            .bind(title)
+            .bind(status_name(IdpStatus::Processing))
+            .bind(json(event, &target_skills)?)
+            .bind(target_role)
+            .bind(due_date)
+            .bind(version)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        IdpEvent::IdpRecommendationsGenerated {
+            gaps,
+            recommendations,
+        } => {
+            set(
+                "UPDATE idps SET status = 'active', gaps = $4, recommendations = $5, \
+                 failure_reason = NULL, version = $2, updated_at = $3 WHERE idp_id = $1",
+            )
+            .bind(json(event, &gaps)?)
+            .bind(json(event, &recommendations)?)
+            .execute(&mut *conn)
+            .await?;
+        }
+        IdpEvent::IdpRecommendationFailed { reason } => {
+            set(
+                "UPDATE idps SET status = 'failed', failure_reason = $4, version = $2, \
+                 updated_at = $3 WHERE idp_id = $1",
+            )
+            .bind(reason)
+            .execute(&mut *conn)
+            .await?;
+        }
+        IdpEvent::IdpRecommendationRetried {} => {
+            set(
+                "UPDATE idps SET status = 'processing', failure_reason = NULL, version = $2, \
+                 updated_at = $3 WHERE idp_id = $1",
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        IdpEvent::IdpItemAdded {
+            item_id,
+            title,
+            resource_id,
+            skill_ids,
+        } => {
+            sqlx::query(
+                "INSERT INTO idp_items (idp_id, item_id, position, title, resource_id, skill_ids) \
+                 VALUES ($1, $2, (SELECT items_total FROM idps WHERE idp_id = $1), $3, $4, $5) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(item_id)
+            .bind(title)
+            .bind(resource_id)
+            .bind(json(event, &skill_ids)?)
+            .execute(&mut *conn)
+            .await?;
+            set(
+                "UPDATE idps SET items_total = items_total + 1, version = $2, updated_at = $3 \
+                 WHERE idp_id = $1",
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        IdpEvent::IdpItemCompleted { item_id } => {
+            sqlx::query(
+                "UPDATE idp_items SET completed_at = $3 WHERE idp_id = $1 AND item_id = $2",
+            )
+            .bind(id)
+            .bind(item_id)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+            set(
+                "UPDATE idps SET items_done = items_done + 1, version = $2, updated_at = $3 \
+                 WHERE idp_id = $1",
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+        IdpEvent::IdpApproved { approver_id } => {
+            set(
+                "UPDATE idps SET approved_by = $4, approved_at = $3, version = $2, \
+                 updated_at = $3 WHERE idp_id = $1",
+            )
+            .bind(approver_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! Sentence embeddings for the recommender.
+//!
+//! [`MiniLm`] runs all-MiniLM-L6-v2 (the sentence-transformers model) in Rust with candle's
+//! BERT: tokenise, run the encoder, mean-pool the last hidden state over the attention mask,
+//! L2-normalise. That is exactly what sentence-transformers does for this model, and a test
+//! holds our vectors to within 1e-4 cosine of its reference vectors.
+//!
+//! Why pooling honours the mask: the model folder's `tokenizer.json` pads every input to 128
+//! tokens. Averaging those padding positions drags unrelated sentences to cosine ~0.8
+//! (FACTS.md), so padding only goes to the longest text of a batch and the pooled mean counts
+//! real tokens only.
+//!
+//! [`Embedder`] is the port the recommender depends on; [`HashingEmbedder`] is a deterministic
+//! bag-of-words stand-in for fast unit tests that must not load 90 MB of weights.
+
+mod hashing;
+mod minilm;
+
+pub use hashing::HashingEmbedder;
+pub use minilm::{MAX_TOKENS, MiniLm, model_dir_from_env};
+
+/// Dimension of all-MiniLM-L6-v2 vectors.
+pub const DIM: usize = 384;
+
+/// Errors of this layer.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// The model folder or one of its files is missing or unreadable.
+    #[error("model file {path}: {message}")]
+    ModelFile {
+        /// Which file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The tokenizer refused the input or its own configuration.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// The tensor runtime failed.
+    #[error("inference: {0}")]
+    Inference(#[from] candle_core::Error),
+}
+
+/// Turns texts into unit-length vectors; cosine similarity is then a dot product.
+pub trait Embedder: Send + Sync {
+    /// Vector length.
+    fn dim(&self) -> usize;
+    /// One vector per text, in order.
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+}
+
+/// Dot product of two equally long vectors (cosine for unit vectors).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Scales `v` to unit length in place (a zero vector stays zero).
+pub fn normalise(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+}
