@@ -288,6 +288,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub store: Arc<PgEventStore>,
+    pub transport: Transport,
     stop: Stop,
 }
 
@@ -411,13 +412,17 @@ pub async fn spawn_app_on(
         spawn_relay(&store, config, stop.signal());
     }
     // The read models the API reads, each fed by its context's events.
-    let projections: [(Arc<dyn trellis_runtime::projection::Projection>, &str); 2] = [
+    let projections: [(Arc<dyn trellis_runtime::projection::Projection>, &str); 3] = [
         (
             Arc::new(trellis_api::identity::projection::IdentityUsers),
             "identity",
         ),
         (
             Arc::new(trellis_development_app::catalog::DevelopmentCatalog),
+            "development",
+        ),
+        (
+            Arc::new(trellis_development_app::plans::DevelopmentPlans),
             "development",
         ),
     ];
@@ -441,7 +446,69 @@ pub async fn spawn_app_on(
         address,
         client: reqwest::Client::new(),
         store,
+        transport,
         stop,
+    }
+}
+
+/// The real all-MiniLM-L6-v2, loaded once per test binary (scripts/setup fetches it).
+pub fn minilm() -> Arc<trellis_embed::MiniLm> {
+    static MODEL: std::sync::OnceLock<Arc<trellis_embed::MiniLm>> = std::sync::OnceLock::new();
+    Arc::clone(MODEL.get_or_init(|| {
+        Arc::new(trellis_embed::MiniLm::load_default().expect("model (run scripts/fetch-model)"))
+    }))
+}
+
+/// A running recommender (follower + consumer), as one "process" that can be killed.
+pub struct RecommenderProcess {
+    tasks: Vec<tokio::task::AbortHandle>,
+    stop: Stop,
+}
+
+impl RecommenderProcess {
+    /// Aborts it at whatever await it is in: no draining, no final checkpoint.
+    pub fn kill(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for RecommenderProcess {
+    fn drop(&mut self) {
+        self.stop.stop();
+    }
+}
+
+impl TestApp {
+    /// Starts the recommender on the app's transport with the real model.
+    pub async fn spawn_recommender(&self) -> RecommenderProcess {
+        let stop = Stop::new();
+        let recommender = Arc::new(trellis_development_app::recommender::Recommender::new(
+            schema_checked(&self.store),
+            minilm(),
+        ));
+        let follower = Arc::clone(&recommender);
+        let signal = stop.signal();
+        let follow = tokio::spawn(async move { follower.follow(signal).await });
+        let handler: Arc<dyn EventHandler> = recommender;
+        let source = source_for(
+            &self.transport,
+            &self.store,
+            handler.name(),
+            &["development"],
+        )
+        .await;
+        let (consumer, _) = trellis_runtime::spawn_consumer(
+            source,
+            handler,
+            ConsumerOptions::default(),
+            stop.signal(),
+        );
+        RecommenderProcess {
+            tasks: vec![follow.abort_handle(), consumer.abort_handle()],
+            stop,
+        }
     }
 }
 

@@ -22,8 +22,11 @@ pub enum Role {
     Relay,
     /// Projectors building read models.
     Projections,
-    /// Reactive services answering events with commands.
+    /// Reactive services answering events with commands (the demo certifier).
     Reactions,
+    /// The IDP recommender: loads the embedding model, folds the catalog from the store and
+    /// answers `IdpCreated` as a consumer-group member.
+    Recommender,
     /// The HTTP API.
     Api,
 }
@@ -38,7 +41,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TRELLIS_TOPIC_PREFIX", default_value = "trellis.")]
     topic_prefix: String,
     /// Roles to run.
-    #[arg(long, value_delimiter = ',', default_values = ["api", "relay", "projections", "reactions"])]
+    #[arg(long, value_delimiter = ',', default_values = ["api", "relay", "projections", "reactions", "recommender"])]
     roles: Vec<Role>,
 }
 
@@ -53,6 +56,10 @@ pub fn projections() -> Vec<(Arc<dyn Projection>, &'static [&'static str])> {
         ),
         (
             Arc::new(trellis_development_app::catalog::DevelopmentCatalog),
+            &["development"],
+        ),
+        (
+            Arc::new(trellis_development_app::plans::DevelopmentPlans),
             &["development"],
         ),
     ]
@@ -103,6 +110,23 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     if args.roles.contains(&Role::Reactions) {
         let certifier = trellis_demo_app::Certifier::new(Arc::clone(&store));
         handlers.push((Arc::new(certifier), vec!["demo"]));
+    }
+    if args.roles.contains(&Role::Recommender) {
+        let dir = trellis_embed::model_dir_from_env();
+        let model = tokio::task::spawn_blocking(move || trellis_embed::MiniLm::load(&dir))
+            .await?
+            .context("loading the embedding model (scripts/fetch-model installs it)")?;
+        let recommender = Arc::new(trellis_development_app::recommender::Recommender::new(
+            Arc::clone(&store),
+            Arc::new(model),
+        ));
+        let follower = Arc::clone(&recommender);
+        let shutdown_follower = shutdown();
+        tasks.spawn(async move {
+            follower.follow(shutdown_follower).await;
+            Ok(())
+        });
+        handlers.push((recommender, vec!["development"]));
     }
     for (handler, contexts) in handlers {
         let source: Box<dyn EventSource> = match &kafka {
@@ -166,7 +190,12 @@ mod tests {
         // The API queries these schemas directly; a projection missing here is a 503 at run
         // time (schemathesis found exactly that once).
         let names: Vec<&str> = projections().iter().map(|(p, _)| p.name()).collect();
-        for needed in ["identity_users", "development_catalog", "tally_totals"] {
+        for needed in [
+            "identity_users",
+            "development_catalog",
+            "development_plans",
+            "tally_totals",
+        ] {
             assert!(names.contains(&needed), "{needed} is not served");
         }
     }

@@ -225,11 +225,12 @@ fn role_targets(
         .find(role)
         .ok_or_else(|| ApiError::field("target_role", "is not a known ESCO occupation"))?;
     let level = Level::try_from(ROLE_TARGET_LEVEL).map_err(ApiError::internal)?;
+    let mut seen = std::collections::HashSet::new();
     let extra = occupation
         .skills
         .iter()
         .map(|s| esco_skill_id(caller.organization_id, &s.uri))
-        .filter(|id| !explicit.iter().any(|t| t.skill_id == *id))
+        .filter(|id| !explicit.iter().any(|t| t.skill_id == *id) && seen.insert(*id))
         .map(|skill_id| SkillLevel { skill_id, level })
         .collect();
     Ok((occupation.uri.clone(), extra))
