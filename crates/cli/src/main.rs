@@ -2,6 +2,7 @@
 
 mod bench;
 mod dev;
+mod eval;
 mod import;
 mod projections;
 mod serve;
@@ -44,6 +45,15 @@ enum Command {
     /// Inspect and rebuild projections.
     #[command(subcommand)]
     Projections(projections::ProjectionsCommand),
+    /// Offline evaluations (docs/recommendation.md).
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// The IDP recommender against baselines on ESCO data, and skill-similarity AUC.
+    Recommender(eval::EvalArgs),
 }
 
 #[tokio::main]
@@ -69,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&cli.database_url, args).await,
         Command::Import(command) => import::run(&cli.database_url, command).await,
         Command::Projections(command) => projections::run(&cli.database_url, command).await,
+        Command::Eval(EvalCommand::Recommender(args)) => eval::run(args).await,
     }
 }
 

@@ -107,6 +107,10 @@ pub struct RankOptions {
     pub semantic_per_gap: usize,
     /// Least cosine for a text match to count.
     pub min_cosine: f32,
+    /// Coverage credited for a tag of a related skill, per unit of similarity.
+    pub related_weight: f64,
+    /// Coverage credited for a perfect text match (scaled down linearly to `min_cosine`).
+    pub semantic_weight: f64,
     /// Most tagged resources taken per skill (bounds work on huge catalogs).
     pub per_skill_cap: usize,
 }
@@ -120,7 +124,12 @@ impl Default for RankOptions {
             related_per_gap: 5,
             min_related: 0.45,
             semantic_per_gap: 20,
-            min_cosine: 0.35,
+            // Chosen with `trellis eval recommender --sensitivity` (docs/recommendation.md):
+            // a related skill's tag or a text match is weaker evidence than a tag of the gap
+            // skill itself, so they mostly fill gaps no tagged resource covers.
+            min_cosine: 0.5,
+            related_weight: 0.3,
+            semantic_weight: 0.6,
             per_skill_cap: 500,
         }
     }
@@ -434,13 +443,15 @@ impl Catalog {
                     if *skill == g.skill_id {
                         c = c.max(adequacy);
                     } else if let Some(sim) = rel.get(skill) {
-                        c = c.max(0.9 * sim * adequacy);
+                        c = c.max(options.related_weight * sim * adequacy);
                     }
                 }
                 if let (Some(t), Some(v)) = (text, self.vector_of(g.skill_id)) {
                     let cos = crate::dot(t, v);
                     if cos >= options.min_cosine {
-                        let scaled = f64::from((cos - 0.3) / 0.5).clamp(0.0, 1.0) * 0.8;
+                        let span = f64::from(1.0 - options.min_cosine).max(1e-6);
+                        let scaled = (f64::from(cos - options.min_cosine) / span).clamp(0.0, 1.0)
+                            * options.semantic_weight;
                         c = c.max(scaled);
                     }
                 }
@@ -480,7 +491,7 @@ impl Catalog {
             .iter()
             .copied()
             .enumerate()
-            .filter(|(_, c)| *c >= 0.3)
+            .filter(|(_, c)| *c >= 0.15)
             .collect();
         covered.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let parts: Vec<String> = covered

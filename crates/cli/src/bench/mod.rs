@@ -1,8 +1,10 @@
 //! `trellis bench …`: benchmarks that print one JSON line per run (docs/benchmarks.md).
 
 mod append;
+mod idp;
 mod latency;
 mod rebuild;
+mod recommender;
 mod relay;
 
 use std::sync::Arc;
@@ -46,6 +48,60 @@ pub enum BenchCommand {
         /// Duration of the load.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Through Kafka or the in-process subscription.
+        #[arg(long, value_enum, default_value_t = Transport::Kafka)]
+        transport: Transport,
+        /// Brokers; an embedded dev cluster when unset.
+        #[arg(long, env = "KAFKA_BROKERS")]
+        kafka_brokers: Option<String>,
+    },
+    /// Embedding throughput of the real MiniLM model (batched and one text at a time).
+    Embed {
+        /// Texts (ESCO skill descriptions).
+        #[arg(long, default_value_t = 512)]
+        texts: usize,
+        /// Folder with skills.jsonl and occupations.jsonl.
+        #[arg(long, default_value = "data/esco")]
+        data: std::path::PathBuf,
+    },
+    /// HNSW recall@10 and queries/s against exact search.
+    Hnsw {
+        /// Vectors indexed.
+        #[arg(long, default_value_t = 100_000)]
+        vectors: usize,
+        /// Queries.
+        #[arg(long, default_value_t = 1_000)]
+        queries: usize,
+        /// ef_search values to try (comma-separated).
+        #[arg(long, value_delimiter = ',', default_values_t = [96])]
+        ef: Vec<usize>,
+        /// Folder with skills.jsonl and occupations.jsonl.
+        #[arg(long, default_value = "data/esco")]
+        data: std::path::PathBuf,
+    },
+    /// Ranking latency for one IDP (10 gaps) over a catalog of `resources`.
+    Recommend {
+        /// Resources in the catalog.
+        #[arg(long, default_value_t = 100_000)]
+        resources: usize,
+        /// IDPs ranked.
+        #[arg(long, default_value_t = 1_000)]
+        queries: usize,
+        /// Folder with skills.jsonl and occupations.jsonl.
+        #[arg(long, default_value = "data/esco")]
+        data: std::path::PathBuf,
+    },
+    /// CreateIdp command -> plan active in the read model, through the real recommender.
+    Idp {
+        /// Plans per second (open loop).
+        #[arg(long, default_value_t = 10)]
+        rate: u64,
+        /// Duration of the load.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Resources in the catalog.
+        #[arg(long, default_value_t = 1_000)]
+        resources: usize,
         /// Through Kafka or the in-process subscription.
         #[arg(long, value_enum, default_value_t = Transport::Kafka)]
         transport: Transport,
@@ -97,6 +153,37 @@ pub async fn run(url: &str, command: BenchCommand) -> anyhow::Result<()> {
             kafka_brokers,
         } => latency::run(url, rate.max(1), seconds.max(1), transport, kafka_brokers).await,
         BenchCommand::Rebuild { events } => rebuild::run(url, events).await,
+        BenchCommand::Embed { texts, data } => {
+            tokio::task::block_in_place(|| recommender::embed(&data, texts.max(1)))
+        }
+        BenchCommand::Hnsw {
+            vectors,
+            queries,
+            ef,
+            data,
+        } => tokio::task::block_in_place(|| recommender::hnsw(&data, vectors, queries, &ef)),
+        BenchCommand::Recommend {
+            resources,
+            queries,
+            data,
+        } => tokio::task::block_in_place(|| recommender::recommend(&data, resources, queries)),
+        BenchCommand::Idp {
+            rate,
+            seconds,
+            resources,
+            transport,
+            kafka_brokers,
+        } => {
+            idp::run(
+                url,
+                rate.max(1),
+                seconds.max(1),
+                resources,
+                transport,
+                kafka_brokers,
+            )
+            .await
+        }
     }
 }
 
