@@ -22,9 +22,9 @@ pub struct IndexParams {
 impl Default for IndexParams {
     fn default() -> Self {
         Self {
-            max_connections: 24,
+            max_connections: 32,
             ef_construction: 200,
-            ef_search: 96,
+            ef_search: 128,
         }
     }
 }
@@ -102,6 +102,16 @@ impl VectorIndex {
         self.vectors.extend(items);
     }
 
+    /// Changes the search candidate list (recall against speed) without rebuilding.
+    pub fn set_ef_search(&mut self, ef_search: usize) {
+        self.params.ef_search = ef_search.max(1);
+    }
+
+    /// The parameters in use.
+    pub fn params(&self) -> IndexParams {
+        self.params
+    }
+
     /// The vector in insertion slot `slot` (the n-th inserted).
     pub fn vector(&self, slot: usize) -> Option<&[f32]> {
         self.vectors.get(slot).map(|(_, v)| v.as_slice())
@@ -134,6 +144,30 @@ impl VectorIndex {
             .collect();
         hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
         hits
+    }
+
+    /// [`search`](Self::search) for many queries at once, spread over every core (rayon):
+    /// one IDP asks one query per gap skill.
+    pub fn search_many(&self, queries: &[Vec<f32>], k: usize) -> Vec<Vec<Hit>> {
+        if self.vectors.is_empty() || k == 0 {
+            return vec![Vec::new(); queries.len()];
+        }
+        let ef = self.params.ef_search.max(k);
+        self.hnsw
+            .parallel_search(queries, k, ef)
+            .into_iter()
+            .map(|found| {
+                let mut hits: Vec<Hit> = found
+                    .into_iter()
+                    .map(|n| Hit {
+                        id: self.vectors[n.d_id].0,
+                        similarity: 1.0 - n.distance,
+                    })
+                    .collect();
+                hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+                hits
+            })
+            .collect()
     }
 
     /// The `k` nearest by scanning everything: the ground truth.

@@ -111,8 +111,10 @@ pub struct RankOptions {
     pub related_weight: f64,
     /// Coverage credited for a perfect text match (scaled down linearly to `min_cosine`).
     pub semantic_weight: f64,
-    /// Most tagged resources taken per skill (bounds work on huge catalogs).
+    /// Most tagged resources taken per gap skill (bounds work on huge catalogs).
     pub per_skill_cap: usize,
+    /// Most tagged resources taken per related skill (they earn at most `related_weight`).
+    pub related_cap: usize,
 }
 
 impl Default for RankOptions {
@@ -131,6 +133,7 @@ impl Default for RankOptions {
             related_weight: 0.3,
             semantic_weight: 0.6,
             per_skill_cap: 500,
+            related_cap: 50,
         }
     }
 }
@@ -151,7 +154,14 @@ pub struct Catalog {
     skill_vectors: Vec<(Uuid, Vec<f32>)>,
     cooccurrence: Cooccurrence,
     similarity: SkillSimilarity,
+    /// Each skill's most similar skills (top [`RELATED_CACHED`] at ≥ [`RELATED_FLOOR`]):
+    /// scanning every skill vector per gap would cost ~0.3 ms a gap. Cleared whenever skills
+    /// or co-occurrence change.
+    related_cache: std::sync::Mutex<HashMap<Uuid, Vec<(Uuid, f64)>>>,
 }
+
+const RELATED_CACHED: usize = 32;
+const RELATED_FLOOR: f64 = 0.2;
 
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -180,11 +190,13 @@ impl Catalog {
             skill_vectors: Vec::new(),
             cooccurrence: Cooccurrence::new(),
             similarity: SkillSimilarity::default(),
+            related_cache: std::sync::Mutex::default(),
         }
     }
 
     /// Knows a skill's name and (optionally) its embedding. Later calls replace the name.
     pub fn add_skill(&mut self, id: Uuid, name: String, vector: Option<Vec<f32>>) {
+        self.clear_related();
         if let Some(v) = &vector
             && self.skills.get(&id).is_none_or(|s| s.vector.is_none())
         {
@@ -264,6 +276,7 @@ impl Catalog {
 
     /// Counts skills seen together (an occupation, a plan's targets, a review's ratings).
     pub fn add_basket(&mut self, skills: &[Uuid]) {
+        self.clear_related();
         self.cooccurrence.add_basket(skills);
     }
 
@@ -300,8 +313,33 @@ impl Catalog {
         self.skills.get(&skill)?.vector.as_deref()
     }
 
+    fn clear_related(&mut self) {
+        self.related_cache
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
     /// The skills most similar to `skill` (blended), at least `min`, best first.
     pub fn related_skills(&self, skill: Uuid, limit: usize, min: f64) -> Vec<(Uuid, f64)> {
+        if limit > RELATED_CACHED || min < RELATED_FLOOR {
+            return self.scan_related(skill, limit, min);
+        }
+        let mut cache = self
+            .related_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let all = cache
+            .entry(skill)
+            .or_insert_with(|| self.scan_related(skill, RELATED_CACHED, RELATED_FLOOR));
+        all.iter()
+            .filter(|(_, s)| *s >= min)
+            .take(limit)
+            .copied()
+            .collect()
+    }
+
+    fn scan_related(&self, skill: Uuid, limit: usize, min: f64) -> Vec<(Uuid, f64)> {
         let mut scored: HashMap<Uuid, f64> = HashMap::new();
         if let Some(v) = self.vector_of(skill) {
             for (other, w) in &self.skill_vectors {
@@ -343,10 +381,10 @@ impl Catalog {
                 }
             })
             .collect();
-        let candidates = self.candidates(&gaps, &related, options);
+        let (candidates, semantic) = self.candidates(&gaps, &related, options);
         let coverage: Vec<Vec<f64>> = candidates
             .iter()
-            .map(|slot| self.coverage(*slot, &gaps, &related, options))
+            .map(|slot| self.coverage(*slot, &gaps, &related, &semantic, options))
             .collect();
         let quality: Vec<f64> = candidates
             .iter()
@@ -388,35 +426,48 @@ impl Catalog {
         picks
     }
 
+    /// Candidate slots, and per gap the text neighbours with their cosine: only those get
+    /// text credit, so coverage needs no vector arithmetic (it dominated ranking time over
+    /// 100,000 resources).
     fn candidates(
         &self,
         gaps: &[GapSpec],
         related: &[HashMap<Uuid, f64>],
         options: &RankOptions,
-    ) -> Vec<u32> {
+    ) -> (Vec<u32>, Vec<HashMap<u32, f32>>) {
         let mut out: Vec<u32> = Vec::new();
         for (g, rel) in gaps.iter().zip(related) {
-            let tagged = std::iter::once(g.skill_id).chain(rel.keys().copied());
-            for skill in tagged {
-                if let Some(slots) = self.by_skill.get(&skill) {
-                    out.extend(slots.iter().take(options.per_skill_cap));
+            if let Some(slots) = self.by_skill.get(&g.skill_id) {
+                out.extend(slots.iter().take(options.per_skill_cap));
+            }
+            for skill in rel.keys() {
+                if let Some(slots) = self.by_skill.get(skill) {
+                    out.extend(slots.iter().take(options.related_cap));
                 }
             }
-            if options.use_semantic
-                && let Some(v) = self.vector_of(g.skill_id)
+        }
+        let mut semantic = vec![HashMap::new(); gaps.len()];
+        if options.use_semantic {
+            let (which, queries): (Vec<usize>, Vec<Vec<f32>>) = gaps
+                .iter()
+                .enumerate()
+                .filter_map(|(i, g)| Some((i, self.vector_of(g.skill_id)?.to_vec())))
+                .unzip();
+            for (i, hits) in which
+                .into_iter()
+                .zip(self.index.search_many(&queries, options.semantic_per_gap))
             {
-                out.extend(
-                    self.index
-                        .search(v, options.semantic_per_gap)
-                        .into_iter()
-                        .filter(|h| h.similarity >= options.min_cosine)
-                        .map(|h| h.id),
-                );
+                for hit in hits {
+                    if hit.similarity >= options.min_cosine {
+                        out.push(hit.id);
+                        semantic[i].insert(hit.id, hit.similarity);
+                    }
+                }
             }
         }
         out.sort_unstable();
         out.dedup();
-        out
+        (out, semantic)
     }
 
     /// How much of each gap resource `slot` covers.
@@ -425,17 +476,14 @@ impl Catalog {
         slot: u32,
         gaps: &[GapSpec],
         related: &[HashMap<Uuid, f64>],
+        semantic: &[HashMap<u32, f32>],
         options: &RankOptions,
     ) -> Vec<f64> {
         let r = &self.resources[slot as usize];
-        let text = if options.use_semantic {
-            self.index.vector(slot as usize)
-        } else {
-            None
-        };
         gaps.iter()
             .zip(related)
-            .map(|(g, rel)| {
+            .zip(semantic)
+            .map(|((g, rel), near)| {
                 let mut c: f64 = 0.0;
                 for (skill, level) in &r.skills {
                     // Teaching a skill only up to where the employee already is helps little.
@@ -446,14 +494,11 @@ impl Catalog {
                         c = c.max(options.related_weight * sim * adequacy);
                     }
                 }
-                if let (Some(t), Some(v)) = (text, self.vector_of(g.skill_id)) {
-                    let cos = crate::dot(t, v);
-                    if cos >= options.min_cosine {
-                        let span = f64::from(1.0 - options.min_cosine).max(1e-6);
-                        let scaled = (f64::from(cos - options.min_cosine) / span).clamp(0.0, 1.0)
-                            * options.semantic_weight;
-                        c = c.max(scaled);
-                    }
+                if let Some(cos) = near.get(&slot) {
+                    let span = f64::from(1.0 - options.min_cosine).max(1e-6);
+                    let scaled = (f64::from(cos - options.min_cosine) / span).clamp(0.0, 1.0)
+                        * options.semantic_weight;
+                    c = c.max(scaled);
                 }
                 c
             })

@@ -75,6 +75,12 @@ pub enum BenchCommand {
         /// ef_search values to try (comma-separated).
         #[arg(long, value_delimiter = ',', default_values_t = [96])]
         ef: Vec<usize>,
+        /// Links per node (M); the service's default when unset.
+        #[arg(long)]
+        m: Option<usize>,
+        /// Candidate list while building; the service's default when unset.
+        #[arg(long)]
+        ef_construction: Option<usize>,
         /// Folder with skills.jsonl and occupations.jsonl.
         #[arg(long, default_value = "data/esco")]
         data: std::path::PathBuf,
@@ -160,8 +166,18 @@ pub async fn run(url: &str, command: BenchCommand) -> anyhow::Result<()> {
             vectors,
             queries,
             ef,
+            m,
+            ef_construction,
             data,
-        } => tokio::task::block_in_place(|| recommender::hnsw(&data, vectors, queries, &ef)),
+        } => {
+            let defaults = trellis_recommender::index::IndexParams::default();
+            let params = trellis_recommender::index::IndexParams {
+                max_connections: m.unwrap_or(defaults.max_connections),
+                ef_construction: ef_construction.unwrap_or(defaults.ef_construction),
+                ..defaults
+            };
+            tokio::task::block_in_place(|| recommender::hnsw(&data, vectors, queries, &ef, params))
+        }
         BenchCommand::Recommend {
             resources,
             queries,

@@ -154,7 +154,13 @@ fn synthetic_resources(
 }
 
 /// `trellis bench hnsw`: recall@10 and queries/s of HNSW against exact search.
-pub fn hnsw(dir: &Path, vectors_n: usize, queries: usize, ef: &[usize]) -> anyhow::Result<()> {
+pub fn hnsw(
+    dir: &Path,
+    vectors_n: usize,
+    queries: usize,
+    ef: &[usize],
+    params: IndexParams,
+) -> anyhow::Result<()> {
     let skills = load_skills(dir)?;
     let model = MiniLm::load_default()?;
     let skill_vectors = embed_all(&model, &skills.texts)?;
@@ -164,31 +170,29 @@ pub fn hnsw(dir: &Path, vectors_n: usize, queries: usize, ef: &[usize]) -> anyho
     let qs: Vec<Vec<f32>> = (0..queries)
         .map(|_| skill_vectors.choose(&mut rng).cloned().unwrap_or_default())
         .collect();
+    let mut index = VectorIndex::new(params, vectors_n);
+    let built = Instant::now();
+    index.extend(
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, (_, v))| (i as u32, v.clone()))
+            .collect(),
+    );
+    let build_s = built.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for q in &qs {
+        std::hint::black_box(index.exact(q, 10));
+    }
+    let exact_qps = qs.len() as f64 / t.elapsed().as_secs_f64();
     for &ef_search in ef {
-        let params = IndexParams {
-            ef_search,
-            ..IndexParams::default()
-        };
-        let mut index = VectorIndex::new(params, vectors_n);
-        let built = Instant::now();
-        index.extend(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, (_, v))| (i as u32, v.clone()))
-                .collect(),
-        );
-        let build_s = built.elapsed().as_secs_f64();
+        index.set_ef_search(ef_search);
+        let params = index.params();
         let t = Instant::now();
         for q in &qs {
             std::hint::black_box(index.search(q, 10));
         }
         let ann_qps = qs.len() as f64 / t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        for q in &qs {
-            std::hint::black_box(index.exact(q, 10));
-        }
-        let exact_qps = qs.len() as f64 / t.elapsed().as_secs_f64();
         let recall = index.recall_at(&qs, 10);
         super::report(&serde_json::json!({
             "bench": "hnsw",
@@ -202,9 +206,6 @@ pub fn hnsw(dir: &Path, vectors_n: usize, queries: usize, ef: &[usize]) -> anyho
             "exact_qps": exact_qps.round(),
             "speedup": (ann_qps / exact_qps * 10.0).round() / 10.0,
         }));
-        if ef.len() > 1 {
-            drop(index);
-        }
     }
     Ok(())
 }
