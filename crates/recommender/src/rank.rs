@@ -105,6 +105,10 @@ pub struct RankOptions {
     pub min_related: f64,
     /// Text neighbours fetched per gap.
     pub semantic_per_gap: usize,
+    /// Text search runs for a gap only when fewer resources than this are tagged with the gap
+    /// skill: text candidates exist to find what tagging missed, and an HNSW query is most of
+    /// a ranking's cost on large catalogs. `usize::MAX` always searches.
+    pub semantic_below: usize,
     /// Least cosine for a text match to count.
     pub min_cosine: f32,
     /// Coverage credited for a tag of a related skill, per unit of similarity.
@@ -126,6 +130,7 @@ impl Default for RankOptions {
             related_per_gap: 5,
             min_related: 0.45,
             semantic_per_gap: 20,
+            semantic_below: 20,
             // Chosen with `trellis eval recommender --sensitivity` (docs/recommendation.md):
             // a related skill's tag or a text match is weaker evidence than a tag of the gap
             // skill itself, so they mostly fill gaps no tagged resource covers.
@@ -382,10 +387,7 @@ impl Catalog {
             })
             .collect();
         let (candidates, semantic) = self.candidates(&gaps, &related, options);
-        let coverage: Vec<Vec<f64>> = candidates
-            .iter()
-            .map(|slot| self.coverage(*slot, &gaps, &related, &semantic, options))
-            .collect();
+        let coverage = self.coverage(&candidates, &gaps, &related, &semantic, options);
         let quality: Vec<f64> = candidates
             .iter()
             .zip(&coverage)
@@ -397,7 +399,18 @@ impl Catalog {
             .map(|g| f64::from(g.size()) * f64::from(g.importance))
             .collect();
         let mut taken = vec![false; candidates.len()];
-        let mut kinds: HashMap<&str, i32> = HashMap::new();
+        // Kinds as small integers, so the inner loop counts repeats without hashing.
+        let mut kind_ids: HashMap<&str, usize> = HashMap::new();
+        let kind_of: Vec<usize> = candidates
+            .iter()
+            .map(|slot| {
+                let next = kind_ids.len();
+                *kind_ids
+                    .entry(self.resources[*slot as usize].kind.as_str())
+                    .or_insert(next)
+            })
+            .collect();
+        let mut repeats = vec![0i32; kind_ids.len()];
         let mut picks = Vec::new();
         while picks.len() < options.k {
             let mut best: Option<(usize, f64)> = None;
@@ -405,11 +418,9 @@ impl Catalog {
                 if taken[i] {
                     continue;
                 }
-                let kind = self.resources[candidates[i] as usize].kind.as_str();
-                let repeat = kinds.get(kind).copied().unwrap_or(0);
                 let gain: f64 = cov.iter().zip(&weight).map(|(c, w)| c * w).sum::<f64>()
                     * quality[i]
-                    * 0.92f64.powi(repeat);
+                    * 0.92f64.powi(repeats[kind_of[i]]);
                 if gain > best.map_or(1e-6, |b| b.1) {
                     best = Some((i, gain));
                 }
@@ -417,7 +428,7 @@ impl Catalog {
             let Some((i, gain)) = best else { break };
             taken[i] = true;
             let slot = candidates[i] as usize;
-            *kinds.entry(self.resources[slot].kind.as_str()).or_default() += 1;
+            repeats[kind_of[i]] += 1;
             for (w, c) in weight.iter_mut().zip(&coverage[i]) {
                 *w *= 1.0 - c;
             }
@@ -451,6 +462,9 @@ impl Catalog {
             let (which, queries): (Vec<usize>, Vec<Vec<f32>>) = gaps
                 .iter()
                 .enumerate()
+                .filter(|(_, g)| {
+                    self.by_skill.get(&g.skill_id).map_or(0, Vec::len) < options.semantic_below
+                })
                 .filter_map(|(i, g)| Some((i, self.vector_of(g.skill_id)?.to_vec())))
                 .unzip();
             for (i, hits) in which
@@ -470,39 +484,57 @@ impl Catalog {
         (out, semantic)
     }
 
-    /// How much of each gap resource `slot` covers.
+    /// How much of each gap each candidate covers (one row per candidate).
     fn coverage(
         &self,
-        slot: u32,
+        candidates: &[u32],
         gaps: &[GapSpec],
         related: &[HashMap<Uuid, f64>],
         semantic: &[HashMap<u32, f32>],
         options: &RankOptions,
-    ) -> Vec<f64> {
-        let r = &self.resources[slot as usize];
-        gaps.iter()
-            .zip(related)
-            .zip(semantic)
-            .map(|((g, rel), near)| {
-                let mut c: f64 = 0.0;
-                for (skill, level) in &r.skills {
-                    // Teaching a skill only up to where the employee already is helps little.
-                    let adequacy = if *level > g.current { 1.0 } else { 0.3 };
-                    if *skill == g.skill_id {
-                        c = c.max(adequacy);
-                    } else if let Some(sim) = rel.get(skill) {
-                        c = c.max(options.related_weight * sim * adequacy);
+    ) -> Vec<Vec<f64>> {
+        // Which gaps each skill speaks to, with the credit a tag of it earns: one lookup per
+        // tag of a candidate instead of one per (tag, gap).
+        let mut speaks: HashMap<Uuid, Vec<(usize, f64)>> = HashMap::new();
+        for (i, (g, rel)) in gaps.iter().zip(related).enumerate() {
+            speaks.entry(g.skill_id).or_default().push((i, 1.0));
+            for (skill, sim) in rel {
+                speaks
+                    .entry(*skill)
+                    .or_default()
+                    .push((i, options.related_weight * sim));
+            }
+        }
+        let mut rows: Vec<Vec<f64>> = candidates
+            .iter()
+            .map(|slot| {
+                let mut row = vec![0.0; gaps.len()];
+                for (skill, level) in &self.resources[*slot as usize].skills {
+                    for (i, credit) in speaks.get(skill).into_iter().flatten() {
+                        // Teaching a skill only up to the employee's level helps little.
+                        let adequacy = if *level > gaps[*i].current { 1.0 } else { 0.3 };
+                        row[*i] = f64::max(row[*i], credit * adequacy);
                     }
                 }
-                if let Some(cos) = near.get(&slot) {
-                    let span = f64::from(1.0 - options.min_cosine).max(1e-6);
-                    let scaled = (f64::from(cos - options.min_cosine) / span).clamp(0.0, 1.0)
-                        * options.semantic_weight;
-                    c = c.max(scaled);
-                }
-                c
+                row
             })
-            .collect()
+            .collect();
+        let row_of: HashMap<u32, usize> = candidates
+            .iter()
+            .enumerate()
+            .map(|(r, s)| (*s, r))
+            .collect();
+        let span = f64::from(1.0 - options.min_cosine).max(1e-6);
+        for (i, near) in semantic.iter().enumerate() {
+            for (slot, cos) in near {
+                if let Some(r) = row_of.get(slot) {
+                    let credit = (f64::from(cos - options.min_cosine) / span).clamp(0.0, 1.0)
+                        * options.semantic_weight;
+                    rows[*r][i] = f64::max(rows[*r][i], credit);
+                }
+            }
+        }
+        rows
     }
 
     /// Difficulty fit × duration × ratings, in (0, 1].

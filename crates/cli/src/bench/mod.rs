@@ -93,6 +93,9 @@ pub enum BenchCommand {
         /// IDPs ranked.
         #[arg(long, default_value_t = 1_000)]
         queries: usize,
+        /// Search text neighbours for every gap, even well-tagged ones (the worst case).
+        #[arg(long)]
+        always_text: bool,
         /// Folder with skills.jsonl and occupations.jsonl.
         #[arg(long, default_value = "data/esco")]
         data: std::path::PathBuf,
@@ -181,8 +184,11 @@ pub async fn run(url: &str, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Recommend {
             resources,
             queries,
+            always_text,
             data,
-        } => tokio::task::block_in_place(|| recommender::recommend(&data, resources, queries)),
+        } => tokio::task::block_in_place(|| {
+            recommender::recommend(&data, resources, queries, always_text)
+        }),
         BenchCommand::Idp {
             rate,
             seconds,

@@ -211,7 +211,12 @@ pub fn hnsw(
 }
 
 /// `trellis bench recommend`: ranking latency for one IDP (10 gaps of a real occupation).
-pub fn recommend(dir: &Path, resources: usize, queries: usize) -> anyhow::Result<()> {
+pub fn recommend(
+    dir: &Path,
+    resources: usize,
+    queries: usize,
+    always_text: bool,
+) -> anyhow::Result<()> {
     let skills = load_skills(dir)?;
     let model = MiniLm::load_default()?;
     let skill_vectors = embed_all(&model, &skills.texts)?;
@@ -232,7 +237,14 @@ pub fn recommend(dir: &Path, resources: usize, queries: usize) -> anyhow::Result
         &mut rng,
     ));
     let build_s = built.elapsed().as_secs_f64();
-    let options = RankOptions::default();
+    let options = RankOptions {
+        semantic_below: if always_text {
+            usize::MAX
+        } else {
+            RankOptions::default().semantic_below
+        },
+        ..RankOptions::default()
+    };
     let mut latencies = Vec::with_capacity(queries);
     for _ in 0..queries {
         let occupation = skills
@@ -260,6 +272,7 @@ pub fn recommend(dir: &Path, resources: usize, queries: usize) -> anyhow::Result
         "bench": "recommend",
         "resources": resources,
         "gaps_per_idp": 10,
+        "always_text": always_text,
         "queries": queries,
         "index_build_s": (build_s * 10.0).round() / 10.0,
         "p50_ms": super::quantile_ms(&latencies, 0.5),
