@@ -705,3 +705,67 @@ async fn killing_the_recommender_loses_no_plan_and_answers_none_twice() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_skills_fill_in_where_no_review_rated() {
+    let app = spawn_app().await;
+    let _recommender = app.spawn_recommender().await;
+    let o = org(&app, "Declared").await;
+    let c = catalog(&app, &o).await;
+    let declare = |skill: &str, level: u8| json!({"skill_id": skill, "level": level});
+    for (skill, level) in [(&c.postgres, 2), (&c.sql, 3)] {
+        let r = app
+            .post(
+                "/v1/users/me/skills",
+                Some(&o.employee),
+                declare(skill, level),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    }
+    assert_field(
+        app.post("/v1/users/me/skills", Some(&o.employee), declare(&c.sql, 6))
+            .await,
+        422,
+        "level",
+    )
+    .await;
+    let unknown = uuid::Uuid::now_v7().to_string();
+    assert_field(
+        app.post(
+            "/v1/users/me/skills",
+            Some(&o.employee),
+            declare(&unknown, 2),
+        )
+        .await,
+        422,
+        "skill_id",
+    )
+    .await;
+    let mine = json_of(app.get("/v1/users/me/skills", Some(&o.employee)).await).await;
+    assert_eq!(mine["skills"].as_array().unwrap().len(), 2, "{mine}");
+
+    let created = json_of(
+        create_idp(
+            &app,
+            &o.employee,
+            json!({"employee_id": o.employee_id, "title": "Databases", "target_skills": targets(&c)}),
+        )
+        .await,
+    )
+    .await;
+    let idp = read_idp(&app, &o.employee, created["id"].as_str().unwrap(), 2).await;
+    let current = |skill: &str| {
+        idp["gaps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["skill_id"] == skill)
+            .map(|g| g["current"].as_u64().unwrap())
+    };
+    // The review rated SQL 1: it wins over the declared 3. PostgreSQL was not reviewed: the
+    // declared 2 counts. Statistics: reviewed 2.
+    assert_eq!(current(&c.sql), Some(1), "{idp}");
+    assert_eq!(current(&c.postgres), Some(2), "{idp}");
+    assert_eq!(current(&c.stats), Some(2), "{idp}");
+}

@@ -146,6 +146,8 @@ impl Modify for BearerAuth {
         routes::idps::approve,
         routes::idps::retry,
         routes::occupations::search,
+        routes::profile::declare,
+        routes::profile::list,
     ),
     components(schemas(Problem, FieldProblem, SignedUp, Tokens, Accepted, Processing, Profile)),
     modifiers(&BearerAuth),

@@ -51,6 +51,7 @@ impl Routing {
             .route("resource", "development")
             .route("review", "development")
             .route("idp", "development")
+            .route("skill_profile", "career")
     }
 
     /// SPEC §4's contexts, whether or not any kind is routed to them yet.

@@ -7,6 +7,7 @@ pub(crate) mod health;
 pub(crate) mod idps;
 pub(crate) mod occupations;
 pub(crate) mod organizations;
+pub(crate) mod profile;
 mod ratelimit;
 pub(crate) mod resources;
 pub(crate) mod reviews;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .merge(reviews::router())
         .merge(idps::router())
         .merge(occupations::router())
+        .merge(profile::router())
         .fallback(|| async { ApiError::NotFound.into_response() })
         .route_layer(metrics)
         .with_state(state)

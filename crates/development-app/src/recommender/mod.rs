@@ -95,9 +95,16 @@ impl<S: EventStore + ?Sized + 'static> Recommender<S> {
             match batch {
                 Ok(events) => {
                     backoff = Duration::from_millis(50);
-                    if let Err(e) = self.fold(events).await {
-                        tracing::error!(error = %e, "recommender: embedding failed; refolding");
-                        tokio::time::sleep(backoff).await;
+                    // The subscription has moved past this batch: it must be folded before
+                    // the next one, however long embedding keeps failing.
+                    let mut retry = Duration::from_millis(100);
+                    while let Err(e) = self.fold(&events).await {
+                        tracing::error!(error = %e, "recommender: embedding failed; retrying");
+                        tokio::select! {
+                            () = &mut shutdown => return,
+                            () = tokio::time::sleep(retry) => {}
+                        }
+                        retry = (retry * 2).min(Duration::from_secs(10));
                     }
                 }
                 Err(e) => {
@@ -109,15 +116,15 @@ impl<S: EventStore + ?Sized + 'static> Recommender<S> {
         }
     }
 
-    async fn fold(&self, events: Vec<RecordedEvent>) -> Result<(), trellis_embed::EmbedError> {
-        let events: Vec<RecordedEvent> = events
-            .into_iter()
+    async fn fold(&self, events: &[RecordedEvent]) -> Result<(), trellis_embed::EmbedError> {
+        let events: Vec<&RecordedEvent> = events
+            .iter()
             .filter(|e| FOLDED.contains(&e.event_type.as_str()))
             .collect();
         if events.is_empty() {
             return Ok(());
         }
-        let texts: Vec<Option<String>> = events.iter().map(state::text_to_embed).collect();
+        let texts: Vec<Option<String>> = events.iter().map(|e| state::text_to_embed(e)).collect();
         let wanted: Vec<String> = texts.iter().flatten().cloned().collect();
         let embedder = Arc::clone(&self.embedder);
         // Inference is CPU-bound: off the async workers.
@@ -180,14 +187,13 @@ impl<S: EventStore + ?Sized + 'static> Recommender<S> {
                 reason: "the organization has no skills or resources yet".into(),
             };
         };
-        let empty = Default::default();
-        let current = org.levels.get(&idp.employee_id).unwrap_or(&empty);
+        let current = State::current_levels(org, idp.employee_id);
         let targets: Vec<(Uuid, u8, f32)> = idp
             .targets
             .iter()
             .map(|t| (t.skill_id, t.level.get(), 1.0))
             .collect();
-        let gap_specs = gaps(&targets, current);
+        let gap_specs = gaps(&targets, &current);
         let recorded_gaps: Vec<Gap> = gap_specs
             .iter()
             .filter_map(|g| {

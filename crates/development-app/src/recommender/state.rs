@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use trellis_career::skill_profile::SkillProfileEvent;
 use trellis_development::SkillLevel;
 use trellis_development::esco::Occupations;
 use trellis_development::idp::IdpEvent;
@@ -22,6 +23,7 @@ pub const FOLDED: &[&str] = &[
     "ReviewSubmitted",
     "IdpCreated",
     "IdpRecommendationRetried",
+    "SkillDeclared",
 ];
 
 /// One organization.
@@ -31,6 +33,9 @@ pub struct OrgState {
     pub catalog: Catalog,
     /// Employee → skill → level, from their latest review.
     pub levels: HashMap<Uuid, HashMap<Uuid, u8>>,
+    /// Employee → skill → self-declared level (career context): the fallback where the
+    /// latest review did not rate a skill.
+    pub declared: HashMap<Uuid, HashMap<Uuid, u8>>,
     /// (resource, user) → rating: a changed rating replaces the old one.
     pub ratings: HashMap<(Uuid, Uuid), u8>,
 }
@@ -223,6 +228,18 @@ impl State {
                     );
                 }
             }
+            "SkillDeclared" => {
+                if let Ok(SkillProfileEvent::SkillDeclared { skill_id, level }) =
+                    SkillProfileEvent::from_payload(&event.event_type, event.payload.clone())
+                {
+                    // The profile stream is `skill_profile-<user id>`.
+                    self.org(org_id, occupations)
+                        .declared
+                        .entry(id)
+                        .or_default()
+                        .insert(skill_id, level.get());
+                }
+            }
             "IdpRecommendationRetried" => {
                 if let Some(idp) = self.idps.get_mut(&id) {
                     idp.version = idp.version.max(event.stream_version);
@@ -230,6 +247,16 @@ impl State {
             }
             _ => {}
         }
+    }
+
+    /// An employee's current levels: the latest review's ratings, and declared levels for
+    /// skills the review did not rate.
+    pub fn current_levels(org: &OrgState, employee: Uuid) -> HashMap<Uuid, u8> {
+        let mut levels = org.declared.get(&employee).cloned().unwrap_or_default();
+        if let Some(reviewed) = org.levels.get(&employee) {
+            levels.extend(reviewed.iter().map(|(s, l)| (*s, *l)));
+        }
+        levels
     }
 
     /// Whether the follower has folded version `version` of IDP `id`.
