@@ -318,12 +318,45 @@ async fn items_progress_and_approval() {
         .await;
     assert_eq!(done.status(), 200);
     let version = json_of(done).await["version"].as_u64().unwrap();
+    // Completing it again changes nothing (no event, same version).
+    let again = app
+        .post(
+            &format!("/v1/idps/{id}/items/{item}/complete"),
+            Some(&o.manager),
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(json_of(again).await["version"].as_u64().unwrap(), version);
     let idp = read_idp(&app, &o.employee, id, version).await;
     assert_eq!(
         idp["progress"],
         json!({"completed": 1, "total": 2, "ratio": 0.5})
     );
     assert_eq!(idp["items"][0]["completed"], true);
+    // Peers may not touch the plan; another organization does not see it.
+    let other = org(&app, "Other items").await;
+    let peer_add = app
+        .post(
+            &format!("/v1/idps/{id}/items"),
+            Some(&o.peer),
+            json!({"title": "x"}),
+        )
+        .await;
+    assert_eq!(peer_add.status(), 403);
+    for path in [
+        format!("/v1/idps/{id}/items"),
+        format!("/v1/idps/{id}/items/{item}/complete"),
+        format!("/v1/idps/{id}/approve"),
+        format!("/v1/idps/{id}/retry"),
+    ] {
+        let r = app
+            .post(&path, Some(&other.manager), json!({"title": "x"}))
+            .await;
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let listing = format!("/v1/idps?employee_id={}", o.employee_id);
+    assert_eq!(app.get(&listing, Some(&other.admin)).await.status(), 404);
 
     // Only the manager approves.
     let path = format!("/v1/idps/{id}/approve");
@@ -476,6 +509,11 @@ async fn bad_input_is_a_problem_naming_the_field() {
         (
             json!({"employee_id": o.employee_id, "title": "x", "target_role": "astronaut"}),
             "target_role",
+        ),
+        (
+            json!({"employee_id": o.employee_id, "title": "x", "due_date": "-5000-01-01",
+                   "target_skills": [{"skill_id": sql, "target_level": 3}]}),
+            "due_date",
         ),
     ];
     for (body, field) in cases {

@@ -188,7 +188,8 @@ async fn apply_idp(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(),
             resource_id,
             skill_ids,
         } => {
-            sqlx::query(
+            // Counters move only with the row they count: belt and braces under the guard.
+            let inserted = sqlx::query(
                 "INSERT INTO idp_items (idp_id, item_id, position, title, resource_id, skill_ids) \
                  VALUES ($1, $2, (SELECT items_total FROM idps WHERE idp_id = $1), $3, $4, $5) \
                  ON CONFLICT DO NOTHING",
@@ -199,27 +200,32 @@ async fn apply_idp(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(),
             .bind(resource_id)
             .bind(json(event, &skill_ids)?)
             .execute(&mut *conn)
-            .await?;
+            .await?
+            .rows_affected();
             set(
-                "UPDATE idps SET items_total = items_total + 1, version = $2, updated_at = $3 \
+                "UPDATE idps SET items_total = items_total + $4, version = $2, updated_at = $3 \
                  WHERE idp_id = $1",
             )
+            .bind(i32::try_from(inserted).unwrap_or(0))
             .execute(&mut *conn)
             .await?;
         }
         IdpEvent::IdpItemCompleted { item_id } => {
-            sqlx::query(
-                "UPDATE idp_items SET completed_at = $3 WHERE idp_id = $1 AND item_id = $2",
+            let completed = sqlx::query(
+                "UPDATE idp_items SET completed_at = $3 \
+                 WHERE idp_id = $1 AND item_id = $2 AND completed_at IS NULL",
             )
             .bind(id)
             .bind(item_id)
             .bind(at)
             .execute(&mut *conn)
-            .await?;
+            .await?
+            .rows_affected();
             set(
-                "UPDATE idps SET items_done = items_done + 1, version = $2, updated_at = $3 \
+                "UPDATE idps SET items_done = items_done + $4, version = $2, updated_at = $3 \
                  WHERE idp_id = $1",
             )
+            .bind(i32::try_from(completed).unwrap_or(0))
             .execute(&mut *conn)
             .await?;
         }

@@ -238,7 +238,13 @@ pub enum IdpError {
     /// Unknown item (404).
     #[error("no such item")]
     ItemNotFound,
+    /// More than [`MAX_ITEMS`] items (409).
+    #[error("a plan holds at most 200 items")]
+    TooManyItems,
 }
+
+/// Most items one plan holds.
+pub const MAX_ITEMS: usize = 200;
 
 /// The aggregate.
 pub struct Idp;
@@ -325,6 +331,9 @@ impl Aggregate for Idp {
                 });
                 if duplicate {
                     return Err(IdpError::DuplicateItem);
+                }
+                if state.items.len() >= MAX_ITEMS {
+                    return Err(IdpError::TooManyItems);
                 }
                 Ok(vec![IdpEvent::IdpItemAdded {
                     item_id: *item_id,

@@ -39,6 +39,13 @@ pub fn router() -> Router<AppState> {
         .route("/v1/idps/{id}/retry", post(retry))
 }
 
+/// Most skills one list in a request may name (targets, ratings, an item's skills): bounds
+/// the work one plan costs the recommender (co-occurrence is quadratic in a list's length).
+pub(crate) const MAX_SKILLS: usize = 100;
+
+/// Earliest and latest accepted due dates: PostgreSQL's `date` and sane plans.
+const DUE_DATES: (i32, i32) = (2000, 2200);
+
 /// Target level a target role's skills get unless the request names them itself.
 const ROLE_TARGET_LEVEL: u8 = 3;
 
@@ -66,7 +73,17 @@ pub(crate) async fn check_known_skills(
     ids: &[Uuid],
     field: &str,
 ) -> Result<(), ApiError> {
-    let known = catalog::known_skills(&state.pool, caller.organization_id, ids).await?;
+    if ids.len() > MAX_SKILLS {
+        return Err(ApiError::field(
+            field,
+            format!("at most {MAX_SKILLS} skills"),
+        ));
+    }
+    let known: std::collections::HashSet<Uuid> =
+        catalog::known_skills(&state.pool, caller.organization_id, ids)
+            .await?
+            .into_iter()
+            .collect();
     let unknown: Vec<FieldError> = ids
         .iter()
         .enumerate()
@@ -91,9 +108,10 @@ fn idp_error(error: IdpError) -> ApiError {
         IdpError::BadTargets(why) => ApiError::field("target_skills", why),
         IdpError::DuplicateItem => ApiError::field("resource_id", error.to_string()),
         IdpError::NotFound | IdpError::ItemNotFound => ApiError::NotFound,
-        IdpError::AlreadyExists | IdpError::NotFailed | IdpError::NotActive => {
-            ApiError::Conflict(error.to_string())
-        }
+        IdpError::AlreadyExists
+        | IdpError::NotFailed
+        | IdpError::NotActive
+        | IdpError::TooManyItems => ApiError::Conflict(error.to_string()),
     }
 }
 
@@ -194,15 +212,18 @@ async fn relation_to(
     })
 }
 
-async fn load(state: &AppState, caller: &Caller, id: Uuid) -> Result<(IdpRow, Relation), ApiError> {
-    let row: IdpRow = sqlx::query_as(&format!(
+async fn fetch(state: &AppState, id: Uuid) -> Result<Option<IdpRow>, ApiError> {
+    Ok(sqlx::query_as(&format!(
         "SELECT * FROM {} WHERE idp_id = $1",
         plans::IDPS_TABLE
     ))
     .bind(id)
     .fetch_optional(&state.pool)
-    .await?
-    .ok_or(ApiError::NotFound)?;
+    .await?)
+}
+
+async fn load(state: &AppState, caller: &Caller, id: Uuid) -> Result<(IdpRow, Relation), ApiError> {
+    let row = fetch(state, id).await?.ok_or(ApiError::NotFound)?;
     if row.organization_id != caller.organization_id {
         return Err(ApiError::NotFound);
     }
@@ -289,6 +310,16 @@ pub(crate) async fn create(
             "needs at least one skill (or a target_role)",
         ));
     }
+    targets.truncate(MAX_SKILLS);
+    if let Some(due) = body.due_date {
+        use chrono::Datelike;
+        if !(DUE_DATES.0..=DUE_DATES.1).contains(&due.year()) {
+            return Err(ApiError::field(
+                "due_date",
+                format!("must be a date between {} and {}", DUE_DATES.0, DUE_DATES.1),
+            ));
+        }
+    }
     let id = Uuid::now_v7();
     let command = IdpCommand::Create {
         employee_id: body.employee_id,
@@ -347,15 +378,26 @@ pub(crate) async fn read(
     ApiQuery(consistency): ApiQuery<MinVersion>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if let Some(version) = consistency.min_version {
-        wait_for_version(
-            &state.pool,
-            plans::IDPS_TABLE,
-            "idp_id",
-            id,
-            version,
-            state.config.max_read_wait,
-        )
-        .await?;
+        // Wait only for a plan that is not there yet or is the caller's organization's and
+        // behind: another organization's plan answers 404 at once, never after a wait.
+        let behind = match fetch(&state, id).await? {
+            None => true,
+            Some(row) => {
+                row.organization_id == caller.organization_id
+                    && row.version < i64::try_from(version).unwrap_or(i64::MAX)
+            }
+        };
+        if behind {
+            wait_for_version(
+                &state.pool,
+                plans::IDPS_TABLE,
+                "idp_id",
+                id,
+                version,
+                state.config.max_read_wait,
+            )
+            .await?;
+        }
     }
     let (row, _) = load(&state, &caller, id).await?;
     let items: Vec<ItemRow> = sqlx::query_as(
@@ -367,14 +409,15 @@ pub(crate) async fn read(
     .await?;
     let mut recommendations = row.recommendations.clone();
     if let Some(list) = recommendations.as_array_mut() {
-        let ids: Vec<Uuid> = list
-            .iter()
-            .filter_map(|r| r.get("resource_id")?.as_str()?.parse().ok())
-            .collect();
+        let id_of = |r: &serde_json::Value| -> Option<Uuid> {
+            r.get("resource_id")?.as_str()?.parse().ok()
+        };
+        let ids: Vec<Uuid> = list.iter().filter_map(id_of).collect();
         let titles = resource_titles(&state, &ids).await?;
-        for (r, id) in list.iter_mut().zip(&ids) {
-            if let (Some(obj), Some(title)) = (r.as_object_mut(), titles.get(id)) {
-                obj.insert("title".into(), title.clone().into());
+        for r in list.iter_mut() {
+            let title = id_of(r).and_then(|id| titles.get(&id).cloned());
+            if let (Some(obj), Some(title)) = (r.as_object_mut(), title) {
+                obj.insert("title".into(), title.into());
             }
         }
     }
@@ -427,6 +470,13 @@ pub(crate) async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let employee_id = query.employee_id.unwrap_or(caller.user_id);
+    if employee_id != caller.user_id
+        && !user_by_id(&state.pool, employee_id)
+            .await?
+            .is_some_and(|u| u.organization_id == caller.organization_id)
+    {
+        return Err(ApiError::NotFound);
+    }
     if relation_to(&state, &caller, employee_id).await? == Relation::Other {
         return Err(ApiError::Forbidden);
     }
@@ -518,7 +568,8 @@ pub(crate) async fn add_item(
         let (resource_title, skills) = row.ok_or_else(|| {
             ApiError::field("resource_id", "is not a resource of your organization")
         })?;
-        title.get_or_insert(resource_title);
+        // Item titles are at most 200 characters; resource titles may be longer.
+        title.get_or_insert_with(|| resource_title.chars().take(200).collect());
         if skill_ids.is_empty() {
             skill_ids = skills
                 .as_array()

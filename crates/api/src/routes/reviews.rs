@@ -59,8 +59,7 @@ fn review_error(error: ReviewError) -> ApiError {
     responses(
         (status = 201, description = "Submitted", body = crate::openapi::Accepted),
         (status = 403, description = "Not the employee's manager", body = crate::openapi::Problem),
-        (status = 404, description = "No such employee in your organization", body = crate::openapi::Problem),
-        (status = 422, description = "Invalid fields or unknown skills", body = crate::openapi::Problem),
+        (status = 422, description = "Invalid fields, unknown skills or employee", body = crate::openapi::Problem),
     ))]
 pub(crate) async fn submit(
     State(state): State<AppState>,

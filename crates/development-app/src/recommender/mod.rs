@@ -44,8 +44,10 @@ pub fn bundled_occupations() -> Occupations {
     Occupations::parse(include_str!("../../../../data/esco/occupations.jsonl")).unwrap_or_default()
 }
 
-/// How long a trigger waits for the follower before the consumer retries it.
-const CATCH_UP: Duration = Duration::from_secs(10);
+/// How long a trigger waits for the follower before the consumer retries it. Generous: after
+/// a restart the follower re-embeds the whole catalog (the 1,277 ESCO skills take ~15 s), and
+/// a trigger that exhausts its retries is dead-lettered with its plan left processing.
+const CATCH_UP: Duration = Duration::from_secs(120);
 
 /// The service.
 pub struct Recommender<S: ?Sized> {
@@ -260,7 +262,13 @@ impl<S: EventStore + ?Sized + 'static> EventHandler for Recommender<S> {
                     event.stream_id, event.stream_version
                 )));
             }
-            let command = self.decide(id);
+            // Ranking is CPU work (milliseconds over 100,000 resources): off the async workers.
+            let command = match tokio::runtime::Handle::current().runtime_flavor() {
+                tokio::runtime::RuntimeFlavor::MultiThread => {
+                    tokio::task::block_in_place(|| self.decide(id))
+                }
+                _ => self.decide(id),
+            };
             let key = IdempotencyKey::parse(&format!("recommender/{}", event.event_id))
                 .map_err(|e| HandlerError::from_error("idempotency key", e))?;
             let context = CommandContext {
