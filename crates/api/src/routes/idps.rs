@@ -471,9 +471,9 @@ pub(crate) async fn list(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let employee_id = query.employee_id.unwrap_or(caller.user_id);
     if employee_id != caller.user_id
-        && !user_by_id(&state.pool, employee_id)
+        && user_by_id(&state.pool, employee_id)
             .await?
-            .is_some_and(|u| u.organization_id == caller.organization_id)
+            .is_none_or(|u| u.organization_id != caller.organization_id)
     {
         return Err(ApiError::NotFound);
     }
