@@ -133,9 +133,12 @@ impl VectorIndex {
             return Vec::new();
         }
         let ef = self.params.ef_search.max(k);
-        let mut hits: Vec<Hit> = self
-            .hnsw
-            .search(query, k, ef)
+        self.hits(self.hnsw.search(query, k, ef))
+    }
+
+    /// hnsw_rs neighbours as hits with the caller's ids, most similar first.
+    fn hits(&self, found: Vec<hnsw_rs::hnsw::Neighbour>) -> Vec<Hit> {
+        let mut hits: Vec<Hit> = found
             .into_iter()
             .map(|n| Hit {
                 id: self.vectors[n.d_id].0,
@@ -156,17 +159,7 @@ impl VectorIndex {
         self.hnsw
             .parallel_search(queries, k, ef)
             .into_iter()
-            .map(|found| {
-                let mut hits: Vec<Hit> = found
-                    .into_iter()
-                    .map(|n| Hit {
-                        id: self.vectors[n.d_id].0,
-                        similarity: 1.0 - n.distance,
-                    })
-                    .collect();
-                hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
-                hits
-            })
+            .map(|found| self.hits(found))
             .collect()
     }
 

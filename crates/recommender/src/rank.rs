@@ -568,7 +568,7 @@ impl Catalog {
             .iter()
             .copied()
             .enumerate()
-            .filter(|(_, c)| *c >= 0.15)
+            .filter(|(_, c)| *c >= 0.2)
             .collect();
         covered.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let parts: Vec<String> = covered

@@ -234,6 +234,15 @@ async fn load(state: &AppState, caller: &Caller, id: Uuid) -> Result<(IdpRow, Re
     Ok((row, relation))
 }
 
+/// Changes to a plan (items, completion, retry) are the owner's and their manager's; admins
+/// read every plan but change none.
+async fn owner_or_manager(state: &AppState, caller: &Caller, id: Uuid) -> Result<(), ApiError> {
+    match load(state, caller, id).await?.1 {
+        Relation::Owner | Relation::Manager => Ok(()),
+        Relation::Admin | Relation::Other => Err(ApiError::Forbidden),
+    }
+}
+
 /// Expands a target role into target skills the request did not name.
 fn role_targets(
     state: &AppState,
@@ -549,10 +558,7 @@ pub(crate) async fn add_item(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AddItem>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let (_, relation) = load(&state, &caller, id).await?;
-    if relation == Relation::Admin {
-        return Err(ApiError::Forbidden);
-    }
+    owner_or_manager(&state, &caller, id).await?;
     check_known_skills(&state, &caller, &body.skill_ids, "skill_ids").await?;
     let mut title = body.title.clone();
     let mut skill_ids = body.skill_ids.clone();
@@ -612,10 +618,7 @@ pub(crate) async fn complete_item(
     request: RequestId,
     ApiPath((id, item_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let (_, relation) = load(&state, &caller, id).await?;
-    if relation == Relation::Admin {
-        return Err(ApiError::Forbidden);
-    }
+    owner_or_manager(&state, &caller, id).await?;
     let version = command(
         &state,
         &caller,
@@ -673,10 +676,7 @@ pub(crate) async fn retry(
     request: RequestId,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let (_, relation) = load(&state, &caller, id).await?;
-    if relation == Relation::Admin {
-        return Err(ApiError::Forbidden);
-    }
+    owner_or_manager(&state, &caller, id).await?;
     let version = command(
         &state,
         &caller,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use trellis_bus_kafka::{DevCluster, KafkaConfig, KafkaSource, Relay, RelayOptions, Routing};
+use trellis_bus_kafka::KafkaSource;
 use trellis_development::idp::{Idp, IdpCommand};
 use trellis_development::resource::{Resource, ResourceCommand, ResourceKind};
 use trellis_development::skill::{Skill, SkillCommand};
@@ -146,8 +146,7 @@ pub async fn run(
         async move { follower.follow(shutdown).await }
     });
     let run_id = Uuid::now_v7();
-    let cluster;
-    let mut relay_task = None;
+    let mut bench_kafka = None;
     let mut sources: Vec<Box<dyn EventSource>> = Vec::new();
     match transport {
         Transport::SingleNode => {
@@ -164,25 +163,9 @@ pub async fn run(
             }
         }
         Transport::Kafka => {
-            let brokers = match brokers {
-                Some(b) => b,
-                None => {
-                    cluster = DevCluster::start(3, &KafkaConfig::new(""), &Routing::trellis())?;
-                    cluster.bootstrap_servers()
-                }
-            };
-            let config = KafkaConfig::new(brokers);
-            let relay = Relay::new(
-                Arc::clone(&store),
-                pool.clone(),
-                config.clone(),
-                Routing::trellis(),
-                RelayOptions {
-                    name: format!("bench-{run_id}"),
-                    ..RelayOptions::default()
-                },
-            )?;
-            relay_task = Some(tokio::spawn(relay.run(shutdown())));
+            let kafka = super::bench_kafka(&store, brokers, format!("bench-{run_id}"), shutdown())?;
+            let config = kafka.config.clone();
+            bench_kafka = Some(kafka);
             for name in ["recommender", "plans"] {
                 sources.push(Box::new(KafkaSource::new(
                     &config,
@@ -268,8 +251,8 @@ pub async fn run(
         consumer.await?;
     }
     follow.await?;
-    if let Some(task) = relay_task {
-        task.await??;
+    if let Some(kafka) = bench_kafka {
+        kafka.relay.await??;
     }
     let mut latencies = lock(&seen).clone();
     latencies.sort_unstable();

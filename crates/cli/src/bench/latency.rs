@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use trellis_bus_kafka::{DevCluster, KafkaConfig, KafkaSource, Relay, RelayOptions, Routing};
+use trellis_bus_kafka::KafkaSource;
 use trellis_demo::{Tally, TallyCommand};
 use trellis_kernel::{
     CommandContext, CommandHandler, RecordedEvent, StreamId, SubscriptionOptions,
@@ -82,8 +82,7 @@ pub async fn run(
             let _ = stopped.wait_for(|s| *s).await;
         }
     };
-    let cluster;
-    let mut relay_task = None;
+    let mut bench_kafka = None;
     let source: Box<dyn EventSource> = match transport {
         Transport::SingleNode => Box::new(
             StoreSource::resume(
@@ -95,25 +94,14 @@ pub async fn run(
             .await?,
         ),
         Transport::Kafka => {
-            let brokers = match brokers {
-                Some(b) => b,
-                None => {
-                    cluster = DevCluster::start(3, &KafkaConfig::new(""), &Routing::trellis())?;
-                    cluster.bootstrap_servers()
-                }
-            };
-            let config = KafkaConfig::new(brokers);
-            let relay = Relay::new(
-                Arc::clone(&store),
-                pool.clone(),
-                config.clone(),
-                Routing::trellis(),
-                RelayOptions {
-                    name: format!("bench-{}", uuid::Uuid::now_v7()),
-                    ..RelayOptions::default()
-                },
+            let kafka = super::bench_kafka(
+                &store,
+                brokers,
+                format!("bench-{}", uuid::Uuid::now_v7()),
+                shutdown(),
             )?;
-            relay_task = Some(tokio::spawn(relay.run(shutdown())));
+            let config = kafka.config.clone();
+            bench_kafka = Some(kafka);
             Box::new(KafkaSource::new(
                 &config,
                 &format!("bench-projection-{}", uuid::Uuid::now_v7()),
@@ -175,8 +163,8 @@ pub async fn run(
     }
     let _ = stop.send(true);
     consumer.await?;
-    if let Some(task) = relay_task {
-        task.await??;
+    if let Some(kafka) = bench_kafka {
+        kafka.relay.await??;
     }
     let mut latencies = lock(&seen).clone();
     latencies.sort_unstable();

@@ -224,6 +224,48 @@ fn quantile_ms(sorted: &[std::time::Duration], q: f64) -> f64 {
     (ms * 1000.0).round() / 1000.0
 }
 
+/// Kafka for a benchmark: the given brokers or an embedded dev cluster (kept alive by the
+/// returned value), and a relay publishing the store until `shutdown`.
+pub(crate) struct BenchKafka {
+    /// Client settings for the brokers.
+    pub config: trellis_bus_kafka::KafkaConfig,
+    /// The relay's task.
+    pub relay: tokio::task::JoinHandle<Result<(), trellis_bus_kafka::RelayError>>,
+    _cluster: Option<trellis_bus_kafka::DevCluster>,
+}
+
+pub(crate) fn bench_kafka(
+    store: &Arc<PgEventStore>,
+    brokers: Option<String>,
+    relay_name: String,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<BenchKafka> {
+    use trellis_bus_kafka::{DevCluster, KafkaConfig, Relay, RelayOptions, Routing};
+    let (brokers, cluster) = match brokers {
+        Some(b) => (b, None),
+        None => {
+            let cluster = DevCluster::start(3, &KafkaConfig::new(""), &Routing::trellis())?;
+            (cluster.bootstrap_servers(), Some(cluster))
+        }
+    };
+    let config = KafkaConfig::new(brokers);
+    let relay = Relay::new(
+        Arc::clone(store),
+        store.pool().clone(),
+        config.clone(),
+        Routing::trellis(),
+        RelayOptions {
+            name: relay_name,
+            ..RelayOptions::default()
+        },
+    )?;
+    Ok(BenchKafka {
+        config,
+        relay: tokio::spawn(relay.run(shutdown)),
+        _cluster: cluster,
+    })
+}
+
 /// A migrated store with a pool of `connections`.
 async fn store(url: &str, connections: u32) -> anyhow::Result<Arc<PgEventStore>> {
     let store = crate::connect(url, connections).await?;
