@@ -807,3 +807,25 @@ async fn declared_skills_fill_in_where_no_review_rated() {
     assert_eq!(current(&c.postgres), Some(2), "{idp}");
     assert_eq!(current(&c.stats), Some(2), "{idp}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_see_projection_status() {
+    let app = spawn_app().await;
+    let o = org(&app, "Ops").await;
+    assert_eq!(
+        app.get("/v1/ops/projections", Some(&o.employee))
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(app.get("/v1/ops/projections", None).await.status(), 401);
+    let status = json_of(app.get("/v1/ops/projections", Some(&o.admin)).await).await;
+    let plans = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["projection"] == "development_plans")
+        .unwrap_or_else(|| panic!("{status}"));
+    assert_eq!(plans["state"], "live");
+    assert!(plans["lag"].as_i64().unwrap() >= 0);
+}

@@ -148,6 +148,7 @@ impl Modify for BearerAuth {
         routes::occupations::search,
         routes::profile::declare,
         routes::profile::list,
+        routes::ops::projections,
     ),
     components(schemas(Problem, FieldProblem, SignedUp, Tokens, Accepted, Processing, Profile)),
     modifiers(&BearerAuth),

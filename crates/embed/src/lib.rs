@@ -10,13 +10,12 @@
 //! (FACTS.md), so padding only goes to the longest text of a batch and the pooled mean counts
 //! real tokens only.
 //!
-//! [`Embedder`] is the port the recommender depends on; [`HashingEmbedder`] is a deterministic
-//! bag-of-words stand-in for fast unit tests that must not load 90 MB of weights.
+//! [`Embedder`] is the port the recommender service depends on. There is one adapter, the real
+//! model: tests of the service use it too (it loads in well under a second), and the ranking
+//! core is tested with hand-made vectors, so no fake embedder is needed.
 
-mod hashing;
 mod minilm;
 
-pub use hashing::HashingEmbedder;
 pub use minilm::{MAX_TOKENS, MiniLm, model_dir_from_env};
 
 /// Dimension of all-MiniLM-L6-v2 vectors.

@@ -6,6 +6,7 @@ pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod idps;
 pub(crate) mod occupations;
+pub(crate) mod ops;
 pub(crate) mod organizations;
 pub(crate) mod profile;
 mod ratelimit;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(idps::router())
         .merge(occupations::router())
         .merge(profile::router())
+        .merge(ops::router())
         .fallback(|| async { ApiError::NotFound.into_response() })
         .route_layer(metrics)
         .with_state(state)
