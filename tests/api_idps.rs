@@ -683,7 +683,29 @@ async fn a_target_role_brings_its_esco_skills() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_recommender_loses_no_plan_and_answers_none_twice() {
-    let app = spawn_app().await;
+    killing_the_recommender(spawn_app().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_recommender_through_kafka_loses_no_plan() {
+    let cluster = trellis_bus_kafka::DevCluster::start(
+        3,
+        &kafka_config(""),
+        &trellis_bus_kafka::Routing::trellis(),
+    )
+    .unwrap();
+    let config = kafka_config(&cluster.bootstrap_servers());
+    let brokers = config.brokers.clone();
+    let app = spawn_app_on(Transport::Kafka(config), |c| {
+        c.kafka_brokers = Some(brokers)
+    })
+    .await;
+    // A killed group member's partitions move to its successor (uncommitted offsets are
+    // redelivered) once the group rebalances.
+    killing_the_recommender(app).await;
+}
+
+async fn killing_the_recommender(app: TestApp) {
     let o = org(&app, "Crashes").await;
     let c = catalog(&app, &o).await;
     let mut recommender = app.spawn_recommender().await;
@@ -710,7 +732,7 @@ async fn killing_the_recommender_loses_no_plan_and_answers_none_twice() {
     let store = &app.store;
     for id in &ids {
         let stream = StreamId::parse(&format!("idp-{id}")).unwrap();
-        wait_until(Duration::from_secs(60), "every plan answered", || async {
+        wait_until(Duration::from_secs(90), "every plan answered", || async {
             store
                 .read_stream(&stream, 1, Direction::Forwards, 10)
                 .await
