@@ -687,18 +687,7 @@ async fn an_admin_cannot_deactivate_themselves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_works_end_to_end_through_kafka() {
-    let cluster = trellis_bus_kafka::DevCluster::start(
-        3,
-        &kafka_config(""),
-        &trellis_bus_kafka::Routing::trellis(),
-    )
-    .unwrap();
-    let config = kafka_config(&cluster.bootstrap_servers());
-    let brokers = config.brokers.clone();
-    let app = spawn_app_on(Transport::Kafka(config), |c| {
-        c.kafka_brokers = Some(brokers)
-    })
-    .await;
+    let (_cluster, app) = spawn_kafka_app().await;
     // Sign-up waits for the identity projection, which is fed through the relay and Kafka.
     let (org, _, email) = app.sign_up("Through Kafka").await;
     let token = app.token(&email).await;

@@ -175,18 +175,7 @@ fn targets(c: &Catalog) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idp_gets_recommendations_through_kafka_that_cover_its_gaps() {
-    let cluster = trellis_bus_kafka::DevCluster::start(
-        3,
-        &kafka_config(""),
-        &trellis_bus_kafka::Routing::trellis(),
-    )
-    .unwrap();
-    let config = kafka_config(&cluster.bootstrap_servers());
-    let brokers = config.brokers.clone();
-    let app = spawn_app_on(Transport::Kafka(config), |c| {
-        c.kafka_brokers = Some(brokers)
-    })
-    .await;
+    let (_cluster, app) = spawn_kafka_app().await;
     let _recommender = app.spawn_recommender().await;
     let o = org(&app, "Kafka plans").await;
     let c = catalog(&app, &o).await;
@@ -688,18 +677,7 @@ async fn killing_the_recommender_loses_no_plan_and_answers_none_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_recommender_through_kafka_loses_no_plan() {
-    let cluster = trellis_bus_kafka::DevCluster::start(
-        3,
-        &kafka_config(""),
-        &trellis_bus_kafka::Routing::trellis(),
-    )
-    .unwrap();
-    let config = kafka_config(&cluster.bootstrap_servers());
-    let brokers = config.brokers.clone();
-    let app = spawn_app_on(Transport::Kafka(config), |c| {
-        c.kafka_brokers = Some(brokers)
-    })
-    .await;
+    let (_cluster, app) = spawn_kafka_app().await;
     // A killed group member's partitions move to its successor (uncommitted offsets are
     // redelivered) once the group rebalances.
     killing_the_recommender(app).await;

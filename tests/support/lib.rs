@@ -512,6 +512,24 @@ impl TestApp {
     }
 }
 
+/// The API with every consumer on a fresh dev Kafka cluster (3 brokers) and `/readyz`
+/// checking it. Keep the cluster alive as long as the app.
+pub async fn spawn_kafka_app() -> (trellis_bus_kafka::DevCluster, TestApp) {
+    let cluster = trellis_bus_kafka::DevCluster::start(
+        3,
+        &kafka_config(""),
+        &trellis_bus_kafka::Routing::trellis(),
+    )
+    .unwrap();
+    let config = kafka_config(&cluster.bootstrap_servers());
+    let brokers = config.brokers.clone();
+    let app = spawn_app_on(Transport::Kafka(config), |c| {
+        c.kafka_brokers = Some(brokers)
+    })
+    .await;
+    (cluster, app)
+}
+
 /// Starts the API with the default configuration.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await

@@ -50,17 +50,14 @@ impl Projection for DevelopmentCatalog {
                 esco_uri,
             } = SkillEvent::from_payload(&event.event_type, event.payload.clone())
                 .map_err(|e| ProjectionError::apply(event, e.to_string()))?;
-            let organization = event
-                .metadata
-                .tenant_id
-                .ok_or_else(|| ProjectionError::apply(event, "no tenant in metadata"))?;
+            let organization = ProjectionError::tenant_of(event)?;
             sqlx::query(
                 "INSERT INTO skills (skill_id, organization_id, name, description, aliases, \
                                      esco_uri, version, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (skill_id) DO NOTHING",
             )
             .bind(event.stream_id.id())
-            .bind(organization.as_uuid())
+            .bind(organization)
             .bind(name)
             .bind(description)
             .bind(aliases)
@@ -92,10 +89,7 @@ async fn apply_resource(
             skills,
             ..
         } => {
-            let organization = event
-                .metadata
-                .tenant_id
-                .ok_or_else(|| ProjectionError::apply(event, "no tenant in metadata"))?;
+            let organization = ProjectionError::tenant_of(event)?;
             let kind = serde_json::to_value(kind)
                 .ok()
                 .and_then(|k| k.as_str().map(str::to_owned))
@@ -109,7 +103,7 @@ async fn apply_resource(
                  ON CONFLICT (resource_id) DO NOTHING",
             )
             .bind(id)
-            .bind(organization.as_uuid())
+            .bind(organization)
             .bind(title)
             .bind(description)
             .bind(url)

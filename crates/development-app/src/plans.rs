@@ -88,17 +88,14 @@ async fn apply_review(
         feedback,
     } = ReviewEvent::from_payload(&event.event_type, event.payload.clone())
         .map_err(|e| ProjectionError::apply(event, e.to_string()))?;
-    let organization = event
-        .metadata
-        .tenant_id
-        .ok_or_else(|| ProjectionError::apply(event, "no tenant in metadata"))?;
+    let organization = ProjectionError::tenant_of(event)?;
     sqlx::query(
         "INSERT INTO reviews (review_id, organization_id, employee_id, reviewer_id, period, \
                               ratings, feedback, version, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (review_id) DO NOTHING",
     )
     .bind(event.stream_id.id())
-    .bind(organization.as_uuid())
+    .bind(organization)
     .bind(employee_id)
     .bind(reviewer_id)
     .bind(period)
@@ -127,10 +124,7 @@ async fn apply_idp(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(),
             target_role,
             due_date,
         } => {
-            let organization = event
-                .metadata
-                .tenant_id
-                .ok_or_else(|| ProjectionError::apply(event, "no tenant in metadata"))?;
+            let organization = ProjectionError::tenant_of(event)?;
             sqlx::query(
                 "INSERT INTO idps (idp_id, organization_id, employee_id, created_by, title, status, \
                                    target_skills, target_role, due_date, version, created_at, \
@@ -139,7 +133,7 @@ async fn apply_idp(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(),
                  ON CONFLICT (idp_id) DO NOTHING",
             )
             .bind(id)
-            .bind(organization.as_uuid())
+            .bind(organization)
             .bind(employee_id)
             .bind(created_by)
             .bind(title)

@@ -43,6 +43,16 @@ pub enum ProjectionError {
 }
 
 impl ProjectionError {
+    /// The organization an event belongs to; an apply failure when it carries none (every
+    /// command of a tenant-scoped aggregate sets it).
+    pub fn tenant_of(event: &RecordedEvent) -> Result<uuid::Uuid, Self> {
+        event
+            .metadata
+            .tenant_id
+            .map(|t| t.as_uuid())
+            .ok_or_else(|| Self::apply(event, "no tenant in metadata"))
+    }
+
     /// An apply failure for `event`.
     pub fn apply(event: &RecordedEvent, reason: impl Into<String>) -> Self {
         Self::Apply {
