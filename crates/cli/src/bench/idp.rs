@@ -3,11 +3,9 @@
 //! between, at a fixed command rate. Run it against a database of its own (see
 //! `scripts/bench-recommender`): the follower folds the whole store on start.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use trellis_bus_kafka::KafkaSource;
 use trellis_development::idp::{Idp, IdpCommand};
 use trellis_development::resource::{Resource, ResourceCommand, ResourceKind};
@@ -16,53 +14,15 @@ use trellis_development::{Level, SkillLevel};
 use trellis_development_app::plans::DevelopmentPlans;
 use trellis_development_app::recommender::Recommender;
 use trellis_kernel::{
-    CommandContext, CommandHandler, Metadata, RecordedEvent, StreamId, SubscriptionOptions,
-    TenantId, Upcasters,
+    CommandContext, CommandHandler, Metadata, StreamId, SubscriptionOptions, TenantId, Upcasters,
 };
 use trellis_runtime::projection::{self, ProjectionHandler};
-use trellis_runtime::{
-    ConsumerOptions, EventHandler, EventSource, HandlerError, StoreSource, spawn_consumer,
-};
+use trellis_runtime::{ConsumerOptions, EventHandler, EventSource, StoreSource, spawn_consumer};
 use uuid::Uuid;
 
 use super::Transport;
 
-type Sent = Arc<Mutex<HashMap<Uuid, Instant>>>;
-
-struct Timed {
-    inner: ProjectionHandler<DevelopmentPlans>,
-    sent: Sent,
-    seen: Arc<Mutex<Vec<Duration>>>,
-}
-
-#[async_trait]
-impl EventHandler for Timed {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn wants(&self, event_type: &str) -> bool {
-        self.inner.wants(event_type)
-    }
-
-    async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {
-        self.inner.handle(events).await?;
-        let now = Instant::now();
-        let mut sent = lock(&self.sent);
-        for event in events {
-            if event.event_type == "IdpRecommendationsGenerated"
-                && let Some(at) = sent.remove(&event.stream_id.id())
-            {
-                lock(&self.seen).push(now - at);
-            }
-        }
-        Ok(())
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use super::timed::{Sent, Timed, lock};
 
 /// Runs the benchmark.
 pub async fn run(
@@ -181,6 +141,7 @@ pub async fn run(
         inner: ProjectionHandler::new(Arc::new(DevelopmentPlans), pool.clone()),
         sent: Arc::clone(&sent),
         seen: Arc::clone(&seen),
+        done: |e| e.event_type == "IdpRecommendationsGenerated",
     });
     let mut sources = sources.into_iter();
     let mut consumers = Vec::new();

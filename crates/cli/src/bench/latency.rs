@@ -5,61 +5,18 @@
 //! projection handler is wrapped so that the moment its transaction commits (the moment the
 //! row becomes visible to readers) is recorded per stream: latency = commit time − send time.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use trellis_bus_kafka::KafkaSource;
 use trellis_demo::{Tally, TallyCommand};
-use trellis_kernel::{
-    CommandContext, CommandHandler, RecordedEvent, StreamId, SubscriptionOptions,
-};
+use trellis_kernel::{CommandContext, CommandHandler, StreamId, SubscriptionOptions};
 use trellis_runtime::projection::{self, ProjectionHandler};
-use trellis_runtime::{
-    ConsumerOptions, EventHandler, EventSource, HandlerError, StoreSource, spawn_consumer,
-};
+use trellis_runtime::{ConsumerOptions, EventHandler, EventSource, StoreSource, spawn_consumer};
 
 use super::Transport;
 
-type Sent = Arc<Mutex<HashMap<uuid::Uuid, Instant>>>;
-
-/// Records, per stream, when the projection committed its first event.
-struct Timed {
-    inner: ProjectionHandler<trellis_demo_app::TallyTotals>,
-    sent: Sent,
-    seen: Arc<Mutex<Vec<Duration>>>,
-}
-
-#[async_trait]
-impl EventHandler for Timed {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn wants(&self, event_type: &str) -> bool {
-        self.inner.wants(event_type)
-    }
-
-    async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {
-        self.inner.handle(events).await?;
-        let now = Instant::now();
-        let mut sent = self
-            .sent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut seen = self
-            .seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for event in events {
-            if let Some(at) = sent.remove(&event.stream_id.id()) {
-                seen.push(now - at);
-            }
-        }
-        Ok(())
-    }
-}
+use super::timed::{Sent, Timed, lock};
 
 /// Runs the latency benchmark.
 pub async fn run(
@@ -115,6 +72,7 @@ pub async fn run(
         inner: ProjectionHandler::new(Arc::new(trellis_demo_app::TallyTotals), pool.clone()),
         sent: Arc::clone(&sent),
         seen: Arc::clone(&seen),
+        done: |_| true,
     });
     let (consumer, _) = spawn_consumer(
         source,
@@ -180,10 +138,6 @@ pub async fn run(
         "max_ms": super::quantile_ms(&latencies, 1.0),
     }));
     Ok(())
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 async fn open(

@@ -6,6 +6,7 @@ mod latency;
 mod rebuild;
 mod recommender;
 mod relay;
+mod timed;
 
 use std::sync::Arc;
 
