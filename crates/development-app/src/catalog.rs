@@ -14,6 +14,64 @@ pub struct DevelopmentCatalog;
 
 /// The live table.
 pub const SKILLS_TABLE: &str = "rm_development_catalog.skills";
+/// The resources table.
+pub const RESOURCES_TABLE: &str = "rm_development_catalog.resources";
+
+/// A resource as other endpoints need it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ResourceRef {
+    /// Owner.
+    pub organization_id: Uuid,
+    /// Title.
+    pub title: String,
+    /// `[{skill_id, level}]` as published.
+    pub skills: serde_json::Value,
+}
+
+impl ResourceRef {
+    /// The ids of the skills it teaches.
+    pub fn skill_ids(&self) -> Vec<Uuid> {
+        self.skills
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.get("skill_id")?.as_str()?.parse().ok())
+            .collect()
+    }
+}
+
+/// A resource by id (any organization: callers check the owner).
+///
+/// # Errors
+/// Database failures.
+pub async fn resource(pool: &PgPool, id: Uuid) -> Result<Option<ResourceRef>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT organization_id, title, skills FROM {RESOURCES_TABLE} WHERE resource_id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Titles of the resources among `ids` that belong to `organization_id`.
+///
+/// # Errors
+/// Database failures.
+pub async fn resource_titles(
+    pool: &PgPool,
+    organization_id: Uuid,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, String>, sqlx::Error> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(&format!(
+        "SELECT resource_id, title FROM {RESOURCES_TABLE} \
+         WHERE organization_id = $1 AND resource_id = ANY($2)"
+    ))
+    .bind(organization_id)
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
 
 #[async_trait]
 impl Projection for DevelopmentCatalog {

@@ -22,9 +22,10 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::consistency::{MinVersion, handle_and_wait, wait_for_version};
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, RequestId};
-use crate::identity::projection::{UserRow, user_by_id};
+use crate::identity::projection::user_by_id;
+use crate::routes::refs::{MAX_SKILLS, check_known_skills, employee_in_org};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -39,68 +40,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/idps/{id}/retry", post(retry))
 }
 
-/// Most skills one list in a request may name (targets, ratings, an item's skills): bounds
-/// the work one plan costs the recommender (co-occurrence is quadratic in a list's length).
-pub(crate) const MAX_SKILLS: usize = 100;
-
 /// Earliest and latest accepted due dates: PostgreSQL's `date` and sane plans.
 const DUE_DATES: (i32, i32) = (2000, 2200);
 
 /// Target level a target role's skills get unless the request names them itself.
 const ROLE_TARGET_LEVEL: u8 = 3;
-
-/// A user of the caller's organization named in a body field; 422 on that field otherwise
-/// (the same answer for another organization's user, so nothing leaks).
-pub(crate) async fn employee_in_org(
-    state: &AppState,
-    caller: &Caller,
-    id: Uuid,
-    field: &str,
-) -> Result<UserRow, ApiError> {
-    match user_by_id(&state.pool, id).await? {
-        Some(user) if user.organization_id == caller.organization_id && user.active => Ok(user),
-        _ => Err(ApiError::field(
-            field,
-            "is not an active user of your organization",
-        )),
-    }
-}
-
-/// 422 naming `field[i].skill_id` for each id not in the caller's skill catalog.
-pub(crate) async fn check_known_skills(
-    state: &AppState,
-    caller: &Caller,
-    ids: &[Uuid],
-    field: &str,
-) -> Result<(), ApiError> {
-    if ids.len() > MAX_SKILLS {
-        return Err(ApiError::field(
-            field,
-            format!("at most {MAX_SKILLS} skills"),
-        ));
-    }
-    let known: std::collections::HashSet<Uuid> =
-        catalog::known_skills(&state.pool, caller.organization_id, ids)
-            .await?
-            .into_iter()
-            .collect();
-    let unknown: Vec<FieldError> = ids
-        .iter()
-        .enumerate()
-        .filter(|(_, id)| !known.contains(id))
-        .map(|(i, _)| {
-            FieldError::new(
-                format!("{field}[{i}].skill_id"),
-                "is not a skill of your organization",
-            )
-        })
-        .collect();
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(unknown))
-    }
-}
 
 fn idp_error(error: IdpError) -> ApiError {
     match error {
@@ -286,7 +230,10 @@ pub(crate) async fn create(
         return Err(ApiError::Forbidden);
     }
     let ids: Vec<Uuid> = body.target_skills.iter().map(|t| t.skill_id).collect();
-    check_known_skills(&state, &caller, &ids, "target_skills").await?;
+    check_known_skills(&state, &caller, &ids, |i| {
+        format!("target_skills[{i}].skill_id")
+    })
+    .await?;
     let mut targets: Vec<SkillLevel> = body
         .target_skills
         .iter()
@@ -355,20 +302,6 @@ pub(crate) async fn create(
     ))
 }
 
-async fn resource_titles(
-    state: &AppState,
-    ids: &[Uuid],
-) -> Result<std::collections::HashMap<Uuid, String>, ApiError> {
-    let rows: Vec<(Uuid, String)> = sqlx::query_as(
-        "SELECT resource_id, title FROM rm_development_catalog.resources \
-         WHERE resource_id = ANY($1)",
-    )
-    .bind(ids)
-    .fetch_all(&state.pool)
-    .await?;
-    Ok(rows.into_iter().collect())
-}
-
 /// Read a plan (owner, their manager, admin). `?min_version=` waits for the recommender's
 /// answer: version 2 is the first event after creation.
 #[utoipa::path(get, path = "/v1/idps/{id}", tag = "development",
@@ -422,7 +355,7 @@ pub(crate) async fn read(
             r.get("resource_id")?.as_str()?.parse().ok()
         };
         let ids: Vec<Uuid> = list.iter().filter_map(id_of).collect();
-        let titles = resource_titles(&state, &ids).await?;
+        let titles = catalog::resource_titles(&state.pool, caller.organization_id, &ids).await?;
         for r in list.iter_mut() {
             let title = id_of(r).and_then(|id| titles.get(&id).cloned());
             if let (Some(obj), Some(title)) = (r.as_object_mut(), title) {
@@ -559,30 +492,23 @@ pub(crate) async fn add_item(
     ApiJson(body): ApiJson<AddItem>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     owner_or_manager(&state, &caller, id).await?;
-    check_known_skills(&state, &caller, &body.skill_ids, "skill_ids").await?;
+    check_known_skills(&state, &caller, &body.skill_ids, |i| {
+        format!("skill_ids[{i}]")
+    })
+    .await?;
     let mut title = body.title.clone();
     let mut skill_ids = body.skill_ids.clone();
     if let Some(resource_id) = body.resource_id {
-        let row: Option<(String, serde_json::Value)> = sqlx::query_as(
-            "SELECT title, skills FROM rm_development_catalog.resources \
-             WHERE resource_id = $1 AND organization_id = $2",
-        )
-        .bind(resource_id)
-        .bind(caller.organization_id)
-        .fetch_optional(&state.pool)
-        .await?;
-        let (resource_title, skills) = row.ok_or_else(|| {
-            ApiError::field("resource_id", "is not a resource of your organization")
-        })?;
+        let resource = catalog::resource(&state.pool, resource_id)
+            .await?
+            .filter(|r| r.organization_id == caller.organization_id)
+            .ok_or_else(|| {
+                ApiError::field("resource_id", "is not a resource of your organization")
+            })?;
         // Item titles are at most 200 characters; resource titles may be longer.
-        title.get_or_insert_with(|| resource_title.chars().take(200).collect());
+        title.get_or_insert_with(|| resource.title.chars().take(200).collect());
         if skill_ids.is_empty() {
-            skill_ids = skills
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s.get("skill_id")?.as_str()?.parse().ok())
-                .collect();
+            skill_ids = resource.skill_ids();
         }
     }
     let title =

@@ -10,6 +10,7 @@ pub(crate) mod ops;
 pub(crate) mod organizations;
 pub(crate) mod profile;
 mod ratelimit;
+pub(crate) mod refs;
 pub(crate) mod resources;
 pub(crate) mod reviews;
 pub(crate) mod skills;

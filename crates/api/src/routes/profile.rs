@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::error::{ApiError, from_handle};
 use crate::extract::{ApiJson, Caller, RequestId};
+use crate::routes::refs::check_known_skills;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/users/me/skills", post(declare).get(list))
@@ -45,18 +46,7 @@ pub(crate) async fn declare(
     request: RequestId,
     ApiJson(body): ApiJson<DeclareSkill>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let known = trellis_development_app::catalog::known_skills(
-        &state.pool,
-        caller.organization_id,
-        &[body.skill_id],
-    )
-    .await?;
-    if !known.contains(&body.skill_id) {
-        return Err(ApiError::field(
-            "skill_id",
-            "is not a skill of your organization",
-        ));
-    }
+    check_known_skills(&state, &caller, &[body.skill_id], |_| "skill_id".to_owned()).await?;
     let context = CommandContext {
         metadata: request.metadata(Some(&caller)),
         ..CommandContext::default()

@@ -14,9 +14,10 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::consistency::handle_and_wait;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, Caller, RequestId};
 use crate::policy;
+use crate::routes::refs::check_known_skills;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -78,21 +79,7 @@ pub(crate) async fn publish(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     policy::require_any(&caller, &[Role::Admin, Role::Manager, Role::Instructor])?;
     let ids: Vec<Uuid> = body.skills.iter().map(|s| s.skill_id).collect();
-    let known = catalog::known_skills(&state.pool, caller.organization_id, &ids).await?;
-    let unknown: Vec<FieldError> = ids
-        .iter()
-        .enumerate()
-        .filter(|(_, id)| !known.contains(id))
-        .map(|(i, _)| {
-            FieldError::new(
-                format!("skills[{i}].skill_id"),
-                "is not a skill of your organization",
-            )
-        })
-        .collect();
-    if !unknown.is_empty() {
-        return Err(ApiError::Validation(unknown));
-    }
+    check_known_skills(&state, &caller, &ids, |i| format!("skills[{i}].skill_id")).await?;
     let id = Uuid::now_v7();
     let command = ResourceCommand::Publish {
         title: body.title,
@@ -117,7 +104,7 @@ pub(crate) async fn publish(
         &stream,
         &command,
         &request.metadata(Some(&caller)),
-        "rm_development_catalog.resources",
+        catalog::RESOURCES_TABLE,
         "resource_id",
         resource_error,
     )
@@ -152,13 +139,8 @@ pub(crate) async fn rate(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RateResource>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let organization: Option<Uuid> = sqlx::query_scalar(
-        "SELECT organization_id FROM rm_development_catalog.resources WHERE resource_id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&state.pool)
-    .await?;
-    policy::same_organization(&caller, organization.ok_or(ApiError::NotFound)?)?;
+    let resource = catalog::resource(&state.pool, id).await?;
+    policy::same_organization(&caller, resource.ok_or(ApiError::NotFound)?.organization_id)?;
     let command = ResourceCommand::Rate {
         user_id: caller.user_id,
         rating: body.rating,
@@ -169,7 +151,7 @@ pub(crate) async fn rate(
         &stream,
         &command,
         &request.metadata(Some(&caller)),
-        "rm_development_catalog.resources",
+        catalog::RESOURCES_TABLE,
         "resource_id",
         resource_error,
     )

@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::consistency::handle_and_wait;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller, RequestId};
-use crate::routes::idps::{check_known_skills, employee_in_org};
+use crate::routes::refs::{check_known_skills, employee_in_org};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/reviews", post(submit))
@@ -72,7 +72,7 @@ pub(crate) async fn submit(
         return Err(ApiError::Forbidden);
     }
     let ids: Vec<Uuid> = body.ratings.iter().map(|r| r.skill_id).collect();
-    check_known_skills(&state, &caller, &ids, "ratings").await?;
+    check_known_skills(&state, &caller, &ids, |i| format!("ratings[{i}].skill_id")).await?;
     let id = Uuid::now_v7();
     let command = ReviewCommand::Submit {
         employee_id: body.employee_id,
