@@ -2,6 +2,7 @@
 
 mod bench;
 mod dev;
+mod esco_data;
 mod eval;
 mod import;
 mod projections;

@@ -10,65 +10,20 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
-use trellis_development::esco::Occupations;
 use trellis_embed::{Embedder, MiniLm, normalise};
 use trellis_recommender::index::{IndexParams, VectorIndex};
 use trellis_recommender::rank::{GapSpec, RankOptions};
 use trellis_recommender::{Catalog, ResourceInfo};
 use uuid::Uuid;
 
-struct Skills {
-    ids: Vec<Uuid>,
-    names: Vec<String>,
-    texts: Vec<String>,
-    occupations: Vec<Vec<usize>>,
-}
+/// The ESCO skills and occupations (`crate::esco_data`).
+type Skills = crate::esco_data::EscoData;
 
 fn load_skills(dir: &Path) -> anyhow::Result<Skills> {
-    let raw = std::fs::read_to_string(dir.join("skills.jsonl")).context("skills.jsonl")?;
-    let (mut ids, mut names, mut texts, mut uris) = (vec![], vec![], vec![], vec![]);
-    for line in raw.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line)?;
-        let uri = v["uri"].as_str().unwrap_or_default().to_owned();
-        let label = v["label"].as_str().unwrap_or_default().to_owned();
-        let description = match v["description"].as_str() {
-            Some(d) if !d.trim().is_empty() => d.to_owned(),
-            _ => v["text"].as_str().unwrap_or_default().to_owned(),
-        };
-        ids.push(Uuid::new_v5(&Uuid::NAMESPACE_URL, uri.as_bytes()));
-        texts.push(trellis_development_app::recommender::skill_text(
-            &label,
-            &description,
-        ));
-        names.push(label);
-        uris.push(uri);
-    }
-    let index: std::collections::HashMap<&str, usize> = uris
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (u.as_str(), i))
-        .collect();
-    let occupations = Occupations::parse(&std::fs::read_to_string(dir.join("occupations.jsonl"))?)?
-        .all()
-        .iter()
-        .map(|o| {
-            o.skills
-                .iter()
-                .filter_map(|s| index.get(s.uri.as_str()).copied())
-                .collect::<Vec<usize>>()
-        })
-        .filter(|s| s.len() >= 4)
-        .collect();
-    Ok(Skills {
-        ids,
-        names,
-        texts,
-        occupations,
-    })
+    crate::esco_data::load(dir)
 }
 
 fn embed_all(model: &MiniLm, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
@@ -136,7 +91,7 @@ fn synthetic_resources(
             (
                 ResourceInfo {
                     id: Uuid::from_u128(rng.random()),
-                    title: format!("Course on {}", skills.names[primary]),
+                    title: format!("Course on {}", skills.labels[primary]),
                     kind: ["course", "video", "book", "article"][rng.random_range(0..4)].into(),
                     difficulty: rng.random_range(1..=5),
                     duration_minutes: rng.random_range(15..=600),
@@ -227,7 +182,7 @@ pub fn recommend(
         catalog.add_basket(&basket);
     }
     for (i, v) in skill_vectors.iter().enumerate() {
-        catalog.add_skill(skills.ids[i], skills.names[i].clone(), Some(v.clone()));
+        catalog.add_skill(skills.ids[i], skills.labels[i].clone(), Some(v.clone()));
     }
     let built = Instant::now();
     catalog.extend_resources(synthetic_resources(

@@ -1,14 +1,13 @@
 //! The evaluation's data: real ESCO skills and occupations, a synthetic resource catalog and
 //! synthetic employees. What is synthetic is said in docs/recommendation.md.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context;
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
-use trellis_development::esco::Occupations;
 use uuid::Uuid;
 
 /// An ESCO skill.
@@ -52,10 +51,6 @@ pub struct World {
     pub employees: Vec<Employee>,
 }
 
-fn skill_id(uri: &str) -> Uuid {
-    Uuid::new_v5(&Uuid::NAMESPACE_URL, uri.as_bytes())
-}
-
 fn first_sentence(text: &str) -> &str {
     text.split_inclusive(". ").next().unwrap_or(text).trim()
 }
@@ -71,42 +66,26 @@ pub fn build(
     employees: usize,
 ) -> anyhow::Result<World> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let raw = std::fs::read_to_string(dir.join("skills.jsonl"))
-        .with_context(|| format!("reading {}", dir.join("skills.jsonl").display()))?;
-    let mut skills = Vec::new();
-    for line in raw.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line)?;
-        let uri = v["uri"].as_str().unwrap_or_default();
-        let label = v["label"].as_str().unwrap_or_default().to_owned();
-        let description = match v["description"].as_str() {
-            Some(d) if !d.trim().is_empty() => d.to_owned(),
-            _ => v["text"].as_str().unwrap_or_default().to_owned(),
-        };
-        skills.push(Skill {
-            id: skill_id(uri),
-            text: trellis_development_app::recommender::skill_text(&label, &description),
-            label,
-        });
-    }
-    let known: HashSet<Uuid> = skills.iter().map(|s| s.id).collect();
-    let occupations = Occupations::parse(
-        &std::fs::read_to_string(dir.join("occupations.jsonl")).context("occupations.jsonl")?,
-    )?;
-    let mut sets: Vec<Vec<Uuid>> = occupations
-        .all()
+    let data = crate::esco_data::load(dir)?;
+    let mut sets: Vec<Vec<Uuid>> = data
+        .occupations
         .iter()
         .map(|o| {
-            let mut s: Vec<Uuid> = o
-                .skills
-                .iter()
-                .map(|s| skill_id(&s.uri))
-                .filter(|id| known.contains(id))
-                .collect();
+            let mut s: Vec<Uuid> = o.iter().map(|i| data.ids[*i]).collect();
             s.sort_unstable();
-            s.dedup();
             s
         })
-        .filter(|s| s.len() >= 4)
+        .collect();
+    let skills: Vec<Skill> = data
+        .ids
+        .iter()
+        .zip(data.labels)
+        .zip(data.texts)
+        .map(|((id, label), text)| Skill {
+            id: *id,
+            label,
+            text,
+        })
         .collect();
     sets.shuffle(&mut rng);
     let cut = sets.len() * 4 / 5;
