@@ -137,6 +137,7 @@ enum Relation {
     Other,
 }
 
+/// How the caller stands to an employee's plans; 404 for someone outside their organization.
 async fn relation_to(
     state: &AppState,
     caller: &Caller,
@@ -145,8 +146,11 @@ async fn relation_to(
     if caller.user_id == employee_id {
         return Ok(Relation::Owner);
     }
-    let employee = user_by_id(&state.pool, employee_id).await?;
-    if employee.is_some_and(|e| e.manager_id == Some(caller.user_id)) {
+    let employee = user_by_id(&state.pool, employee_id)
+        .await?
+        .filter(|e| e.organization_id == caller.organization_id)
+        .ok_or(ApiError::NotFound)?;
+    if employee.manager_id == Some(caller.user_id) {
         return Ok(Relation::Manager);
     }
     Ok(if caller.has(Role::Admin) {
@@ -412,13 +416,6 @@ pub(crate) async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let employee_id = query.employee_id.unwrap_or(caller.user_id);
-    if employee_id != caller.user_id
-        && user_by_id(&state.pool, employee_id)
-            .await?
-            .is_none_or(|u| u.organization_id != caller.organization_id)
-    {
-        return Err(ApiError::NotFound);
-    }
     if relation_to(&state, &caller, employee_id).await? == Relation::Other {
         return Err(ApiError::Forbidden);
     }
