@@ -101,7 +101,7 @@ async fn wrong_password_and_unknown_email_answer_identically() {
 async fn repeated_failed_logins_are_rate_limited_with_retry_after() {
     let app = spawn_app().await;
     let (_, _, email) = app.sign_up("Limits").await;
-    for _ in 0..10 {
+    for _ in 0..5 {
         assert_eq!(app.login(&email, "wrong password 123").await.status(), 401);
     }
     let limited = app.login(&email, "wrong password 123").await;
@@ -188,14 +188,15 @@ async fn validation_failures_are_problem_json_naming_every_field() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_email_can_register_once() {
+async fn an_email_can_register_once_per_organization() {
     let app = spawn_app().await;
     let (_, _, email) = app.sign_up("First").await;
+    let admin = app.token(&email).await;
     let again = app
         .post(
-            "/v1/organizations",
-            None,
-            json!({"name": "Second", "admin": {"email": email, "password": PASSWORD, "display_name": "B"}}),
+            "/v1/users",
+            Some(&admin),
+            json!({"email": email, "password": PASSWORD, "display_name": "B", "roles": ["learner"]}),
         )
         .await;
     assert_problem(&again, 409);
@@ -237,6 +238,7 @@ async fn the_authorization_matrix_holds_for_identity_routes() {
     let expired = trellis_api::auth::issue_access_token(
         &expired_config,
         admin_id.parse().unwrap(),
+        uuid::Uuid::now_v7(),
         uuid::Uuid::now_v7(),
         vec!["admin".into()],
     )
@@ -342,24 +344,28 @@ async fn deactivation_ends_every_session_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commands_carry_the_request_id_as_correlation_and_the_actor() {
+async fn commands_carry_a_server_made_correlation_id_the_client_request_id_and_the_actor() {
     let app = spawn_app().await;
     let (org, admin_id, admin_email) = app.sign_up("Audit").await;
     let admin = app.token(&admin_email).await;
-    let request_id = uuid::Uuid::now_v7();
+    // A client's x-request-id (even a UUID another event already uses as its correlation)
+    // is kept beside the correlation id, never used as it.
+    let client_id = uuid::Uuid::now_v7();
     let response = app
         .client
         .post(app.url("/v1/users"))
         .bearer_auth(&admin)
-        .header("x-request-id", request_id.to_string())
+        .header("x-request-id", client_id.to_string())
         .json(&json!({"email": "corr@example.com", "password": PASSWORD, "display_name": "C", "roles": ["employee"]}))
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        response.headers()["x-request-id"],
-        request_id.to_string().as_str()
-    );
+    let request_id: uuid::Uuid = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(request_id, client_id);
     let id: uuid::Uuid = json_of(response).await["id"]
         .as_str()
         .unwrap()
@@ -375,6 +381,10 @@ async fn commands_carry_the_request_id_as_correlation_and_the_actor() {
     assert_eq!(events[0].event_type, "UserRegistered");
     let meta = &events[0].metadata;
     assert_eq!(meta.correlation_id.map(|c| c.as_uuid()), Some(request_id));
+    assert_eq!(
+        meta.request_id.as_deref(),
+        Some(client_id.to_string().as_str())
+    );
     assert_eq!(
         meta.actor_id.map(|a| a.as_uuid().to_string()),
         Some(admin_id)
@@ -623,7 +633,15 @@ async fn ops_endpoints_report_health_readiness_and_metrics() {
     let token = app.token(&email).await;
     let me = json_of(app.get("/v1/users/me?min_version=1", Some(&token)).await).await;
     assert!(me["version"].as_i64().unwrap() >= 1);
-    let text = app.get("/metrics", None).await.text().await.unwrap();
+    // Operational routes are the operator's, not any tenant's (not even an admin's).
+    assert_problem(&app.get("/metrics", None).await, 401);
+    assert_problem(&app.get("/metrics", Some(&token)).await, 401);
+    let text = app
+        .get("/metrics", Some(OPS_TOKEN))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(
         text.contains(
             r#"trellis_http_requests_total{method="POST",route="/v1/auth/login",status="401"} 1"#

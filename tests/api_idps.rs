@@ -809,17 +809,14 @@ async fn declared_skills_fill_in_where_no_review_rated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admins_see_projection_status() {
+async fn the_operator_sees_projection_status_and_no_tenant_does() {
     let app = spawn_app().await;
     let o = org(&app, "Ops").await;
-    assert_eq!(
-        app.get("/v1/ops/projections", Some(&o.employee))
-            .await
-            .status(),
-        403
-    );
-    assert_eq!(app.get("/v1/ops/projections", None).await.status(), 401);
-    let status = json_of(app.get("/v1/ops/projections", Some(&o.admin)).await).await;
+    // Deployment-wide data: no tenant role opens it, not even an organization's admin.
+    for token in [Some(o.employee.as_str()), Some(o.admin.as_str()), None] {
+        assert_eq!(app.get("/v1/ops/projections", token).await.status(), 401);
+    }
+    let status = json_of(app.get("/v1/ops/projections", Some(OPS_TOKEN)).await).await;
     let plans = status
         .as_array()
         .unwrap()
@@ -828,4 +825,51 @@ async fn admins_see_projection_status() {
         .unwrap_or_else(|| panic!("{status}"));
     assert_eq!(plans["state"], "live");
     assert!(plans["lag"].as_i64().unwrap() >= 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_version_on_an_unknown_or_foreign_plan_answers_404_at_once() {
+    // Security probe: an unknown id used to wait the whole read-your-writes wait (5 s) while
+    // another organization's id answered 404 at once: the time told which ids exist.
+    let app = spawn_app().await;
+    let o = org(&app, "Oracle").await;
+    let other = org(&app, "Oracle elsewhere").await;
+    let sql = skill(&app, &o.admin, "SQL", "").await;
+    let created = create_idp(
+        &app,
+        &o.employee,
+        json!({"employee_id": o.employee_id, "title": "Plan",
+               "target_skills": [{"skill_id": sql, "target_level": 3}]}),
+    )
+    .await;
+    assert_eq!(created.status(), 202);
+    let id = json_of(created).await["id"].as_str().unwrap().to_owned();
+    for (who, path) in [
+        (
+            &o.employee,
+            format!("/v1/idps/{}?min_version=2", uuid::Uuid::now_v7()),
+        ),
+        (
+            &o.employee,
+            format!("/v1/idps/{}?min_version=1", uuid::Uuid::new_v4()),
+        ),
+        (&other.admin, format!("/v1/idps/{id}?min_version=2")),
+        (&other.employee, format!("/v1/idps/{id}?min_version=1")),
+    ] {
+        let started = std::time::Instant::now();
+        let response = app.get(&path, Some(who)).await;
+        let took = started.elapsed();
+        assert_eq!(response.status(), 404, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        assert!(took < Duration::from_millis(500), "{path} took {took:?}");
+    }
+    // The caller's own plan still reads its write.
+    let own = app
+        .get(&format!("/v1/idps/{id}?min_version=1"), Some(&o.employee))
+        .await;
+    assert_eq!(own.status(), 200);
+    assert_eq!(json_of(own).await["version"], 1);
 }

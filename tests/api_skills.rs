@@ -248,3 +248,233 @@ async fn malformed_paths_and_query_parameters_are_problem_json_too() {
     assert_eq!(me.status(), 422);
     assert_eq!(json_of(me).await["errors"][0]["field"], "min_version");
 }
+
+/// `n` synthetic ESCO lines, numbered from `from`.
+fn esco_lines(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("{{\"uri\": \"http://example.com/skill/{i}\", \"label\": \"Skill {i}\"}}\n"))
+        .collect()
+}
+
+async fn import(app: &TestApp, token: &str, body: String) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/skills/import"))
+        .bearer_auth(token)
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn assert_rate_limited(response: reqwest::Response) {
+    assert_eq!(response.status(), 429);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=61).contains(&retry_after), "{retry_after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_are_capped_in_lines_and_charged_by_size() {
+    // Security probe: a 2,000-line import cost one unit of the expensive budget, like a
+    // one-line one, and delayed other organizations' recommendations.
+    let app = spawn_app_with(|c| c.expensive_limit_per_user = 4).await;
+    let (_, _, admin_email) = app.sign_up("Big import").await;
+    let admin = app.token(&admin_email).await;
+
+    let too_long = import(&app, &admin, esco_lines(0, 2_001)).await;
+    assert_eq!(too_long.status(), 422);
+    let body = json_of(too_long).await;
+    assert_eq!(body["errors"][0]["field"], "body");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2000"),
+        "{body}"
+    );
+    // Blank lines are not counted (an import costs at least one unit: 1 of 4 spent).
+    assert_eq!(
+        import(&app, &admin, "\n\n".repeat(3_000)).await.status(),
+        202
+    );
+
+    // 250 lines are 3 units (one per started 100): the rest of the budget...
+    let first = import(&app, &admin, esco_lines(0, 250)).await;
+    assert_eq!(first.status(), 202);
+    assert_eq!(json_of(first).await["imported"], 250);
+    // ...so even one more line is refused this minute, and nothing is imported.
+    assert_rate_limited(import(&app, &admin, esco_lines(250, 1)).await).await;
+    let found = json_of(app.get("/v1/skills?q=Skill%20250", Some(&admin)).await).await;
+    assert_eq!(found, json!([]));
+}
+
+/// Waits until the catalog read model shows a skill named `name`.
+async fn searchable(app: &TestApp, token: &str, name: &str) {
+    let path = format!("/v1/skills?q={}", name.replace(' ', "%20"));
+    wait_until(std::time::Duration::from_secs(10), name, || async {
+        let found = json_of(app.get(&path, Some(token)).await).await;
+        found.as_array().is_some_and(|a| a.iter().any(|s| s["name"] == name))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organizations_catalog_is_bounded() {
+    let app = spawn_app().await;
+    let (organization_id, _, admin_email) = app.sign_up("Full catalog").await;
+    let admin = app.token(&admin_email).await;
+    // One skill through the API, so the read model exists; then fill the catalog up to one
+    // short of the limit directly in the read model (20,000 imports would take minutes).
+    let first = import(&app, &admin, esco_lines(0, 1)).await;
+    assert_eq!(first.status(), 202);
+    searchable(&app, &admin, "Skill 0").await;
+    sqlx::query(
+        "INSERT INTO rm_development_catalog.skills \
+             (skill_id, organization_id, name, description, aliases, version, created_at) \
+         SELECT gen_random_uuid(), $1, 'Filler ' || i, '', '{}', 1, now() \
+         FROM generate_series(1, $2) AS i",
+    )
+    .bind(uuid::Uuid::parse_str(&organization_id).unwrap())
+    .bind(i64::try_from(trellis_development_app::catalog::MAX_SKILLS_PER_ORGANIZATION).unwrap() - 2)
+    .execute(app.store.pool())
+    .await
+    .unwrap();
+
+    // Two new skills would pass the limit: refused, naming it, with nothing imported.
+    let over = import(&app, &admin, esco_lines(1, 2)).await;
+    assert_eq!(over.status(), 409);
+    let detail = json_of(over).await["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("20000"), "{detail}");
+    // Re-importing what is there adds nothing and passes; one new skill fits.
+    let again = import(&app, &admin, esco_lines(0, 1)).await;
+    assert_eq!(json_of(again).await, json!({"imported": 0, "skipped": 1}));
+    let last = import(&app, &admin, esco_lines(1, 1)).await;
+    assert_eq!(json_of(last).await, json!({"imported": 1, "skipped": 0}));
+    searchable(&app, &admin, "Skill 1").await;
+    // Full: no more, by import or by hand.
+    assert_eq!(
+        import(&app, &admin, esco_lines(2, 1)).await.status(),
+        409
+    );
+    let by_hand = app
+        .post("/v1/skills", Some(&admin), json!({"name": "One more"}))
+        .await;
+    assert_eq!(by_hand.status(), 409);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_spends_the_callers_write_budget() {
+    // Security probe: cheap commands had no budget (40 plans in 0.6 s, 400 re-ratings).
+    let app = spawn_app_with(|c| c.write_limit_per_user = 5).await;
+    let (_, _, admin_email) = app.sign_up("Writes").await;
+    let admin = app.token(&admin_email).await;
+    let skill = json_of(
+        app.post("/v1/skills", Some(&admin), json!({"name": "Rust"}))
+            .await,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resource = app
+        .post(
+            "/v1/resources",
+            Some(&admin),
+            json!({"title": "Rust in practice", "kind": "course", "duration_minutes": 60,
+                   "difficulty": 2, "skills": [{"skill_id": skill, "level": 3}]}),
+        )
+        .await;
+    assert_eq!(resource.status(), 201);
+    let resource = json_of(resource).await["id"].as_str().unwrap().to_owned();
+    let rating = format!("/v1/resources/{resource}/ratings");
+    for rating_value in [3, 4, 5] {
+        assert_eq!(
+            app.post(&rating, Some(&admin), json!({"rating": rating_value}))
+                .await
+                .status(),
+            201
+        );
+    }
+    // Five writes spent: the sixth, of any kind, is refused.
+    assert_rate_limited(app.post(&rating, Some(&admin), json!({"rating": 2})).await).await;
+    assert_rate_limited(
+        app.post("/v1/skills", Some(&admin), json!({"name": "Go"}))
+            .await,
+    )
+    .await;
+    assert_rate_limited(
+        app.post(
+            "/v1/users/me/skills",
+            Some(&admin),
+            json!({"skill_id": skill, "level": 2}),
+        )
+        .await,
+    )
+    .await;
+    // Reads are not writes; another user has their own budget.
+    assert_eq!(app.get("/v1/skills", Some(&admin)).await.status(), 200);
+    let (_, _, other_email) = app.sign_up("Other writer").await;
+    let other = app.token(&other_email).await;
+    assert_eq!(
+        app.post("/v1/skills", Some(&other), json!({"name": "Go"}))
+            .await
+            .status(),
+        201
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_rating_appends_nothing_and_answers_as_before() {
+    use trellis_kernel::{Direction, EventStore, StreamId};
+    let app = spawn_app().await;
+    let (_, _, admin_email) = app.sign_up("Ratings").await;
+    let admin = app.token(&admin_email).await;
+    let skill = json_of(
+        app.post("/v1/skills", Some(&admin), json!({"name": "Rust"}))
+            .await,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resource = json_of(
+        app.post(
+            "/v1/resources",
+            Some(&admin),
+            json!({"title": "Rust in practice", "kind": "course", "duration_minutes": 60,
+                   "difficulty": 2, "skills": [{"skill_id": skill, "level": 3}]}),
+        )
+        .await,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/resources/{resource}/ratings");
+    let mut versions = Vec::new();
+    for value in [4, 4, 4, 5, 5] {
+        let response = app.post(&path, Some(&admin), json!({"rating": value})).await;
+        assert_eq!(response.status(), 201);
+        versions.push(json_of(response).await["version"].as_u64().unwrap());
+    }
+    assert_eq!(versions, vec![2, 2, 2, 3, 3]);
+    let stream = StreamId::new("resource", uuid::Uuid::parse_str(&resource).unwrap()).unwrap();
+    let events = app
+        .store
+        .read_stream(&stream, 1, Direction::Forwards, 100)
+        .await
+        .unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        vec!["ResourcePublished", "ResourceRated", "ResourceRated"]
+    );
+}

@@ -394,6 +394,9 @@ impl Drop for TestApp {
 /// The password every test user gets (meets the policy).
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The operator token of test apps (`/metrics`, `/v1/ops/*`).
+pub const OPS_TOKEN: &str = "test-operator-token-4f9c2b7e1a6d3085";
+
 /// Starts the API on 127.0.0.1:0 with `config` tweaks, over a fresh, schema-checked store,
 /// in single-node mode.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut trellis_api::ApiConfig)) -> TestApp {
@@ -436,7 +439,10 @@ pub async fn spawn_app_on(
         let source = source_for(&transport, &store, handler.name(), &[context]).await;
         trellis_runtime::spawn_consumer(source, handler, ConsumerOptions::default(), stop.signal());
     }
-    let mut config = trellis_api::ApiConfig::default();
+    let mut config = trellis_api::ApiConfig {
+        ops_token: Some(trellis_api::config::Secret::new(OPS_TOKEN)),
+        ..trellis_api::ApiConfig::default()
+    };
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());

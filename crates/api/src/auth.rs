@@ -16,8 +16,11 @@ use uuid::Uuid;
 use crate::config::ApiConfig;
 use crate::error::ApiError;
 
-/// The password policy: 12 to 128 characters, not all of one kind. Returns what is wrong.
-pub fn check_password_policy(password: &str) -> Result<(), &'static str> {
+/// The password policy: 12 to 128 characters, not all of one kind, and not guessable: the
+/// `zxcvbn` estimator (Dropbox's, with its lists of common and breached passwords, names
+/// and words, keyboard patterns, repeats and sequences, and the user's own `context` such as
+/// their e-mail address and name) must put it beyond 10^10 guesses. Returns what is wrong.
+pub fn check_password_policy(password: &str, context: &[&str]) -> Result<(), &'static str> {
     let len = password.chars().count();
     if len < 12 {
         return Err("must be at least 12 characters");
@@ -33,6 +36,14 @@ pub fn check_password_policy(password: &str) -> Result<(), &'static str> {
     ];
     if kinds.iter().filter(|k| **k).count() < 2 {
         return Err("must mix at least two of lowercase, uppercase, digits and symbols");
+    }
+    let mut inputs = vec!["trellis"];
+    inputs.extend_from_slice(context);
+    if u8::from(zxcvbn::zxcvbn(password, &inputs).score()) < 3 {
+        return Err(
+            "is too easy to guess (a common password, a pattern, or your own name or address); \
+             a few unrelated words work well",
+        );
     }
     Ok(())
 }
@@ -103,6 +114,9 @@ pub struct Claims {
     pub exp: u64,
     /// Issued at.
     pub iat: u64,
+    /// The login session (refresh-token family) the token belongs to: revoking the session
+    /// (logout, password change, deactivation) ends its access tokens too.
+    pub sid: Uuid,
 }
 
 fn now_secs() -> u64 {
@@ -119,12 +133,14 @@ pub fn issue_access_token(
     config: &ApiConfig,
     user_id: Uuid,
     organization_id: Uuid,
+    session_id: Uuid,
     roles: Vec<String>,
 ) -> Result<String, ApiError> {
     let iat = now_secs();
     let claims = Claims {
         sub: user_id,
         org: organization_id,
+        sid: session_id,
         roles,
         iss: config.issuer.clone(),
         aud: config.audience.clone(),
@@ -140,7 +156,10 @@ pub fn issue_access_token(
 }
 
 /// Verifies an access token: HS256 only (so `alg: none` and key confusion are refused), the
-/// right key, issuer and audience, not expired (no leeway).
+/// current key (or the previous one during its grace period), issuer and audience, not
+/// expired (no leeway), not issued in the future, and a lifetime (`exp - iat`) no longer
+/// than this deployment issues: a token minted with a stolen key cannot outlive the
+/// access-token lifetime either.
 ///
 /// # Errors
 /// [`ApiError::Unauthorized`] for anything wrong.
@@ -150,13 +169,39 @@ pub fn verify_access_token(config: &ApiConfig, token: &str) -> Result<Claims, Ap
     validation.set_audience(&[&config.audience]);
     validation.leeway = 0;
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    jsonwebtoken::decode::<Claims>(
-        token,
-        &DecodingKey::from_secret(config.jwt_secret.expose().as_bytes()),
-        &validation,
-    )
-    .map(|data| data.claims)
-    .map_err(|_| ApiError::Unauthorized)
+    let decode = |secret: &str| {
+        jsonwebtoken::decode::<Claims>(
+            token,
+            &DecodingKey::from_secret(secret.as_bytes()),
+            &validation,
+        )
+        .map(|data| data.claims)
+    };
+    let claims = match decode(config.jwt_secret.expose()) {
+        Ok(claims) => claims,
+        Err(error)
+            if matches!(
+                error.kind(),
+                jsonwebtoken::errors::ErrorKind::InvalidSignature
+            ) =>
+        {
+            let in_grace = config
+                .jwt_previous_until
+                .is_some_and(|until| SystemTime::now() < until);
+            match (&config.jwt_previous_secret, in_grace) {
+                (Some(previous), true) => {
+                    decode(previous.expose()).map_err(|_| ApiError::Unauthorized)?
+                }
+                _ => return Err(ApiError::Unauthorized),
+            }
+        }
+        Err(_) => return Err(ApiError::Unauthorized),
+    };
+    let lifetime = claims.exp.saturating_sub(claims.iat);
+    if claims.iat > now_secs() + 5 || lifetime > config.access_ttl.as_secs() {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(claims)
 }
 
 /// A new opaque refresh token (256 random bits) and the hash that is stored.
@@ -179,28 +224,51 @@ mod tests {
 
     #[test]
     fn the_password_policy_wants_length_and_variety() {
-        assert!(check_password_policy("short1A").is_err());
-        assert!(check_password_policy("alllowercaseletters").is_err());
-        assert!(check_password_policy("correct horse battery").is_ok());
-        assert!(check_password_policy(&"aB1".repeat(50)).is_err());
+        assert!(check_password_policy("short1A", &[]).is_err());
+        assert!(check_password_policy("alllowercaseletters", &[]).is_err());
+        assert!(check_password_policy("correct horse battery staple", &[]).is_ok());
+        assert!(check_password_policy(&"aB1".repeat(50), &[]).is_err());
+    }
+
+    #[test]
+    fn common_sequential_and_personal_passwords_are_refused() {
+        for weak in [
+            "password1234",
+            "aaaaaaaaaaa1",
+            "Password123!",
+            "qwertyuiop12",
+            "123456789abc",
+        ] {
+            assert!(check_password_policy(weak, &[]).is_err(), "{weak}");
+        }
+        assert!(
+            check_password_policy("ada.lovelace1815", &["ada.lovelace@example.com", "Ada"])
+                .is_err()
+        );
     }
 
     #[test]
     fn tokens_from_another_key_issuer_or_audience_or_alg_none_are_refused() {
         let config = ApiConfig::default();
         let user = Uuid::now_v7();
-        let token =
-            issue_access_token(&config, user, Uuid::now_v7(), vec!["admin".into()]).unwrap();
+        let token = issue_access_token(
+            &config,
+            user,
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            vec!["admin".into()],
+        )
+        .unwrap();
         assert_eq!(verify_access_token(&config, &token).unwrap().sub, user);
 
         let other_key = ApiConfig {
             jwt_secret: crate::config::Secret::new("x".repeat(40)),
-            ..ApiConfig::default()
+            ..config.clone()
         };
         assert!(verify_access_token(&other_key, &token).is_err());
         let other_aud = ApiConfig {
             audience: "someone-else".into(),
-            ..ApiConfig::default()
+            ..config.clone()
         };
         assert!(verify_access_token(&other_aud, &token).is_err());
 
@@ -219,8 +287,64 @@ mod tests {
             access_ttl: std::time::Duration::from_secs(0),
             ..ApiConfig::default()
         };
-        let token = issue_access_token(&config, Uuid::now_v7(), Uuid::now_v7(), vec![]).unwrap();
+        let token = issue_access_token(
+            &config,
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            vec![],
+        )
+        .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1100));
         assert!(verify_access_token(&config, &token).is_err());
+    }
+
+    fn sign(config: &ApiConfig, claims: &Claims) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(config.jwt_secret.expose().as_bytes()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn tokens_living_longer_than_the_deployment_issues_are_refused() {
+        let config = ApiConfig::default();
+        let iat = now_secs();
+        let mut claims = Claims {
+            sub: Uuid::now_v7(),
+            org: Uuid::now_v7(),
+            sid: Uuid::now_v7(),
+            roles: vec![],
+            iss: config.issuer.clone(),
+            aud: config.audience.clone(),
+            exp: iat + config.access_ttl.as_secs(),
+            iat,
+        };
+        assert!(verify_access_token(&config, &sign(&config, &claims)).is_ok());
+        claims.exp = iat + 365 * 24 * 3600;
+        assert!(verify_access_token(&config, &sign(&config, &claims)).is_err());
+        claims.exp = iat + 600;
+        claims.iat = iat + 300; // issued in the future
+        assert!(verify_access_token(&config, &sign(&config, &claims)).is_err());
+    }
+
+    #[test]
+    fn the_previous_key_is_accepted_only_during_its_grace_period() {
+        let old = ApiConfig::default();
+        let token =
+            issue_access_token(&old, Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), vec![])
+                .unwrap();
+        let mut rotated = ApiConfig {
+            jwt_previous_secret: Some(old.jwt_secret.clone()),
+            jwt_previous_until: Some(SystemTime::now() + std::time::Duration::from_secs(60)),
+            ..ApiConfig::default()
+        };
+        assert!(verify_access_token(&rotated, &token).is_ok());
+        rotated.jwt_previous_until = Some(SystemTime::now() - std::time::Duration::from_secs(1));
+        assert!(verify_access_token(&rotated, &token).is_err());
+        rotated.jwt_previous_secret = None;
+        assert!(verify_access_token(&rotated, &token).is_err());
     }
 }

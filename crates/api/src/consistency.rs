@@ -14,6 +14,30 @@ pub struct MinVersion {
     pub min_version: Option<u64>,
 }
 
+/// Whether `stream` is in the event store and belongs to `organization_id` (the tenant of its
+/// first event). Reads one event. A `?min_version=` wait starts only for such a stream: an id
+/// that names nothing (or another organization's stream) answers 404 at once, so the time a
+/// response takes does not tell whether an id exists.
+///
+/// # Errors
+/// Store failures.
+pub async fn stream_in_organization(
+    state: &crate::AppState,
+    stream: &trellis_kernel::StreamId,
+    organization_id: Uuid,
+) -> Result<bool, crate::ApiError> {
+    let first = state
+        .commands
+        .store()
+        .read_stream(stream, 1, trellis_kernel::Direction::Forwards, 1)
+        .await?;
+    Ok(first.first().is_some_and(|e| {
+        e.metadata
+            .tenant_id
+            .is_some_and(|t| t.as_uuid() == organization_id)
+    }))
+}
+
 /// Polls `table.version` for the row `id_column = id` until it reaches `version`, backing
 /// off from 1 ms to 25 ms, for at most `timeout`. `table` and `id_column` are code constants,
 /// never input. Returns whether it caught up.

@@ -55,6 +55,12 @@ pub enum ApiError {
         /// Seconds until a retry may succeed.
         retry_after: u64,
     },
+    /// 405: the path exists, the method does not.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 503: the request did not finish in time (or the server is at its connection limit).
+    #[error("{0}")]
+    Overloaded(&'static str),
     /// 503: a dependency (database, broker) is unavailable.
     #[error("service unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -74,7 +80,8 @@ impl ApiError {
         Self::Internal(Box::new(error))
     }
 
-    fn status(&self) -> StatusCode {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -84,6 +91,8 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -99,6 +108,8 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload-too-large",
             Self::TooManyRequests { .. } => "rate-limited",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::Overloaded(_) => "overloaded",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -187,6 +198,14 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(e) => Self::Unavailable(e),
             other => Self::internal(other),
         }
+    }
+}
+
+/// A text field the domain refused (too long, control or bidirectional-override characters, a
+/// link that is not http(s)): 422 naming the field (docs/security.md, "Input limits").
+impl From<trellis_kernel::TextError> for ApiError {
+    fn from(error: trellis_kernel::TextError) -> Self {
+        Self::field(&error.field, error.problem.to_string())
     }
 }
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::verify_access_token;
 use crate::error::{ApiError, FieldError};
-use crate::identity::projection::user_by_id;
+use crate::identity::projection::{session_alive, user_by_id};
 
 /// The authenticated user of a request. Built from a valid access token *and* the current
 /// read model: a deactivated user or a changed role takes effect at once, not at expiry.
@@ -27,6 +27,10 @@ pub struct Caller {
     pub roles: Vec<Role>,
     /// Their manager.
     pub manager_id: Option<Uuid>,
+    /// The login session the access token belongs to.
+    pub session_id: Uuid,
+    /// When the access token expires (live streams close then).
+    pub token_expires: u64,
 }
 
 impl Caller {
@@ -40,9 +44,32 @@ impl Caller {
     /// # Errors
     /// 429 with `Retry-After` once the budget is spent.
     pub fn spend_expensive(&self, state: &AppState) -> Result<(), ApiError> {
-        state.limits.hit(
+        self.spend_expensive_units(state, 1)
+    }
+
+    /// Counts `units` of the caller's expensive budget at once, for work that grows with its
+    /// input (an import is charged by its size). Nothing is spent when refused.
+    ///
+    /// # Errors
+    /// 429 with `Retry-After` when the units do not fit in what is left this minute.
+    pub fn spend_expensive_units(&self, state: &AppState, units: u32) -> Result<(), ApiError> {
+        state.limits.spend(
             &format!("expensive:{}", self.user_id),
+            units,
             state.config.expensive_limit_per_user,
+            std::time::Duration::from_secs(60),
+        )
+    }
+
+    /// Counts one command (any request that may append events) against the caller's
+    /// per-minute write budget (`TRELLIS_WRITE_LIMIT_USER`).
+    ///
+    /// # Errors
+    /// 429 with `Retry-After` once the budget is spent.
+    pub fn spend_write(&self, state: &AppState) -> Result<(), ApiError> {
+        state.limits.hit(
+            &format!("write:{}", self.user_id),
+            state.config.write_limit_per_user,
             std::time::Duration::from_secs(60),
         )
     }
@@ -63,6 +90,11 @@ impl FromRequestParts<AppState> for Caller {
             .await?
             .filter(|u| u.active && u.organization_id == claims.org)
             .ok_or(ApiError::Unauthorized)?;
+        // A revoked session (logout, password change, deactivation) ends its access tokens
+        // at once, not at their expiry.
+        if !session_alive(&state.pool, claims.sid, claims.sub).await? {
+            return Err(ApiError::Unauthorized);
+        }
         Ok(Self {
             user_id: user.user_id,
             organization_id: user.organization_id,
@@ -72,38 +104,61 @@ impl FromRequestParts<AppState> for Caller {
                 .filter_map(|r| Role::parse(r).ok())
                 .collect(),
             manager_id: user.manager_id,
+            session_id: claims.sid,
+            token_expires: claims.exp,
         })
     }
 }
 
-/// Correlation for the events a request causes: the request id (set by the edge, or the
-/// client's `x-request-id` when it is a UUID) becomes the correlation and trace id.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestId(pub Uuid);
+/// Correlation for the events a request causes. The correlation and trace ids are always
+/// made here (a client must not be able to choose or collide them); the client's own
+/// `x-request-id`, when it is 1–200 visible ASCII characters, is kept beside them as
+/// `request_id`.
+#[derive(Debug, Clone)]
+pub struct RequestId {
+    /// Server-made correlation id of this request.
+    pub id: Uuid,
+    /// The client's `x-request-id`, if usable.
+    pub client: Option<String>,
+}
+
+/// The header under which clients send their own request id.
+pub const CLIENT_REQUEST_ID: &str = "x-client-request-id";
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        // The edge's SetRequestId layer moves a client's x-request-id to CLIENT_REQUEST_ID
+        // and puts a fresh UUID in x-request-id.
         let id = parts
+            .extensions
+            .get::<ServerRequestId>()
+            .map_or_else(Uuid::now_v7, |r| r.0);
+        let client = parts
             .headers
-            .get("x-request-id")
+            .get(CLIENT_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| Uuid::parse_str(v).ok())
-            .unwrap_or_else(Uuid::now_v7);
-        Ok(Self(id))
+            .filter(|v| !v.is_empty() && v.len() <= 200 && v.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_owned);
+        Ok(Self { id, client })
     }
 }
 
+/// The id the edge made for a request (an extension set by the request-id middleware).
+#[derive(Debug, Clone, Copy)]
+pub struct ServerRequestId(pub Uuid);
+
 impl RequestId {
     /// Event metadata for a command made by `caller` (or anonymously).
-    pub fn metadata(self, caller: Option<&Caller>) -> Metadata {
+    pub fn metadata(&self, caller: Option<&Caller>) -> Metadata {
         Metadata {
-            correlation_id: Some(EventId::from_uuid(self.0)),
+            correlation_id: Some(EventId::from_uuid(self.id)),
             causation_id: None,
             actor_id: caller.map(|c| ActorId::from_uuid(c.user_id)),
             tenant_id: caller.map(|c| TenantId::from_uuid(c.organization_id)),
-            trace_id: Some(TraceId::from_uuid(self.0)),
+            trace_id: Some(TraceId::from_uuid(self.id)),
+            request_id: self.client.clone(),
         }
     }
 }
@@ -131,6 +186,93 @@ fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
             }
         }),
         _ => None,
+    }
+}
+
+/// The path of the first key that appears twice in one JSON object, if any.
+fn duplicate_key(json: &[u8]) -> Option<String> {
+    let mut found = None;
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    let _ = serde::de::DeserializeSeed::deserialize(
+        DupCheck {
+            path: String::new(),
+            found: &mut found,
+        },
+        &mut deserializer,
+    );
+    found
+}
+
+struct DupCheck<'a> {
+    path: String,
+    found: &'a mut Option<String>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for DupCheck<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for DupCheck<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        loop {
+            let seed = DupCheck {
+                path: format!("{}[{i}]", self.path),
+                found: &mut *self.found,
+            };
+            if seq.next_element_seed(seed)?.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            if !seen.insert(key) && self.found.is_none() {
+                *self.found = Some(path.clone());
+            }
+            map.next_value_seed(DupCheck {
+                path,
+                found: &mut *self.found,
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -202,6 +344,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .map_err(|_| ApiError::PayloadTooLarge)?;
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+        if let Some(field) = duplicate_key(&bytes) {
+            // Parsers disagree on which duplicate wins (serde keeps the last, others the
+            // first): a body that means two things to two readers is refused.
+            return Err(ApiError::field(
+                &field,
+                "appears more than once in the object",
+            ));
+        }
         if let Some(field) = nul_path(&value, String::new()) {
             // PostgreSQL cannot store NUL in text or jsonb; refuse it where it enters.
             return Err(ApiError::field(
@@ -227,5 +377,40 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 };
                 ApiError::Validation(vec![FieldError::new(field, message)])
             })
+    }
+}
+
+/// The platform operator: a request bearing `TRELLIS_OPS_TOKEN`. Operational routes
+/// (`/metrics`, `/v1/ops/*`) describe the whole deployment, so no tenant role (not even an
+/// organization's admin) opens them. Without a configured token they do not exist (404).
+#[derive(Debug, Clone, Copy)]
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(expected) = &state.config.ops_token else {
+            return Err(ApiError::NotFound);
+        };
+        let given = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized)?;
+        // Compare digests: equal length, and no early exit that times the prefix.
+        use sha2::Digest;
+        let a = sha2::Sha256::digest(given.trim().as_bytes());
+        let b = sha2::Sha256::digest(expected.expose().as_bytes());
+        let differ = a
+            .iter()
+            .zip(b.iter())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+        if differ == 0 {
+            Ok(Self)
+        } else {
+            Err(ApiError::Unauthorized)
+        }
     }
 }

@@ -11,7 +11,10 @@ pub mod consistency;
 pub mod error;
 pub mod extract;
 pub mod identity;
+pub mod idempotency;
+pub mod listener;
 pub mod live;
+pub mod login_guard;
 pub mod metrics;
 pub mod openapi;
 pub mod policy;
@@ -39,6 +42,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Rate limits of this process.
     pub limits: Arc<routes::RateLimiter>,
+    /// Failed-login memory of this process.
+    pub login_guard: Arc<login_guard::LoginGuard>,
     /// Live updates for `/v1/me/events`.
     pub live: Arc<live::LiveHub>,
     /// Request metrics of this process.
@@ -62,6 +67,7 @@ impl AppState {
             pool,
             config: Arc::new(config),
             limits: Arc::default(),
+            login_guard: Arc::default(),
             metrics: Arc::default(),
             occupations: Arc::new(trellis_development_app::recommender::bundled_occupations()),
         }
@@ -77,8 +83,6 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.config.connections;
+    listener::serve(listener, router(state), limits, shutdown).await
 }

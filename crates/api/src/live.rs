@@ -11,6 +11,29 @@ use uuid::Uuid;
 /// The fan-out.
 pub struct LiveHub {
     sender: broadcast::Sender<Arc<RecordedEvent>>,
+    /// Open streams per user.
+    open: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, u32>>>,
+}
+
+/// One open stream of a user; dropping it frees the slot.
+pub struct StreamSlot {
+    open: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, u32>>>,
+    user: Uuid,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl LiveHub {
@@ -20,6 +43,7 @@ impl LiveHub {
         let (sender, _) = broadcast::channel(4096);
         let hub = Arc::new(Self {
             sender: sender.clone(),
+            open: Arc::default(),
         });
         tokio::spawn(async move {
             let head = loop {
@@ -49,6 +73,23 @@ impl LiveHub {
             }
         });
         hub
+    }
+
+    /// Takes one of `user`'s at most `cap` stream slots; `None` when all are taken.
+    pub fn open_stream(&self, user: Uuid, cap: u32) -> Option<StreamSlot> {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = open.entry(user).or_default();
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            open: Arc::clone(&self.open),
+            user,
+        })
     }
 
     /// A new receiver of every event from now on.

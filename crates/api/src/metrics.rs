@@ -167,6 +167,25 @@ pub async fn render(State(state): State<AppState>) -> Response {
         }
         Err(error) => tracing::warn!(%error, "metrics: projection status unavailable"),
     }
+    // Read from the table, not the relay's in-process counters: the relay may run in another
+    // process (`--roles relay`). Alert on `parked > 0`.
+    match trellis_store_postgres::parked::counts(&state.pool).await {
+        Ok(counts) => {
+            let _ = writeln!(
+                out,
+                "# HELP trellis_relay_parked_records Records the broker refused for good, set aside by the relay, by state."
+            );
+            let _ = writeln!(out, "# TYPE trellis_relay_parked_records gauge");
+            for (label, n) in [
+                ("parked", counts.parked),
+                ("retry_requested", counts.retry_requested),
+                ("republished", counts.republished),
+            ] {
+                let _ = writeln!(out, "trellis_relay_parked_records{{state=\"{label}\"}} {n}");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "metrics: parked relay records unavailable"),
+    }
     Response::builder()
         .header("content-type", "text/plain; version=0.0.4")
         .body(out.into())

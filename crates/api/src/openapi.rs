@@ -149,6 +149,8 @@ impl Modify for BearerAuth {
         routes::profile::declare,
         routes::profile::list,
         routes::ops::projections,
+        routes::ops::parked,
+        routes::ops::retry_parked,
     ),
     components(schemas(Problem, FieldProblem, SignedUp, Tokens, Accepted, Processing, Profile)),
     modifiers(&BearerAuth),

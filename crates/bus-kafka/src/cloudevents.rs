@@ -63,6 +63,7 @@ pub fn encode_headers(context: &str, event: &RecordedEvent) -> OwnedHeaders {
         ("trellis_tenant_id", m.tenant_id.map(|v| v.to_string())),
         ("trellis_actor_id", m.actor_id.map(|v| v.to_string())),
         ("trellis_trace_id", m.trace_id.map(|v| v.to_string())),
+        ("trellis_request_id", m.request_id.clone()),
     ];
     pairs.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
     pairs.iter().fold(
@@ -131,6 +132,7 @@ pub fn decode_record<M: Message>(record: &M) -> Result<RecordedEvent, CodecError
             actor_id: parse_opt("trellis_actor_id")?.map(ActorId::from_uuid),
             tenant_id: parse_opt("trellis_tenant_id")?.map(TenantId::from_uuid),
             trace_id: parse_opt("trellis_trace_id")?.map(TraceId::from_uuid),
+            request_id: headers.get("trellis_request_id").map(|v| (*v).to_owned()),
         },
         recorded_at: DateTime::parse_from_rfc3339(get("ce_time")?)
             .map_err(|_| CodecError::Malformed("ce_time"))?

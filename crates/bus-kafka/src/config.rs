@@ -2,6 +2,22 @@
 
 use rdkafka::ClientConfig;
 
+/// The producer's `message.max.bytes`, set explicitly rather than left to the library
+/// default: the largest record (key, value and headers) the relay hands to the broker. It is
+/// librdkafka's default, just under the default `message.max.bytes` of Kafka brokers and
+/// `max.message.bytes` of topics (1,048,588), so a record the producer accepts is one the
+/// broker accepts too. The store's per-event limit sits well below it (see
+/// [`trellis_kernel::StoreLimits::DEFAULT_MAX_EVENT_BYTES`]), so in normal operation no
+/// stored event is ever too large to publish; the relay parks one that is anyway.
+pub const PRODUCER_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+// The store must refuse an event long before it could be too large to publish, with room for
+// the key, the CloudEvents headers and the record framing.
+const _: () = assert!(
+    trellis_kernel::StoreLimits::DEFAULT_MAX_EVENT_BYTES * 2 < PRODUCER_MESSAGE_MAX_BYTES,
+    "the store's per-event limit must stay well below the producer's message.max.bytes"
+);
+
 /// How to reach the brokers, and the topic naming.
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {
@@ -19,6 +35,9 @@ pub struct KafkaConfig {
     /// default (500 ms) would be the dev broker's latency floor. Low values only cost idle
     /// fetch requests.
     pub fetch_wait_max_ms: u32,
+    /// The relay producer's `message.max.bytes` ([`PRODUCER_MESSAGE_MAX_BYTES`] by default).
+    /// Tests lower it to make the producer refuse a record.
+    pub message_max_bytes: usize,
 }
 
 impl KafkaConfig {
@@ -30,6 +49,7 @@ impl KafkaConfig {
             partitions: 3,
             session_timeout_ms: 6000,
             fetch_wait_max_ms: 5,
+            message_max_bytes: PRODUCER_MESSAGE_MAX_BYTES,
         }
     }
 
@@ -58,7 +78,8 @@ impl KafkaConfig {
             .set("acks", "all")
             .set("linger.ms", "1")
             .set("message.timeout.ms", "30000")
-            .set("compression.type", "none");
+            .set("compression.type", "none")
+            .set("message.max.bytes", self.message_max_bytes.to_string());
         config
     }
 }

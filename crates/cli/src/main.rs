@@ -6,6 +6,7 @@ mod esco_data;
 mod eval;
 mod import;
 mod projections;
+mod relay;
 mod serve;
 
 use anyhow::Context;
@@ -46,6 +47,9 @@ enum Command {
     /// Inspect and rebuild projections.
     #[command(subcommand)]
     Projections(projections::ProjectionsCommand),
+    /// Records the relay parked because the broker refused them for good: list and retry.
+    #[command(subcommand)]
+    Relay(relay::RelayCommand),
     /// Offline evaluations (docs/recommendation.md).
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -80,6 +84,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&cli.database_url, args).await,
         Command::Import(command) => import::run(&cli.database_url, command).await,
         Command::Projections(command) => projections::run(&cli.database_url, command).await,
+        Command::Relay(command) => relay::run(&cli.database_url, command).await,
         Command::Eval(EvalCommand::Recommender(args)) => eval::run(args).await,
     }
 }

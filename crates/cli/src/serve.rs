@@ -67,6 +67,15 @@ pub fn projections() -> Vec<(Arc<dyn Projection>, &'static [&'static str])> {
 
 /// Runs until Ctrl-C, then drains.
 pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
+    // The edge's settings first: a missing or weak signing key stops the process before it
+    // does anything else.
+    let api_config = if args.roles.contains(&Role::Api) {
+        Some(trellis_api::ApiConfig::from_env().context(
+            "the API's configuration is unusable (see README, \"Running in production\")",
+        )?)
+    } else {
+        None
+    };
     let store = Arc::new(crate::connect(url, 16).await?);
     store.migrate().await.context("migrating")?;
     let pool = store.pool().clone();
@@ -151,8 +160,7 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
             Ok(())
         });
     }
-    if args.roles.contains(&Role::Api) {
-        let config = trellis_api::ApiConfig::from_env()?;
+    if let Some(config) = api_config {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;

@@ -278,3 +278,21 @@ pub async fn known_skills(
     .fetch_all(pool)
     .await
 }
+
+/// Most skills one organization's catalog may hold. Every skill is embedded and kept in
+/// memory by every recommender instance, so the catalog is bounded per tenant.
+pub const MAX_SKILLS_PER_ORGANIZATION: usize = 20_000;
+
+/// How many skills the organization's catalog holds (as far as the read model has applied).
+///
+/// # Errors
+/// Database failures.
+pub async fn count_skills(pool: &PgPool, organization_id: Uuid) -> Result<usize, sqlx::Error> {
+    let count: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {SKILLS_TABLE} WHERE organization_id = $1"
+    ))
+    .bind(organization_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(usize::try_from(count).unwrap_or(usize::MAX))
+}

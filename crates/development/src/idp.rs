@@ -7,9 +7,11 @@
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use trellis_kernel::text::{TextError, check_line};
 use trellis_kernel::{Aggregate, DomainEvent};
 use uuid::Uuid;
 
+use crate::limits::{IDP_TARGET_ROLE_MAX, IDP_TITLE_MAX};
 use crate::values::{Level, SkillLevel, check_skill_list};
 
 /// Where an IDP stands.
@@ -241,6 +243,10 @@ pub enum IdpError {
     /// More than [`MAX_ITEMS`] items (409).
     #[error("a plan holds at most 200 items")]
     TooManyItems,
+    /// `title` or `target_role` breaks the text rules (422 naming the field): control or
+    /// bidirectional-override characters, or too long.
+    #[error("{0}")]
+    Text(#[from] TextError),
 }
 
 /// Most items one plan holds.
@@ -270,8 +276,12 @@ impl Aggregate for Idp {
                 return Err(IdpError::AlreadyExists);
             }
             let title = title.trim();
-            if title.is_empty() || title.chars().count() > 200 {
+            if title.is_empty() || title.chars().count() > IDP_TITLE_MAX {
                 return Err(IdpError::BadTitle);
+            }
+            check_line(title, IDP_TITLE_MAX).map_err(|p| p.at("title"))?;
+            if let Some(role) = target_role {
+                check_line(role, IDP_TARGET_ROLE_MAX).map_err(|p| p.at("target_role"))?;
             }
             check_skill_list(target_skills, true).map_err(IdpError::BadTargets)?;
             return Ok(vec![IdpEvent::IdpCreated {
@@ -322,9 +332,10 @@ impl Aggregate for Idp {
                     return Err(IdpError::NotActive);
                 }
                 let title = title.trim();
-                if title.is_empty() || title.chars().count() > 200 {
+                if title.is_empty() || title.chars().count() > IDP_TITLE_MAX {
                     return Err(IdpError::BadTitle);
                 }
+                check_line(title, IDP_TITLE_MAX).map_err(|p| p.at("title"))?;
                 let duplicate = state.items.iter().any(|i| {
                     i.item_id == *item_id
                         || (resource_id.is_some() && i.resource_id == *resource_id)

@@ -6,6 +6,7 @@
 
 pub mod esco;
 pub mod idp;
+pub mod limits;
 pub mod resource;
 pub mod review;
 pub mod skill;

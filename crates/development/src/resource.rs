@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use trellis_kernel::text::{TextError, check_line, check_multiline, check_web_url};
 use trellis_kernel::{Aggregate, DomainEvent};
 use uuid::Uuid;
 
+use crate::limits::{RESOURCE_DESCRIPTION_MAX, RESOURCE_TITLE_MAX, RESOURCE_URL_MAX};
 use crate::values::{Level, SkillLevel, check_skill_list};
 
 /// What kind of resource.
@@ -31,11 +33,12 @@ pub enum ResourceKind {
 pub enum ResourceCommand {
     /// Publish a resource.
     Publish {
-        /// Title, 1 to 300 characters.
+        /// Title, 1 to [`RESOURCE_TITLE_MAX`] characters, one line.
         title: String,
-        /// Description.
+        /// Description, at most [`RESOURCE_DESCRIPTION_MAX`] characters.
         description: String,
-        /// Where to find it.
+        /// Where to find it: an absolute http or https URL of at most [`RESOURCE_URL_MAX`]
+        /// characters (blank means none).
         url: Option<String>,
         /// Kind.
         kind: ResourceKind,
@@ -136,6 +139,10 @@ pub enum ResourceError {
     /// Field `skills`.
     #[error("skills {0}")]
     BadSkills(&'static str),
+    /// A text field (`title`, `description`, `url`) breaks the text rules: too long, control
+    /// or bidirectional-override characters, or a URL that is not http(s).
+    #[error("{0}")]
+    Text(#[from] TextError),
 }
 
 /// The aggregate.
@@ -167,8 +174,16 @@ impl Aggregate for Resource {
                     return Err(ResourceError::AlreadyPublished);
                 }
                 let title = title.trim();
-                if title.is_empty() || title.chars().count() > 300 {
+                if title.is_empty() || title.chars().count() > RESOURCE_TITLE_MAX {
                     return Err(ResourceError::BadTitle);
+                }
+                check_line(title, RESOURCE_TITLE_MAX).map_err(|p| p.at("title"))?;
+                let description = description.trim();
+                check_multiline(description, RESOURCE_DESCRIPTION_MAX)
+                    .map_err(|p| p.at("description"))?;
+                let url = url.as_deref().map(str::trim).filter(|u| !u.is_empty());
+                if let Some(url) = url {
+                    check_web_url(url, RESOURCE_URL_MAX).map_err(|p| p.at("url"))?;
                 }
                 if !(1..=100_000).contains(duration_minutes) {
                     return Err(ResourceError::BadDuration);
@@ -176,8 +191,8 @@ impl Aggregate for Resource {
                 check_skill_list(skills, true).map_err(ResourceError::BadSkills)?;
                 Ok(vec![ResourceEvent::ResourcePublished {
                     title: title.to_owned(),
-                    description: description.trim().to_owned(),
-                    url: url.clone(),
+                    description: description.to_owned(),
+                    url: url.map(str::to_owned),
                     kind: *kind,
                     duration_minutes: *duration_minutes,
                     difficulty: *difficulty,

@@ -2,9 +2,11 @@
 //! ratings are the employee's current levels for gap analysis.
 
 use serde::{Deserialize, Serialize};
+use trellis_kernel::text::{TextError, check_line, check_multiline};
 use trellis_kernel::{Aggregate, DomainEvent};
 use uuid::Uuid;
 
+use crate::limits::{REVIEW_FEEDBACK_MAX, REVIEW_PERIOD_MAX};
 use crate::values::{SkillLevel, check_skill_list};
 
 /// Commands.
@@ -75,6 +77,10 @@ pub enum ReviewError {
     /// Field `feedback`.
     #[error("feedback is at most 10000 characters")]
     FeedbackTooLong,
+    /// `period` or `feedback` holds control or bidirectional-override characters (422 naming
+    /// the field).
+    #[error("{0}")]
+    Text(#[from] TextError),
 }
 
 /// The aggregate.
@@ -105,13 +111,15 @@ impl Aggregate for Review {
             return Err(ReviewError::SelfReview);
         }
         let period = period.trim();
-        if period.is_empty() || period.chars().count() > 50 {
+        if period.is_empty() || period.chars().count() > REVIEW_PERIOD_MAX {
             return Err(ReviewError::BadPeriod);
         }
+        check_line(period, REVIEW_PERIOD_MAX).map_err(|p| p.at("period"))?;
         check_skill_list(ratings, true).map_err(ReviewError::BadRatings)?;
-        if feedback.chars().count() > 10_000 {
+        if feedback.chars().count() > REVIEW_FEEDBACK_MAX {
             return Err(ReviewError::FeedbackTooLong);
         }
+        check_multiline(feedback, REVIEW_FEEDBACK_MAX).map_err(|p| p.at("feedback"))?;
         Ok(vec![ReviewEvent::ReviewSubmitted {
             employee_id: *employee_id,
             reviewer_id: *reviewer_id,

@@ -1,9 +1,12 @@
-//! E-mail claims: one stream per normalised address, so uniqueness is an optimistic append.
+//! E-mail claims: one stream per organization and normalised address, so uniqueness within
+//! an organization is an optimistic append (ADR 0009: addresses are unique per organization,
+//! so no sign-up can squat or probe another organization's addresses).
 //!
-//! Registering a user first claims the address (`NoStream`), then writes the user's stream.
-//! If the process dies between the two, the claim names a user whose stream does not exist;
-//! the next registration for that address sees this and takes the claim over with
-//! [`EmailClaimCommand::TakeOver`] (the caller checks the holder's stream is empty).
+//! Registering a user first claims the address, then writes the user's stream. If the process
+//! dies between the two, the claim names a user whose stream does not exist; a later
+//! registration takes the claim over with [`EmailClaimCommand::TakeOver`] once the claim is
+//! old enough that its registration cannot still be running (the caller checks both).
+//! Deactivating a user releases the address ([`EmailClaimCommand::Release`]).
 
 use serde::{Deserialize, Serialize};
 use trellis_kernel::{Aggregate, DomainEvent, StreamId};
@@ -11,12 +14,15 @@ use uuid::Uuid;
 
 use crate::values::Email;
 
-/// Namespace for deriving claim stream ids from addresses (UUIDv5).
-const NAMESPACE: Uuid = Uuid::from_u128(0x6d6f_6e2d_7472_656c_6c69_732d_656d_6c31);
+/// Namespace for deriving claim stream ids from organization and address (UUIDv5). (The
+/// first scheme, `…656d_6c31`, keyed by address alone; its streams are history only.)
+const NAMESPACE: Uuid = Uuid::from_u128(0x6d6f_6e2d_7472_656c_6c69_732d_656d_6c32);
 
-/// The claim stream of an address.
-pub fn stream_id(email: &Email) -> StreamId {
-    let id = Uuid::new_v5(&NAMESPACE, email.as_str().as_bytes());
+/// The claim stream of an address within an organization.
+pub fn stream_id(organization_id: Uuid, email: &Email) -> StreamId {
+    let mut name = organization_id.as_bytes().to_vec();
+    name.extend_from_slice(email.as_str().as_bytes());
+    let id = Uuid::new_v5(&NAMESPACE, &name);
     // The kind is a constant valid name, so this cannot fail.
     StreamId::new(EmailClaim::KIND_NAME, id).unwrap_or_else(|_| unreachable!("valid kind"))
 }
@@ -36,6 +42,11 @@ pub enum EmailClaimCommand {
         /// The orphaned holder the caller found missing.
         orphan: Uuid,
     },
+    /// Free the address (its holder was deactivated). A no-op unless `user_id` holds it.
+    Release {
+        /// The holder being deactivated.
+        user_id: Uuid,
+    },
 }
 
 /// Events.
@@ -47,11 +58,19 @@ pub enum EmailClaimEvent {
         /// The holder.
         user_id: Uuid,
     },
+    /// The address is free again (its holder was deactivated).
+    EmailReleased {
+        /// The former holder.
+        user_id: Uuid,
+    },
 }
 
 impl DomainEvent for EmailClaimEvent {
     fn event_type(&self) -> &'static str {
-        "EmailClaimed"
+        match self {
+            Self::EmailClaimed { .. } => "EmailClaimed",
+            Self::EmailReleased { .. } => "EmailReleased",
+        }
     }
 }
 
@@ -93,6 +112,10 @@ impl Aggregate for EmailClaim {
         command: &EmailClaimCommand,
     ) -> Result<Vec<EmailClaimEvent>, EmailClaimError> {
         match (command, state.holder) {
+            (EmailClaimCommand::Release { user_id }, Some(holder)) if holder == *user_id => {
+                Ok(vec![EmailClaimEvent::EmailReleased { user_id: *user_id }])
+            }
+            (EmailClaimCommand::Release { .. }, _) => Ok(Vec::new()),
             (EmailClaimCommand::Claim { user_id }, None) => {
                 Ok(vec![EmailClaimEvent::EmailClaimed { user_id: *user_id }])
             }
@@ -114,6 +137,7 @@ impl Aggregate for EmailClaim {
     fn evolve(state: &mut EmailClaimState, event: &EmailClaimEvent) {
         match event {
             EmailClaimEvent::EmailClaimed { user_id } => state.holder = Some(*user_id),
+            EmailClaimEvent::EmailReleased { .. } => state.holder = None,
         }
     }
 }

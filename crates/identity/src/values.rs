@@ -4,6 +4,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// Longest organization name, in characters (docs/security.md, "Input limits").
+pub const ORGANIZATION_NAME_MAX: usize = 200;
+/// Longest display name, in characters.
+pub const DISPLAY_NAME_MAX: usize = 100;
+/// Longest e-mail address, in bytes (RFC 5321's path limit).
+pub const EMAIL_MAX: usize = 254;
+
 /// A value failed validation; the message is safe to show to the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -22,7 +29,10 @@ impl Email {
     pub fn parse(text: &str) -> Result<Self, ValueError> {
         let email = text.trim().to_lowercase();
         let bad = ValueError("must be an e-mail address like name@example.com");
-        if email.len() > 254 || email.chars().any(char::is_whitespace) {
+        let refused = |c: char| {
+            c.is_whitespace() || c.is_control() || trellis_kernel::text::is_bidi_control(c)
+        };
+        if email.len() > EMAIL_MAX || email.chars().any(refused) {
             return Err(bad);
         }
         let (local, domain) = email.split_once('@').ok_or(bad.clone())?;
@@ -55,16 +65,23 @@ macro_rules! bounded_text {
         pub struct $name(String);
 
         impl $name {
-            /// Trims and checks the length.
+            /// Trims and checks the length and the characters (one line; no control or
+            /// bidirectional-override characters, `trellis_kernel::text::check_line`).
             ///
             /// # Errors
-            /// When empty or too long.
+            /// When empty, too long or holding a refused character.
             pub fn parse(text: &str) -> Result<Self, ValueError> {
                 let text = text.trim();
                 let len = text.chars().count();
-                if len == 0 || len > $max || text.chars().any(char::is_control) {
+                if len == 0 || len > $max {
                     return Err(ValueError($msg));
                 }
+                trellis_kernel::text::check_line(text, $max).map_err(|_| {
+                    ValueError(
+                        "must not contain control characters or Unicode bidirectional \
+                         override or isolate characters",
+                    )
+                })?;
                 Ok(Self(text.to_owned()))
             }
 
@@ -79,13 +96,13 @@ macro_rules! bounded_text {
 bounded_text!(
     /// An organization's name.
     OrganizationName,
-    200,
+    ORGANIZATION_NAME_MAX,
     "must be 1 to 200 characters"
 );
 bounded_text!(
     /// How a user is shown.
     DisplayName,
-    100,
+    DISPLAY_NAME_MAX,
     "must be 1 to 100 characters"
 );
 
@@ -154,6 +171,8 @@ mod tests {
             "a da@example.com",
             "a@b@c.com",
             "ada@.com",
+            "ada\u{202E}@example.com",
+            "ada\u{1}@example.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
@@ -166,6 +185,10 @@ mod tests {
         assert!(DisplayName::parse(&"x".repeat(101)).is_err());
         assert!(OrganizationName::parse("a\\u{0}b").is_ok());
         assert!(OrganizationName::parse("a\u{0}b").is_err());
+        assert!(DisplayName::parse("Ada\u{202E}gpj.exe").is_err());
+        assert!(DisplayName::parse("Ada\u{2067}x").is_err());
+        assert!(DisplayName::parse("Ada\nLovelace").is_err());
+        assert!(OrganizationName::parse("Acme\u{200B}").is_ok());
     }
 
     #[test]

@@ -157,9 +157,37 @@ fn an_email_is_claimed_once_and_orphaned_claims_can_be_taken_over() {
 }
 
 #[test]
-fn claim_streams_are_derived_from_the_normalised_address() {
-    let one = trellis_identity::email_claim::stream_id(&Email::parse("Ada@Example.com").unwrap());
-    let two = trellis_identity::email_claim::stream_id(&Email::parse("ada@example.com ").unwrap());
+fn claim_streams_are_derived_from_the_organization_and_the_normalised_address() {
+    let org = Uuid::from_u128(1);
+    let one =
+        trellis_identity::email_claim::stream_id(org, &Email::parse("Ada@Example.com").unwrap());
+    let two =
+        trellis_identity::email_claim::stream_id(org, &Email::parse("ada@example.com ").unwrap());
     assert_eq!(one, two);
     assert_eq!(one.kind(), "email_claim");
+    // Another organization's claim of the same address is another stream (ADR 0009).
+    let elsewhere = trellis_identity::email_claim::stream_id(
+        Uuid::from_u128(2),
+        &Email::parse("ada@example.com").unwrap(),
+    );
+    assert_ne!(one, elsewhere);
+}
+
+#[test]
+fn a_released_address_can_be_claimed_again_and_only_its_holder_releases_it() {
+    let (a, b) = (Uuid::from_u128(10), Uuid::from_u128(11));
+    let claimed = vec![EmailClaimEvent::EmailClaimed { user_id: a }];
+    AggregateTest::<EmailClaim>::given(claimed.clone())
+        .when(EmailClaimCommand::Release { user_id: b })
+        .then_events(vec![]);
+    AggregateTest::<EmailClaim>::given(claimed.clone())
+        .when(EmailClaimCommand::Release { user_id: a })
+        .then_events(vec![EmailClaimEvent::EmailReleased { user_id: a }]);
+    let released = vec![
+        EmailClaimEvent::EmailClaimed { user_id: a },
+        EmailClaimEvent::EmailReleased { user_id: a },
+    ];
+    AggregateTest::<EmailClaim>::given(released)
+        .when(EmailClaimCommand::Claim { user_id: b })
+        .then_events(vec![EmailClaimEvent::EmailClaimed { user_id: b }]);
 }

@@ -24,6 +24,10 @@ pub struct Metadata {
     pub tenant_id: Option<TenantId>,
     /// Distributed-trace id of the request, for logs.
     pub trace_id: Option<TraceId>,
+    /// The client's own `x-request-id`, kept as given (1–200 visible ASCII characters) so a
+    /// client can find its requests; never used as a correlation id, which the server makes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// Why metadata text was rejected.
@@ -49,6 +53,7 @@ impl Metadata {
             actor_id,
             tenant_id: cause.metadata.tenant_id,
             trace_id: cause.metadata.trace_id,
+            request_id: cause.metadata.request_id.clone(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod handler;
 pub mod ids;
 pub mod store;
 pub mod subscription;
+pub mod text;
 pub mod upcast;
 
 pub use aggregate::{Aggregate, DomainEvent, EventDecodeError};
@@ -28,4 +29,5 @@ pub use store::{
     StoreError, StoreLimits,
 };
 pub use subscription::{AllSubscription, SubscriptionOptions};
+pub use text::{TextError, TextProblem};
 pub use upcast::{UpcastError, Upcaster, Upcasters};

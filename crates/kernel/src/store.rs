@@ -122,22 +122,67 @@ pub enum Direction {
 /// Limits every adapter enforces, so bad input fails the same way everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreLimits {
-    /// Largest serialized payload of one event, in bytes.
-    pub max_payload_bytes: usize,
+    /// Largest event, in bytes: its payload and its metadata, each serialized as compact JSON
+    /// (what the relay publishes as the record's value and CloudEvents headers).
+    pub max_event_bytes: usize,
     /// Most events in one append.
     pub max_events_per_append: usize,
+}
+
+impl StoreLimits {
+    /// The default per-event limit: 256 KiB of payload plus metadata.
+    ///
+    /// Every stored event must also fit in one Kafka record, or the relay cannot publish it.
+    /// The relay's producer refuses records over `message.max.bytes`, which Trellis sets
+    /// explicitly to 1,000,000 bytes (`trellis_bus_kafka::PRODUCER_MESSAGE_MAX_BYTES`, the
+    /// librdkafka default and just under the broker's and topics' default of 1,048,588).
+    /// A record adds to the event the stream id as key, a dozen CloudEvents headers and the
+    /// record framing: under 2 KiB. 256 KiB leaves almost 4x headroom for that overhead, for a
+    /// broker or topic configured lower than the default, and for envelope growth, while
+    /// staying far above the largest event any command produces (the API's field limits keep
+    /// every command body's text under about 100 KB; docs/security.md, "Input limits").
+    pub const DEFAULT_MAX_EVENT_BYTES: usize = 256 * 1024;
 }
 
 impl Default for StoreLimits {
     fn default() -> Self {
         Self {
-            max_payload_bytes: 1024 * 1024,
+            max_event_bytes: Self::DEFAULT_MAX_EVENT_BYTES,
             max_events_per_append: 1000,
         }
     }
 }
 
+/// Counts the bytes written to it, so sizes are measured without building the text.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Size of `value` serialized as compact JSON.
+fn json_size(value: &impl serde::Serialize) -> usize {
+    let mut count = ByteCount(0);
+    // Serializing a `Value` or plain derived struct into a writer that never fails cannot
+    // fail; if it ever did, count what was written so far (the check stays conservative).
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
 impl StoreLimits {
+    /// The size [`Self::max_event_bytes`] is checked against: payload plus metadata as
+    /// compact JSON.
+    pub fn event_size(event: &NewEvent) -> usize {
+        json_size(&event.payload) + json_size(&event.metadata)
+    }
+
     /// Checks a batch against the limits and the envelope rules.
     ///
     /// # Errors
@@ -154,12 +199,12 @@ impl StoreLimits {
         }
         for event in events {
             event.validate()?;
-            let size = event.payload.to_string().len();
-            if size > self.max_payload_bytes {
+            let size = Self::event_size(event);
+            if size > self.max_event_bytes {
                 return Err(StoreError::PayloadTooLarge {
                     event_type: event.event_type.clone(),
                     size,
-                    limit: self.max_payload_bytes,
+                    limit: self.max_event_bytes,
                 });
             }
         }
@@ -194,12 +239,13 @@ pub enum StoreError {
         /// The limit.
         limit: usize,
     },
-    /// A payload over the size limit. Becomes 413 Payload Too Large.
-    #[error("payload of {event_type} is {size} bytes; the limit is {limit}")]
+    /// An event whose payload and metadata together exceed the per-event limit
+    /// ([`StoreLimits::max_event_bytes`]). Becomes 413 Payload Too Large.
+    #[error("{event_type} is {size} bytes (payload and metadata); the limit is {limit}")]
     PayloadTooLarge {
         /// The event's type.
         event_type: String,
-        /// Serialized size.
+        /// Serialized size of payload plus metadata.
         size: usize,
         /// The limit.
         limit: usize,
@@ -350,5 +396,53 @@ pub async fn read_whole_stream<S: EventStore + ?Sized>(
         if done {
             return Ok(events);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::Metadata;
+    use crate::ids::TenantId;
+
+    fn event_of_size(bytes: usize, metadata: Metadata) -> NewEvent {
+        // `{"s":"…"}` is 8 bytes of framing around the string.
+        let payload = serde_json::json!({ "s": "x".repeat(bytes - 8) });
+        NewEvent::new("Sized", 1, payload, metadata).unwrap()
+    }
+
+    #[test]
+    fn the_event_limit_counts_payload_and_metadata() {
+        let limits = StoreLimits {
+            max_event_bytes: 1000,
+            max_events_per_append: 10,
+        };
+        let bare = Metadata::default();
+        let bare_size = json_size(&bare);
+        let fits = event_of_size(1000 - bare_size, bare.clone());
+        assert_eq!(StoreLimits::event_size(&fits), 1000);
+        assert!(limits.check(std::slice::from_ref(&fits)).is_ok());
+        let over = event_of_size(1001 - bare_size, bare);
+        assert!(matches!(
+            limits.check(&[over]),
+            Err(StoreError::PayloadTooLarge { size: 1001, limit: 1000, .. })
+        ));
+        // The same payload with more metadata is over the limit.
+        let tagged = NewEvent {
+            metadata: Metadata {
+                tenant_id: Some(TenantId::new()),
+                ..Metadata::default()
+            },
+            ..fits
+        };
+        assert!(matches!(
+            limits.check(&[tagged]),
+            Err(StoreError::PayloadTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn the_default_limit_is_256_kib() {
+        assert_eq!(StoreLimits::default().max_event_bytes, 256 * 1024);
     }
 }

@@ -12,6 +12,7 @@
 mod append;
 mod error;
 mod guarded;
+pub mod parked;
 mod read;
 
 use std::sync::Arc;

@@ -15,7 +15,7 @@ use trellis_demo::{Tally, TallyCommand, TallyError, upcasters};
 use trellis_kernel::{
     AllSubscription, AppendOptions, CommandContext, CommandHandler, Direction, EventStore,
     ExpectedVersion, HandleError, IdempotencyKey, Metadata, NewEvent, NewEventError, StoreError,
-    StreamId, SubscriptionOptions, TenantId, Upcasters,
+    StoreLimits, StreamId, SubscriptionOptions, TenantId, Upcasters,
 };
 
 /// Instantiates every contract case as a test, given an expression that evaluates to an
@@ -35,6 +35,7 @@ macro_rules! store_contract_tests {
             the_envelope_round_trips_with_its_metadata,
             an_idempotency_key_appends_once_and_returns_the_first_result,
             oversized_payloads_are_rejected_with_a_typed_error,
+            events_over_the_per_event_limit_are_refused_and_events_at_it_are_stored,
             empty_overlong_and_malformed_appends_are_rejected,
             reusing_an_event_id_is_a_typed_error,
             concurrent_exact_appends_to_one_stream_never_fork_it,
@@ -297,6 +298,7 @@ pub async fn the_envelope_round_trips_with_its_metadata<S: EventStore + ?Sized>(
         actor_id: Some(trellis_kernel::ActorId::new()),
         tenant_id: Some(TenantId::new()),
         trace_id: Some(trellis_kernel::TraceId::new()),
+        request_id: Some("client-request-7".into()),
     };
     let before = chrono::Utc::now() - chrono::Duration::seconds(5);
     append(&*store, &s, ExpectedVersion::NoStream, vec![event.clone()])
@@ -388,6 +390,80 @@ pub async fn oversized_payloads_are_rejected_with_a_typed_error<S: EventStore + 
             .unwrap()
             .is_empty()
     );
+}
+
+/// The per-event limit (payload plus metadata, [`StoreLimits::DEFAULT_MAX_EVENT_BYTES`]) is
+/// the same on every adapter: an event of exactly the limit is stored, one byte more is a
+/// typed error naming the size and the limit, and a batch holding it writes nothing.
+pub async fn events_over_the_per_event_limit_are_refused_and_events_at_it_are_stored<
+    S: EventStore + ?Sized,
+>(
+    store: Arc<S>,
+) {
+    let limit = StoreLimits::DEFAULT_MAX_EVENT_BYTES;
+    let metadata = Metadata {
+        tenant_id: Some(TenantId::new()),
+        ..Metadata::default()
+    };
+    let sized = |bytes: usize| {
+        let empty = NewEvent::new(
+            "TallyOpened",
+            1,
+            serde_json::json!({ "name": "" }),
+            metadata.clone(),
+        )
+        .unwrap();
+        let framing = StoreLimits::event_size(&empty);
+        NewEvent::new(
+            "TallyOpened",
+            1,
+            serde_json::json!({ "name": "n".repeat(bytes - framing) }),
+            metadata.clone(),
+        )
+        .unwrap()
+    };
+    let at_limit = sized(limit);
+    assert_eq!(StoreLimits::event_size(&at_limit), limit);
+    let expected_payload = at_limit.payload.clone();
+    let s = stream();
+    append(&*store, &s, ExpectedVersion::NoStream, vec![at_limit])
+        .await
+        .unwrap();
+
+    let over = sized(limit + 1);
+    let s2 = stream();
+    let err = append(
+        &*store,
+        &s2,
+        ExpectedVersion::Any,
+        vec![opened("small"), over],
+    )
+    .await
+    .unwrap_err();
+    match err {
+        StoreError::PayloadTooLarge {
+            event_type,
+            size,
+            limit: reported,
+        } => {
+            assert_eq!(event_type, "TallyOpened");
+            assert_eq!((size, reported), (limit + 1, limit));
+        }
+        other => panic!("expected PayloadTooLarge, got {other:?}"),
+    }
+    assert!(
+        store
+            .read_stream(&s2, 1, Direction::Forwards, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing of the refused batch is written"
+    );
+    let stored = store
+        .read_stream(&s, 1, Direction::Forwards, 1)
+        .await
+        .unwrap();
+    assert_eq!(stored[0].payload, expected_payload, "stored whole");
 }
 
 /// Bad batches are typed errors, never panics or partial writes.

@@ -22,7 +22,8 @@ impl Projection for IdentityUsers {
     }
 
     fn version(&self) -> i32 {
-        1
+        // v2: addresses are unique per organization (ADR 0009), not across Trellis.
+        2
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -169,16 +170,64 @@ pub async fn user_by_id(pool: &PgPool, id: Uuid) -> Result<Option<UserRow>, sqlx
     .await
 }
 
-/// A user by normalised e-mail.
+/// Most accounts one address may log in to without naming the organization: bounds the
+/// password checks of one login.
+pub const MAX_LOGIN_CANDIDATES: i64 = 8;
+
+/// The active users with a normalised e-mail, in any organization or in `organization`
+/// (addresses are unique per organization, ADR 0009), oldest first, at most
+/// [`MAX_LOGIN_CANDIDATES`].
 ///
 /// # Errors
 /// Database failures.
-pub async fn user_by_email(pool: &PgPool, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
+pub async fn active_users_by_email(
+    pool: &PgPool,
+    email: &str,
+    organization: Option<Uuid>,
+) -> Result<Vec<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {USER_COLUMNS} FROM {SCHEMA}.users WHERE email = $1"
+        "SELECT {USER_COLUMNS} FROM {SCHEMA}.users \
+         WHERE email = $1 AND active AND ($2::uuid IS NULL OR organization_id = $2) \
+         ORDER BY created_at LIMIT $3"
     ))
     .bind(email)
-    .fetch_optional(pool)
+    .bind(organization)
+    .bind(MAX_LOGIN_CANDIDATES)
+    .fetch_all(pool)
+    .await
+}
+
+/// Whether a session (refresh-token family) of `user_id` is still alive: not revoked, within
+/// its absolute lifetime.
+///
+/// # Errors
+/// Database failures.
+pub async fn session_alive(
+    pool: &PgPool,
+    session: Uuid,
+    user_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM auth_sessions WHERE family_id = $1 AND user_id = $2 \
+         AND revoked_at IS NULL AND family_expires_at > now())",
+    )
+    .bind(session)
+    .bind(user_id)
+    .fetch_one(pool)
+    .await
+}
+
+/// Admins of an organization that are active.
+///
+/// # Errors
+/// Database failures.
+pub async fn active_admins(pool: &PgPool, organization_id: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {SCHEMA}.users \
+         WHERE organization_id = $1 AND active AND 'admin' = ANY(roles)"
+    ))
+    .bind(organization_id)
+    .fetch_one(pool)
     .await
 }
 

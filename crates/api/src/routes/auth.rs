@@ -1,7 +1,5 @@
 //! `POST /v1/auth/login | refresh | logout`.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -26,6 +24,9 @@ pub fn router() -> Router<AppState> {
 pub(crate) struct Login {
     email: String,
     password: String,
+    /// Needed only when the credentials open accounts in several organizations (ADR 0009).
+    #[serde(default)]
+    organization_id: Option<uuid::Uuid>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -34,34 +35,35 @@ pub(crate) struct RefreshToken {
     refresh_token: String,
 }
 
-/// The window of the login limits (`ApiConfig::login_limit_per_*`).
-const WINDOW: Duration = Duration::from_secs(60);
+/// Token responses must never be stored by a browser or a proxy.
+type NoStore = [(axum::http::HeaderName, &'static str); 2];
+const NO_STORE: NoStore = [
+    (axum::http::header::CACHE_CONTROL, "no-store"),
+    (axum::http::header::PRAGMA, "no-cache"),
+];
 
 /// Log in with e-mail and password.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Login,
     responses(
         (status = 200, description = "Tokens", body = crate::openapi::Tokens),
         (status = 401, description = "Wrong credentials", body = crate::openapi::Problem),
-        (status = 429, description = "Rate limited", body = crate::openapi::Problem),
+        (status = 422, description = "organization_id is needed: the credentials open accounts in several organizations", body = crate::openapi::Problem),
+        (status = 429, description = "Too many failed logins: retry after Retry-After seconds", body = crate::openapi::Problem),
     ))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<Login>,
-) -> Result<Json<TokenPair>, ApiError> {
-    let config = &state.config;
-    state
-        .limits
-        .hit(&format!("login-ip:{ip}"), config.login_limit_per_ip, WINDOW)?;
-    let account = body.email.trim().to_lowercase();
-    state.limits.hit(
-        &format!("login-account:{account}"),
-        config.login_limit_per_account,
-        WINDOW,
-    )?;
-    Ok(Json(
-        service::login(&state, &body.email, body.password).await?,
-    ))
+) -> Result<(NoStore, Json<TokenPair>), ApiError> {
+    let tokens = service::login(
+        &state,
+        &body.email,
+        body.password,
+        body.organization_id,
+        &ip,
+    )
+    .await?;
+    Ok((NO_STORE, Json(tokens)))
 }
 
 /// Exchange a refresh token for a new pair (rotation; reuse revokes the family).
@@ -73,8 +75,11 @@ pub(crate) async fn login(
 pub(crate) async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshToken>,
-) -> Result<Json<TokenPair>, ApiError> {
-    Ok(Json(service::refresh(&state, &body.refresh_token).await?))
+) -> Result<(NoStore, Json<TokenPair>), ApiError> {
+    Ok((
+        NO_STORE,
+        Json(service::refresh(&state, &body.refresh_token).await?),
+    ))
 }
 
 /// Revoke a refresh token's family.

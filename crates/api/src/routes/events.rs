@@ -11,50 +11,105 @@ use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::AppState;
+use crate::error::ApiError;
 use crate::extract::Caller;
+use crate::identity::projection;
 use crate::live::concerns;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/me/events", get(events))
 }
 
-/// Server-Sent Events of changes that concern the caller.
+/// Server-Sent Events of changes that concern the caller. A user holds at most
+/// `TRELLIS_LIVE_STREAMS_PER_USER` streams; a stream ends when its access token expires, its
+/// session is revoked (logout, password change) or the user is deactivated (re-checked every
+/// `TRELLIS_LIVE_RECHECK_SECONDS`): the client reconnects with a fresh token.
 #[utoipa::path(get, path = "/v1/me/events", tag = "live", security(("bearer" = [])),
     responses(
         (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
         (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
+        (status = 429, description = "Too many open streams for this user", body = crate::openapi::Problem),
     ))]
 pub(crate) async fn events(
     State(state): State<AppState>,
     caller: Caller,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let slot = state
+        .live
+        .open_stream(caller.user_id, state.config.live_streams_per_user)
+        .ok_or(ApiError::TooManyRequests { retry_after: 15 })?;
     let receiver = state.live.subscribe();
     let user = caller.user_id;
-    let stream = futures::stream::unfold(receiver, move |mut receiver| async move {
+    let mut recheck = tokio::time::interval(state.config.live_recheck);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let live = Live {
+        receiver,
+        recheck,
+        state,
+        caller,
+        _slot: slot,
+    };
+    let stream = futures::stream::unfold(live, move |mut live| async move {
         loop {
-            match receiver.recv().await {
-                Ok(event) if concerns(user, &event) => {
-                    let data = serde_json::json!({
-                        "stream_id": event.stream_id,
-                        "stream_version": event.stream_version,
-                        "event_type": event.event_type,
-                        "recorded_at": event.recorded_at,
-                    });
-                    let sse = Event::default()
-                        .event(event.event_type.clone())
-                        .id(event.global_position.to_string())
-                        .data(data.to_string());
-                    return Some((Ok(sse), receiver));
+            tokio::select! {
+                received = live.receiver.recv() => match received {
+                    Ok(event) if concerns(user, &event) => {
+                        let data = serde_json::json!({
+                            "stream_id": event.stream_id,
+                            "stream_version": event.stream_version,
+                            "event_type": event.event_type,
+                            "recorded_at": event.recorded_at,
+                        });
+                        let sse = Event::default()
+                            .event(event.event_type.clone())
+                            .id(event.global_position.to_string())
+                            .data(data.to_string());
+                        return Some((Ok(sse), live));
+                    }
+                    Ok(_) => {}
+                    // A slow client missed some; it keeps the stream and re-reads state.
+                    Err(RecvError::Lagged(missed)) => {
+                        let sse = Event::default().event("lagged").data(missed.to_string());
+                        return Some((Ok(sse), live));
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = live.recheck.tick() => {
+                    if !live.still_allowed().await {
+                        return None;
+                    }
                 }
-                Ok(_) => {}
-                // A slow client missed some; it keeps the stream and re-reads state.
-                Err(RecvError::Lagged(missed)) => {
-                    let sse = Event::default().event("lagged").data(missed.to_string());
-                    return Some((Ok(sse), receiver));
-                }
-                Err(RecvError::Closed) => return None,
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// One open stream and what it needs to re-check its caller.
+struct Live {
+    receiver: tokio::sync::broadcast::Receiver<std::sync::Arc<trellis_kernel::RecordedEvent>>,
+    recheck: tokio::time::Interval,
+    state: AppState,
+    caller: Caller,
+    _slot: crate::live::StreamSlot,
+}
+
+impl Live {
+    /// The token has not expired, the session is alive and the user active. A database
+    /// hiccup keeps the stream (the next check decides).
+    async fn still_allowed(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if now >= self.caller.token_expires {
+            return false;
+        }
+        let pool = &self.state.pool;
+        let user = self.caller.user_id;
+        let active = projection::user_by_id(pool, user)
+            .await
+            .map(|u| u.is_some_and(|u| u.active));
+        let session = projection::session_alive(pool, self.caller.session_id, user).await;
+        !matches!(active, Ok(false)) && !matches!(session, Ok(false))
+    }
 }

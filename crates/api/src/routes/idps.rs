@@ -21,7 +21,7 @@ use trellis_kernel::StreamId;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::consistency::{MinVersion, handle_and_wait, wait_for_version};
+use crate::consistency::{MinVersion, handle_and_wait, stream_in_organization, wait_for_version};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, RequestId};
 use crate::identity::projection::user_by_id;
@@ -56,6 +56,7 @@ fn idp_error(error: IdpError) -> ApiError {
         | IdpError::NotFailed
         | IdpError::NotActive
         | IdpError::TooManyItems => ApiError::Conflict(error.to_string()),
+        IdpError::Text(e) => e.into(),
     }
 }
 
@@ -222,6 +223,7 @@ fn role_targets(
         (status = 202, description = "Accepted; recommendations are being computed", body = crate::openapi::Processing),
         (status = 403, description = "Neither the employee nor their manager", body = crate::openapi::Problem),
         (status = 422, description = "Invalid fields, unknown skills or role", body = crate::openapi::Problem),
+        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
     ))]
 pub(crate) async fn create(
     State(state): State<AppState>,
@@ -229,6 +231,7 @@ pub(crate) async fn create(
     request: RequestId,
     ApiJson(body): ApiJson<CreateIdp>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    caller.spend_write(&state)?;
     let employee = employee_in_org(&state, &caller, body.employee_id, "employee_id").await?;
     if employee.user_id != caller.user_id && employee.manager_id != Some(caller.user_id) {
         return Err(ApiError::Forbidden);
@@ -324,15 +327,16 @@ pub(crate) async fn read(
     ApiQuery(consistency): ApiQuery<MinVersion>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if let Some(version) = consistency.min_version {
-        // Wait only for a plan that is not there yet or is the caller's organization's and
-        // behind: another organization's plan answers 404 at once, never after a wait.
-        let behind = match fetch(&state, id).await? {
-            None => true,
-            Some(row) => {
-                row.organization_id == caller.organization_id
-                    && row.version < i64::try_from(version).unwrap_or(i64::MAX)
-            }
-        };
+        // Wait only for a plan of the caller's organization that the store holds: an unknown
+        // id, or another organization's plan, answers 404 at once, never after a wait (the
+        // time taken must not tell whether an id exists).
+        let stream = StreamId::new("idp", id).map_err(ApiError::internal)?;
+        if !stream_in_organization(&state, &stream, caller.organization_id).await? {
+            return Err(ApiError::NotFound);
+        }
+        let behind = fetch(&state, id)
+            .await?
+            .is_none_or(|row| row.version < i64::try_from(version).unwrap_or(i64::MAX));
         if behind {
             wait_for_version(
                 &state.pool,
@@ -480,6 +484,7 @@ async fn command(
         (status = 200, description = "Added", body = crate::openapi::Accepted),
         (status = 409, description = "The plan is not active", body = crate::openapi::Problem),
         (status = 422, description = "Invalid fields, unknown resource or skills, duplicate item", body = crate::openapi::Problem),
+        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
     ))]
 pub(crate) async fn add_item(
     State(state): State<AppState>,
@@ -488,6 +493,7 @@ pub(crate) async fn add_item(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AddItem>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.spend_write(&state)?;
     owner_or_manager(&state, &caller, id).await?;
     check_known_skills(&state, &caller, &body.skill_ids, |i| {
         format!("skill_ids[{i}]")
@@ -534,6 +540,7 @@ pub(crate) async fn add_item(
     responses(
         (status = 200, description = "Completed (again: no change)", body = crate::openapi::Accepted),
         (status = 404, description = "No such plan or item", body = crate::openapi::Problem),
+        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
     ))]
 pub(crate) async fn complete_item(
     State(state): State<AppState>,
@@ -541,6 +548,7 @@ pub(crate) async fn complete_item(
     request: RequestId,
     ApiPath((id, item_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.spend_write(&state)?;
     owner_or_manager(&state, &caller, id).await?;
     let version = command(
         &state,
@@ -561,6 +569,7 @@ pub(crate) async fn complete_item(
         (status = 200, description = "Approved (again: no change)", body = crate::openapi::Accepted),
         (status = 403, description = "Not the employee's manager", body = crate::openapi::Problem),
         (status = 409, description = "The plan is not active", body = crate::openapi::Problem),
+        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
     ))]
 pub(crate) async fn approve(
     State(state): State<AppState>,
@@ -568,6 +577,7 @@ pub(crate) async fn approve(
     request: RequestId,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.spend_write(&state)?;
     let (_, relation) = load(&state, &caller, id).await?;
     if relation != Relation::Manager {
         return Err(ApiError::Forbidden);
@@ -592,6 +602,7 @@ pub(crate) async fn approve(
     responses(
         (status = 202, description = "Processing again", body = crate::openapi::Processing),
         (status = 409, description = "The plan has not failed", body = crate::openapi::Problem),
+        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
     ))]
 pub(crate) async fn retry(
     State(state): State<AppState>,
@@ -599,6 +610,7 @@ pub(crate) async fn retry(
     request: RequestId,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    caller.spend_write(&state)?;
     owner_or_manager(&state, &caller, id).await?;
     let version = command(
         &state,

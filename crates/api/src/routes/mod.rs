@@ -16,29 +16,30 @@ pub(crate) mod reviews;
 pub(crate) mod skills;
 pub(crate) mod users;
 
-use std::time::Duration;
-
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, StatusCode};
-use axum::response::IntoResponse;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use tower_http::trace::TraceLayer;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::{CLIENT_REQUEST_ID, ServerRequestId};
 
 pub use ratelimit::RateLimiter;
 
 /// Largest JSON body accepted (uploads get their own limits).
 const BODY_LIMIT: usize = 1024 * 1024;
 
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 pub fn router(state: AppState) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
     let metrics = axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track);
+    let idempotency =
+        axum::middleware::from_fn_with_state(state.clone(), crate::idempotency::layer);
+    let edge = axum::middleware::from_fn_with_state(state.clone(), edge);
     Router::new()
-        .route("/metrics", axum::routing::get(crate::metrics::render))
         .route(
             "/v1/openapi.json",
             axum::routing::get(|| async {
@@ -59,16 +60,76 @@ pub fn router(state: AppState) -> Router {
         .merge(profile::router())
         .merge(ops::router())
         .fallback(|| async { ApiError::NotFound.into_response() })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
+        .route_layer(idempotency)
         .route_layer(metrics)
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(30),
-        ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(edge)
+}
+
+/// The outermost layer: a server-made request id (the client's own `x-request-id` is kept as
+/// `x-client-request-id`, never used as a correlation id), the request deadline, and
+/// problem+json for every error response, even those made below the handlers (a body over
+/// the limit, a method that does not exist).
+async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let id = uuid::Uuid::now_v7();
+    let headers = request.headers_mut();
+    if let Some(client) = headers.remove(REQUEST_ID) {
+        headers.insert(HeaderName::from_static(CLIENT_REQUEST_ID), client);
+    }
+    let id_value = HeaderValue::from_str(&id.to_string()).ok();
+    if let Some(value) = &id_value {
+        headers.insert(REQUEST_ID, value.clone());
+    }
+    request.extensions_mut().insert(ServerRequestId(id));
+    let deadline = state.config.connections.request_timeout;
+    let mut response = match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => problem_for_bare_errors(response),
+        Err(_) => ApiError::Overloaded("the request took too long; retry later").into_response(),
+    };
+    if let Some(value) = id_value {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+/// Error responses that some layer made without a body (axum's own 405, 413 or 415, say)
+/// become problem+json like every other error.
+fn problem_for_bare_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_problem = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if is_problem {
+        return response;
+    }
+    let error = match status.as_u16() {
+        400 => ApiError::BadRequest("the request is malformed".into()),
+        401 => ApiError::Unauthorized,
+        403 => ApiError::Forbidden,
+        404 => ApiError::NotFound,
+        405 => ApiError::MethodNotAllowed,
+        413 => ApiError::PayloadTooLarge,
+        415 => ApiError::BadRequest("the body must be application/json".into()),
+        429 => ApiError::TooManyRequests { retry_after: 1 },
+        503 => ApiError::Overloaded("the service is unavailable; retry later"),
+        s if s >= 500 => ApiError::Internal("an error response without a body".into()),
+        _ => ApiError::BadRequest(
+            status
+                .canonical_reason()
+                .unwrap_or("the request cannot be served")
+                .to_owned(),
+        ),
+    };
+    let mut problem = error.into_response();
+    *problem.status_mut() = status;
+    problem
 }
 
 /// One span per request carrying the request id, so every log line of a request (JSON logs)

@@ -44,13 +44,14 @@ pub fn validate_new_user(
     roles: Vec<Role>,
     errors: &mut Vec<FieldError>,
 ) -> Option<NewUser> {
+    let context = [email, display_name];
     let email = Email::parse(email)
         .map_err(|e| errors.push(FieldError::new(format!("{prefix}email"), e.0)))
         .ok();
     let display_name = DisplayName::parse(display_name)
         .map_err(|e| errors.push(FieldError::new(format!("{prefix}display_name"), e.0)))
         .ok();
-    if let Err(why) = check_password_policy(&password) {
+    if let Err(why) = check_password_policy(&password, &context) {
         errors.push(FieldError::new(format!("{prefix}password"), why));
     }
     Some(NewUser {

@@ -39,6 +39,7 @@ fn stream(caller: &Caller) -> Result<StreamId, ApiError> {
     responses(
         (status = 201, description = "Declared (the profile's stream version)", body = crate::openapi::Accepted),
         (status = 422, description = "Unknown skill or level outside 1 to 5", body = crate::openapi::Problem),
+        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
     ))]
 pub(crate) async fn declare(
     State(state): State<AppState>,
@@ -46,6 +47,7 @@ pub(crate) async fn declare(
     request: RequestId,
     ApiJson(body): ApiJson<DeclareSkill>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    caller.spend_write(&state)?;
     check_known_skills(&state, &caller, &[body.skill_id], |_| "skill_id".to_owned()).await?;
     let context = CommandContext {
         metadata: request.metadata(Some(&caller)),

@@ -25,6 +25,23 @@ impl RateLimiter {
     /// # Errors
     /// 429 with the seconds until the window resets.
     pub fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<(), ApiError> {
+        self.spend(key, 1, limit, window)
+    }
+
+    /// Counts `cost` units on `key`; refuses when they would take the window past `limit`
+    /// (a refused request spends nothing). A cost above the whole limit is charged as the
+    /// limit: such a request passes only in a fresh window, never not at all.
+    ///
+    /// # Errors
+    /// 429 with the seconds until the window resets.
+    pub fn spend(
+        &self,
+        key: &str,
+        cost: u32,
+        limit: u32,
+        window: Duration,
+    ) -> Result<(), ApiError> {
+        let cost = cost.min(limit.max(1));
         let now = Instant::now();
         let mut windows = self
             .windows
@@ -37,11 +54,11 @@ impl RateLimiter {
         if now.duration_since(entry.0) >= window {
             *entry = (now, 0);
         }
-        entry.1 += 1;
-        if entry.1 > limit {
+        if entry.1.saturating_add(cost) > limit {
             let retry_after = window.saturating_sub(now.duration_since(entry.0)).as_secs() + 1;
             return Err(ApiError::TooManyRequests { retry_after });
         }
+        entry.1 += cost;
         Ok(())
     }
 }
@@ -58,5 +75,27 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
             .get::<ConnectInfo<SocketAddr>>()
             .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
         Ok(Self(ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn costs_are_charged_whole_and_a_refusal_spends_nothing() {
+        let limits = RateLimiter::default();
+        let minute = Duration::from_secs(60);
+        limits.spend("k", 3, 5, minute).unwrap();
+        // 3 + 3 > 5: refused, and the refusal leaves room for 2.
+        assert!(matches!(
+            limits.spend("k", 3, 5, minute),
+            Err(ApiError::TooManyRequests { retry_after }) if (1..=61).contains(&retry_after)
+        ));
+        limits.spend("k", 2, 5, minute).unwrap();
+        assert!(limits.hit("k", 5, minute).is_err());
+        // Another key has its own window; a cost above the limit passes in a fresh one.
+        limits.spend("other", 50, 5, minute).unwrap();
+        assert!(limits.hit("other", 5, minute).is_err());
     }
 }

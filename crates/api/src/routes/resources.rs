@@ -58,6 +58,7 @@ fn resource_error(error: ResourceError) -> ApiError {
         ResourceError::BadTitle => ApiError::field("title", error.to_string()),
         ResourceError::BadDuration => ApiError::field("duration_minutes", error.to_string()),
         ResourceError::BadSkills(why) => ApiError::field("skills", why),
+        ResourceError::Text(e) => e.into(),
         other => ApiError::Conflict(other.to_string()),
     }
 }
@@ -70,6 +71,7 @@ fn resource_error(error: ResourceError) -> ApiError {
         (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
         (status = 403, description = "Role not allowed", body = crate::openapi::Problem),
         (status = 422, description = "Invalid fields or unknown skills", body = crate::openapi::Problem),
+        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
     ))]
 pub(crate) async fn publish(
     State(state): State<AppState>,
@@ -77,6 +79,7 @@ pub(crate) async fn publish(
     request: RequestId,
     ApiJson(body): ApiJson<PublishResource>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    caller.spend_write(&state)?;
     policy::require_any(&caller, &[Role::Admin, Role::Manager, Role::Instructor])?;
     let ids: Vec<Uuid> = body.skills.iter().map(|s| s.skill_id).collect();
     check_known_skills(&state, &caller, &ids, |i| format!("skills[{i}].skill_id")).await?;
@@ -131,6 +134,7 @@ pub(crate) struct RateResource {
         (status = 201, description = "Rated", body = crate::openapi::Accepted),
         (status = 404, description = "No such resource in your organization", body = crate::openapi::Problem),
         (status = 422, description = "Rating outside 1 to 5", body = crate::openapi::Problem),
+        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
     ))]
 pub(crate) async fn rate(
     State(state): State<AppState>,
@@ -139,6 +143,7 @@ pub(crate) async fn rate(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RateResource>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    caller.spend_write(&state)?;
     let resource = catalog::resource(&state.pool, id).await?;
     policy::same_organization(&caller, resource.ok_or(ApiError::NotFound)?.organization_id)?;
     let command = ResourceCommand::Rate {

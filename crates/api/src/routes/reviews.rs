@@ -49,6 +49,7 @@ fn review_error(error: ReviewError) -> ApiError {
         ReviewError::BadRatings(why) => ApiError::field("ratings", why),
         ReviewError::FeedbackTooLong => ApiError::field("feedback", error.to_string()),
         ReviewError::AlreadySubmitted => ApiError::Conflict(error.to_string()),
+        ReviewError::Text(e) => e.into(),
     }
 }
 
@@ -60,6 +61,7 @@ fn review_error(error: ReviewError) -> ApiError {
         (status = 201, description = "Submitted", body = crate::openapi::Accepted),
         (status = 403, description = "Not the employee's manager", body = crate::openapi::Problem),
         (status = 422, description = "Invalid fields, unknown skills or employee", body = crate::openapi::Problem),
+        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
     ))]
 pub(crate) async fn submit(
     State(state): State<AppState>,
@@ -67,6 +69,7 @@ pub(crate) async fn submit(
     request: RequestId,
     ApiJson(body): ApiJson<SubmitReview>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    caller.spend_write(&state)?;
     let employee = employee_in_org(&state, &caller, body.employee_id, "employee_id").await?;
     if employee.manager_id != Some(caller.user_id) {
         return Err(ApiError::Forbidden);

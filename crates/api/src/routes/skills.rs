@@ -5,8 +5,9 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
+use trellis_development::esco::parse_skill_line;
 use trellis_development::skill::{Skill, SkillCommand, SkillError, esco_skill_id};
-use trellis_development_app::catalog::{self, SkillRow};
+use trellis_development_app::catalog::{self, MAX_SKILLS_PER_ORGANIZATION, SkillRow};
 use trellis_development_app::{ImportError, import_esco_skills};
 use trellis_identity::Role;
 use trellis_kernel::StreamId;
@@ -22,6 +23,19 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/skills", post(define).get(search))
         .route("/v1/skills/import", post(import))
+}
+
+/// Most non-empty lines one import request may carry (split bigger files).
+pub(crate) const MAX_IMPORT_LINES: usize = 2_000;
+
+/// Lines of an import charged as one unit of the expensive budget (rounded up).
+pub(crate) const IMPORT_LINES_PER_UNIT: usize = 100;
+
+fn catalog_full() -> ApiError {
+    ApiError::Conflict(format!(
+        "the organization's catalog is full: it may hold at most {MAX_SKILLS_PER_ORGANIZATION} \
+         skills"
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -43,6 +57,7 @@ fn skill_error(error: SkillError) -> ApiError {
         SkillError::BadAliases => {
             ApiError::field("aliases", "at most 50, each 1 to 200 characters")
         }
+        SkillError::Text(e) => e.into(),
     }
 }
 
@@ -53,8 +68,9 @@ fn skill_error(error: SkillError) -> ApiError {
         (status = 201, description = "Defined", body = crate::openapi::Accepted),
         (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
         (status = 403, description = "Not an admin", body = crate::openapi::Problem),
-        (status = 409, description = "Already defined", body = crate::openapi::Problem),
+        (status = 409, description = "Already defined, or the catalog is full", body = crate::openapi::Problem),
         (status = 422, description = "Invalid fields", body = crate::openapi::Problem),
+        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
     ))]
 pub(crate) async fn define(
     State(state): State<AppState>,
@@ -62,7 +78,13 @@ pub(crate) async fn define(
     request: RequestId,
     ApiJson(body): ApiJson<DefineSkill>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    caller.spend_write(&state)?;
     policy::require_any(&caller, &[Role::Admin])?;
+    if catalog::count_skills(&state.pool, caller.organization_id).await?
+        >= MAX_SKILLS_PER_ORGANIZATION
+    {
+        return Err(catalog_full());
+    }
     // An ESCO skill gets the same id whether defined by hand or imported.
     let id = match &body.esco_uri {
         Some(uri) => esco_skill_id(caller.organization_id, uri),
@@ -130,13 +152,18 @@ pub(crate) async fn search(
 }
 
 /// Import ESCO skills (JSON Lines, the format of `data/esco/skills.jsonl`), idempotently (admin).
+///
+/// At most 2,000 lines per request; each started 100 lines spend one unit of the caller's
+/// expensive budget; the organization's catalog holds at most 20,000 skills.
 #[utoipa::path(post, path = "/v1/skills/import", tag = "development", security(("bearer" = [])),
     request_body(content = String, content_type = "application/x-ndjson"),
     responses(
         (status = 202, description = "Imported", body = serde_json::Value),
         (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
         (status = 403, description = "Not an admin", body = crate::openapi::Problem),
-        (status = 422, description = "A line is not an ESCO skill", body = crate::openapi::Problem),
+        (status = 409, description = "The catalog would pass its limit", body = crate::openapi::Problem),
+        (status = 422, description = "A line is not an ESCO skill, or too many lines", body = crate::openapi::Problem),
+        (status = 429, description = "Budget spent; see Retry-After", body = crate::openapi::Problem),
     ))]
 pub(crate) async fn import(
     State(state): State<AppState>,
@@ -144,8 +171,21 @@ pub(crate) async fn import(
     request: RequestId,
     body: String,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    caller.spend_write(&state)?;
     policy::require_any(&caller, &[Role::Admin])?;
-    caller.spend_expensive(&state)?;
+    let lines = body.lines().filter(|l| !l.trim().is_empty()).count();
+    if lines > MAX_IMPORT_LINES {
+        return Err(ApiError::field(
+            "body",
+            format!(
+                "has {lines} lines; an import takes at most {MAX_IMPORT_LINES} (split the file)"
+            ),
+        ));
+    }
+    // The work grows with the size: charge it so (one unit per started 100 lines).
+    let units = lines.div_ceil(IMPORT_LINES_PER_UNIT).max(1);
+    caller.spend_expensive_units(&state, u32::try_from(units).unwrap_or(u32::MAX))?;
+    check_catalog_room(&state, &caller, &body).await?;
     let metadata = request.metadata(Some(&caller));
     let report = import_esco_skills(&state.commands, caller.organization_id, &metadata, &body)
         .await
@@ -162,4 +202,33 @@ pub(crate) async fn import(
         StatusCode::ACCEPTED,
         Json(serde_json::json!({"imported": report.imported, "skipped": report.skipped})),
     ))
+}
+
+/// Refuses an import that would take the catalog past [`MAX_SKILLS_PER_ORGANIZATION`]:
+/// counts the lines naming skills not in the catalog yet (a re-import adds nothing, so it
+/// always passes). Unparsable lines are left to the import, which names them.
+async fn check_catalog_room(state: &AppState, caller: &Caller, body: &str) -> Result<(), ApiError> {
+    let mut ids: Vec<Uuid> = body
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .filter_map(|(i, l)| parse_skill_line(i + 1, l).ok())
+        .map(|(uri, _)| esco_skill_id(caller.organization_id, &uri))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let known = catalog::known_skills(&state.pool, caller.organization_id, &ids).await?;
+    let new = ids.len().saturating_sub(known.len());
+    if new == 0 {
+        return Ok(());
+    }
+    let count = catalog::count_skills(&state.pool, caller.organization_id).await?;
+    if count + new > MAX_SKILLS_PER_ORGANIZATION {
+        return Err(ApiError::Conflict(format!(
+            "the import would take the organization's catalog to {} skills; it may hold at \
+             most {MAX_SKILLS_PER_ORGANIZATION}",
+            count + new
+        )));
+    }
+    Ok(())
 }

@@ -79,11 +79,22 @@ pub(crate) async fn assign_roles(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AssignRoles>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    admin_target(&state, &caller, id).await?;
+    let target = admin_target(&state, &caller, id).await?;
     let mut errors = Vec::new();
     let roles = parse_roles(&body.roles, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
+    }
+    // An organization always keeps an admin: the last one cannot give the role up.
+    let loses_admin = target.active
+        && target.roles.iter().any(|r| r == Role::Admin.as_str())
+        && !roles.contains(&Role::Admin);
+    if loses_admin && projection::active_admins(&state.pool, caller.organization_id).await? <= 1 {
+        return Err(ApiError::Conflict(
+            "the organization's last admin cannot give up the admin role; make another \
+             user admin first"
+                .into(),
+        ));
     }
     let command = UserCommand::AssignRoles { roles };
     let version =
@@ -157,12 +168,13 @@ pub(crate) async fn change_password(
     ApiJson(body): ApiJson<ChangePassword>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.spend_expensive(&state)?;
-    if let Err(why) = crate::auth::check_password_policy(&body.new_password) {
-        return Err(ApiError::field("new_password", why));
-    }
     let user = projection::user_by_id(&state.pool, caller.user_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
+    let context = [user.email.as_str(), user.display_name.as_str()];
+    if let Err(why) = crate::auth::check_password_policy(&body.new_password, &context) {
+        return Err(ApiError::field("new_password", why));
+    }
     if !crate::auth::verify_password(body.current_password, Some(user.password_hash)).await? {
         return Err(ApiError::field(
             "current_password",
@@ -178,6 +190,9 @@ pub(crate) async fn change_password(
         &request.metadata(Some(&caller)),
     )
     .await?;
+    // Whoever else holds a session (a stolen refresh token, say) is logged out; the session
+    // that changed the password goes on.
+    service::revoke_sessions(&state, caller.user_id, Some(caller.session_id)).await?;
     Ok(Json(
         serde_json::json!({ "id": caller.user_id, "version": version }),
     ))

@@ -35,6 +35,7 @@ pub async fn run(url: &str, concurrency: u32, batch: usize, seconds: u64) -> any
                 actor_id: Some(ActorId::new()),
                 tenant_id: Some(TenantId::new()),
                 trace_id: Some(TraceId::new()),
+                request_id: None,
             };
             let mut latencies = Vec::new();
             let mut events = 0u64;

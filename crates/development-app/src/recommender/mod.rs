@@ -9,12 +9,16 @@
 //! - **The handler** ([`Recommender`] as an [`EventHandler`]) receives only triggers, through a
 //!   Kafka consumer group (or the single-node in-process source), so instances share the work.
 //!   Before answering it waits until its follower has folded the trigger itself: `$all` is in
-//!   commit order, so everything published before the IDP is then in the index.
+//!   commit order and the follower keeps that order within each organization, so everything
+//!   the plan's organization published before the IDP is then in the index. Across
+//!   organizations the follower serves queued work in turns ([`FairQueue`]), so one
+//!   organization's embedding backlog does not hold up another's plans.
 //!
 //! Exactly-once effect: the answer carries the idempotency key `recommender/<trigger event
 //! id>`, and the IDP accepts an answer only while `processing`. A crash between answering and
 //! checkpointing redelivers the trigger; the second answer changes nothing.
 
+mod fair;
 mod state;
 
 use std::sync::{Arc, RwLock};
@@ -35,6 +39,7 @@ use trellis_recommender::rank::gaps;
 use trellis_runtime::{EventHandler, HandlerError};
 use uuid::Uuid;
 
+pub use fair::FairQueue;
 pub use state::{FOLDED, State, resource_text, skill_text};
 
 /// ESCO occupations shipped with Trellis (`data/esco/occupations.jsonl`, CC BY 4.0; see
@@ -48,6 +53,44 @@ pub fn bundled_occupations() -> Occupations {
 /// a restart the follower re-embeds the whole catalog (the 1,277 ESCO skills take ~15 s), and
 /// a trigger that exhausts its retries is dead-lettered with its plan left processing.
 const CATCH_UP: Duration = Duration::from_secs(120);
+
+/// Texts one organization may have embedded per turn of the follower (about a third of a
+/// second of MiniLM on two cores): the most another organization waits for a turn.
+pub const TURN_TEXTS: usize = 32;
+
+/// Events read ahead of folding, all organizations together; reading pauses above it.
+const MAX_QUEUED: usize = 100_000;
+
+/// Cost units: an event to embed costs [`TEXT_COST`], any other event 1.
+const TEXT_COST: usize = 64;
+const TURN_COST: usize = TURN_TEXTS * TEXT_COST;
+
+/// An event waiting to be folded, with the text it needs embedded first.
+struct Queued {
+    event: RecordedEvent,
+    text: Option<String>,
+}
+
+impl Queued {
+    fn cost(&self) -> usize {
+        if self.text.is_some() { TEXT_COST } else { 1 }
+    }
+}
+
+/// Queues the events the recommender folds, by organization (events of no organization
+/// change no catalog and are skipped).
+fn enqueue(queue: &mut FairQueue<Queued>, events: Vec<RecordedEvent>) {
+    for event in events {
+        if !FOLDED.contains(&event.event_type.as_str()) {
+            continue;
+        }
+        let Some(tenant) = event.metadata.tenant_id else {
+            continue;
+        };
+        let text = state::text_to_embed(&event);
+        queue.push(tenant.as_uuid(), Queued { event, text });
+    }
+}
 
 /// The service.
 pub struct Recommender<S: ?Sized> {
@@ -81,74 +124,110 @@ impl<S: EventStore + ?Sized + 'static> Recommender<S> {
 
     /// Follows `$all` from the start until `shutdown` resolves, folding what the recommender
     /// needs. Store failures back off and retry; they never end the follower.
+    ///
+    /// Events wait in a [`FairQueue`] per organization and are folded one organization's
+    /// batch at a time, organizations in turn (at most [`TURN_TEXTS`] texts embedded per
+    /// turn), while the store keeps being read. Order is kept within an organization, which
+    /// is all a plan depends on: it is ranked against its own organization's catalog only.
     pub async fn follow(&self, shutdown: impl std::future::Future<Output = ()>) {
         let mut subscription = AllSubscription::new(
             Arc::clone(&self.store),
             None,
             SubscriptionOptions::default(),
         );
+        let mut queue: FairQueue<Queued> = FairQueue::default();
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(50);
+        let mut retry = Duration::from_millis(100);
         loop {
-            let batch = tokio::select! {
-                () = &mut shutdown => return,
-                batch = subscription.next_batch() => batch,
-            };
-            match batch {
-                Ok(events) => {
-                    backoff = Duration::from_millis(50);
-                    // The subscription has moved past this batch: it must be folded before
-                    // the next one, however long embedding keeps failing.
-                    let mut retry = Duration::from_millis(100);
-                    while let Err(e) = self.fold(&events).await {
-                        tracing::error!(error = %e, "recommender: embedding failed; retrying");
+            let Some((tenant, batch)) = queue.pop_batch(TURN_COST, Queued::cost) else {
+                // Nothing to fold: wait for the store.
+                let read = tokio::select! {
+                    () = &mut shutdown => return,
+                    read = subscription.next_batch() => read,
+                };
+                match read {
+                    Ok(events) => {
+                        backoff = Duration::from_millis(50);
+                        enqueue(&mut queue, events);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "recommender follower: store read failed");
                         tokio::select! {
                             () = &mut shutdown => return,
-                            () = tokio::time::sleep(retry) => {}
+                            () = tokio::time::sleep(backoff) => {}
                         }
-                        retry = (retry * 2).min(Duration::from_secs(10));
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
                 }
+                continue;
+            };
+            let texts: Vec<String> = batch.iter().filter_map(|q| q.text.clone()).collect();
+            let vectors = if texts.is_empty() {
+                Ok(Vec::new())
+            } else {
+                let embedder = Arc::clone(&self.embedder);
+                // Inference is CPU-bound: off the async workers.
+                let embedding = tokio::task::spawn_blocking(move || {
+                    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    embedder.embed(&refs)
+                });
+                tokio::pin!(embedding);
+                // Keep reading the store meanwhile, so another organization's work is queued
+                // (and gets the next turn) while this batch is embedded.
+                let mut reading = true;
+                loop {
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        done = &mut embedding => break done.map_err(|e| {
+                            trellis_embed::EmbedError::Tokenizer(format!("embedding task: {e}"))
+                        }).and_then(|r| r),
+                        read = subscription.next_batch(), if reading && queue.len() < MAX_QUEUED => {
+                            match read {
+                                Ok(events) => enqueue(&mut queue, events),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "recommender follower: store read failed");
+                                    reading = false;
+                                }
+                            }
+                        }
+                    }
+                }
+            };
+            match vectors {
+                Ok(vectors) => {
+                    retry = Duration::from_millis(100);
+                    self.fold(batch, vectors);
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "recommender follower: store read failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    // Read from the store already: it must be folded, however long embedding
+                    // keeps failing. Other organizations take their turns meanwhile.
+                    tracing::error!(error = %e, "recommender: embedding failed; retrying");
+                    queue.unpop(tenant, batch);
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        () = tokio::time::sleep(retry) => {}
+                    }
+                    retry = (retry * 2).min(Duration::from_secs(10));
                 }
             }
         }
     }
 
-    async fn fold(&self, events: &[RecordedEvent]) -> Result<(), trellis_embed::EmbedError> {
-        let events: Vec<&RecordedEvent> = events
-            .iter()
-            .filter(|e| FOLDED.contains(&e.event_type.as_str()))
-            .collect();
-        if events.is_empty() {
-            return Ok(());
-        }
-        let texts: Vec<Option<String>> = events.iter().map(|e| state::text_to_embed(e)).collect();
-        let wanted: Vec<String> = texts.iter().flatten().cloned().collect();
-        let embedder = Arc::clone(&self.embedder);
-        // Inference is CPU-bound: off the async workers.
-        let mut vectors = tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
-            embedder.embed(&refs)
-        })
-        .await
-        .map_err(|e| trellis_embed::EmbedError::Tokenizer(format!("embedding task: {e}")))??
-        .into_iter();
+    /// Folds one organization's batch, with the vectors of its texts in order.
+    fn fold(&self, batch: Vec<Queued>, vectors: Vec<Vec<f32>>) {
+        let mut vectors = vectors.into_iter();
         let mut state = self
             .state
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (event, text) in events.iter().zip(&texts) {
-            let vector = text.as_ref().and_then(|_| vectors.next());
-            state.fold(event, vector, &self.occupations);
+        for queued in batch {
+            let vector = queued.text.as_ref().and_then(|_| vectors.next());
+            state.fold(&queued.event, vector, &self.occupations);
         }
         let folded = state.folded;
         drop(state);
         self.folded.send_replace(folded);
-        Ok(())
     }
 
     /// Waits until the follower has folded version `version` of IDP `id`.
@@ -287,6 +366,145 @@ impl<S: EventStore + ?Sized + 'static> EventHandler for Recommender<S> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use trellis_development::skill::{Skill, SkillCommand};
+    use trellis_development::{Level, SkillLevel};
+    use trellis_embed::{EmbedError, Embedder};
+    use trellis_kernel::{Aggregate, CommandContext, CommandHandler, Metadata, StreamId, TenantId};
+    use trellis_store_memory::MemoryEventStore;
+    use uuid::Uuid;
+
+    use super::Recommender;
+
+    /// Takes `per_text` per text, like a (fast) model; vectors are all alike.
+    struct SlowEmbedder {
+        per_text: Duration,
+    }
+
+    impl Embedder for SlowEmbedder {
+        fn dim(&self) -> usize {
+            4
+        }
+
+        fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+            std::thread::sleep(self.per_text * u32::try_from(texts.len()).unwrap());
+            Ok(texts.iter().map(|_| vec![0.5; 4]).collect())
+        }
+    }
+
+    async fn run<A: Aggregate>(
+        commands: &CommandHandler<MemoryEventStore>,
+        organization: Uuid,
+        stream: &StreamId,
+        command: &A::Command,
+    ) where
+        A::Error: std::fmt::Debug,
+    {
+        let context = CommandContext {
+            metadata: Metadata {
+                tenant_id: Some(TenantId::from_uuid(organization)),
+                ..Metadata::default()
+            },
+            ..CommandContext::default()
+        };
+        commands.handle::<A>(stream, command, &context).await.unwrap();
+    }
+
+    fn define(name: String) -> SkillCommand {
+        SkillCommand::Define {
+            name,
+            description: String::new(),
+            aliases: vec![],
+            esco_uri: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_large_import_does_not_hold_up_another_organizations_plan() {
+        let store = Arc::new(MemoryEventStore::default());
+        let commands = CommandHandler::new(
+            Arc::clone(&store),
+            Arc::new(trellis_kernel::Upcasters::new()),
+        );
+        // A big organization's backlog: 1,200 skills to embed (~4 s at 3 ms a text)...
+        let big = Uuid::now_v7();
+        for i in 0..1_200 {
+            let stream = StreamId::new("skill", Uuid::now_v7()).unwrap();
+            run::<Skill>(&commands, big, &stream, &define(format!("Skill {i}"))).await;
+        }
+        // ...then a small organization's skill and plan.
+        let small = Uuid::now_v7();
+        let skill = Uuid::now_v7();
+        run::<Skill>(
+            &commands,
+            small,
+            &StreamId::new("skill", skill).unwrap(),
+            &define("SQL".into()),
+        )
+        .await;
+        let plan = Uuid::now_v7();
+        let employee = Uuid::now_v7();
+        run::<trellis_development::idp::Idp>(
+            &commands,
+            small,
+            &StreamId::new("idp", plan).unwrap(),
+            &trellis_development::idp::IdpCommand::Create {
+                employee_id: employee,
+                created_by: employee,
+                title: "Plan".into(),
+                target_skills: vec![SkillLevel {
+                    skill_id: skill,
+                    level: Level::try_from(3u8).unwrap(),
+                }],
+                target_role: None,
+                due_date: None,
+            },
+        )
+        .await;
+
+        let recommender = Arc::new(Recommender::new(
+            Arc::clone(&store),
+            Arc::new(SlowEmbedder {
+                per_text: Duration::from_millis(3),
+            }),
+        ));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let follower = Arc::clone(&recommender);
+        let task = tokio::spawn(async move {
+            let mut stopped = stopped;
+            follower
+                .follow(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await;
+        });
+        let started = tokio::time::Instant::now();
+        let seen = tokio::time::timeout(Duration::from_secs(30), recommender.caught_up(plan, 1))
+            .await
+            .unwrap_or(false);
+        assert!(seen, "the small organization's plan was never folded");
+        let folded_then = recommender.folded();
+        let waited = started.elapsed();
+        // Served after at most a couple of the big organization's batches, not after all of
+        // them (in `$all` order it would come after 1,200 embeddings).
+        assert!(
+            folded_then < 200,
+            "folded {folded_then} events before the small organization's plan"
+        );
+        assert!(waited < Duration::from_secs(2), "took {waited:?}");
+        // The big organization's backlog is still folded, all of it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while recommender.folded() < 1_202 {
+            assert!(tokio::time::Instant::now() < deadline, "backlog not folded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(recommender.folded(), 1_202);
+        stop.send_replace(true);
+        task.await.unwrap();
+    }
+
     #[test]
     fn the_bundled_occupations_parse() {
         let o = trellis_development::esco::Occupations::parse(include_str!(
