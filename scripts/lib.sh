@@ -28,3 +28,21 @@ psql_admin() {
   parse_db_url
   psql -h "$PGHOST_" -p "$PGPORT_" -U "$PGUSER_" -d postgres -v ON_ERROR_STOP=1 -tA "$@"
 }
+
+# Secrets of a local deployment: made once (32 random bytes each, base64) into the
+# git-ignored .trellis/ folder and exported unless the environment already sets them. In
+# production set TRELLIS_JWT_SECRET and TRELLIS_OPS_TOKEN yourself (README, docs/security.md).
+ensure_secrets() {
+  mkdir -p "$ROOT/.trellis"
+  local name file
+  for name in TRELLIS_JWT_SECRET TRELLIS_OPS_TOKEN; do
+    file="$ROOT/.trellis/$(echo "$name" | tr 'A-Z_' 'a-z-')"
+    if [ -z "${!name:-}" ]; then
+      if [ ! -s "$file" ]; then
+        (umask 077; head -c 32 /dev/urandom | base64 | tr -d '\n' > "$file")
+        log "generated $name into ${file#"$ROOT"/}"
+      fi
+      export "$name=$(cat "$file")"
+    fi
+  done
+}

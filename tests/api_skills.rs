@@ -252,7 +252,9 @@ async fn malformed_paths_and_query_parameters_are_problem_json_too() {
 /// `n` synthetic ESCO lines, numbered from `from`.
 fn esco_lines(from: usize, n: usize) -> String {
     (from..from + n)
-        .map(|i| format!("{{\"uri\": \"http://example.com/skill/{i}\", \"label\": \"Skill {i}\"}}\n"))
+        .map(|i| {
+            format!("{{\"uri\": \"http://example.com/skill/{i}\", \"label\": \"Skill {i}\"}}\n")
+        })
         .collect()
 }
 
@@ -321,7 +323,9 @@ async fn searchable(app: &TestApp, token: &str, name: &str) {
     let path = format!("/v1/skills?q={}", name.replace(' ', "%20"));
     wait_until(std::time::Duration::from_secs(10), name, || async {
         let found = json_of(app.get(&path, Some(token)).await).await;
-        found.as_array().is_some_and(|a| a.iter().any(|s| s["name"] == name))
+        found
+            .as_array()
+            .is_some_and(|a| a.iter().any(|s| s["name"] == name))
     })
     .await;
 }
@@ -360,10 +364,7 @@ async fn an_organizations_catalog_is_bounded() {
     assert_eq!(json_of(last).await, json!({"imported": 1, "skipped": 0}));
     searchable(&app, &admin, "Skill 1").await;
     // Full: no more, by import or by hand.
-    assert_eq!(
-        import(&app, &admin, esco_lines(2, 1)).await.status(),
-        409
-    );
+    assert_eq!(import(&app, &admin, esco_lines(2, 1)).await.status(), 409);
     let by_hand = app
         .post("/v1/skills", Some(&admin), json!({"name": "One more"}))
         .await;
@@ -461,7 +462,9 @@ async fn an_unchanged_rating_appends_nothing_and_answers_as_before() {
     let path = format!("/v1/resources/{resource}/ratings");
     let mut versions = Vec::new();
     for value in [4, 4, 4, 5, 5] {
-        let response = app.post(&path, Some(&admin), json!({"rating": value})).await;
+        let response = app
+            .post(&path, Some(&admin), json!({"rating": value}))
+            .await;
         assert_eq!(response.status(), 201);
         versions.push(json_of(response).await["version"].as_u64().unwrap());
     }

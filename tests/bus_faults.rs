@@ -367,3 +367,171 @@ async fn two_projectors_of_one_projection_racing_never_apply_an_event_twice() {
         .sum();
     assert_eq!(additions, 900);
 }
+
+/// A relay over `store` with its own producer settings; returns its task and counters.
+fn spawn_relay_with(
+    store: &Arc<PgEventStore>,
+    config: &KafkaConfig,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (
+    tokio::task::JoinHandle<()>,
+    Arc<trellis_bus_kafka::RelayStats>,
+) {
+    let relay = trellis_bus_kafka::Relay::new(
+        Arc::clone(store),
+        store.pool().clone(),
+        config.clone(),
+        Routing::trellis(),
+        trellis_bus_kafka::RelayOptions {
+            retry_poll_interval: Duration::from_millis(100),
+            ..trellis_bus_kafka::RelayOptions::default()
+        },
+    )
+    .unwrap();
+    let stats = relay.stats();
+    (
+        tokio::spawn(async move { relay.run(stop).await.unwrap() }),
+        stats,
+    )
+}
+
+async fn parked_rows(store: &PgEventStore) -> Vec<trellis_store_postgres::parked::ParkedRecord> {
+    trellis_store_postgres::parked::list(store.pool(), None, 100)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_the_broker_refuses_is_parked_and_the_rest_goes_on_until_a_retry_publishes_it() {
+    use trellis_store_postgres::parked::{self, ParkedState};
+
+    let cluster = DevCluster::start(3, &kafka_config(""), &Routing::trellis()).unwrap();
+    // A producer that refuses records over 16 KiB: librdkafka answers MSG_SIZE_TOO_LARGE at
+    // once, a permanent error, exactly as it does for a record over the default 1,000,000.
+    let mut small = kafka_config(&cluster.bootstrap_servers());
+    small.message_max_bytes = 16 * 1024;
+    let store = fresh_pg_store(16).await;
+    let stop = Stop::new();
+    let (relay, stats) = spawn_relay_with(&store, &small, stop.signal());
+
+    // Ordinary records, then one the producer refuses (well within the store's limit), then
+    // more ordinary records on the same stream and on another organization's stream.
+    let a = StreamId::new("tally", uuid::Uuid::now_v7()).unwrap();
+    let b = StreamId::new("tally", uuid::Uuid::now_v7()).unwrap();
+    let big = NewEvent::new(
+        "AmountAdded",
+        2,
+        serde_json::json!({ "amount": 1, "unit": "x".repeat(40_000) }),
+        Metadata::default(),
+    )
+    .unwrap();
+    let big_id = big.event_id;
+    let mut ordinary = HashSet::new();
+    let append = async |stream: &StreamId, event: NewEvent| {
+        store
+            .append(
+                stream,
+                ExpectedVersion::Any,
+                vec![event],
+                AppendOptions::default(),
+            )
+            .await
+            .unwrap()
+            .last_version
+    };
+    for (stream, amount) in [(&a, 1), (&b, 2)] {
+        let event = added(amount);
+        ordinary.insert(event.event_id);
+        append(stream, event).await;
+    }
+    assert_eq!(append(&a, big).await, 2);
+    for (stream, amount) in [(&a, 3), (&b, 4), (&a, 5)] {
+        let event = added(amount);
+        ordinary.insert(event.event_id);
+        append(stream, event).await;
+    }
+
+    // Everything after the refused record is published and consumed; it is not.
+    let per_key = read_topic(&small, &small.topic("demo"), &ordinary).await;
+    let mut a_versions = per_key[&a.to_string()].clone();
+    a_versions.dedup();
+    assert_eq!(
+        a_versions,
+        vec![1, 3, 4],
+        "stream a goes on past the parked v2"
+    );
+    assert_eq!(per_key[&b.to_string()].first(), Some(&1));
+
+    // The refused record is parked with its error, counted, and the checkpoint is past it.
+    wait_until(WAIT, "the refused record to be parked", || async {
+        parked_rows(&store).await.len() == 1
+    })
+    .await;
+    let row = parked_rows(&store).await.remove(0);
+    assert_eq!(row.event_id, big_id.as_uuid());
+    assert_eq!(
+        (row.stream_id.as_str(), row.stream_version),
+        (a.to_string().as_str(), 2)
+    );
+    assert_eq!(row.topic, small.topic("demo"));
+    assert_eq!(row.state(), ParkedState::Parked);
+    assert!(
+        row.error.contains("MessageSizeTooLarge"),
+        "the producer's error is kept: {}",
+        row.error
+    );
+    assert_eq!(stats.parked.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(parked::counts(store.pool()).await.unwrap().parked, 1);
+    wait_until(WAIT, "the checkpoint to pass the parked record", || async {
+        let checkpoint: Option<i64> = sqlx::query_scalar(
+            "SELECT global_position FROM relay_checkpoints WHERE name = 'relay'",
+        )
+        .fetch_optional(store.pool())
+        .await
+        .unwrap();
+        checkpoint.is_some_and(|c| c > row.global_position)
+    })
+    .await;
+
+    // Retrying with the same limit parks it again (one more attempt), and nothing else stalls.
+    assert_eq!(
+        parked::request_retry(store.pool(), big_id.as_uuid(), None)
+            .await
+            .unwrap(),
+        1
+    );
+    wait_until(WAIT, "the retry to be refused again", || async {
+        parked_rows(&store).await[0].attempts == 2
+    })
+    .await;
+    assert_eq!(parked_rows(&store).await[0].state(), ParkedState::Parked);
+    stop.stop();
+    relay.await.unwrap();
+
+    // Raise the limit (the default producer) and retry: the record is published, out of order.
+    let config = kafka_config(&cluster.bootstrap_servers());
+    let stop = Stop::new();
+    let (relay, stats) = spawn_relay_with(&store, &config, stop.signal());
+    assert_eq!(
+        parked::request_retry(store.pool(), big_id.as_uuid(), None)
+            .await
+            .unwrap(),
+        1
+    );
+    let per_key = read_topic(&config, &config.topic("demo"), &HashSet::from([big_id])).await;
+    assert!(per_key[&a.to_string()].contains(&2));
+    wait_until(WAIT, "the record to be marked republished", || async {
+        parked_rows(&store).await[0].state() == ParkedState::Republished
+    })
+    .await;
+    let row = parked_rows(&store).await.remove(0);
+    assert!(row.retried_at.is_some() && row.retry_requested_at.is_none());
+    assert_eq!(
+        stats.republished.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let counts = parked::counts(store.pool()).await.unwrap();
+    assert_eq!((counts.parked, counts.republished), (0, 1));
+    stop.stop();
+    relay.await.unwrap();
+}

@@ -154,6 +154,14 @@ fn check_secret(name: &'static str, secret: &str) -> Result<(), ConfigError> {
 /// A configuration value is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("{name} is not set: {reason}")]
+    Missing {
+        /// The variable.
+        name: &'static str,
+        /// What to do.
+        reason: String,
+    },
     /// A variable does not parse.
     #[error("{name} is invalid: {reason}")]
     Invalid {
@@ -265,9 +273,9 @@ impl ApiConfig {
                 );
             }
             None => {
-                return Err(ConfigError::Invalid {
+                return Err(ConfigError::Missing {
                     name: "TRELLIS_JWT_SECRET",
-                    reason: "is not set: set it to 32 random bytes (e.g. `openssl rand -base64 \
+                    reason: "set it to 32 random bytes (e.g. `openssl rand -base64 \
                              32`), or TRELLIS_DEV_MODE=1 for a throwaway development key"
                         .into(),
                 });

@@ -406,9 +406,7 @@ impl<S: EventStore + ?Sized> Relay<S> {
                 }
             };
             let published = self.publish_batch(&batch).await;
-            self.stats
-                .published
-                .fetch_add(published, Ordering::Relaxed);
+            self.stats.published.fetch_add(published, Ordering::Relaxed);
             if let Some(last) = batch.last() {
                 // A failed checkpoint write only means republishing after a restart.
                 while let Err(error) = self.save_checkpoint(last.global_position).await {

@@ -57,11 +57,7 @@ pub async fn run(url: &str, command: RelayCommand) -> anyhow::Result<()> {
                 }
                 (None, false) => bail!("name an event id or pass --all"),
             };
-            writeln!(
-                out,
-                "{}",
-                serde_json::json!({"retry_requested": marked})
-            )?;
+            writeln!(out, "{}", serde_json::json!({"retry_requested": marked}))?;
         }
     }
     Ok(())

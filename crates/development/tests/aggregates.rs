@@ -114,6 +114,41 @@ fn resources_need_skills_each_once_and_ratings_replace() {
 }
 
 #[test]
+fn an_unchanged_rating_appends_nothing() {
+    // Security probe: re-rating a resource with the same score must not grow its stream.
+    let published = ResourceEvent::ResourcePublished {
+        title: "Rust for beginners".into(),
+        description: "A course".into(),
+        url: None,
+        kind: ResourceKind::Course,
+        duration_minutes: 600,
+        difficulty: Level::parse(2).unwrap(),
+        skills: vec![sl(1, 2)],
+        published_by: id(9),
+    };
+    let rate = |user: u128, rating: i64| ResourceCommand::Rate {
+        user_id: id(user),
+        rating: Level::parse(rating).unwrap(),
+    };
+    let rated = |user: u128, rating: i64| ResourceEvent::ResourceRated {
+        user_id: id(user),
+        rating: Level::parse(rating).unwrap(),
+    };
+    let history = vec![published, rated(5, 3), rated(6, 4), rated(5, 4)];
+    // The same user, the same (latest) score: nothing.
+    AggregateTest::<Resource>::given(history.clone())
+        .when(rate(5, 4))
+        .then_events(vec![]);
+    // Back to an earlier score of theirs, or another user's score: a change each.
+    AggregateTest::<Resource>::given(history.clone())
+        .when(rate(5, 3))
+        .then_events(vec![rated(5, 3)]);
+    AggregateTest::<Resource>::given(history)
+        .when(rate(7, 4))
+        .then_events(vec![rated(7, 4)]);
+}
+
+#[test]
 fn reviews_rate_someone_else_once() {
     let submit = |employee: u128| ReviewCommand::Submit {
         employee_id: id(employee),
@@ -284,4 +319,114 @@ fn commands_on_a_missing_plan_are_not_found() {
     AggregateTest::<Idp>::given_no_events()
         .when(IdpCommand::RetryRecommendations)
         .then_error(IdpError::NotFound);
+}
+
+#[test]
+fn text_fields_have_limits_and_refuse_control_and_bidi_characters_naming_the_field() {
+    use trellis_development::limits::{RESOURCE_DESCRIPTION_MAX, SKILL_DESCRIPTION_MAX};
+    use trellis_kernel::TextProblem;
+
+    let skill = |name: &str, description: String, aliases: Vec<String>, esco: Option<&str>| {
+        SkillCommand::Define {
+            name: name.into(),
+            description,
+            aliases,
+            esco_uri: esco.map(str::to_owned),
+        }
+    };
+    let refused = |command: SkillCommand, field: &str, problem: TextProblem| {
+        AggregateTest::<Skill>::given_no_events()
+            .when(command)
+            .then_error(SkillError::Text(problem.at(field)));
+    };
+    refused(
+        skill("Rust\u{202E}gpj", String::new(), vec![], None),
+        "name",
+        TextProblem::BidiControl,
+    );
+    refused(
+        skill("Rust\nand more", String::new(), vec![], None),
+        "name",
+        TextProblem::ControlCharacter,
+    );
+    refused(
+        skill("Rust", "x".repeat(SKILL_DESCRIPTION_MAX + 1), vec![], None),
+        "description",
+        TextProblem::TooLong {
+            max: SKILL_DESCRIPTION_MAX,
+        },
+    );
+    refused(
+        skill(
+            "Rust",
+            String::new(),
+            vec!["ok".into(), "a\u{2066}b".into()],
+            None,
+        ),
+        "aliases[1]",
+        TextProblem::BidiControl,
+    );
+    refused(
+        skill("Rust", String::new(), vec![], Some("javascript:alert(1)")),
+        "esco_uri",
+        TextProblem::NotWebUrl,
+    );
+    // Multi-line descriptions keep their line breaks.
+    AggregateTest::<Skill>::given_no_events()
+        .when(skill("Rust", "One.\nTwo.\tThree.".into(), vec![], None))
+        .then_events(vec![SkillEvent::SkillDefined {
+            name: "Rust".into(),
+            description: "One.\nTwo.\tThree.".into(),
+            aliases: vec![],
+            esco_uri: None,
+        }]);
+
+    let resource = |description: String, url: Option<&str>| ResourceCommand::Publish {
+        title: "Course".into(),
+        description,
+        url: url.map(str::to_owned),
+        kind: ResourceKind::Course,
+        duration_minutes: 60,
+        difficulty: Level::parse(2).unwrap(),
+        skills: vec![sl(1, 2)],
+        published_by: id(9),
+    };
+    for url in [
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "file:///etc/passwd",
+    ] {
+        AggregateTest::<Resource>::given_no_events()
+            .when(resource(String::new(), Some(url)))
+            .then_error(ResourceError::Text(TextProblem::NotWebUrl.at("url")));
+    }
+    AggregateTest::<Resource>::given_no_events()
+        .when(resource("d".repeat(RESOURCE_DESCRIPTION_MAX + 1), None))
+        .then_error(ResourceError::Text(
+            TextProblem::TooLong {
+                max: RESOURCE_DESCRIPTION_MAX,
+            }
+            .at("description"),
+        ));
+
+    AggregateTest::<Review>::given_no_events()
+        .when(ReviewCommand::Submit {
+            employee_id: id(1),
+            reviewer_id: id(2),
+            period: "2026-H2".into(),
+            ratings: vec![sl(1, 3)],
+            feedback: "Good work \u{202D}reversed".into(),
+        })
+        .then_error(ReviewError::Text(TextProblem::BidiControl.at("feedback")));
+
+    AggregateTest::<Idp>::given_no_events()
+        .when(IdpCommand::Create {
+            employee_id: id(1),
+            created_by: id(1),
+            title: "Grow\u{1b}[2J".into(),
+            target_skills: vec![sl(1, 3)],
+            target_role: None,
+            due_date: None,
+        })
+        .then_error(IdpError::Text(TextProblem::ControlCharacter.at("title")));
 }

@@ -425,7 +425,11 @@ mod tests {
         let over = event_of_size(1001 - bare_size, bare);
         assert!(matches!(
             limits.check(&[over]),
-            Err(StoreError::PayloadTooLarge { size: 1001, limit: 1000, .. })
+            Err(StoreError::PayloadTooLarge {
+                size: 1001,
+                limit: 1000,
+                ..
+            })
         ));
         // The same payload with more metadata is over the limit.
         let tagged = NewEvent {

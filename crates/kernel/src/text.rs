@@ -78,8 +78,8 @@ fn check(text: &str, max_chars: usize, multiline: bool) -> Result<(), TextProble
         if is_bidi_control(c) {
             return Err(TextProblem::BidiControl);
         }
-        let allowed_break = multiline
-            && (c == '\n' || c == '\t' || (c == '\r' && chars.peek() == Some(&'\n')));
+        let allowed_break =
+            multiline && (c == '\n' || c == '\t' || (c == '\r' && chars.peek() == Some(&'\n')));
         if (c.is_control() || (!multiline && matches!(c, '\u{2028}' | '\u{2029}')))
             && !allowed_break
         {
@@ -150,16 +150,21 @@ mod tests {
     #[test]
     fn lengths_count_characters_not_bytes() {
         assert_eq!(check_line("ééé", 3), Ok(()));
-        assert_eq!(
-            check_line("éééé", 3),
-            Err(TextProblem::TooLong { max: 3 })
-        );
+        assert_eq!(check_line("éééé", 3), Err(TextProblem::TooLong { max: 3 }));
         assert_eq!(check_line("", 3), Ok(()), "emptiness is the caller's rule");
     }
 
     #[test]
     fn single_line_text_refuses_every_control_character_and_line_break() {
-        for bad in ["a\nb", "a\tb", "a\rb", "a\u{7}b", "a\u{7f}b", "a\u{85}b", "a\u{2028}b"] {
+        for bad in [
+            "a\nb",
+            "a\tb",
+            "a\rb",
+            "a\u{7}b",
+            "a\u{7f}b",
+            "a\u{85}b",
+            "a\u{2028}b",
+        ] {
             assert_eq!(
                 check_line(bad, 100),
                 Err(TextProblem::ControlCharacter),
@@ -168,7 +173,11 @@ mod tests {
         }
         assert_eq!(check_line("Data analysis, Python & SQL", 100), Ok(()));
         assert_eq!(check_line("ESCO\u{200b}label", 100), Ok(()));
-        assert_eq!(check_line("עברית\u{200f}", 100), Ok(()), "marks stay allowed");
+        assert_eq!(
+            check_line("עברית\u{200f}", 100),
+            Ok(()),
+            "marks stay allowed"
+        );
     }
 
     #[test]

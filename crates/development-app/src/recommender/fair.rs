@@ -62,7 +62,11 @@ impl<T> FairQueue<T> {
     /// `budget` by `cost` (at least one, so an item dearer than the budget still goes). The
     /// tenant then waits behind every other tenant with work, including those that arrive
     /// before the next call.
-    pub fn pop_batch(&mut self, budget: usize, cost: impl Fn(&T) -> usize) -> Option<(Uuid, Vec<T>)> {
+    pub fn pop_batch(
+        &mut self,
+        budget: usize,
+        cost: impl Fn(&T) -> usize,
+    ) -> Option<(Uuid, Vec<T>)> {
         if let Some(last) = self.resting.take() {
             self.turns.push_back(last);
         }
@@ -197,7 +201,10 @@ mod tests {
         queue.unpop(t, batch);
         assert_eq!(queue.len(), 5);
         assert_eq!(queue.pop_batch(2, |_| 1).unwrap(), (tenant(2), vec![9]));
-        assert_eq!(queue.pop_batch(10, |_| 1).unwrap(), (tenant(1), vec![0, 1, 2, 3]));
+        assert_eq!(
+            queue.pop_batch(10, |_| 1).unwrap(),
+            (tenant(1), vec![0, 1, 2, 3])
+        );
         // Put back after its queue emptied: the tenant is queued again.
         queue.unpop(tenant(1), vec![0, 1]);
         assert_eq!(queue.pop_batch(10, |_| 1).unwrap(), (tenant(1), vec![0, 1]));

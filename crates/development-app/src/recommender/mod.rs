@@ -409,7 +409,10 @@ mod tests {
             },
             ..CommandContext::default()
         };
-        commands.handle::<A>(stream, command, &context).await.unwrap();
+        commands
+            .handle::<A>(stream, command, &context)
+            .await
+            .unwrap();
     }
 
     fn define(name: String) -> SkillCommand {
