@@ -481,3 +481,141 @@ async fn an_unchanged_rating_appends_nothing_and_answers_as_before() {
         vec!["ResourcePublished", "ResourceRated", "ResourceRated"]
     );
 }
+
+/// docs/security.md, "Input limits": every free-text field has a limit and refuses control and
+/// bidirectional-override characters; links are http(s) only. Each refusal is 422 naming the
+/// field, and nothing is appended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_long_text_script_urls_and_bidi_overrides_answer_422_naming_the_field() {
+    use trellis_development::limits::{RESOURCE_DESCRIPTION_MAX, SKILL_DESCRIPTION_MAX};
+
+    let app = spawn_app().await;
+    let (_, _, admin_email) = app.sign_up("Limits").await;
+    let admin = app.token(&admin_email).await;
+    let refused = async |path: &str, body: Value, field: &str| {
+        let response = app.post(path, Some(&admin), body.clone()).await;
+        assert_eq!(response.status(), 422, "{path} {body}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem = json_of(response).await;
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // Skills: an over-long description, a bidi override in the name and in an alias.
+    let message = refused(
+        "/v1/skills",
+        json!({"name": "Rust", "description": "d".repeat(SKILL_DESCRIPTION_MAX + 1)}),
+        "description",
+    )
+    .await;
+    assert!(message.contains(&SKILL_DESCRIPTION_MAX.to_string()), "{message}");
+    let message = refused(
+        "/v1/skills",
+        json!({"name": "Rust\u{202E}gpj.exe"}),
+        "name",
+    )
+    .await;
+    assert!(message.contains("bidirectional"), "{message}");
+    refused(
+        "/v1/skills",
+        json!({"name": "Rust", "aliases": ["rust", "r\u{2067}ust"]}),
+        "aliases[1]",
+    )
+    .await;
+    refused(
+        "/v1/skills",
+        json!({"name": "Rust\u{1b}[31m"}),
+        "name",
+    )
+    .await;
+    refused(
+        "/v1/skills",
+        json!({"name": "Rust", "esco_uri": "javascript:alert(1)"}),
+        "esco_uri",
+    )
+    .await;
+
+    // Resources: script, data and file URLs; an over-long description; a bidi title.
+    let skill = json_of(
+        app.post("/v1/skills", Some(&admin), json!({"name": "Rust"}))
+            .await,
+    )
+    .await;
+    let skill_id = skill["id"].as_str().unwrap().to_owned();
+    let resource = |extra: Value| {
+        let mut body = json!({"title": "Rust in practice", "kind": "course",
+            "duration_minutes": 300, "difficulty": 2,
+            "skills": [{"skill_id": skill_id, "level": 3}]});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    for url in [
+        "javascript:alert(document.cookie)",
+        "JavaScript:alert(1)",
+        "data:text/html;base64,PHNjcmlwdD4=",
+        "file:///etc/passwd",
+        "https://exa mple.com",
+    ] {
+        let message = refused("/v1/resources", resource(json!({"url": url})), "url").await;
+        assert!(message.contains("http"), "{message}");
+    }
+    refused(
+        "/v1/resources",
+        resource(json!({"description": "d".repeat(RESOURCE_DESCRIPTION_MAX + 1)})),
+        "description",
+    )
+    .await;
+    refused(
+        "/v1/resources",
+        resource(json!({"title": "Rust \u{202D}in practice"})),
+        "title",
+    )
+    .await;
+    let ok = app
+        .post(
+            "/v1/resources",
+            Some(&admin),
+            resource(json!({"url": "https://doc.rust-lang.org/book/",
+                            "description": "Chapters 1 to 3.\nThen the exercises."})),
+        )
+        .await;
+    assert_eq!(ok.status(), 201, "{:?}", ok.text().await);
+
+    // Identity: names refuse bidi overrides too.
+    let response = app
+        .post(
+            "/v1/organizations",
+            None,
+            json!({"name": "Acme\u{202E}", "admin": {"email": "a@example.com",
+                   "password": PASSWORD, "display_name": "Ada"}}),
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(json_of(response).await["errors"][0]["field"], "name");
+    let response = app
+        .post(
+            "/v1/users",
+            Some(&admin),
+            json!({"email": "b@example.com", "password": PASSWORD,
+                   "display_name": "Bob\u{2066}", "roles": ["employee"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(json_of(response).await["errors"][0]["field"], "display_name");
+
+    // Nothing refused reached the store: one skill and one resource besides identity events.
+    let events: Vec<String> =
+        sqlx::query_scalar("SELECT event_type FROM events WHERE event_type IN ('SkillDefined', 'ResourcePublished')")
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+}
