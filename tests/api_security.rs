@@ -1,6 +1,8 @@
 //! Regression tests for the findings of the outside security probe (issue "Hardening",
 //! docs/security.md): each fails on the code before the fix.
 
+#![allow(clippy::unwrap_used)]
+
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

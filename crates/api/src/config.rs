@@ -206,7 +206,8 @@ impl ApiConfig {
     /// Defaults, then the file named by `TRELLIS_CONFIG` (`KEY=value` lines, `#` comments),
     /// then the environment: `TRELLIS_LISTEN`, `TRELLIS_SIGNUP`, `TRELLIS_JWT_SECRET`,
     /// `TRELLIS_ACCESS_TTL_SECONDS`, `TRELLIS_REFRESH_TTL_SECONDS`, `TRELLIS_LOGIN_LIMIT_ACCOUNT`,
-    /// `TRELLIS_LOGIN_LIMIT_IP`, `TRELLIS_EXPENSIVE_LIMIT_USER`, `KAFKA_BROKERS`.
+    /// `TRELLIS_LOGIN_LIMIT_IP`, `TRELLIS_EXPENSIVE_LIMIT_USER`, `TRELLIS_WRITE_LIMIT_USER`,
+    /// the connection limits and secrets named on [`ApiConfig`]'s fields, `KAFKA_BROKERS`.
     ///
     /// # Errors
     /// [`ConfigError`] naming the bad variable or file.

@@ -180,7 +180,7 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
             None => return Err(in_progress()),
         }
     }
-    if rand::random::<u16>() % 1000 == 0 {
+    if rand::random::<u16>().is_multiple_of(1000) {
         let _ = sqlx::query(
             "DELETE FROM http_idempotency WHERE created_at < now() - make_interval(hours => $1)",
         )

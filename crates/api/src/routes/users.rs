@@ -79,6 +79,7 @@ pub(crate) async fn assign_roles(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AssignRoles>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.spend_write(&state)?;
     let target = admin_target(&state, &caller, id).await?;
     let mut errors = Vec::new();
     let roles = parse_roles(&body.roles, &mut errors);
@@ -125,6 +126,7 @@ pub(crate) async fn assign_manager(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AssignManager>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.spend_write(&state)?;
     admin_target(&state, &caller, id).await?;
     if let Some(manager) = body.manager_id {
         let ok = manager != id
@@ -167,6 +169,7 @@ pub(crate) async fn change_password(
     request: RequestId,
     ApiJson(body): ApiJson<ChangePassword>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.spend_write(&state)?;
     caller.spend_expensive(&state)?;
     let user = projection::user_by_id(&state.pool, caller.user_id)
         .await?
@@ -227,6 +230,7 @@ pub(crate) async fn create(
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     policy::require_any(&caller, &[Role::Admin])?;
+    caller.spend_write(&state)?;
     caller.spend_expensive(&state)?;
     let mut errors = Vec::new();
     let mut roles = Vec::new();
@@ -317,6 +321,7 @@ pub(crate) async fn deactivate(
     request: RequestId,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.spend_write(&state)?;
     admin_target(&state, &caller, id).await?;
     if id == caller.user_id {
         // An organization must not lock out its own admin by accident.
