@@ -58,7 +58,12 @@ async fn the_operator_lists_parked_records_and_requests_retries_and_no_tenant_ca
     assert_eq!(records[0]["global_position"], 7);
     assert_eq!(records[0]["topic"], "trellis.development");
     assert_eq!(records[0]["state"], "parked");
-    assert!(records[0]["error"].as_str().unwrap().contains("MessageSizeTooLarge"));
+    assert!(
+        records[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("MessageSizeTooLarge")
+    );
     assert_eq!(listed["counts"]["parked"], 2);
 
     let retry = app
@@ -72,7 +77,10 @@ async fn the_operator_lists_parked_records_and_requests_retries_and_no_tenant_ca
     assert_eq!(json_of(retry).await["state"], "retry_requested");
     let listed = json_of(app.get("/v1/ops/parked", Some(OPS_TOKEN)).await).await;
     assert_eq!(listed["records"][1]["state"], "retry_requested");
-    assert_eq!(listed["counts"], json!({"parked": 1, "retry_requested": 1, "republished": 0}));
+    assert_eq!(
+        listed["counts"],
+        json!({"parked": 1, "retry_requested": 1, "republished": 0})
+    );
 
     for unknown in [uuid::Uuid::now_v7().to_string(), "not-a-uuid".to_owned()] {
         let retry = app
@@ -102,4 +110,9 @@ async fn the_operator_lists_parked_records_and_requests_retries_and_no_tenant_ca
         "{metrics}"
     );
     assert!(metrics.contains("trellis_relay_parked_records{state=\"retry_requested\"} 1"));
+
+    let doc = json_of(app.get("/v1/openapi.json", None).await).await;
+    for path in ["/v1/ops/parked", "/v1/ops/parked/{event_id}/retry"] {
+        assert!(doc["paths"][path].is_object(), "{path} is missing");
+    }
 }

@@ -501,10 +501,7 @@ async fn over_long_text_script_urls_and_bidi_overrides_answer_422_naming_the_fie
         );
         let problem = json_of(response).await;
         assert_eq!(problem["errors"][0]["field"], field, "{problem}");
-        problem["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        problem["errors"][0]["message"].as_str().unwrap().to_owned()
     };
 
     // Skills: an over-long description, a bidi override in the name and in an alias.
@@ -514,13 +511,11 @@ async fn over_long_text_script_urls_and_bidi_overrides_answer_422_naming_the_fie
         "description",
     )
     .await;
-    assert!(message.contains(&SKILL_DESCRIPTION_MAX.to_string()), "{message}");
-    let message = refused(
-        "/v1/skills",
-        json!({"name": "Rust\u{202E}gpj.exe"}),
-        "name",
-    )
-    .await;
+    assert!(
+        message.contains(&SKILL_DESCRIPTION_MAX.to_string()),
+        "{message}"
+    );
+    let message = refused("/v1/skills", json!({"name": "Rust\u{202E}gpj.exe"}), "name").await;
     assert!(message.contains("bidirectional"), "{message}");
     refused(
         "/v1/skills",
@@ -528,12 +523,7 @@ async fn over_long_text_script_urls_and_bidi_overrides_answer_422_naming_the_fie
         "aliases[1]",
     )
     .await;
-    refused(
-        "/v1/skills",
-        json!({"name": "Rust\u{1b}[31m"}),
-        "name",
-    )
-    .await;
+    refused("/v1/skills", json!({"name": "Rust\u{1b}[31m"}), "name").await;
     refused(
         "/v1/skills",
         json!({"name": "Rust", "esco_uri": "javascript:alert(1)"}),
@@ -609,13 +599,17 @@ async fn over_long_text_script_urls_and_bidi_overrides_answer_422_naming_the_fie
         )
         .await;
     assert_eq!(response.status(), 422);
-    assert_eq!(json_of(response).await["errors"][0]["field"], "display_name");
+    assert_eq!(
+        json_of(response).await["errors"][0]["field"],
+        "display_name"
+    );
 
     // Nothing refused reached the store: one skill and one resource besides identity events.
-    let events: Vec<String> =
-        sqlx::query_scalar("SELECT event_type FROM events WHERE event_type IN ('SkillDefined', 'ResourcePublished')")
-            .fetch_all(app.store.pool())
-            .await
-            .unwrap();
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT event_type FROM events WHERE event_type IN ('SkillDefined', 'ResourcePublished')",
+    )
+    .fetch_all(app.store.pool())
+    .await
+    .unwrap();
     assert_eq!(events.len(), 2, "{events:?}");
 }
