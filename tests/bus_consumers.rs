@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
-use trellis_bus_kafka::{DevCluster, Routing};
+use trellis_bus_kafka::DevCluster;
 use trellis_demo::TallyCommand;
 use trellis_kernel::{
     AppendOptions, Direction, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId,
@@ -29,7 +29,7 @@ macro_rules! on_both_transports {
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $kafka() {
-            let cluster = DevCluster::start(3, &kafka_config(""), &Routing::trellis()).unwrap();
+            let cluster = DevCluster::start(3, &kafka_config(""), &routing()).unwrap();
             let config = kafka_config(&cluster.bootstrap_servers());
             $scenario(Transport::Kafka(config), Some(&cluster)).await;
         }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
-use trellis_bus_kafka::{DevCluster, KafkaConfig, Routing};
+use trellis_bus_kafka::{DevCluster, KafkaConfig};
 use trellis_demo::TallyCommand;
 use trellis_kernel::{
     AppendOptions, EventId, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId,
@@ -122,7 +122,7 @@ fn assert_in_stream_order(per_key: &HashMap<String, Vec<u64>>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_relay_at_random_points_loses_nothing_and_keeps_stream_order() {
-    let cluster = DevCluster::start(3, &kafka_config(""), &Routing::trellis()).unwrap();
+    let cluster = DevCluster::start(3, &kafka_config(""), &routing()).unwrap();
     let config = kafka_config(&cluster.bootstrap_servers());
     let store = fresh_pg_store(16).await;
     let streams: Vec<StreamId> = (0..8)
@@ -139,7 +139,7 @@ async fn killing_the_relay_at_random_points_loses_nothing_and_keeps_stream_order
     let ids: HashSet<EventId> = writer.await.unwrap().into_iter().collect();
     let stop = Stop::new();
     let relay = spawn_relay(&store, &config, stop.signal());
-    let per_key = read_topic(&config, &config.topic("demo"), &ids).await;
+    let per_key = read_topic(&config, &config.topic("fixture"), &ids).await;
     assert_eq!(per_key.len(), 8);
     assert_in_stream_order(&per_key);
     stop.stop();
@@ -215,14 +215,14 @@ async fn killing_the_projector_mid_batch_twenty_times_applies_every_event_once()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_kafka_projector_mid_batch_applies_every_event_once() {
-    let cluster = DevCluster::start(3, &kafka_config(""), &Routing::trellis()).unwrap();
+    let cluster = DevCluster::start(3, &kafka_config(""), &routing()).unwrap();
     let config = kafka_config(&cluster.bootstrap_servers());
     kill_the_projector(Transport::Kafka(config), 5, 500..2500).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_during_a_burst_loses_nothing() {
-    let cluster = DevCluster::start(3, &kafka_config(""), &Routing::trellis()).unwrap();
+    let cluster = DevCluster::start(3, &kafka_config(""), &routing()).unwrap();
     let config = kafka_config(&cluster.bootstrap_servers());
     let store = fresh_pg_store(16).await;
     let stop = Stop::new();
@@ -263,7 +263,7 @@ async fn a_broker_outage_during_a_burst_loses_nothing() {
     tokio::time::sleep(Duration::from_secs(4)).await;
     cluster.broker_up(-1).unwrap();
 
-    let per_key = read_topic(&config, &config.topic("demo"), &ids).await;
+    let per_key = read_topic(&config, &config.topic("fixture"), &ids).await;
     assert!(per_key.len() >= 300);
     assert_in_stream_order(&per_key);
     stop.stop();
@@ -381,7 +381,7 @@ fn spawn_relay_with(
         Arc::clone(store),
         store.pool().clone(),
         config.clone(),
-        Routing::trellis(),
+        routing(),
         trellis_bus_kafka::RelayOptions {
             retry_poll_interval: Duration::from_millis(100),
             ..trellis_bus_kafka::RelayOptions::default()
@@ -405,7 +405,7 @@ async fn parked_rows(store: &PgEventStore) -> Vec<trellis_store_postgres::parked
 async fn a_record_the_broker_refuses_is_parked_and_the_rest_goes_on_until_a_retry_publishes_it() {
     use trellis_store_postgres::parked::{self, ParkedState};
 
-    let cluster = DevCluster::start(3, &kafka_config(""), &Routing::trellis()).unwrap();
+    let cluster = DevCluster::start(3, &kafka_config(""), &routing()).unwrap();
     // A producer that refuses records over 16 KiB: librdkafka answers MSG_SIZE_TOO_LARGE at
     // once, a permanent error, exactly as it does for a record over the default 1,000,000.
     let mut small = kafka_config(&cluster.bootstrap_servers());
@@ -452,7 +452,7 @@ async fn a_record_the_broker_refuses_is_parked_and_the_rest_goes_on_until_a_retr
     }
 
     // Everything after the refused record is published and consumed; it is not.
-    let per_key = read_topic(&small, &small.topic("demo"), &ordinary).await;
+    let per_key = read_topic(&small, &small.topic("fixture"), &ordinary).await;
     let mut a_versions = per_key[&a.to_string()].clone();
     a_versions.dedup();
     assert_eq!(
@@ -473,7 +473,7 @@ async fn a_record_the_broker_refuses_is_parked_and_the_rest_goes_on_until_a_retr
         (row.stream_id.as_str(), row.stream_version),
         (a.to_string().as_str(), 2)
     );
-    assert_eq!(row.topic, small.topic("demo"));
+    assert_eq!(row.topic, small.topic("fixture"));
     assert_eq!(row.state(), ParkedState::Parked);
     assert!(
         row.error.contains("MessageSizeTooLarge"),
@@ -518,7 +518,7 @@ async fn a_record_the_broker_refuses_is_parked_and_the_rest_goes_on_until_a_retr
             .unwrap(),
         1
     );
-    let per_key = read_topic(&config, &config.topic("demo"), &HashSet::from([big_id])).await;
+    let per_key = read_topic(&config, &config.topic("fixture"), &HashSet::from([big_id])).await;
     assert!(per_key[&a.to_string()].contains(&2));
     wait_until(WAIT, "the record to be marked republished", || async {
         parked_rows(&store).await[0].state() == ParkedState::Republished

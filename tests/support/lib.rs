@@ -88,6 +88,11 @@ pub fn quick_options() -> ConsumerOptions {
     }
 }
 
+/// The topic routing of the tests: the product's context modules plus the demo fixture.
+pub fn routing() -> Routing {
+    Routing::from_routes(trellis_contexts::with_fixture().routes())
+}
+
 /// Spawns the relay; returns its task.
 pub fn spawn_relay(
     store: &Arc<PgEventStore>,
@@ -98,7 +103,7 @@ pub fn spawn_relay(
         Arc::clone(store),
         store.pool().clone(),
         config.clone(),
-        Routing::trellis(),
+        routing(),
         RelayOptions::default(),
     )
     .unwrap();
@@ -114,13 +119,13 @@ pub enum Transport {
     Kafka(KafkaConfig),
 }
 
-/// Builds the source for `name` on `transport`, reading the demo context's topic.
+/// Builds the source for `name` on `transport`, reading the demo fixture's topic.
 pub async fn source(
     transport: &Transport,
     store: &Arc<PgEventStore>,
     name: &str,
 ) -> Box<dyn EventSource> {
-    source_for(transport, store, name, &["demo"]).await
+    source_for(transport, store, name, &["fixture"]).await
 }
 
 /// Builds the source for `name` on `transport`, reading `contexts`' topics.
@@ -197,7 +202,7 @@ impl Tallies {
             ..CommandContext::default()
         };
         self.handler
-            .handle::<Tally>(stream, &command, &context)
+            .handle::<Tally>(stream.id(), &command, &context)
             .await
             .unwrap()
             .version
@@ -414,29 +419,16 @@ pub async fn spawn_app_on(
     if let Transport::Kafka(config) = &transport {
         spawn_relay(&store, config, stop.signal());
     }
-    // The read models the API reads, each fed by its context's events.
-    let projections: [(Arc<dyn trellis_runtime::projection::Projection>, &str); 3] = [
-        (
-            Arc::new(trellis_api::identity::projection::IdentityUsers),
-            "identity",
-        ),
-        (
-            Arc::new(trellis_development_app::catalog::DevelopmentCatalog),
-            "development",
-        ),
-        (
-            Arc::new(trellis_development_app::plans::DevelopmentPlans),
-            "development",
-        ),
-    ];
-    for (projection, context) in projections {
+    // The read models the API reads, each fed by the topics of the events it applies: the
+    // context modules' projections, as `trellis serve` runs them.
+    for (projection, contexts) in trellis_contexts::modules().projections() {
         trellis_runtime::projection::ensure(store.pool(), &*store, &*projection)
             .await
             .unwrap();
         let handler: Arc<dyn EventHandler> = Arc::new(
             trellis_runtime::projection::ProjectionHandler::new(projection, store.pool().clone()),
         );
-        let source = source_for(&transport, &store, handler.name(), &[context]).await;
+        let source = source_for(&transport, &store, handler.name(), &contexts).await;
         trellis_runtime::spawn_consumer(source, handler, ConsumerOptions::default(), stop.signal());
     }
     let mut config = trellis_api::ApiConfig {
@@ -521,12 +513,7 @@ impl TestApp {
 /// The API with every consumer on a fresh dev Kafka cluster (3 brokers) and `/readyz`
 /// checking it. Keep the cluster alive as long as the app.
 pub async fn spawn_kafka_app() -> (trellis_bus_kafka::DevCluster, TestApp) {
-    let cluster = trellis_bus_kafka::DevCluster::start(
-        3,
-        &kafka_config(""),
-        &trellis_bus_kafka::Routing::trellis(),
-    )
-    .unwrap();
+    let cluster = trellis_bus_kafka::DevCluster::start(3, &kafka_config(""), &routing()).unwrap();
     let config = kafka_config(&cluster.bootstrap_servers());
     let brokers = config.brokers.clone();
     let app = spawn_app_on(Transport::Kafka(config), |c| {

@@ -10,8 +10,20 @@ use uuid::Uuid;
 /// The `?min_version=` query parameter.
 #[derive(Debug, Default, Deserialize)]
 pub struct MinVersion {
-    /// Wait until the read model shows at least this stream version.
+    /// Wait until the read model shows at least this stream version (an int64: versions
+    /// are stored as PostgreSQL `bigint`).
+    #[serde(default, deserialize_with = "stream_version")]
     pub min_version: Option<u64>,
+}
+
+fn stream_version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let version = Option::<u64>::deserialize(d)?;
+    if version.is_some_and(|v| i64::try_from(v).is_err()) {
+        return Err(serde::de::Error::custom(
+            "min_version must be at most 9223372036854775807",
+        ));
+    }
+    Ok(version)
 }
 
 /// Whether `stream` is in the event store and belongs to `organization_id` (the tenant of its
@@ -85,13 +97,18 @@ pub async fn handle_and_wait<A: trellis_kernel::Aggregate>(
     id_column: &'static str,
     domain: impl FnOnce(A::Error) -> crate::ApiError,
 ) -> Result<u64, crate::ApiError> {
+    if stream.kind() != A::KIND {
+        return Err(crate::ApiError::Internal(
+            format!("{stream} is not a stream of {}", A::KIND).into(),
+        ));
+    }
     let context = trellis_kernel::CommandContext {
         metadata: metadata.clone(),
         ..trellis_kernel::CommandContext::default()
     };
     let outcome = state
         .commands
-        .handle::<A>(stream, command, &context)
+        .handle::<A>(stream.id(), command, &context)
         .await
         .map_err(|e| crate::error::from_handle(e, domain))?;
     wait_for_version(

@@ -61,7 +61,8 @@ pub enum ApiError {
     /// 503: the request did not finish in time (or the server is at its connection limit).
     #[error("{0}")]
     Overloaded(&'static str),
-    /// 503: a dependency (database, broker) is unavailable.
+    /// 503: a dependency (database, broker) cannot be reached or has no connection to spare;
+    /// a retry later may succeed. A dependency that answers with an error is `Internal`.
     #[error("service unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// 500: a bug. Logged with its chain; the client sees no detail.
@@ -116,6 +117,25 @@ impl ApiError {
     }
 }
 
+/// `error: source: source's source …`, each message once: a message that already ends with its
+/// source's message (sqlx's `error returned from database: {0}`, thiserror's `{0}` on a
+/// `#[source]`) does not get it appended again.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = error.to_string();
+    let mut previous = chain.clone();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let message = s.to_string();
+        if !previous.ends_with(&message) {
+            chain.push_str(": ");
+            chain.push_str(&message);
+        }
+        previous = message;
+        source = s.source();
+    }
+    chain
+}
+
 #[derive(Serialize)]
 struct Problem<'a> {
     #[serde(rename = "type")]
@@ -136,13 +156,7 @@ impl IntoResponse for ApiError {
             Self::Conflict(why) => why.clone(),
             Self::Unavailable(e) | Self::Internal(e) => {
                 // Log the whole chain once; the client gets no internals.
-                let mut chain = e.to_string();
-                let mut source = e.source();
-                while let Some(s) = source {
-                    chain.push_str(": ");
-                    chain.push_str(&s.to_string());
-                    source = s.source();
-                }
+                let chain = error_chain(e.as_ref());
                 tracing::error!(status = status.as_u16(), error = %chain, "request failed");
                 status.canonical_reason().unwrap_or("error").to_owned()
             }
@@ -196,6 +210,7 @@ impl From<StoreError> for ApiError {
                 },
             )]),
             StoreError::Unavailable(e) => Self::Unavailable(e),
+            // `Backend`, `Corrupt`, `EmptyAppend`, `UnknownPosition`: bugs on this side.
             other => Self::internal(other),
         }
     }
@@ -209,9 +224,15 @@ impl From<trellis_kernel::TextError> for ApiError {
     }
 }
 
+/// 503 only when the database cannot be reached or the pool is exhausted
+/// ([`trellis_store_postgres::is_unavailable`]); any other database error is a bug, 500.
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        Self::Unavailable(Box::new(error))
+        if trellis_store_postgres::is_unavailable(&error) {
+            Self::Unavailable(Box::new(error))
+        } else {
+            Self::Internal(Box::new(error))
+        }
     }
 }
 
@@ -225,5 +246,161 @@ pub fn from_handle<E: std::error::Error + 'static>(
         HandleError::Store(e) => e.into(),
         HandleError::Upcast(e) => ApiError::internal(e),
         HandleError::Decode(e) => ApiError::internal(e),
+        e @ HandleError::UnknownKind(_) => ApiError::Internal(e.to_string().into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use trellis_development::skill::SkillError;
+    use trellis_kernel::TextProblem;
+
+    /// Every variant with the status its doc comment names and its problem `type` slug.
+    fn every_variant() -> Vec<(ApiError, u16, &'static str)> {
+        let all = vec![
+            (ApiError::field("name", "is required"), 422, "validation"),
+            (ApiError::BadRequest("not JSON".into()), 400, "bad-request"),
+            (ApiError::Unauthorized, 401, "unauthorized"),
+            (ApiError::Forbidden, 403, "forbidden"),
+            (ApiError::NotFound, 404, "not-found"),
+            (ApiError::Conflict("taken".into()), 409, "conflict"),
+            (ApiError::PayloadTooLarge, 413, "payload-too-large"),
+            (
+                ApiError::TooManyRequests { retry_after: 7 },
+                429,
+                "rate-limited",
+            ),
+            (ApiError::MethodNotAllowed, 405, "method-not-allowed"),
+            (ApiError::Overloaded("slow"), 503, "overloaded"),
+            (
+                ApiError::Unavailable("no broker".into()),
+                503,
+                "unavailable",
+            ),
+            (ApiError::Internal("a bug".into()), 500, "internal"),
+        ];
+        // Adding a variant breaks this match until the variant is listed above.
+        for (error, _, _) in &all {
+            match error {
+                ApiError::Validation(_)
+                | ApiError::BadRequest(_)
+                | ApiError::Unauthorized
+                | ApiError::Forbidden
+                | ApiError::NotFound
+                | ApiError::Conflict(_)
+                | ApiError::PayloadTooLarge
+                | ApiError::TooManyRequests { .. }
+                | ApiError::MethodNotAllowed
+                | ApiError::Overloaded(_)
+                | ApiError::Unavailable(_)
+                | ApiError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    #[tokio::test]
+    async fn every_variant_answers_its_documented_status_as_problem_json() {
+        let all = every_variant();
+        assert_eq!(all.len(), 12, "one entry per variant");
+        for (error, status, slug) in all {
+            let name = format!("{error:?}");
+            assert_eq!(error.status().as_u16(), status, "{name}");
+            let response = error.into_response();
+            assert_eq!(response.status().as_u16(), status, "{name}");
+            assert_eq!(
+                response.headers()[header::CONTENT_TYPE],
+                "application/problem+json",
+                "{name}"
+            );
+            if status == 429 {
+                assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+            }
+            let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+                .await
+                .unwrap();
+            let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(
+                problem["type"],
+                format!("https://trellis.dev/problems/{slug}"),
+                "{name}"
+            );
+            assert_eq!(problem["status"], status, "{name}");
+            assert!(problem["title"].is_string(), "{name}");
+            assert!(problem["detail"].is_string(), "{name}");
+            if matches!(slug, "unavailable" | "internal") {
+                // The client sees no internals, only the status's reason.
+                assert_eq!(problem["detail"], problem["title"], "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_database_error_is_503_only_when_the_database_cannot_be_reached() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for error in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(refused),
+        ] {
+            assert_eq!(ApiError::from(error).status(), 503);
+        }
+        for error in [
+            sqlx::Error::RowNotFound,
+            sqlx::Error::ColumnNotFound("email".into()),
+            sqlx::Error::Protocol("unexpected message".into()),
+        ] {
+            assert_eq!(ApiError::from(error).status(), 500);
+        }
+        let unavailable = StoreError::Unavailable(Box::new(sqlx::Error::PoolTimedOut));
+        assert_eq!(ApiError::from(unavailable).status(), 503);
+        let failed = StoreError::Backend(Box::new(sqlx::Error::RowNotFound));
+        assert_eq!(ApiError::from(failed).status(), 500);
+    }
+
+    /// Each error's own message, source by source, as `Error::source` yields them.
+    fn messages(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        let mut messages = vec![error.to_string()];
+        let mut source = error.source();
+        while let Some(s) = source {
+            messages.push(s.to_string());
+            source = s.source();
+        }
+        messages
+    }
+
+    #[test]
+    fn a_logged_chain_names_each_error_once() {
+        // A store failure inside a command failure, around sqlx's I/O error, whose own message
+        // already embeds its source's.
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "peer went away");
+        let nested: HandleError<SkillError> =
+            HandleError::Store(StoreError::Backend(Box::new(sqlx::Error::Io(io))));
+        let chain = error_chain(&nested);
+        assert_eq!(
+            chain,
+            "event store error: the event store failed: \
+             error communicating with database: peer went away"
+        );
+        assert_eq!(chain.matches("peer went away").count(), 1, "{chain}");
+
+        // The project's own errors never repeat their source in their message: a domain error
+        // wrapping a text error reads "command refused: <the text problem>", once.
+        let text = TextProblem::BidiControl.at("description");
+        let text_message = text.to_string();
+        let domain: HandleError<SkillError> = HandleError::Domain(SkillError::Text(text));
+        let messages = messages(&domain);
+        for pair in messages.windows(2) {
+            assert!(!pair[0].contains(&pair[1]), "{messages:?}");
+        }
+        let chain = error_chain(&domain);
+        assert_eq!(chain, format!("command refused: {text_message}"));
+        let ApiError::Internal(boxed) = ApiError::internal(domain) else {
+            unreachable!()
+        };
+        assert_eq!(error_chain(boxed.as_ref()), chain);
     }
 }

@@ -189,6 +189,30 @@ fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
     }
 }
 
+/// JSON does not tell `2` from `2.0` (JSON Schema calls both integers): a number without a
+/// fractional part, exactly representable, is read as an integer, so integer fields take
+/// either spelling.
+fn integral_numbers(value: &mut serde_json::Value) {
+    /// 2^53: every integer up to it is exact in an `f64`.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= EXACT) {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let integer = if f < 0.0 {
+                    serde_json::Value::from(f as i64)
+                } else {
+                    serde_json::Value::from(f as u64)
+                };
+                *value = integer;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
+
 /// The path of the first key that appears twice in one JSON object, if any.
 fn duplicate_key(json: &[u8]) -> Option<String> {
     let mut found = None;
@@ -342,7 +366,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|_| ApiError::PayloadTooLarge)?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
         if let Some(field) = duplicate_key(&bytes) {
             // Parsers disagree on which duplicate wins (serde keeps the last, others the
@@ -359,6 +383,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "must not contain the NUL character",
             ));
         }
+        integral_numbers(&mut value);
         serde_path_to_error::deserialize(value)
             .map(ApiJson)
             .map_err(|e| {
@@ -412,5 +437,17 @@ impl FromRequestParts<AppState> for Operator {
         } else {
             Err(ApiError::Unauthorized)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integral_floats_read_as_integers_and_fractions_stay() {
+        let mut value = serde_json::json!({"a": 2.0, "b": [-3.0, 0.5], "c": 1e300, "d": 7});
+        integral_numbers(&mut value);
+        assert_eq!(value.to_string(), r#"{"a":2,"b":[-3,0.5],"c":1e300,"d":7}"#);
     }
 }

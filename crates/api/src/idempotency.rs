@@ -14,12 +14,16 @@
 //!   401, 403, 409, 429 or 5xx is forgotten so that a retry can succeed.
 //! - Keys are kept for [`KEEP_FOR`].
 //!
-//! Login, refresh and logout ignore the header: token responses are never stored.
+//! Login, refresh and logout ignore the header (token responses are never stored), and so do
+//! the operator's routes and every request that reaches no command (a method a path does not
+//! have answers 405 whatever its key): the commands are the operations the OpenAPI document
+//! lists with the header ([`crate::openapi::command`]). A command that needs a user, sent
+//! without a valid access token, also ignores it: the handler answers 401.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -27,6 +31,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::openapi::Command;
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
@@ -62,16 +67,15 @@ pub fn parse_key(value: &HeaderValue) -> Result<String, ApiError> {
     String::from_utf8(bytes.to_vec()).map_err(|_| bad())
 }
 
-/// Who the key belongs to: the token's organization and user when it verifies, else the nil
-/// scope (the handler then answers 401 for protected routes, which is not kept).
-fn scope(state: &AppState, request: &Request) -> (Uuid, Uuid) {
+/// Who the key belongs to: the access token's organization and user when it verifies.
+fn user_scope(state: &AppState, request: &Request) -> Option<(Uuid, Uuid)> {
     request
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .and_then(|t| crate::auth::verify_access_token(&state.config, t.trim()).ok())
-        .map_or((Uuid::nil(), Uuid::nil()), |c| (c.org, c.sub))
+        .map(|c| (c.org, c.sub))
 }
 
 type Row = (
@@ -91,18 +95,23 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 async fn run(state: &AppState, request: Request, next: Next) -> Result<Response, Response> {
-    let command = matches!(
-        *request.method(),
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
     let Some(value) = request.headers().get(HEADER).cloned() else {
         return Ok(next.run(request).await);
     };
-    if !command || request.uri().path().starts_with("/v1/auth/") {
-        return Ok(next.run(request).await);
-    }
+    let command = request
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|path| crate::openapi::command(request.method(), path.as_str()));
+    let (organization, user) = match command {
+        None => return Ok(next.run(request).await),
+        Some(Command::Anonymous) => (Uuid::nil(), Uuid::nil()),
+        Some(Command::User) => match user_scope(state, &request) {
+            Some(scope) => scope,
+            // No valid access token: the handler answers 401, whatever the key.
+            None => return Ok(next.run(request).await),
+        },
+    };
     let key = parse_key(&value).map_err(IntoResponse::into_response)?;
-    let (organization, user) = scope(state, &request);
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, MAX_BODY)
         .await

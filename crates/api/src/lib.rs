@@ -48,6 +48,8 @@ pub struct AppState {
     pub live: Arc<live::LiveHub>,
     /// Request metrics of this process.
     pub metrics: Arc<metrics::Metrics>,
+    /// The context modules this process runs (audit folds, live-update ownership, kinds).
+    pub modules: Arc<trellis_module::Modules>,
     /// ESCO occupations: target roles of IDPs.
     pub occupations: Arc<trellis_development::esco::Occupations>,
 }
@@ -61,9 +63,15 @@ impl AppState {
     /// State over a store and a pool. Starts the live-updates follower, so call it inside
     /// the runtime.
     pub fn new(store: Arc<dyn EventStore>, pool: PgPool, config: ApiConfig) -> Self {
+        let modules = Arc::new(trellis_contexts::modules());
+        // Usually installed by the process at start-up already; the first install wins.
+        modules.install_upcasters();
+        let kinds: Vec<&'static str> = modules.routes().into_iter().map(|(k, _)| k).collect();
         Self {
             live: live::LiveHub::start(Arc::clone(&store)),
-            commands: CommandHandler::new(store, Arc::new(trellis_kernel::Upcasters::new())),
+            commands: CommandHandler::new(store, trellis_kernel::upcast::global())
+                .with_kinds(kinds),
+            modules,
             pool,
             config: Arc::new(config),
             limits: Arc::default(),

@@ -97,11 +97,3 @@ impl LiveHub {
         self.sender.subscribe()
     }
 }
-
-/// Whether `event` concerns `user_id`: changes to the user's own stream, and results of what
-/// the user did (events they are the actor of, or that a reaction caused from them — the
-/// correlation chain carries the actor). Later contexts add their ownership rules here.
-pub fn concerns(user_id: Uuid, event: &RecordedEvent) -> bool {
-    (event.stream_id.kind() == "user" && event.stream_id.id() == user_id)
-        || event.metadata.actor_id.map(|a| a.as_uuid()) == Some(user_id)
-}

@@ -1,32 +1,60 @@
-//! The OpenAPI document, generated from the handlers' annotations and the request types
-//! (`GET /v1/openapi.json`). Response shapes built with `json!` are described here.
+//! The OpenAPI document (`GET /v1/openapi.json`), generated from the handlers' annotations,
+//! the request types and the response types below (and beside the handlers).
+//!
+//! Conventions every operation shares are added by [`Conventions`] rather than repeated on
+//! each handler, so an annotation lists only what is particular to its operation:
+//! - every error response is `application/problem+json` with the [`Problem`] body;
+//! - every operation may answer 503 (the request deadline, the connection cap, a dependency
+//!   that is down);
+//! - a secured operation may answer 401; an operator route also 404 (no operator token is
+//!   configured);
+//! - an operation with path parameters may answer 404 (a malformed id names nothing either);
+//! - an operation with query parameters may answer 422 naming the parameter;
+//! - an operation with a JSON body may answer 400 (not JSON), 413 (over 1 MiB) and 422
+//!   (fields, naming each);
+//! - a command (every `POST` outside `/v1/auth/` and the operator's routes) takes an optional
+//!   `Idempotency-Key` header and may answer 409 (a request with the key is still running),
+//!   413 and 422 (a bad key, or the key used for another request); one made by a user may
+//!   answer 429 (the write budget, with `Retry-After`). The idempotency layer asks
+//!   [`command`] which requests these are.
 
 use serde::Serialize;
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::response::Response;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Header, ObjectBuilder, Ref, RefOr, Required, Type};
 use utoipa::{Modify, OpenApi, ToSchema};
+use uuid::Uuid;
 
 use crate::routes;
 
-/// RFC 9457 problem details.
+/// The media type of every error response.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// RFC 9457 problem details: the body of every error response.
 #[derive(Serialize, ToSchema)]
 pub struct Problem {
-    /// A URI naming the kind of problem.
+    /// A URI naming the kind of problem, e.g. `https://trellis.dev/problems/validation`.
     #[serde(rename = "type")]
+    #[schema(format = "uri")]
     pub kind: String,
     /// Short summary (the status's reason phrase).
     pub title: String,
     /// HTTP status.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     /// Human explanation.
     pub detail: String,
-    /// For validation problems: every invalid field.
+    /// For validation problems (422): every invalid field. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub errors: Option<Vec<FieldProblem>>,
 }
 
 /// One invalid field.
 #[derive(Serialize, ToSchema)]
 pub struct FieldProblem {
-    /// JSON path, e.g. `admin.email` or `roles[1]`.
+    /// JSON path, e.g. `admin.email` or `roles[1]`; a query parameter's or header's name.
     pub field: String,
     /// What is wrong.
     pub message: String,
@@ -35,23 +63,10 @@ pub struct FieldProblem {
 /// Sign-up result.
 #[derive(Serialize, ToSchema)]
 pub struct SignedUp {
-    /// The new organization.
-    pub organization_id: uuid::Uuid,
     /// Its first admin.
-    pub admin_user_id: uuid::Uuid,
-}
-
-/// Login and refresh result.
-#[derive(Serialize, ToSchema)]
-pub struct Tokens {
-    /// JWT for `Authorization: Bearer`.
-    pub access_token: String,
-    /// Opaque, single use.
-    pub refresh_token: String,
-    /// `Bearer`.
-    pub token_type: String,
-    /// Access-token lifetime, seconds.
-    pub expires_in: u64,
+    pub admin_user_id: Uuid,
+    /// The new organization.
+    pub organization_id: Uuid,
 }
 
 /// A command's result: the entity and the stream version it produced (pass it as
@@ -59,8 +74,9 @@ pub struct Tokens {
 #[derive(Serialize, ToSchema)]
 pub struct Accepted {
     /// The entity.
-    pub id: uuid::Uuid,
+    pub id: Uuid,
     /// Stream version after the command.
+    #[schema(minimum = 0)]
     pub version: u64,
 }
 
@@ -68,37 +84,295 @@ pub struct Accepted {
 #[derive(Serialize, ToSchema)]
 pub struct Processing {
     /// The entity.
-    pub id: uuid::Uuid,
+    pub id: Uuid,
     /// Always `processing`.
-    pub status: String,
+    #[schema(value_type = String, pattern = "^processing$")]
+    pub status: &'static str,
     /// Stream version after the command.
+    #[schema(minimum = 0)]
     pub version: u64,
+}
+
+/// A role name.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleName {
+    /// Manages the organization: users, catalog, audit.
+    Admin,
+    /// Reviews and approves their reports' plans.
+    Manager,
+    /// Has development plans.
+    Employee,
+    /// Publishes learning resources.
+    Instructor,
+    /// Learns.
+    Learner,
 }
 
 /// The caller's profile.
 #[derive(Serialize, ToSchema)]
 pub struct Profile {
-    /// User id.
-    pub id: uuid::Uuid,
-    /// Login address.
-    pub email: String,
-    /// Display name.
-    pub display_name: String,
-    /// Role names.
-    pub roles: Vec<String>,
-    /// Manager.
-    pub manager_id: Option<uuid::Uuid>,
     /// Not deactivated.
     pub active: bool,
-    /// `{id, name}` of the organization.
-    pub organization: serde_json::Value,
+    /// Display name.
+    pub display_name: String,
+    /// Login address.
+    #[schema(format = Email)]
+    pub email: String,
+    /// User id.
+    pub id: Uuid,
+    /// Manager.
+    pub manager_id: Option<Uuid>,
+    /// The organization.
+    pub organization: OrganizationRef,
+    /// Role names.
+    #[schema(value_type = Vec<RoleName>)]
+    pub roles: Vec<String>,
     /// Stream version of the profile.
-    pub version: u64,
+    pub version: i64,
 }
 
-struct BearerAuth;
+/// An organization, by id and name.
+#[derive(Serialize, ToSchema)]
+pub struct OrganizationRef {
+    /// Organization id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: Option<String>,
+}
 
-impl Modify for BearerAuth {
+/// `GET /healthz`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(value_type = String, pattern = "^ok$")]
+    pub status: &'static str,
+}
+
+/// `GET /readyz`.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `single-node` without a broker, `ok` when one answers.
+    #[schema(value_type = String, pattern = "^(single-node|ok)$")]
+    pub kafka: &'static str,
+    /// Always `ok` (else the answer is 503).
+    #[schema(value_type = String, pattern = "^ok$")]
+    pub postgres: &'static str,
+    /// Always `ready`.
+    #[schema(value_type = String, pattern = "^ready$")]
+    pub status: &'static str,
+}
+
+/// The OpenAPI document itself (OpenAPI 3.1).
+#[derive(Serialize, ToSchema)]
+pub struct OpenApiDocument {
+    /// The OpenAPI version, `3.1.0`.
+    pub openapi: String,
+    /// Title, version and description of the API.
+    #[schema(value_type = Object)]
+    pub info: serde_json::Value,
+    /// Every operation, by path.
+    #[schema(value_type = Object)]
+    pub paths: serde_json::Value,
+    /// Schemas and security schemes.
+    #[schema(value_type = Object)]
+    pub components: serde_json::Value,
+}
+
+/// One event as the audit shows it (`password_hash` in payloads reads `[redacted]`).
+#[derive(Serialize, ToSchema)]
+pub struct AuditEvent {
+    /// Event id (UUIDv7).
+    pub event_id: Uuid,
+    /// Type, a PascalCase past-tense name, e.g. `UserRegistered`.
+    pub event_type: String,
+    /// Position in the global order.
+    pub global_position: i64,
+    /// Who and why.
+    pub metadata: EventMetadata,
+    /// The event's data; its shape is the event type's (see `events/`).
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    /// Commit time.
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+    /// Version of the payload's schema.
+    #[schema(minimum = 1)]
+    pub schema_version: u32,
+    /// `<aggregate>-<uuid>`.
+    pub stream_id: String,
+    /// Version of the stream after this event (1 for the first).
+    #[schema(minimum = 1)]
+    pub stream_version: u64,
+}
+
+/// An event's metadata.
+#[derive(Serialize, ToSchema)]
+pub struct EventMetadata {
+    /// The user or service acting.
+    pub actor_id: Option<Uuid>,
+    /// The event or command that directly caused this one.
+    pub causation_id: Option<Uuid>,
+    /// The request (or first event) that started the chain.
+    pub correlation_id: Option<Uuid>,
+    /// The client's own `x-request-id`, when it sent a usable one; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub request_id: Option<String>,
+    /// The organization.
+    pub tenant_id: Option<Uuid>,
+    /// Trace id of the request, for logs.
+    pub trace_id: Option<Uuid>,
+}
+
+/// `GET /v1/audit/streams/{stream_id}`.
+#[derive(Serialize, ToSchema)]
+pub struct AuditStream {
+    /// The last version included (0 when `as_of` precedes the stream).
+    #[schema(minimum = 0)]
+    pub as_of_version: u64,
+    /// The stream's events up to `as_of`, oldest first.
+    pub events: Vec<AuditEvent>,
+    /// The aggregate's state rebuilt from those events (users, organizations and e-mail
+    /// claims; `null` for other kinds).
+    #[schema(value_type = Option<Object>)]
+    pub state: serde_json::Value,
+    /// The stream.
+    pub stream_id: String,
+}
+
+/// `GET /v1/audit/events`: a page of the organization's events.
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Events in global order.
+    pub events: Vec<AuditEvent>,
+    /// Pass as `after` for the next page; `null` on an empty page.
+    pub next_after: Option<i64>,
+}
+
+/// The `data` of each event of `GET /v1/me/events` (`event:` is the event type, `id:` its
+/// global position; a slow client gets an `event: lagged` whose data is the number missed).
+#[derive(Serialize, ToSchema)]
+pub struct LiveEvent {
+    /// Type.
+    pub event_type: String,
+    /// Commit time.
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+    /// The stream that changed.
+    pub stream_id: String,
+    /// Its version after the change.
+    pub stream_version: u64,
+}
+
+/// Characters no single-line text may hold: control characters (Unicode Cc), the line and
+/// paragraph separators, and the bidirectional embedding, override and isolate controls
+/// (`trellis_kernel::text`).
+const REFUSED_IN_LINE: &str = r"\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069";
+/// Multi-line text allows newline and tab (and CR before LF).
+const REFUSED_IN_TEXT: &str = r"\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069";
+
+/// An absolute http(s) URL with a host, without whitespace, control or bidi characters
+/// (`trellis_kernel::text::check_web_url`), as a regular expression without anchors.
+fn web_url() -> String {
+    let c = REFUSED_IN_TEXT;
+    format!(
+        r"[Hh][Tt][Tt][Pp][Ss]?://([^/?#\s@{c}]*@)?[^/?#@:\s\[\]{c}]+(:[^/?#@\s{c}]*)?([/?#][^\s{c}]*)?"
+    )
+}
+
+/// The text kinds request fields name with `format = "trellis:…"`, as the pattern (and
+/// standard format, lengths and words) they stand for.
+fn text_kind(
+    kind: &str,
+) -> Option<(
+    String,
+    Option<&'static str>,
+    Option<(usize, usize)>,
+    &'static str,
+)> {
+    let r = REFUSED_IN_LINE;
+    let nonblank = format!(r"^[^{r}]*[^\s{r}][^{r}]*$");
+    Some(match kind {
+        "trellis:line" => (
+            format!("^[^{r}]*$"),
+            None,
+            None,
+            "One line: no control characters (so no newline or tab) and no Unicode \
+             bidirectional override or isolate characters.",
+        ),
+        "trellis:nonblank-line" => (
+            nonblank,
+            None,
+            None,
+            "One line, not blank (trimmed): no control characters (so no newline or tab) and \
+             no Unicode bidirectional override or isolate characters.",
+        ),
+        "trellis:skill-alias" => (
+            nonblank,
+            None,
+            Some((1, trellis_development::limits::SKILL_ALIAS_MAX)),
+            "One line, not blank (trimmed): no control characters and no Unicode \
+             bidirectional override or isolate characters.",
+        ),
+        "trellis:text" => (
+            format!(r"^([^{REFUSED_IN_TEXT}]|\r\n)*$"),
+            None,
+            None,
+            "Newlines (LF or CR-LF) and tabs allowed; no other control characters and no \
+             Unicode bidirectional override or isolate characters.",
+        ),
+        "trellis:web-url" => (
+            format!("^{}$", web_url()),
+            Some("uri"),
+            None,
+            "An absolute http or https URL with a host, without whitespace.",
+        ),
+        "trellis:web-url-or-blank" => (
+            format!(r"^(\s*|{})$", web_url()),
+            None,
+            None,
+            "An absolute http or https URL with a host, without whitespace; blank means none.",
+        ),
+        _ => return None,
+    })
+}
+
+/// Replaces the `trellis:` text formats in every schema below `value` with their patterns.
+fn expand_text_kinds(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let kind = map
+                .get("format")
+                .and_then(|f| f.as_str())
+                .map(str::to_owned);
+            if let Some((pattern, format, lengths, words)) = kind.as_deref().and_then(text_kind) {
+                map.insert("pattern".into(), pattern.into());
+                match format {
+                    Some(format) => map.insert("format".into(), format.into()),
+                    None => map.remove("format"),
+                };
+                if let Some((min, max)) = lengths {
+                    map.insert("minLength".into(), min.into());
+                    map.insert("maxLength".into(), max.into());
+                }
+                let description = match map.get("description").and_then(|d| d.as_str()) {
+                    Some(d) => format!("{d}\n\n{words}"),
+                    None => words.to_owned(),
+                };
+                map.insert("description".into(), description.into());
+            }
+            for child in map.values_mut() {
+                expand_text_kinds(child);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(expand_text_kinds),
+        _ => {}
+    }
+}
+
+/// The API's security schemes.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
@@ -107,17 +381,280 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from `POST /v1/auth/login` or `/v1/auth/refresh`.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "operator",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The platform operator's `TRELLIS_OPS_TOKEN` (no tenant role opens \
+                         operational routes).",
+                    ))
                     .build(),
             ),
         );
     }
 }
 
+/// The operations of a path item, with their methods.
+fn operations(item: &mut PathItem) -> Vec<(&'static str, &mut Operation)> {
+    [
+        ("get", item.get.as_mut()),
+        ("put", item.put.as_mut()),
+        ("post", item.post.as_mut()),
+        ("delete", item.delete.as_mut()),
+        ("patch", item.patch.as_mut()),
+        ("head", item.head.as_mut()),
+        ("options", item.options.as_mut()),
+        ("trace", item.trace.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| op.map(|op| (method, op)))
+    .collect()
+}
+
+/// The security scheme names an operation accepts.
+fn schemes(op: &Operation) -> Vec<String> {
+    op.security
+        .iter()
+        .flatten()
+        .filter_map(|requirement| serde_json::to_value(requirement).ok())
+        .filter_map(|value| {
+            value
+                .as_object()
+                .map(|o| o.keys().cloned().collect::<Vec<_>>())
+        })
+        .flatten()
+        .collect()
+}
+
+fn problem_content() -> Content {
+    Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem"))))
+}
+
+fn integer_header(description: &str) -> Header {
+    let mut header = Header::new(
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0)),
+    );
+    header.description = Some(description.to_owned());
+    header
+}
+
+/// Adds `status` with `description` unless the operation declares it already; either way
+/// its body becomes the problem.
+fn problem(op: &mut Operation, status: u16, description: &str) {
+    op.responses
+        .responses
+        .entry(status.to_string())
+        .or_insert_with(|| RefOr::T(Response::new(description)));
+}
+
+/// The `Idempotency-Key` header of commands.
+pub fn idempotency_key_parameter() -> Parameter {
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Send one on every command you may retry: the first final answer (2xx, 400, 404, \
+             413, 422) is replayed for 24 hours, marked `Idempotent-Replayed: true`. 1 to 200 \
+             visible ASCII characters, scoped to your organization and user; the same key \
+             with another request is 422.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(200))
+                .pattern(Some("^[!-~]+$")),
+        ))
+        .build()
+}
+
+/// Whether an operation takes `Idempotency-Key`: the `POST`s outside `/v1/auth/` (token
+/// answers are never stored) that a user or no one (sign-up) makes; the operator's routes
+/// ignore the header.
+fn takes_idempotency_key(method: &str, path: &str, schemes: &[String]) -> bool {
+    method == "post" && !path.starts_with("/v1/auth/") && !schemes.iter().any(|s| s == "operator")
+}
+
+/// An operation that takes `Idempotency-Key`, as the idempotency layer needs to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Made by a signed-in user: keys are scoped to the user.
+    User,
+    /// Made without credentials (sign-up): keys share the anonymous scope.
+    Anonymous,
+}
+
+/// The command at `method` and `path` (a route template such as `/v1/users/{id}/roles`),
+/// if that operation takes `Idempotency-Key` (read once from the document, which a test
+/// keeps equal to the router).
+pub fn command(method: &axum::http::Method, path: &str) -> Option<Command> {
+    static COMMANDS: std::sync::OnceLock<std::collections::HashMap<(String, String), Command>> =
+        std::sync::OnceLock::new();
+    let commands = COMMANDS.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        let mut commands = std::collections::HashMap::new();
+        for (path, item) in &mut doc.paths.paths {
+            for (method, op) in operations(item) {
+                let schemes = schemes(op);
+                if takes_idempotency_key(method, path, &schemes) {
+                    let kind = if schemes.is_empty() {
+                        Command::Anonymous
+                    } else {
+                        Command::User
+                    };
+                    commands.insert((method.to_owned(), path.clone()), kind);
+                }
+            }
+        }
+        commands
+    });
+    commands
+        .get(&(method.as_str().to_ascii_lowercase(), path.to_owned()))
+        .copied()
+}
+
+/// The shared conventions (see the module docs).
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            for (method, op) in operations(item) {
+                let schemes = schemes(op);
+                let operator = schemes.iter().any(|s| s == "operator");
+                let user = schemes.iter().any(|s| s == "bearer");
+                let parameters = op.parameters.as_deref().unwrap_or_default();
+                let in_path = parameters
+                    .iter()
+                    .any(|p| p.parameter_in == ParameterIn::Path);
+                let in_query = parameters
+                    .iter()
+                    .any(|p| p.parameter_in == ParameterIn::Query);
+                let json_body = op.request_body.as_ref().is_some_and(|body| {
+                    body.content.keys().any(|media| media == "application/json")
+                });
+                let command = takes_idempotency_key(method, path, &schemes);
+
+                problem(
+                    op,
+                    503,
+                    "Over the request deadline or the connection cap, or a dependency is \
+                     down; retry later",
+                );
+                if user || operator {
+                    problem(op, 401, "Missing, invalid or expired credentials");
+                }
+                if operator {
+                    problem(op, 404, "No operator token is configured");
+                }
+                if in_path {
+                    problem(op, 404, "No such resource in your organization");
+                }
+                if in_query {
+                    problem(op, 422, "A query parameter is invalid (`errors` names it)");
+                }
+                if json_body {
+                    problem(op, 400, "The body is not JSON");
+                    problem(op, 422, "Invalid fields (`errors` names each)");
+                }
+                if json_body || command {
+                    problem(
+                        op,
+                        413,
+                        "The body is over 1 MiB, or an event it makes is too large",
+                    );
+                }
+                if command {
+                    problem(
+                        op,
+                        409,
+                        "A request with this Idempotency-Key is still in progress",
+                    );
+                    problem(
+                        op,
+                        422,
+                        "A bad Idempotency-Key, or one used for a different request",
+                    );
+                    if user {
+                        problem(op, 429, "Write budget spent; see Retry-After");
+                    }
+                    op.parameters
+                        .get_or_insert_with(Vec::new)
+                        .push(idempotency_key_parameter());
+                }
+
+                for (status, response) in &mut op.responses.responses {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    if status.starts_with('4') || status.starts_with('5') {
+                        response.content.clear();
+                        response
+                            .content
+                            .insert(PROBLEM_JSON.to_owned(), problem_content());
+                    }
+                    if command && status.starts_with('2') {
+                        let mut replayed = Header::new(
+                            ObjectBuilder::new()
+                                .schema_type(Type::String)
+                                .enum_values(Some(["true"])),
+                        );
+                        replayed.description = Some(
+                            "`true` when this is the kept answer to an earlier request with \
+                             the same Idempotency-Key"
+                                .to_owned(),
+                        );
+                        response
+                            .headers
+                            .insert("Idempotent-Replayed".to_owned(), replayed);
+                    }
+                    if status == "429" {
+                        response.headers.insert(
+                            "Retry-After".to_owned(),
+                            integer_header("Seconds until a retry may succeed"),
+                        );
+                    }
+                }
+            }
+        }
+        // The text kinds, wherever a schema names one (components, bodies, parameters).
+        if let Ok(mut value) = serde_json::to_value(&*openapi) {
+            expand_text_kinds(&mut value);
+            if let Ok(expanded) = serde_json::from_value(value) {
+                *openapi = expanded;
+            }
+        }
+    }
+}
+
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Trellis API", version = "1", description = "Career and learning development, event-sourced. Errors are application/problem+json."),
+    info(
+        title = "Trellis API",
+        version = "1",
+        description = "Career and learning development, event-sourced.\n\n\
+            Every error is `application/problem+json` (RFC 9457). Every request may answer \
+            503 (deadline, connection cap, a dependency down); a method a path does not have \
+            answers 405; an unknown path 404. Commands take an optional `Idempotency-Key` \
+            header. Command answers carry the stream version they produced: pass it as \
+            `?min_version=` to a read to see your write."
+    ),
     paths(
+        routes::health::healthz,
+        routes::health::ready,
+        routes::openapi_document,
         routes::organizations::sign_up,
         routes::auth::login,
         routes::auth::refresh,
@@ -131,7 +668,6 @@ impl Modify for BearerAuth {
         routes::audit::stream,
         routes::audit::events,
         routes::events::events,
-        routes::health::ready,
         routes::skills::define,
         routes::skills::search,
         routes::skills::import,
@@ -148,11 +684,15 @@ impl Modify for BearerAuth {
         routes::occupations::search,
         routes::profile::declare,
         routes::profile::list,
+        routes::ops::metrics,
         routes::ops::projections,
         routes::ops::parked,
         routes::ops::retry_parked,
     ),
-    components(schemas(Problem, FieldProblem, SignedUp, Tokens, Accepted, Processing, Profile)),
-    modifiers(&BearerAuth),
+    components(schemas(Problem, FieldProblem, LiveEvent)),
+    modifiers(&SecuritySchemes, &Conventions),
 )]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests;

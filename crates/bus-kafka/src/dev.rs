@@ -32,7 +32,6 @@ impl DevCluster {
             .map(|c| (*c).to_owned())
             .collect();
         contexts.extend(routing.contexts());
-        contexts.push(Routing::UNROUTED.to_owned());
         contexts.sort();
         contexts.dedup();
         for context in contexts {

@@ -20,5 +20,5 @@ pub use cloudevents::{CodecError, decode_record, encode_headers};
 pub use config::{KafkaConfig, PRODUCER_MESSAGE_MAX_BYTES};
 pub use dev::DevCluster;
 pub use relay::{Relay, RelayError, RelayOptions, RelayStats, is_permanent};
-pub use routing::Routing;
+pub use routing::{Routing, UnknownKind};
 pub use source::KafkaSource;

@@ -32,7 +32,7 @@ use trellis_store_postgres::parked::{self, NewParked, ParkedRecord};
 
 use crate::cloudevents::encode_headers;
 use crate::config::KafkaConfig;
-use crate::routing::Routing;
+use crate::routing::{Routing, UnknownKind};
 
 /// The relay could not start.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +114,27 @@ pub fn is_permanent(error: &KafkaError) -> bool {
     )
 }
 
+/// Why one record was not published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The producer or broker said no.
+    #[error(transparent)]
+    Kafka(KafkaError),
+    /// No context module declares the record's stream kind.
+    #[error(transparent)]
+    Unrouted(UnknownKind),
+}
+
+impl PublishError {
+    /// Whether sending the same record again would fail the same way.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Kafka(error) => is_permanent(error),
+            Self::Unrouted(_) => true,
+        }
+    }
+}
+
 /// The relay.
 pub struct Relay<S: ?Sized> {
     store: Arc<S>,
@@ -177,22 +198,36 @@ impl<S: EventStore + ?Sized> Relay<S> {
         Ok(())
     }
 
+    /// The topic of an event, or `-` for a kind no module declares (such records are parked).
     fn topic_of(&self, event: &RecordedEvent) -> String {
-        self.config
-            .topic(self.routing.context_of(event.stream_id.kind()))
+        self.routing
+            .context_of(event.stream_id.kind())
+            .map_or_else(|_| "-".to_owned(), |context| self.config.topic(context))
     }
 
     /// Sends `events` (enqueued in order, so per-key order holds) and waits for every
     /// delivery report; one result per event, in order.
-    async fn publish(&self, events: &[&RecordedEvent]) -> Vec<Result<(), KafkaError>> {
+    async fn publish(&self, events: &[&RecordedEvent]) -> Vec<Result<(), PublishError>> {
         let (producer, routing, config) = (&self.producer, &self.routing, &self.config);
         let deliveries = events.iter().map(|event| {
-            let context = routing.context_of(event.stream_id.kind());
-            let topic = config.topic(context);
+            let routed = routing
+                .context_of(event.stream_id.kind())
+                .map(str::to_owned);
+            let headers = routed
+                .as_ref()
+                .ok()
+                .map(|context| encode_headers(context, event));
+            let topic = routed.as_ref().ok().map(|context| config.topic(context));
             let key = event.stream_id.to_string();
             let value = event.payload.to_string();
-            let headers = encode_headers(context, event);
             async move {
+                // A kind no module declares: never published to a catch-all topic where no
+                // projection would see it; parked, naming the kind.
+                let (Some(topic), Some(headers)) = (topic, headers) else {
+                    return Err(PublishError::Unrouted(
+                        routed.err().unwrap_or_else(|| UnknownKind(String::new())),
+                    ));
+                };
                 let record = FutureRecord::to(&topic)
                     .key(&key)
                     .payload(&value)
@@ -201,7 +236,7 @@ impl<S: EventStore + ?Sized> Relay<S> {
                     .send(record, Duration::from_secs(30))
                     .await
                     .map(|_| ())
-                    .map_err(|(error, _)| error)
+                    .map_err(|(error, _)| PublishError::Kafka(error))
             }
         });
         join_all(deliveries).await
@@ -210,7 +245,7 @@ impl<S: EventStore + ?Sized> Relay<S> {
     /// Records a permanently refused event in `relay_parked`, retrying the write until it
     /// succeeds: the checkpoint must not move past an event that is neither published nor
     /// parked.
-    async fn park(&self, event: &RecordedEvent, error: &KafkaError) {
+    async fn park(&self, event: &RecordedEvent, error: &PublishError) {
         let topic = self.topic_of(event);
         let error_text = error.to_string();
         let stream_id = event.stream_id.to_string();
@@ -267,7 +302,7 @@ impl<S: EventStore + ?Sized> Relay<S> {
             for (event, result) in pending.iter().zip(results) {
                 match result {
                     Ok(()) => again.push(*event),
-                    Err(error) if is_permanent(&error) => self.park(event, &error).await,
+                    Err(error) if error.is_permanent() => self.park(event, &error).await,
                     Err(error) => {
                         failed += 1;
                         first_error.get_or_insert(error);
@@ -342,7 +377,7 @@ impl<S: EventStore + ?Sized> Relay<S> {
                     tracing::info!(event_id = %row.event_id, stream_id = %row.stream_id,
                         "republished a parked record (out of its original order)");
                 }
-                Err(error) if is_permanent(&error) => self.park(event, &error).await,
+                Err(error) if error.is_permanent() => self.park(event, &error).await,
                 Err(error) => {
                     transient = true;
                     tracing::warn!(event_id = %row.event_id, %error,

@@ -2,16 +2,20 @@
 
 use std::collections::HashMap;
 
-/// Aggregate kind -> bounded context. Each context crate registers its kinds at start-up.
+/// A stream kind no route names: the relay parks its records (loudly) instead of publishing
+/// them anywhere.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no context module declares the stream kind `{0}`")]
+pub struct UnknownKind(pub String);
+
+/// Aggregate kind -> bounded context, built from the context modules
+/// (`Routing::from_routes(trellis_contexts::modules().routes())`, ADR 0011).
 #[derive(Debug, Clone, Default)]
 pub struct Routing {
     contexts: HashMap<String, String>,
 }
 
 impl Routing {
-    /// Context used for kinds nobody registered, so the relay never stalls on them.
-    pub const UNROUTED: &'static str = "unrouted";
-
     /// An empty routing table.
     pub fn new() -> Self {
         Self::default()
@@ -24,11 +28,24 @@ impl Routing {
         self
     }
 
+    /// A table of (stream kind, context) pairs, as the context modules declare them.
+    pub fn from_routes<'a>(routes: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        routes
+            .into_iter()
+            .fold(Self::new(), |routing, (kind, context)| {
+                routing.route(kind, context)
+            })
+    }
+
     /// The context of a stream kind.
-    pub fn context_of(&self, kind: &str) -> &str {
+    ///
+    /// # Errors
+    /// [`UnknownKind`] naming a kind no route declares.
+    pub fn context_of(&self, kind: &str) -> Result<&str, UnknownKind> {
         self.contexts
             .get(kind)
-            .map_or(Self::UNROUTED, String::as_str)
+            .map(String::as_str)
+            .ok_or_else(|| UnknownKind(kind.to_owned()))
     }
 
     /// Every context routed to (for topic creation).
@@ -37,21 +54,6 @@ impl Routing {
         contexts.sort();
         contexts.dedup();
         contexts
-    }
-
-    /// The routing of every context Trellis has: SPEC §4's six topics, plus `demo` for the
-    /// kernel's demo aggregate. Later contexts add their kinds here.
-    pub fn trellis() -> Self {
-        Self::new()
-            .route("tally", "demo")
-            .route("organization", "identity")
-            .route("user", "identity")
-            .route("email_claim", "identity")
-            .route("skill", "development")
-            .route("resource", "development")
-            .route("review", "development")
-            .route("idp", "development")
-            .route("skill_profile", "career")
     }
 
     /// SPEC §4's contexts, whether or not any kind is routed to them yet.
@@ -63,4 +65,20 @@ impl Routing {
         "cohorts",
         "jobsearch",
     ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_kind_is_an_error_naming_it() {
+        let routing = Routing::from_routes([("idp", "development")]);
+        assert_eq!(routing.context_of("idp").unwrap(), "development");
+        let error = routing.context_of("mystery").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "no context module declares the stream kind `mystery`"
+        );
+    }
 }

@@ -19,7 +19,7 @@ pub enum SkillProfileCommand {
 }
 
 /// Events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::VariantNames)]
 #[serde(tag = "event_type", content = "payload")]
 pub enum SkillProfileEvent {
     /// A skill was declared at a level.

@@ -1,24 +1,15 @@
-//! `trellis dev`: demo data and a live tail of `$all`, for trying the kernel by hand.
+//! `trellis dev`: the dev Kafka broker and a live tail of `$all`, for trying Trellis by hand.
+//! (The demo tally is a test fixture now, not product data: ADR 0011.)
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Subcommand;
-use trellis_demo::{Tally, TallyCommand, upcasters};
-use trellis_kernel::{
-    AllSubscription, CommandContext, CommandHandler, Metadata, StreamId, SubscriptionOptions,
-    TenantId,
-};
+use trellis_kernel::{AllSubscription, SubscriptionOptions};
 
 /// Developer helpers.
 #[derive(Subcommand)]
 pub enum DevCommand {
-    /// Write a few demo tallies through the command handler.
-    Demo {
-        /// How many tallies.
-        #[arg(long, default_value_t = 3)]
-        tallies: u32,
-    },
     /// Follow `$all` and print each event as a JSON line, until interrupted.
     Tail,
     /// Host a multi-broker Kafka-protocol dev cluster (librdkafka's mock cluster) with the
@@ -49,43 +40,9 @@ pub async fn run(url: &str, command: DevCommand) -> anyhow::Result<()> {
     let store = Arc::new(crate::connect(url, 4).await?);
     store.migrate().await.context("migrating")?;
     match command {
-        DevCommand::Demo { tallies } => demo(store, tallies).await,
         DevCommand::Tail => tail(store).await,
         DevCommand::Kafka { .. } => Ok(()),
     }
-}
-
-async fn demo(
-    store: Arc<trellis_store_postgres::PgEventStore>,
-    tallies: u32,
-) -> anyhow::Result<()> {
-    let handler = CommandHandler::new(store, Arc::new(upcasters()));
-    let tenant = TenantId::new();
-    for n in 1..=tallies {
-        let stream = StreamId::new("tally", uuid::Uuid::now_v7())?;
-        let context = CommandContext {
-            metadata: Metadata {
-                tenant_id: Some(tenant),
-                ..Metadata::default()
-            },
-            ..CommandContext::default()
-        };
-        let commands = [
-            TallyCommand::Open {
-                name: format!("demo tally {n}"),
-            },
-            TallyCommand::Add {
-                amount: i64::from(n),
-            },
-            TallyCommand::Add { amount: 10 },
-            TallyCommand::Close,
-        ];
-        for command in &commands {
-            let outcome = handler.handle::<Tally>(&stream, command, &context).await?;
-            tracing::info!(stream = %stream, version = outcome.version, "demo command applied");
-        }
-    }
-    Ok(())
 }
 
 async fn tail(store: Arc<trellis_store_postgres::PgEventStore>) -> anyhow::Result<()> {
@@ -118,7 +75,7 @@ async fn kafka(
     let cluster = trellis_bus_kafka::DevCluster::start(
         brokers,
         &config,
-        &trellis_bus_kafka::Routing::trellis(),
+        &trellis_bus_kafka::Routing::from_routes(trellis_contexts::modules().routes()),
     )
     .context("starting the mock cluster")?;
     let bootstrap = cluster.bootstrap_servers();

@@ -22,7 +22,8 @@ pub enum Role {
     Relay,
     /// Projectors building read models.
     Projections,
-    /// Reactive services answering events with commands (the demo certifier).
+    /// Light reactive services answering events with commands (none in the product today;
+    /// kept so deployments keep their role lists).
     Reactions,
     /// The IDP recommender: loads the embedding model, folds the catalog from the store and
     /// answers `IdpCreated` as a consumer-group member.
@@ -45,24 +46,10 @@ pub struct ServeArgs {
     roles: Vec<Role>,
 }
 
-/// Every projection Trellis has, with the contexts (topics) it reads. Later contexts add
-/// theirs.
-pub fn projections() -> Vec<(Arc<dyn Projection>, &'static [&'static str])> {
-    vec![
-        (Arc::new(trellis_demo_app::TallyTotals), &["demo"]),
-        (
-            Arc::new(trellis_api::identity::projection::IdentityUsers),
-            &["identity"],
-        ),
-        (
-            Arc::new(trellis_development_app::catalog::DevelopmentCatalog),
-            &["development"],
-        ),
-        (
-            Arc::new(trellis_development_app::plans::DevelopmentPlans),
-            &["development"],
-        ),
-    ]
+/// Every projection Trellis has, with the contexts (topics) it reads: from the context
+/// modules (ADR 0011), so a new context's read models are served without touching this file.
+pub fn projections() -> Vec<(Arc<dyn Projection>, Vec<&'static str>)> {
+    trellis_contexts::modules().projections()
 }
 
 /// Runs until Ctrl-C, then drains.
@@ -91,7 +78,9 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         config.topic_prefix = args.topic_prefix.clone();
         config
     });
-    let routing = Routing::trellis();
+    let modules = trellis_contexts::modules();
+    modules.install_upcasters();
+    let routing = Routing::from_routes(modules.routes());
     let mut tasks = tokio::task::JoinSet::new();
 
     if let (Some(config), true) = (&kafka, args.roles.contains(&Role::Relay)) {
@@ -108,17 +97,10 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
 
     let mut handlers: Vec<(Arc<dyn EventHandler>, Vec<&str>)> = Vec::new();
     if args.roles.contains(&Role::Projections) {
-        for (p, contexts) in projections() {
+        for (p, contexts) in modules.projections() {
             projection::ensure(&pool, &*store, &*p).await?;
-            handlers.push((
-                Arc::new(ProjectionHandler::new(p, pool.clone())),
-                contexts.to_vec(),
-            ));
+            handlers.push((Arc::new(ProjectionHandler::new(p, pool.clone())), contexts));
         }
-    }
-    if args.roles.contains(&Role::Reactions) {
-        let certifier = trellis_demo_app::Certifier::new(Arc::clone(&store));
-        handlers.push((Arc::new(certifier), vec!["demo"]));
     }
     if args.roles.contains(&Role::Recommender) {
         let dir = trellis_embed::model_dir_from_env();
@@ -198,13 +180,10 @@ mod tests {
         // The API queries these schemas directly; a projection missing here is a 503 at run
         // time (schemathesis found exactly that once).
         let names: Vec<&str> = projections().iter().map(|(p, _)| p.name()).collect();
-        for needed in [
-            "identity_users",
-            "development_catalog",
-            "development_plans",
-            "tally_totals",
-        ] {
+        for needed in ["identity_users", "development_catalog", "development_plans"] {
             assert!(names.contains(&needed), "{needed} is not served");
         }
+        // The demo tally is a test fixture, not product (ADR 0011).
+        assert!(!names.contains(&"tally_totals"));
     }
 }

@@ -49,7 +49,7 @@ impl<S: EventStore + ?Sized + 'static> EventHandler for Certifier<S> {
                 expected_version: None,
             };
             self.commands
-                .handle::<Tally>(&event.stream_id, &TallyCommand::Certify, &context)
+                .handle::<Tally>(event.stream_id.id(), &TallyCommand::Certify, &context)
                 .await
                 .map_err(|e| HandlerError::from_error("certify", e))?;
         }

@@ -1,7 +1,7 @@
 //! A tally: the smallest aggregate that exercises everything the kernel offers (creation,
 //! updates guarded by state, closing, and one event whose schema evolved from v1 to v2).
 //!
-//! Its events are the kernel's test events: their JSON Schemas live in `events/kernel/`.
+//! Its events are the kernel's test events: their JSON Schemas live in `events/fixture/` (a test and benchmark fixture, not a product context).
 
 use serde::{Deserialize, Serialize};
 use trellis_kernel::{Aggregate, DomainEvent, Upcasters};
@@ -27,7 +27,7 @@ pub enum TallyCommand {
 }
 
 /// Events of a tally. Stored adjacently tagged: the variant name is the event type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::VariantNames)]
 #[serde(tag = "event_type", content = "payload")]
 pub enum TallyEvent {
     /// A tally was opened.

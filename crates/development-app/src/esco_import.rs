@@ -65,7 +65,10 @@ pub async fn import_esco_skills<S: EventStore + ?Sized>(
         // "skill" is a valid stream kind, so this cannot fail.
         let stream = StreamId::new("skill", esco_skill_id(organization_id, &uri))
             .unwrap_or_else(|_| unreachable!("`skill` is a valid stream kind"));
-        match commands.handle::<Skill>(&stream, &command, &context).await {
+        match commands
+            .handle::<Skill>(stream.id(), &command, &context)
+            .await
+        {
             Ok(_) => report.imported += 1,
             Err(HandleError::Domain(SkillError::AlreadyDefined)) => report.skipped += 1,
             Err(HandleError::Domain(source)) => return Err(ImportError::Refused { uri, source }),

@@ -109,7 +109,7 @@ pub enum IdpCommand {
 }
 
 /// Events.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::VariantNames)]
 #[serde(tag = "event_type", content = "payload")]
 pub enum IdpEvent {
     /// Created, status processing.
@@ -245,7 +245,7 @@ pub enum IdpError {
     TooManyItems,
     /// `title` or `target_role` breaks the text rules (422 naming the field): control or
     /// bidirectional-override characters, or too long.
-    #[error("{0}")]
+    #[error(transparent)]
     Text(#[from] TextError),
 }
 

@@ -61,7 +61,7 @@ pub enum ResourceCommand {
 }
 
 /// Events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::VariantNames)]
 #[serde(tag = "event_type", content = "payload")]
 pub enum ResourceEvent {
     /// A resource was published.
@@ -141,7 +141,7 @@ pub enum ResourceError {
     BadSkills(&'static str),
     /// A text field (`title`, `description`, `url`) breaks the text rules: too long, control
     /// or bidirectional-override characters, or a URL that is not http(s).
-    #[error("{0}")]
+    #[error(transparent)]
     Text(#[from] TextError),
 }
 

@@ -28,7 +28,7 @@ pub enum ReviewCommand {
 }
 
 /// Events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::VariantNames)]
 #[serde(tag = "event_type", content = "payload")]
 pub enum ReviewEvent {
     /// A review was submitted.
@@ -79,7 +79,7 @@ pub enum ReviewError {
     FeedbackTooLong,
     /// `period` or `feedback` holds control or bidirectional-override characters (422 naming
     /// the field).
-    #[error("{0}")]
+    #[error(transparent)]
     Text(#[from] TextError),
 }
 

@@ -37,7 +37,7 @@ pub enum SkillCommand {
 }
 
 /// Events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::VariantNames)]
 #[serde(tag = "event_type", content = "payload")]
 pub enum SkillEvent {
     /// A skill joined the catalog.
@@ -80,7 +80,7 @@ pub enum SkillError {
     BadAliases,
     /// A text field breaks the text rules (422 naming the field): too long, control or
     /// bidirectional-override characters, or an `esco_uri` that is not an http(s) URL.
-    #[error("{0}")]
+    #[error(transparent)]
     Text(#[from] TextError),
 }
 

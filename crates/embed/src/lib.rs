@@ -35,9 +35,16 @@ pub enum EmbedError {
     /// The tokenizer refused the input or its own configuration.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
-    /// The tensor runtime failed.
+    /// The tensor runtime failed. Its message is in this one's (logs print `%error`), so it is
+    /// not also a `source`: a logged chain names it once.
     #[error("inference: {0}")]
-    Inference(#[from] candle_core::Error),
+    Inference(candle_core::Error),
+}
+
+impl From<candle_core::Error> for EmbedError {
+    fn from(error: candle_core::Error) -> Self {
+        Self::Inference(error)
+    }
 }
 
 /// Turns texts into unit-length vectors; cosine similarity is then a dot product.

@@ -50,7 +50,7 @@ pub enum EmailClaimCommand {
 }
 
 /// Events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::VariantNames)]
 #[serde(tag = "event_type", content = "payload")]
 pub enum EmailClaimEvent {
     /// The address now belongs to `user_id`.

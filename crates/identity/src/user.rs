@@ -47,7 +47,7 @@ pub enum UserCommand {
 }
 
 /// Events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::VariantNames)]
 #[serde(tag = "event_type", content = "payload")]
 pub enum UserEvent {
     /// The user exists.

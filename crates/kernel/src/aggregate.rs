@@ -11,8 +11,10 @@ use serde::de::DeserializeOwned;
 ///
 /// The default methods assume the enum is adjacently tagged as
 /// `#[serde(tag = "event_type", content = "payload")]` with variants named like the event
-/// types, which keeps the stored payload free of Rust-specific wrapping.
-pub trait DomainEvent: Sized + Serialize + DeserializeOwned {
+/// types, which keeps the stored payload free of Rust-specific wrapping. Deriving
+/// `strum::VariantNames` gives the list of event types (`Self::VARIANTS`) that context
+/// modules declare, so no list of event-type strings is kept by hand.
+pub trait DomainEvent: Sized + Serialize + DeserializeOwned + strum::VariantNames {
     /// Past-tense event type, e.g. `IdpCreated`.
     fn event_type(&self) -> &'static str;
 

@@ -67,6 +67,10 @@ pub enum HandleError<E: std::error::Error + 'static> {
     /// A stored event could not be decoded into the aggregate's event type.
     #[error("stored event cannot be decoded")]
     Decode(#[from] EventDecodeError),
+    /// The aggregate's stream kind is not declared by any context module this handler was
+    /// given (a registration bug, never silently written).
+    #[error("no context module declares the stream kind `{0}`")]
+    UnknownKind(&'static str),
 }
 
 /// Runs commands for any aggregate against one store.
@@ -74,6 +78,8 @@ pub struct CommandHandler<S: ?Sized> {
     store: Arc<S>,
     upcasters: Arc<Upcasters>,
     max_attempts: u32,
+    /// Stream kinds the context modules declare; `None` accepts any (unit tests).
+    kinds: Option<Arc<std::collections::HashSet<&'static str>>>,
 }
 
 impl<S: ?Sized> Clone for CommandHandler<S> {
@@ -82,6 +88,7 @@ impl<S: ?Sized> Clone for CommandHandler<S> {
             store: Arc::clone(&self.store),
             upcasters: Arc::clone(&self.upcasters),
             max_attempts: self.max_attempts,
+            kinds: self.kinds.clone(),
         }
     }
 }
@@ -97,7 +104,32 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             store,
             upcasters,
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+            kinds: None,
         }
+    }
+
+    /// Refuses commands to aggregates whose stream kind is not among `kinds` (those the
+    /// context modules declare): an undeclared kind would be written but never routed.
+    #[must_use]
+    pub fn with_kinds(mut self, kinds: impl IntoIterator<Item = &'static str>) -> Self {
+        self.kinds = Some(Arc::new(kinds.into_iter().collect()));
+        self
+    }
+
+    /// The stream of aggregate `A` with entity id `id`: `<A::KIND>-<id>`.
+    ///
+    /// # Errors
+    /// [`HandleError::UnknownKind`] when the kind is not declared (or not a valid name).
+    pub fn stream_of<A: Aggregate>(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<StreamId, HandleError<A::Error>> {
+        if let Some(kinds) = &self.kinds
+            && !kinds.contains(A::KIND)
+        {
+            return Err(HandleError::UnknownKind(A::KIND));
+        }
+        StreamId::new(A::KIND, id).map_err(|_| HandleError::UnknownKind(A::KIND))
     }
 
     /// Changes how many times a conflicting command is attempted.
@@ -118,6 +150,14 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
     /// Store, upcast or decode failures.
     pub async fn load<A: Aggregate>(
         &self,
+        id: uuid::Uuid,
+    ) -> Result<(A::State, StreamVersion), HandleError<A::Error>> {
+        let stream = self.stream_of::<A>(id)?;
+        self.load_stream::<A>(&stream).await
+    }
+
+    async fn load_stream<A: Aggregate>(
+        &self,
         stream: &StreamId,
     ) -> Result<(A::State, StreamVersion), HandleError<A::Error>> {
         let recorded = read_whole_stream(&*self.store, stream).await?;
@@ -131,7 +171,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         Ok((state, version))
     }
 
-    /// Handles one command on `stream`.
+    /// Handles one command on the stream of aggregate `A` with entity id `id`.
     ///
     /// # Errors
     /// [`HandleError::Domain`] when refused; [`HandleError::Store`] with
@@ -139,10 +179,11 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
     /// expected version does not hold.
     pub async fn handle<A: Aggregate>(
         &self,
-        stream: &StreamId,
+        id: uuid::Uuid,
         command: &A::Command,
         context: &CommandContext,
     ) -> Result<CommandOutcome, HandleError<A::Error>> {
+        let stream = &self.stream_of::<A>(id)?;
         if let Some(key) = &context.idempotency_key
             && let Some(first) = self.store.idempotent_result(key).await?
         {
@@ -151,7 +192,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (state, version) = self.load::<A>(stream).await?;
+            let (state, version) = self.load_stream::<A>(stream).await?;
             if let Some(expected) = context.expected_version
                 && !expected.admits(version)
             {

@@ -228,7 +228,7 @@ pub enum StoreError {
     /// An event with this id is already stored (a writer reused an id). Becomes 409.
     #[error("event {0} is already stored")]
     DuplicateEventId(EventId),
-    /// An append with no events. Becomes 400 (a bug in the caller, in practice).
+    /// An append with no events: a bug in the caller. Becomes 500.
     #[error("an append needs at least one event")]
     EmptyAppend,
     /// Too many events in one append. Becomes 413.
@@ -250,13 +250,15 @@ pub enum StoreError {
         /// The limit.
         limit: usize,
     },
-    /// The envelope breaks a rule. Becomes 400.
+    /// The envelope breaks a rule. Becomes 422 naming the body.
     #[error("invalid event")]
     InvalidEvent(#[from] NewEventError),
-    /// The idempotency key is empty, too long or not printable ASCII. Becomes 400.
+    /// The idempotency key is empty, too long or not printable ASCII. Becomes 422 naming the
+    /// `Idempotency-Key` header.
     #[error("idempotency keys are 1 to 200 visible ASCII characters")]
     InvalidIdempotencyKey,
-    /// A `$all` read started after a position the store has never assigned. Becomes 400.
+    /// A `$all` read started after a position the store has never assigned. Becomes 422 where
+    /// the client gave the position (the audit feed's `after`), 500 elsewhere.
     #[error("no event has global position {0}")]
     UnknownPosition(GlobalPosition),
     /// Stored data could not be decoded (a bug or a manual edit). Becomes 500.
@@ -268,9 +270,15 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The backing database failed or is unreachable. Becomes 503.
+    /// The backing database cannot be reached or has no connection to spare (refused or lost
+    /// connections, a shutting-down server, an exhausted pool); a retry later may succeed.
+    /// Becomes 503.
     #[error("the event store is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The backing database answered with an error that retrying will not fix (a query or
+    /// schema bug, an unexpected constraint). Becomes 500.
+    #[error("the event store failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// The event store port.
@@ -280,7 +288,8 @@ pub trait EventStore: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::Concurrency`] on a version mismatch; validation errors for bad input;
-    /// [`StoreError::Unavailable`] when the backend fails.
+    /// [`StoreError::Unavailable`] when the backend cannot be reached, [`StoreError::Backend`]
+    /// when it fails otherwise.
     async fn append(
         &self,
         stream: &StreamId,
@@ -293,7 +302,7 @@ pub trait EventStore: Send + Sync {
     /// `direction`. An unknown stream reads as empty.
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`] or [`StoreError::Corrupt`].
+    /// [`StoreError::Unavailable`], [`StoreError::Backend`] or [`StoreError::Corrupt`].
     async fn read_stream(
         &self,
         stream: &StreamId,

@@ -14,6 +14,25 @@ use crate::envelope::RecordedEvent;
 pub type Upcaster =
     Arc<dyn Fn(serde_json::Value) -> Result<serde_json::Value, String> + Send + Sync>;
 
+/// The process-wide registry (ADR 0011): installed once at start-up from the context modules
+/// and read by every path that decodes stored events (commands, projections, reactions,
+/// followers, audit), so none can forget it.
+static GLOBAL: std::sync::OnceLock<Arc<Upcasters>> = std::sync::OnceLock::new();
+
+/// Installs the process-wide upcasters. The first call wins; a later call with another
+/// registry returns `false` (tests run one process per test, so each installs its own).
+pub fn install(upcasters: Upcasters) -> bool {
+    GLOBAL.set(Arc::new(upcasters)).is_ok()
+}
+
+/// The process-wide upcasters (empty until [`install`]ed).
+pub fn global() -> Arc<Upcasters> {
+    GLOBAL
+        .get()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(Upcasters::new()))
+}
+
 /// An upcast step failed.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot upcast {event_type} v{from_version}: {reason}")]
@@ -57,6 +76,18 @@ impl Upcasters {
         self.steps
             .insert((event_type.to_owned(), from_version), Arc::new(step));
         self
+    }
+
+    /// Adds every step of `other` (a later module's steps win on a clash).
+    #[must_use]
+    pub fn merge(mut self, other: Upcasters) -> Self {
+        self.steps.extend(other.steps);
+        self
+    }
+
+    /// Whether no step is registered.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
     }
 
     /// Applies every matching step in order.

@@ -210,6 +210,21 @@ async fn handle_with_retries<H: EventHandler + ?Sized>(
     stats: &ConsumerStats,
     events: &[RecordedEvent],
 ) -> Result<(), String> {
+    // Every handler sees stored events as the current code reads them (ADR 0011): through
+    // the process-wide upcasters. A step that fails is the event's fault: dead-lettered.
+    let upcasters = trellis_kernel::upcast::global();
+    let upcast;
+    let events = if upcasters.is_empty() {
+        events
+    } else {
+        upcast = events
+            .iter()
+            .cloned()
+            .map(|e| upcasters.upcast(e))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        &upcast[..]
+    };
     let mut last = String::new();
     for attempt in 0..options.max_attempts.max(1) {
         match handler.handle(events).await {

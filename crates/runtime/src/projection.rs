@@ -338,11 +338,18 @@ where
 {
     let events = store.read_all(after, REBUILD_BATCH).await?;
     let last = events.last().map(|e| e.global_position);
+    let upcasters = trellis_kernel::upcast::global();
     let wanted: Vec<RecordedEvent> = events
         .iter()
         .filter(|e| projection.event_types().contains(&e.event_type.as_str()))
         .cloned()
-        .collect();
+        .map(|e| upcasters.upcast(e))
+        .collect::<Result<_, _>>()
+        .map_err(|e| ProjectionError::Apply {
+            event_type: e.event_type.clone(),
+            event_id: String::new(),
+            reason: e.to_string(),
+        })?;
     let applied = if wanted.is_empty() {
         0
     } else {

@@ -17,7 +17,7 @@ use trellis_kernel::{
 };
 use uuid::Uuid;
 
-use crate::error::{EVENT_ID_KEY, STREAM_VERSION_KEY, unavailable, violated_constraint};
+use crate::error::{EVENT_ID_KEY, STREAM_VERSION_KEY, store_error, violated_constraint};
 use crate::read::{idempotent_result, stream_version};
 
 /// Appends with an idempotency key: the key is claimed in the same statement.
@@ -166,7 +166,7 @@ async fn attempt<'e>(
                 // Which id is not reported by PostgreSQL in a parseable way; name the first.
                 Err(StoreError::DuplicateEventId(events[0].event_id))
             }
-            _ => Err(unavailable(error)),
+            _ => Err(store_error(error)),
         },
     }
 }
@@ -184,7 +184,7 @@ pub(crate) async fn append_retrying(
         match attempt(pool, stream, expected, events, options).await? {
             Attempt::Appended(result) => return Ok(result),
             Attempt::NotWritten => {
-                let mut conn = pool.acquire().await.map_err(unavailable)?;
+                let mut conn = pool.acquire().await.map_err(store_error)?;
                 return not_written(&mut conn, stream, expected, options).await;
             }
             Attempt::Raced if expected == ExpectedVersion::Any && races < ANY_RETRIES => {

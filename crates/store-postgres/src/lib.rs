@@ -28,7 +28,7 @@ use trellis_kernel::{
 };
 
 pub use append::append_in;
-pub use error::unavailable;
+pub use error::{is_unavailable, store_error, unavailable};
 pub use guarded::GuardedConnection;
 
 /// The embedded migrations of the event store.
@@ -67,7 +67,8 @@ impl PgEventStore {
     /// Connects a pool to `url`.
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`] when the database cannot be reached.
+    /// [`StoreError::Unavailable`] when the database cannot be reached, [`StoreError::Backend`]
+    /// when it refuses the connection otherwise (a bad URL, password or database name).
     pub async fn connect(url: &str, options: PgStoreOptions) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
@@ -78,7 +79,7 @@ impl PgEventStore {
             .test_before_acquire(false)
             .connect(url)
             .await
-            .map_err(unavailable)?;
+            .map_err(store_error)?;
         Ok(Self::from_pool(pool, options.limits))
     }
 
@@ -94,9 +95,10 @@ impl PgEventStore {
     /// Applies pending migrations.
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`] when a migration fails.
+    /// [`StoreError::Unavailable`] when the database cannot be reached, [`StoreError::Backend`]
+    /// when a migration fails.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await.map_err(unavailable)
+        MIGRATOR.run(&self.pool).await.map_err(error::migrate_error)
     }
 
     /// The pool, for read-model code that shares the database.
@@ -164,7 +166,7 @@ impl EventStore for PgEventStore {
         .fetch_optional(&self.pool)
         .await
         .map(|p: Option<i64>| p.map(GlobalPosition))
-        .map_err(unavailable)
+        .map_err(store_error)
     }
 
     async fn idempotent_result(

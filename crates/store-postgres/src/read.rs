@@ -8,7 +8,7 @@ use trellis_kernel::{
 };
 use uuid::Uuid;
 
-use crate::error::{corrupt, unavailable};
+use crate::error::{corrupt, store_error};
 
 const COLUMNS: &str = "global_position, event_id, stream_id, stream_version, event_type, \
                        schema_version, payload, metadata, recorded_at";
@@ -77,7 +77,7 @@ pub(crate) async fn read_stream(
         .bind(clamp_limit(limit))
         .fetch_all(pool)
         .await
-        .map_err(unavailable)?;
+        .map_err(store_error)?;
     into_events(rows)
 }
 
@@ -115,7 +115,7 @@ pub(crate) async fn read_all(
                 .await
         }
     }
-    .map_err(unavailable)?;
+    .map_err(store_error)?;
     if rows.is_empty() {
         ensure_known(pool, after).await?;
     }
@@ -149,7 +149,7 @@ pub(crate) async fn read_all_filtered(
         .bind(filter.event_type.as_deref())
         .fetch_all(pool)
         .await
-        .map_err(unavailable)?;
+        .map_err(store_error)?;
     if rows.is_empty() {
         ensure_known(pool, after).await?;
     }
@@ -166,7 +166,7 @@ async fn ensure_known(pool: &PgPool, after: Option<GlobalPosition>) -> Result<()
             .bind(position.0)
             .fetch_one(pool)
             .await
-            .map_err(unavailable)?;
+            .map_err(store_error)?;
     if known {
         Ok(())
     } else {
@@ -185,7 +185,7 @@ pub(crate) async fn idempotent_result<'e>(
     .bind(key.as_str())
     .fetch_optional(executor)
     .await
-    .map_err(unavailable)?;
+    .map_err(store_error)?;
     row.map(|(stream_id, first, last, ids)| {
         Ok(AppendResult {
             stream_id: StreamId::parse(&stream_id).map_err(|e| corrupt(key.as_str(), e))?,
@@ -208,6 +208,6 @@ pub(crate) async fn stream_version<'e>(
     .bind(stream.to_string())
     .fetch_one(executor)
     .await
-    .map_err(unavailable)?;
+    .map_err(store_error)?;
     Ok(version as StreamVersion)
 }

@@ -668,7 +668,7 @@ pub async fn the_command_handler_retries_conflicts_so_concurrent_commands_all_ap
     let handler = handler(&store).with_max_attempts(200);
     handler
         .handle::<Tally>(
-            &s,
+            s.id(),
             &TallyCommand::Open { name: "t".into() },
             &CommandContext::default(),
         )
@@ -680,7 +680,7 @@ pub async fn the_command_handler_retries_conflicts_so_concurrent_commands_all_ap
         tasks.push(tokio::spawn(async move {
             handler
                 .handle::<Tally>(
-                    &s,
+                    s.id(),
                     &TallyCommand::Add { amount: n },
                     &CommandContext::default(),
                 )
@@ -691,7 +691,7 @@ pub async fn the_command_handler_retries_conflicts_so_concurrent_commands_all_ap
     for task in tasks {
         task.await.unwrap();
     }
-    let (state, version) = handler.load::<Tally>(&s).await.unwrap();
+    let (state, version) = handler.load::<Tally>(s.id()).await.unwrap();
     assert_eq!(state.total, (1..=16).sum::<i64>());
     assert_eq!(version, 17);
 }
@@ -704,7 +704,7 @@ pub async fn the_command_handler_applies_an_idempotent_command_once<S: EventStor
     let handler = handler(&store);
     handler
         .handle::<Tally>(
-            &s,
+            s.id(),
             &TallyCommand::Open { name: "t".into() },
             &CommandContext::default(),
         )
@@ -717,14 +717,20 @@ pub async fn the_command_handler_applies_an_idempotent_command_once<S: EventStor
         ..CommandContext::default()
     };
     let add = TallyCommand::Add { amount: 5 };
-    let first = handler.handle::<Tally>(&s, &add, &context).await.unwrap();
-    let second = handler.handle::<Tally>(&s, &add, &context).await.unwrap();
+    let first = handler
+        .handle::<Tally>(s.id(), &add, &context)
+        .await
+        .unwrap();
+    let second = handler
+        .handle::<Tally>(s.id(), &add, &context)
+        .await
+        .unwrap();
     assert!(!first.duplicate && second.duplicate);
     assert_eq!(
         (first.version, &first.event_ids),
         (second.version, &second.event_ids)
     );
-    let (state, version) = handler.load::<Tally>(&s).await.unwrap();
+    let (state, version) = handler.load::<Tally>(s.id()).await.unwrap();
     assert_eq!((state.total, version), (5, 2));
 }
 
@@ -757,12 +763,12 @@ pub async fn stored_v1_events_are_upcast_to_v2_on_load<S: EventStore + ?Sized>(s
         upcast.payload,
         serde_json::json!({"amount": 7, "unit": "point"})
     );
-    let (state, _) = handler(&store).load::<Tally>(&s).await.unwrap();
+    let (state, _) = handler(&store).load::<Tally>(s.id()).await.unwrap();
     assert_eq!(state.total, 7);
     // Without the upcaster the v1 payload does not decode: the chain is what makes it work.
     let bare = CommandHandler::new(Arc::clone(&store), Arc::new(Upcasters::new()));
     assert!(matches!(
-        bare.load::<Tally>(&s).await,
+        bare.load::<Tally>(s.id()).await,
         Err(HandleError::Decode(_))
     ));
 }
@@ -774,7 +780,7 @@ pub async fn domain_refusals_are_domain_errors_and_append_nothing<S: EventStore 
     let s = stream();
     let err = handler(&store)
         .handle::<Tally>(
-            &s,
+            s.id(),
             &TallyCommand::Add { amount: 1 },
             &CommandContext::default(),
         )
@@ -790,7 +796,7 @@ pub async fn domain_refusals_are_domain_errors_and_append_nothing<S: EventStore 
     };
     let err = handler(&store)
         .handle::<Tally>(
-            &s,
+            s.id(),
             &TallyCommand::Open { name: "t".into() },
             &caller_expectation,
         )

@@ -112,7 +112,7 @@ async fn claim_email(
     let result = state
         .commands
         .handle::<EmailClaim>(
-            &claim,
+            claim.id(),
             &EmailClaimCommand::Claim { user_id },
             &context(metadata),
         )
@@ -145,7 +145,7 @@ async fn claim_email(
     };
     state
         .commands
-        .handle::<EmailClaim>(&claim, &take_over, &context(metadata))
+        .handle::<EmailClaim>(claim.id(), &take_over, &context(metadata))
         .await
         .map_err(|e| from_handle(e, |_| email_taken()))?;
     Ok(())
@@ -171,11 +171,7 @@ pub async fn sign_up(
     };
     state
         .commands
-        .handle::<Organization>(
-            &stream(Organization::KIND_NAME, organization_id)?,
-            &command,
-            &context(&metadata),
-        )
+        .handle::<Organization>(organization_id, &command, &context(&metadata))
         .await
         .map_err(|e| from_handle(e, |e| ApiError::Conflict(e.to_string())))?;
     Ok((organization_id, admin_id))
@@ -199,7 +195,7 @@ pub async fn deactivate(
         state
             .commands
             .handle::<EmailClaim>(
-                &email_claim::stream_id(user.organization_id, &email),
+                email_claim::stream_id(user.organization_id, &email).id(),
                 &EmailClaimCommand::Release { user_id },
                 &context(metadata),
             )
@@ -230,15 +226,18 @@ pub async fn revoke_sessions(
 }
 
 /// Tokens returned by login and refresh.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Tokens)]
 pub struct TokenPair {
     /// JWT for `Authorization: Bearer`.
     pub access_token: String,
-    /// Opaque, single use.
+    /// Opaque, single use: exchange it at `POST /v1/auth/refresh`.
     pub refresh_token: String,
     /// Always `Bearer`.
+    #[schema(value_type = String, pattern = "^Bearer$")]
     pub token_type: &'static str,
     /// Access-token lifetime in seconds.
+    #[schema(minimum = 1)]
     pub expires_in: u64,
 }
 

@@ -8,12 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use trellis_identity::Role;
-use trellis_identity::email_claim::EmailClaim;
-use trellis_identity::organization::Organization;
-use trellis_identity::user::User;
 use trellis_kernel::{
-    Aggregate, AllFilter, DomainEvent, GlobalPosition, RecordedEvent, StreamId, TenantId,
-    store::read_whole_stream,
+    AllFilter, GlobalPosition, RecordedEvent, StreamId, TenantId, store::read_whole_stream,
 };
 
 use crate::AppState;
@@ -55,28 +51,25 @@ fn view(event: &RecordedEvent) -> Value {
     })
 }
 
-/// Folds a stream's events with its aggregate, when the kind is known.
-fn fold<A: Aggregate>(events: &[RecordedEvent]) -> Result<Value, ApiError>
-where
-    A::State: serde::Serialize,
-{
-    let mut state = A::State::default();
-    for event in events {
-        let decoded = A::Event::from_payload(&event.event_type, event.payload.clone())
-            .map_err(ApiError::internal)?;
-        A::evolve(&mut state, &decoded);
-    }
-    serde_json::to_value(state).map_err(ApiError::internal)
+/// State as of the given (upcast) events, by the aggregate the context modules declare for
+/// the stream's kind: every aggregate of every context folds, none answers `null`.
+fn state_of(state: &AppState, kind: &str, events: &[RecordedEvent]) -> Result<Value, ApiError> {
+    let aggregate = state
+        .modules
+        .aggregate(kind)
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    aggregate
+        .fold(events)
+        .map_err(|e| ApiError::Internal(Box::new(e)))
 }
 
-/// State as of the given events, by stream kind. Later contexts add their aggregates here.
-fn state_of(kind: &str, events: &[RecordedEvent]) -> Result<Value, ApiError> {
-    match kind {
-        "user" => fold::<User>(events),
-        "organization" => fold::<Organization>(events),
-        "email_claim" => fold::<EmailClaim>(events),
-        _ => Ok(Value::Null),
-    }
+/// Stored events as the current code reads them: through the process-wide upcasters.
+fn upcast(events: Vec<RecordedEvent>) -> Result<Vec<RecordedEvent>, ApiError> {
+    let upcasters = trellis_kernel::upcast::global();
+    events
+        .into_iter()
+        .map(|e| upcasters.upcast(e).map_err(ApiError::internal))
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -86,17 +79,20 @@ pub(crate) struct AsOf {
 }
 
 /// A stream's events (who, when, correlation) and its state as of a version or time (admin).
-#[utoipa::path(get, path = "/v1/audit/streams/{stream_id}", tag = "audit", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/audit/streams/{stream_id}", tag = "audit",
+    operation_id = "getAuditStream", security(("bearer" = [])),
     params(
-        ("stream_id" = String, Path, description = "`<aggregate>-<uuid>`"),
-        ("as_of" = Option<String>, Query, description = "A stream version or an RFC 3339 time"),
+        ("stream_id" = String, Path, description = "`<aggregate>-<uuid>`, e.g. `user-0190…`",
+            pattern = "^[a-z][a-z0-9_]{0,63}-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
+        ("as_of" = Option<String>, Query,
+            description = "A stream version (digits) or an RFC 3339 time, e.g. `2026-05-01T12:00:00Z`",
+            pattern = "^([0-9]{1,19}|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$"),
     ),
     responses(
-        (status = 200, description = "Events and state", body = serde_json::Value),
-        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
-        (status = 403, description = "Not an admin", body = crate::openapi::Problem),
-        (status = 404, description = "No such stream in your organization", body = crate::openapi::Problem),
-        (status = 422, description = "Bad as_of", body = crate::openapi::Problem),
+        (status = 200, description = "Events and state", body = crate::openapi::AuditStream),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such stream in your organization"),
+        (status = 422, description = "as_of is neither a stream version nor an RFC 3339 time"),
     ))]
 pub(crate) async fn stream(
     State(state): State<AppState>,
@@ -105,7 +101,7 @@ pub(crate) async fn stream(
     ApiQuery(query): ApiQuery<AsOf>,
 ) -> Result<Json<Value>, ApiError> {
     let stream = StreamId::parse(&stream_id).map_err(|_| ApiError::NotFound)?;
-    let events = read_whole_stream(&**state.commands.store(), &stream).await?;
+    let events = upcast(read_whole_stream(&**state.commands.store(), &stream).await?)?;
     // Another organization's stream, or none: 404 either way.
     let tenant = TenantId::from_uuid(caller.organization_id);
     if events.is_empty() || events.iter().any(|e| e.metadata.tenant_id != Some(tenant)) {
@@ -134,7 +130,7 @@ pub(crate) async fn stream(
     Ok(Json(json!({
         "stream_id": stream,
         "as_of_version": version,
-        "state": redact(state_of(stream.kind(), &cut)?),
+        "state": redact(state_of(&state, stream.kind(), &cut)?),
         "events": cut.iter().map(view).collect::<Vec<_>>(),
     })))
 }
@@ -148,17 +144,18 @@ pub(crate) struct Page {
 }
 
 /// The organization's events in global order, paged (admin).
-#[utoipa::path(get, path = "/v1/audit/events", tag = "audit", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/audit/events", tag = "audit", operation_id = "listAuditEvents",
+    security(("bearer" = [])),
     params(
-        ("after" = Option<i64>, Query, description = "`next_after` of the previous page"),
-        ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
-        ("type" = Option<String>, Query, description = "Only this event type"),
+        ("after" = Option<i64>, Query, description = "`next_after` of the previous page (a position this API returned)"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100"),
+        ("type" = Option<String>, Query, max_length = 128,
+            description = "Only this event type, e.g. `UserRegistered` (at most 128 bytes)"),
     ),
     responses(
-        (status = 200, description = "A page", body = serde_json::Value),
-        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
-        (status = 403, description = "Not an admin", body = crate::openapi::Problem),
-        (status = 422, description = "Bad paging", body = crate::openapi::Problem),
+        (status = 200, description = "A page", body = crate::openapi::AuditPage),
+        (status = 403, description = "Not an admin"),
+        (status = 422, description = "Bad paging or type"),
     ))]
 pub(crate) async fn events(
     State(state): State<AppState>,
@@ -191,6 +188,7 @@ pub(crate) async fn events(
             }
             other => other.into(),
         })?;
+    let events = upcast(events)?;
     let next = events.last().map(|e| e.global_position);
     Ok(Json(json!({
         "events": events.iter().map(view).collect::<Vec<_>>(),

@@ -22,7 +22,10 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Login {
+    /// Your login address (any case).
+    #[schema(min_length = 1, max_length = 254)]
     email: String,
+    #[schema(min_length = 1)]
     password: String,
     /// Needed only when the credentials open accounts in several organizations (ADR 0009).
     #[serde(default)]
@@ -32,6 +35,7 @@ pub(crate) struct Login {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RefreshToken {
+    /// The refresh token of the last login or refresh.
     refresh_token: String,
 }
 
@@ -43,12 +47,13 @@ const NO_STORE: NoStore = [
 ];
 
 /// Log in with e-mail and password.
-#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Login,
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", operation_id = "login",
+    request_body = Login,
     responses(
-        (status = 200, description = "Tokens", body = crate::openapi::Tokens),
-        (status = 401, description = "Wrong credentials", body = crate::openapi::Problem),
-        (status = 422, description = "organization_id is needed: the credentials open accounts in several organizations", body = crate::openapi::Problem),
-        (status = 429, description = "Too many failed logins: retry after Retry-After seconds", body = crate::openapi::Problem),
+        (status = 200, description = "Tokens (`Cache-Control: no-store`)", body = TokenPair),
+        (status = 401, description = "Wrong credentials"),
+        (status = 422, description = "Invalid fields, or organization_id is needed: the credentials open accounts in several organizations"),
+        (status = 429, description = "Too many failed logins: retry after Retry-After seconds"),
     ))]
 pub(crate) async fn login(
     State(state): State<AppState>,
@@ -67,10 +72,11 @@ pub(crate) async fn login(
 }
 
 /// Exchange a refresh token for a new pair (rotation; reuse revokes the family).
-#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshToken,
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", operation_id = "refreshTokens",
+    request_body = RefreshToken,
     responses(
-        (status = 200, description = "Tokens", body = crate::openapi::Tokens),
-        (status = 401, description = "Unknown, expired, revoked or reused token", body = crate::openapi::Problem),
+        (status = 200, description = "Tokens (`Cache-Control: no-store`)", body = TokenPair),
+        (status = 401, description = "Unknown, expired, revoked or reused token"),
     ))]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
@@ -83,8 +89,9 @@ pub(crate) async fn refresh(
 }
 
 /// Revoke a refresh token's family.
-#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshToken,
-    responses((status = 204, description = "Logged out")))]
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", operation_id = "logout",
+    request_body = RefreshToken,
+    responses((status = 204, description = "Logged out (also for a token that names no session)")))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshToken>,

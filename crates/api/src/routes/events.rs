@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::identity::projection;
-use crate::live::concerns;
+use crate::openapi::LiveEvent;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/me/events", get(events))
@@ -24,11 +24,12 @@ pub fn router() -> Router<AppState> {
 /// `TRELLIS_LIVE_STREAMS_PER_USER` streams; a stream ends when its access token expires, its
 /// session is revoked (logout, password change) or the user is deactivated (re-checked every
 /// `TRELLIS_LIVE_RECHECK_SECONDS`): the client reconnects with a fresh token.
-#[utoipa::path(get, path = "/v1/me/events", tag = "live", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/me/events", tag = "live", operation_id = "streamMyEvents",
+    security(("bearer" = [])),
     responses(
-        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
-        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
-        (status = 429, description = "Too many open streams for this user", body = crate::openapi::Problem),
+        (status = 200, description = "Server-Sent Events: each `data:` is a `LiveEvent` (JSON), `event:` its type and `id:` its global position; `event: lagged` carries the number of events a slow client missed",
+            content_type = "text/event-stream", body = String),
+        (status = 429, description = "Too many open streams for this user; see Retry-After"),
     ))]
 pub(crate) async fn events(
     State(state): State<AppState>,
@@ -53,17 +54,18 @@ pub(crate) async fn events(
         loop {
             tokio::select! {
                 received = live.receiver.recv() => match received {
-                    Ok(event) if concerns(user, &event) => {
-                        let data = serde_json::json!({
-                            "stream_id": event.stream_id,
-                            "stream_version": event.stream_version,
-                            "event_type": event.event_type,
-                            "recorded_at": event.recorded_at,
-                        });
+                    Ok(event) if live.state.modules.concerns(user, &event) => {
+                        let data = LiveEvent {
+                            event_type: event.event_type.clone(),
+                            recorded_at: event.recorded_at,
+                            stream_id: event.stream_id.to_string(),
+                            stream_version: event.stream_version,
+                        };
+                        let data = serde_json::to_string(&data).unwrap_or_default();
                         let sse = Event::default()
                             .event(event.event_type.clone())
                             .id(event.global_position.to_string())
-                            .data(data.to_string());
+                            .data(data);
                         return Some((Ok(sse), live));
                     }
                     Ok(_) => {}

@@ -8,25 +8,28 @@ use axum::{Json, Router};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::openapi::{Health, Readiness};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/healthz", get(healthz))
         .route("/readyz", get(ready))
 }
 
+/// The process answers (no dependency is asked).
+#[utoipa::path(get, path = "/healthz", tag = "ops", operation_id = "getHealth",
+    responses((status = 200, description = "Alive", body = Health)))]
+pub(crate) async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
 /// Ready when PostgreSQL (and the broker, in Kafka mode) answer.
-#[utoipa::path(get, path = "/readyz", tag = "ops",
+#[utoipa::path(get, path = "/readyz", tag = "ops", operation_id = "getReadiness",
     responses(
-        (status = 200, description = "Ready", body = serde_json::Value),
-        (status = 503, description = "A dependency is down", body = crate::openapi::Problem),
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "A dependency is down"),
     ))]
-pub(crate) async fn ready(
-    State(state): State<AppState>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     sqlx::query("SELECT 1").execute(&state.pool).await?;
     let broker = match &state.config.kafka_brokers {
         None => "single-node",
@@ -46,7 +49,9 @@ pub(crate) async fn ready(
             "ok"
         }
     };
-    Ok(Json(
-        serde_json::json!({"status": "ready", "postgres": "ok", "kafka": broker}),
-    ))
+    Ok(Json(Readiness {
+        kafka: broker,
+        postgres: "ok",
+        status: "ready",
+    }))
 }

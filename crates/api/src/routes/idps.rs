@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use trellis_development::idp::{Idp, IdpCommand, IdpError};
 use trellis_development::skill::esco_skill_id;
 use trellis_development::{Level, SkillLevel};
@@ -25,6 +25,7 @@ use crate::consistency::{MinVersion, handle_and_wait, stream_in_organization, wa
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, RequestId};
 use crate::identity::projection::user_by_id;
+use crate::openapi::{Accepted, Processing};
 use crate::routes::refs::{MAX_SKILLS, check_known_skills, employee_in_org};
 
 pub fn router() -> Router<AppState> {
@@ -73,16 +74,25 @@ pub(crate) struct TargetSkill {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateIdp {
+    /// Whose plan: yourself, or one of your reports (an active user of your organization).
     employee_id: Uuid,
+    /// 1 to 200 characters (trimmed), one line.
+    #[schema(min_length = 1, max_length = 200, format = "trellis:nonblank-line")]
     title: String,
+    /// Skills of your catalog to reach, each once (at most 100); at least one unless
+    /// `target_role` brings some.
     #[serde(default)]
+    #[schema(max_items = 100)]
     target_skills: Vec<TargetSkill>,
     /// An ESCO occupation (URI or label, see `GET /v1/occupations`); its skills in your
     /// catalog become targets at level 3 unless listed in `target_skills`.
     #[serde(default)]
+    #[schema(max_length = 500, format = "trellis:line")]
     target_role: Option<String>,
+    /// A date in the years 2000 to 2200.
     #[serde(default)]
-    #[schema(value_type = Option<String>, format = Date)]
+    #[schema(value_type = Option<String>, format = Date,
+        pattern = "^(2[01][0-9]{2}|2200)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
     due_date: Option<NaiveDate>,
 }
 
@@ -127,6 +137,161 @@ struct SummaryRow {
     items_total: i32,
     version: i64,
     created_at: DateTime<Utc>,
+}
+
+/// A plan (`GET /v1/idps/{id}`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct IdpView {
+    /// Who approved it and when; `null` until the manager approves.
+    approved: Option<Approval>,
+    /// When it was created.
+    created_at: DateTime<Utc>,
+    /// Who created it (the employee or their manager).
+    created_by: Uuid,
+    /// Due date.
+    due_date: Option<NaiveDate>,
+    /// Whose plan.
+    employee_id: Uuid,
+    /// Why the recommender failed (status `failed`).
+    failure_reason: Option<String>,
+    /// The recommender's gap analysis (empty while `processing`).
+    #[schema(value_type = Vec<GapView>)]
+    gaps: serde_json::Value,
+    /// Plan id.
+    id: Uuid,
+    /// Items, in the order added.
+    items: Vec<ItemView>,
+    /// Items done.
+    progress: Progress,
+    /// Recommended resources, best first (empty while `processing`).
+    #[schema(value_type = Vec<RecommendationView>)]
+    recommendations: serde_json::Value,
+    /// `processing` (the recommender has not answered), `active` or `failed`.
+    #[schema(pattern = "^(processing|active|failed)$")]
+    status: String,
+    /// The target role's ESCO occupation URI.
+    target_role: Option<String>,
+    /// Skills to reach.
+    #[schema(value_type = Vec<TargetLevelView>)]
+    target_skills: serde_json::Value,
+    /// Title.
+    title: String,
+    /// Last change.
+    updated_at: DateTime<Utc>,
+    /// Stream version of the plan.
+    version: i64,
+}
+
+/// An approval.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Approval {
+    /// When.
+    at: Option<DateTime<Utc>>,
+    /// The manager.
+    by: Uuid,
+}
+
+/// A plan's item.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ItemView {
+    /// Done.
+    completed: bool,
+    /// When it was done.
+    completed_at: Option<DateTime<Utc>>,
+    /// Item id.
+    id: Uuid,
+    /// The resource it is about.
+    resource_id: Option<Uuid>,
+    /// Skills it trains.
+    #[schema(value_type = Vec<Uuid>)]
+    skill_ids: serde_json::Value,
+    /// Title.
+    title: String,
+}
+
+/// Progress of a plan.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Progress {
+    /// Items done.
+    #[schema(minimum = 0)]
+    completed: i32,
+    /// `completed / total`, 0 without items.
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    ratio: f64,
+    /// Items.
+    #[schema(minimum = 0)]
+    total: i32,
+}
+
+/// Progress of a plan, as counts.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Count {
+    /// Items done.
+    #[schema(minimum = 0)]
+    completed: i32,
+    /// Items.
+    #[schema(minimum = 0)]
+    total: i32,
+}
+
+/// One of the plans listed by `GET /v1/idps`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct IdpSummary {
+    /// When it was created.
+    created_at: DateTime<Utc>,
+    /// Whose plan.
+    employee_id: Uuid,
+    /// Plan id.
+    id: Uuid,
+    /// Items done.
+    progress: Count,
+    /// `processing`, `active` or `failed`.
+    #[schema(pattern = "^(processing|active|failed)$")]
+    status: String,
+    /// Title.
+    title: String,
+    /// Stream version of the plan.
+    version: i64,
+}
+
+/// A skill gap: where the employee stands and where the plan aims.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct GapView {
+    /// Current level (0 when unknown: no review rated it and the employee did not declare it).
+    #[schema(minimum = 0, maximum = 5)]
+    current: u8,
+    /// The skill.
+    skill_id: Uuid,
+    /// Target level.
+    #[schema(minimum = 1, maximum = 5)]
+    target: u8,
+}
+
+/// A recommended resource.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct RecommendationView {
+    /// One line for humans.
+    reason: String,
+    /// The resource.
+    resource_id: Uuid,
+    /// Ranking score, higher first.
+    score: f64,
+    /// Gap skills it covers.
+    skill_ids: Vec<Uuid>,
+    /// The resource's title (absent if the resource is gone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    title: Option<String>,
+}
+
+/// A target: a skill and the level to reach.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TargetLevelView {
+    /// Level to reach.
+    #[schema(minimum = 1, maximum = 5)]
+    level: u8,
+    /// The skill.
+    skill_id: Uuid,
 }
 
 /// How the caller stands to a plan.
@@ -217,20 +382,19 @@ fn role_targets(
 
 /// Create a plan (the employee, or their manager). The recommender answers asynchronously:
 /// read it back with `GET /v1/idps/{id}?min_version=2`.
-#[utoipa::path(post, path = "/v1/idps", tag = "development", request_body = CreateIdp,
-    security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/idps", tag = "development", operation_id = "createIdp",
+    request_body = CreateIdp, security(("bearer" = [])),
     responses(
-        (status = 202, description = "Accepted; recommendations are being computed", body = crate::openapi::Processing),
-        (status = 403, description = "Neither the employee nor their manager", body = crate::openapi::Problem),
-        (status = 422, description = "Invalid fields, unknown skills or role", body = crate::openapi::Problem),
-        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
+        (status = 202, description = "Accepted; recommendations are being computed", body = Processing),
+        (status = 403, description = "Neither the employee nor their manager"),
+        (status = 422, description = "Invalid fields, unknown employee, skills or role"),
     ))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
     ApiJson(body): ApiJson<CreateIdp>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<Processing>), ApiError> {
     caller.spend_write(&state)?;
     let employee = employee_in_org(&state, &caller, body.employee_id, "employee_id").await?;
     if employee.user_id != caller.user_id && employee.manager_id != Some(caller.user_id) {
@@ -305,27 +469,32 @@ pub(crate) async fn create(
     .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({"id": id, "status": "processing", "version": version})),
+        Json(Processing {
+            id,
+            status: "processing",
+            version,
+        }),
     ))
 }
 
 /// Read a plan (owner, their manager, admin). `?min_version=` waits for the recommender's
 /// answer: version 2 is the first event after creation.
-#[utoipa::path(get, path = "/v1/idps/{id}", tag = "development",
+#[utoipa::path(get, path = "/v1/idps/{id}", tag = "development", operation_id = "getIdp",
     params(("id" = Uuid, Path, description = "Plan id"),
-           ("min_version" = Option<u64>, Query, description = "Wait until this stream version is visible")),
+           ("min_version" = Option<u64>, Query, minimum = 0,
+               description = "Wait (bounded) until this stream version of the plan is visible")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The plan with gaps, recommendations, items and progress"),
-        (status = 403, description = "Not yours, not a report's", body = crate::openapi::Problem),
-        (status = 404, description = "No such plan in your organization", body = crate::openapi::Problem),
+        (status = 200, description = "The plan with gaps, recommendations, items and progress", body = IdpView),
+        (status = 403, description = "Not yours, not a report's"),
+        (status = 404, description = "No such plan in your organization"),
     ))]
 pub(crate) async fn read(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(consistency): ApiQuery<MinVersion>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<IdpView>, ApiError> {
     if let Some(version) = consistency.min_version {
         // Wait only for a plan of the caller's organization that the store holds: an unknown
         // id, or another organization's plan, answers 404 at once, never after a wait (the
@@ -376,29 +545,42 @@ pub(crate) async fn read(
     } else {
         0.0
     };
-    Ok(Json(serde_json::json!({
-        "id": row.idp_id,
-        "employee_id": row.employee_id,
-        "created_by": row.created_by,
-        "title": row.title,
-        "status": row.status,
-        "target_skills": row.target_skills,
-        "target_role": row.target_role,
-        "due_date": row.due_date,
-        "gaps": row.gaps,
-        "recommendations": recommendations,
-        "failure_reason": row.failure_reason,
-        "items": items.into_iter().map(|i| serde_json::json!({
-            "id": i.item_id, "title": i.title, "resource_id": i.resource_id,
-            "skill_ids": i.skill_ids, "completed": i.completed_at.is_some(),
-            "completed_at": i.completed_at,
-        })).collect::<Vec<_>>(),
-        "progress": {"completed": row.items_done, "total": row.items_total, "ratio": ratio},
-        "approved": row.approved_by.map(|by| serde_json::json!({"by": by, "at": row.approved_at})),
-        "version": row.version,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    })))
+    Ok(Json(IdpView {
+        approved: row.approved_by.map(|by| Approval {
+            at: row.approved_at,
+            by,
+        }),
+        created_at: row.created_at,
+        created_by: row.created_by,
+        due_date: row.due_date,
+        employee_id: row.employee_id,
+        failure_reason: row.failure_reason,
+        gaps: row.gaps,
+        id: row.idp_id,
+        items: items
+            .into_iter()
+            .map(|i| ItemView {
+                completed: i.completed_at.is_some(),
+                completed_at: i.completed_at,
+                id: i.item_id,
+                resource_id: i.resource_id,
+                skill_ids: i.skill_ids,
+                title: i.title,
+            })
+            .collect(),
+        progress: Progress {
+            completed: row.items_done,
+            ratio,
+            total: row.items_total,
+        },
+        recommendations,
+        status: row.status,
+        target_role: row.target_role,
+        target_skills: row.target_skills,
+        title: row.title,
+        updated_at: row.updated_at,
+        version: row.version,
+    }))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -407,18 +589,19 @@ pub(crate) struct ListQuery {
 }
 
 /// List plans: your own, or (`?employee_id=`) a report's; admins any employee's.
-#[utoipa::path(get, path = "/v1/idps", tag = "development",
+#[utoipa::path(get, path = "/v1/idps", tag = "development", operation_id = "listIdps",
     params(("employee_id" = Option<Uuid>, Query, description = "Whose plans (default: yours)")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Plans, newest first"),
-        (status = 403, description = "Not yours, not a report's", body = crate::openapi::Problem),
+        (status = 200, description = "Plans, newest first (at most 200)", body = Vec<IdpSummary>),
+        (status = 403, description = "Not yours, not a report's"),
+        (status = 404, description = "No such employee in your organization"),
     ))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Vec<IdpSummary>>, ApiError> {
     let employee_id = query.employee_id.unwrap_or(caller.user_id);
     if relation_to(&state, &caller, employee_id).await? == Relation::Other {
         return Err(ApiError::Forbidden);
@@ -432,27 +615,39 @@ pub(crate) async fn list(
     .bind(caller.organization_id)
     .fetch_all(&state.pool)
     .await?;
-    Ok(Json(serde_json::Value::Array(
+    Ok(Json(
         rows.into_iter()
-            .map(|r| {
-                serde_json::json!({"id": r.idp_id, "employee_id": employee_id, "title": r.title,
-                    "status": r.status, "progress": {"completed": r.items_done, "total": r.items_total},
-                    "version": r.version, "created_at": r.created_at})
+            .map(|r| IdpSummary {
+                created_at: r.created_at,
+                employee_id,
+                id: r.idp_id,
+                progress: Count {
+                    completed: r.items_done,
+                    total: r.items_total,
+                },
+                status: r.status,
+                title: r.title,
+                version: r.version,
             })
             .collect(),
-    )))
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddItem {
-    /// Defaults to the resource's title.
+    /// 1 to 200 characters (trimmed), one line; required without a `resource_id`, whose
+    /// title it defaults to.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200, format = "trellis:nonblank-line")]
     title: Option<String>,
-    /// A resource of your organization (e.g. one of the recommendations).
+    /// A resource of your organization (e.g. one of the recommendations), at most once
+    /// per plan.
     #[serde(default)]
     resource_id: Option<Uuid>,
+    /// Skills of your catalog the item trains (at most 100); default: the resource's.
     #[serde(default)]
+    #[schema(max_items = 100)]
     skill_ids: Vec<Uuid>,
 }
 
@@ -477,14 +672,16 @@ async fn command(
 }
 
 /// Add an item (owner or manager); the plan must be active.
-#[utoipa::path(post, path = "/v1/idps/{id}/items", tag = "development", request_body = AddItem,
+#[utoipa::path(post, path = "/v1/idps/{id}/items", tag = "development", operation_id = "addIdpItem",
+    request_body = AddItem,
     params(("id" = Uuid, Path, description = "Plan id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Added", body = crate::openapi::Accepted),
-        (status = 409, description = "The plan is not active", body = crate::openapi::Problem),
-        (status = 422, description = "Invalid fields, unknown resource or skills, duplicate item", body = crate::openapi::Problem),
-        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
+        (status = 200, description = "Added: the item's id and the plan's version", body = Accepted),
+        (status = 403, description = "Neither the employee nor their manager"),
+        (status = 404, description = "No such plan in your organization"),
+        (status = 409, description = "The plan is not active, or holds the most items a plan may"),
+        (status = 422, description = "Invalid fields, unknown resource or skills, duplicate item"),
     ))]
 pub(crate) async fn add_item(
     State(state): State<AppState>,
@@ -492,7 +689,7 @@ pub(crate) async fn add_item(
     request: RequestId,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AddItem>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Accepted>, ApiError> {
     caller.spend_write(&state)?;
     owner_or_manager(&state, &caller, id).await?;
     check_known_skills(&state, &caller, &body.skill_ids, |i| {
@@ -530,24 +727,29 @@ pub(crate) async fn add_item(
         },
     )
     .await?;
-    Ok(Json(serde_json::json!({"id": item_id, "version": version})))
+    Ok(Json(Accepted {
+        id: item_id,
+        version,
+    }))
 }
 
 /// Mark an item done (owner or manager).
 #[utoipa::path(post, path = "/v1/idps/{id}/items/{item_id}/complete", tag = "development",
+    operation_id = "completeIdpItem",
     params(("id" = Uuid, Path, description = "Plan id"), ("item_id" = Uuid, Path, description = "Item id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Completed (again: no change)", body = crate::openapi::Accepted),
-        (status = 404, description = "No such plan or item", body = crate::openapi::Problem),
-        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
+        (status = 200, description = "Completed (again: no change): the item's id and the plan's version", body = Accepted),
+        (status = 403, description = "Neither the employee nor their manager"),
+        (status = 404, description = "No such plan or item"),
+        (status = 409, description = "The plan is not active"),
     ))]
 pub(crate) async fn complete_item(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
     ApiPath((id, item_id)): ApiPath<(Uuid, Uuid)>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Accepted>, ApiError> {
     caller.spend_write(&state)?;
     owner_or_manager(&state, &caller, id).await?;
     let version = command(
@@ -558,25 +760,28 @@ pub(crate) async fn complete_item(
         &IdpCommand::CompleteItem { item_id },
     )
     .await?;
-    Ok(Json(serde_json::json!({"id": item_id, "version": version})))
+    Ok(Json(Accepted {
+        id: item_id,
+        version,
+    }))
 }
 
 /// Approve the plan (the employee's manager only).
-#[utoipa::path(post, path = "/v1/idps/{id}/approve", tag = "development",
+#[utoipa::path(post, path = "/v1/idps/{id}/approve", tag = "development", operation_id = "approveIdp",
     params(("id" = Uuid, Path, description = "Plan id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Approved (again: no change)", body = crate::openapi::Accepted),
-        (status = 403, description = "Not the employee's manager", body = crate::openapi::Problem),
-        (status = 409, description = "The plan is not active", body = crate::openapi::Problem),
-        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
+        (status = 200, description = "Approved (again: no change)", body = Accepted),
+        (status = 403, description = "Not the employee's manager"),
+        (status = 404, description = "No such plan in your organization"),
+        (status = 409, description = "The plan is not active"),
     ))]
 pub(crate) async fn approve(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Accepted>, ApiError> {
     caller.spend_write(&state)?;
     let (_, relation) = load(&state, &caller, id).await?;
     if relation != Relation::Manager {
@@ -592,24 +797,25 @@ pub(crate) async fn approve(
         },
     )
     .await?;
-    Ok(Json(serde_json::json!({"id": id, "version": version})))
+    Ok(Json(Accepted { id, version }))
 }
 
 /// Ask the recommender again after a failure (owner or manager).
-#[utoipa::path(post, path = "/v1/idps/{id}/retry", tag = "development",
+#[utoipa::path(post, path = "/v1/idps/{id}/retry", tag = "development", operation_id = "retryIdpRecommendations",
     params(("id" = Uuid, Path, description = "Plan id")),
     security(("bearer" = [])),
     responses(
-        (status = 202, description = "Processing again", body = crate::openapi::Processing),
-        (status = 409, description = "The plan has not failed", body = crate::openapi::Problem),
-        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
+        (status = 202, description = "Processing again", body = Processing),
+        (status = 403, description = "Neither the employee nor their manager"),
+        (status = 404, description = "No such plan in your organization"),
+        (status = 409, description = "The plan has not failed"),
     ))]
 pub(crate) async fn retry(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<Processing>), ApiError> {
     caller.spend_write(&state)?;
     owner_or_manager(&state, &caller, id).await?;
     let version = command(
@@ -622,6 +828,10 @@ pub(crate) async fn retry(
     .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({"id": id, "status": "processing", "version": version})),
+        Json(Processing {
+            id,
+            status: "processing",
+            version,
+        }),
     ))
 }

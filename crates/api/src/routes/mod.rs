@@ -40,12 +40,7 @@ pub fn router(state: AppState) -> Router {
         axum::middleware::from_fn_with_state(state.clone(), crate::idempotency::layer);
     let edge = axum::middleware::from_fn_with_state(state.clone(), edge);
     Router::new()
-        .route(
-            "/v1/openapi.json",
-            axum::routing::get(|| async {
-                axum::Json(<crate::openapi::ApiDoc as utoipa::OpenApi>::openapi())
-            }),
-        )
+        .route("/v1/openapi.json", axum::routing::get(openapi_document))
         .merge(health::router())
         .merge(organizations::router())
         .merge(auth::router())
@@ -67,6 +62,13 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(edge)
+}
+
+/// This document: what every operation takes and answers.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta", operation_id = "getOpenApiDocument",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = crate::openapi::OpenApiDocument)))]
+pub(crate) async fn openapi_document() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(<crate::openapi::ApiDoc as utoipa::OpenApi>::openapi())
 }
 
 /// The outermost layer: a server-made request id (the client's own `x-request-id` is kept as

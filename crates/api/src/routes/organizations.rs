@@ -15,6 +15,7 @@ use crate::auth::check_password_policy;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiJson, RequestId};
 use crate::identity::service::{self, NewUser};
+use crate::openapi::SignedUp;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/organizations", post(sign_up))
@@ -23,15 +24,26 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignUp {
+    /// The organization's name: 1 to 200 characters (trimmed), one line.
+    #[schema(min_length = 1, max_length = 200, format = "trellis:nonblank-line")]
     name: String,
+    /// Its first admin.
     admin: AdminInput,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AdminInput {
+    /// Login address.
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    /// 12 to 128 characters, mixing at least two of lowercase, uppercase, digits and
+    /// symbols, and not easy to guess (zxcvbn score 3 or more; not built from the name or
+    /// address).
+    #[schema(min_length = 12, max_length = 128)]
     password: String,
+    /// How the admin is shown: 1 to 100 characters (trimmed), one line.
+    #[schema(min_length = 1, max_length = 100, format = "trellis:nonblank-line")]
     display_name: String,
 }
 
@@ -64,20 +76,20 @@ pub fn validate_new_user(
 }
 
 /// Sign up: create an organization and its first admin.
-#[utoipa::path(post, path = "/v1/organizations", tag = "identity", request_body = SignUp,
+#[utoipa::path(post, path = "/v1/organizations", tag = "identity", operation_id = "signUp",
+    request_body = SignUp,
     responses(
-        (status = 201, description = "Created", body = crate::openapi::SignedUp),
-        (status = 403, description = "Sign-up is closed", body = crate::openapi::Problem),
-        (status = 409, description = "E-mail already registered", body = crate::openapi::Problem),
-        (status = 422, description = "Invalid fields", body = crate::openapi::Problem),
-        (status = 429, description = "Too many sign-ups from this address", body = crate::openapi::Problem),
+        (status = 201, description = "Created", body = SignedUp),
+        (status = 403, description = "Sign-up is closed"),
+        (status = 422, description = "Invalid fields, or a weak password"),
+        (status = 429, description = "Too many sign-ups from this address; see Retry-After"),
     ))]
 pub(crate) async fn sign_up(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     request: RequestId,
     ApiJson(body): ApiJson<SignUp>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<SignedUp>), ApiError> {
     if !state.config.signup_open {
         return Err(ApiError::Forbidden);
     }
@@ -103,9 +115,9 @@ pub(crate) async fn sign_up(
         service::sign_up(&state, name, admin, &request.metadata(None)).await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({
-            "organization_id": organization_id,
-            "admin_user_id": admin_user_id,
-        })),
+        Json(SignedUp {
+            admin_user_id,
+            organization_id,
+        }),
     ))
 }

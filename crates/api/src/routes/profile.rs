@@ -5,15 +5,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use trellis_career::skill_profile::{SkillProfile, SkillProfileCommand};
 use trellis_development::Level;
-use trellis_kernel::{CommandContext, StreamId};
+use trellis_kernel::CommandContext;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{ApiError, from_handle};
 use crate::extract::{ApiJson, Caller, RequestId};
+use crate::openapi::Accepted;
 use crate::routes::refs::check_known_skills;
 
 pub fn router() -> Router<AppState> {
@@ -29,24 +30,39 @@ pub(crate) struct DeclareSkill {
     level: Level,
 }
 
-fn stream(caller: &Caller) -> Result<StreamId, ApiError> {
-    StreamId::new("skill_profile", caller.user_id).map_err(ApiError::internal)
+/// `GET /v1/users/me/skills`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct DeclaredSkills {
+    /// Your declared skills.
+    skills: Vec<DeclaredSkill>,
+    /// Stream version of your profile (0 before the first declaration).
+    #[schema(minimum = 0)]
+    version: u64,
+}
+
+/// A declared skill.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct DeclaredSkill {
+    /// Self-assessed level.
+    #[schema(value_type = u8, minimum = 1, maximum = 5)]
+    level: Level,
+    /// The skill.
+    skill_id: Uuid,
 }
 
 /// Declare one of your skills at a level (any signed-in user).
-#[utoipa::path(post, path = "/v1/users/me/skills", tag = "career", request_body = DeclareSkill,
-    security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/users/me/skills", tag = "career", operation_id = "declareMySkill",
+    request_body = DeclareSkill, security(("bearer" = [])),
     responses(
-        (status = 201, description = "Declared (the profile's stream version)", body = crate::openapi::Accepted),
-        (status = 422, description = "Unknown skill or level outside 1 to 5", body = crate::openapi::Problem),
-        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
+        (status = 201, description = "Declared (again at the same level: no change): your id and the profile's stream version", body = Accepted),
+        (status = 422, description = "Not a skill of your catalog, or a level outside 1 to 5"),
     ))]
 pub(crate) async fn declare(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
     ApiJson(body): ApiJson<DeclareSkill>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.spend_write(&state)?;
     check_known_skills(&state, &caller, &[body.skill_id], |_| "skill_id".to_owned()).await?;
     let context = CommandContext {
@@ -59,32 +75,40 @@ pub(crate) async fn declare(
     };
     let outcome = state
         .commands
-        .handle::<SkillProfile>(&stream(&caller)?, &command, &context)
+        .handle::<SkillProfile>(caller.user_id, &command, &context)
         .await
         .map_err(|e| from_handle(e, |never| match never {}))?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({"id": caller.user_id, "version": outcome.version})),
+        Json(Accepted {
+            id: caller.user_id,
+            version: outcome.version,
+        }),
     ))
 }
 
 /// Your declared skills, read from your profile's stream (always current).
-#[utoipa::path(get, path = "/v1/users/me/skills", tag = "career",
+#[utoipa::path(get, path = "/v1/users/me/skills", tag = "career", operation_id = "listMySkills",
     security(("bearer" = [])),
-    responses((status = 200, description = "Declared skills with levels, and the stream version")))]
+    responses((status = 200, description = "Declared skills with levels, and the stream version", body = DeclaredSkills)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<DeclaredSkills>, ApiError> {
     let (profile, version) = state
         .commands
-        .load::<SkillProfile>(&stream(&caller)?)
+        .load::<SkillProfile>(caller.user_id)
         .await
         .map_err(|e| from_handle(e, |never| match never {}))?;
-    Ok(Json(serde_json::json!({
-        "skills": profile.skills.iter().map(|(skill_id, level)| {
-            serde_json::json!({"skill_id": skill_id, "level": level})
-        }).collect::<Vec<_>>(),
-        "version": version,
-    })))
+    Ok(Json(DeclaredSkills {
+        skills: profile
+            .skills
+            .iter()
+            .map(|(skill_id, level)| DeclaredSkill {
+                level: *level,
+                skill_id: *skill_id,
+            })
+            .collect(),
+        version,
+    }))
 }

@@ -16,6 +16,7 @@ use crate::AppState;
 use crate::consistency::handle_and_wait;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, Caller, RequestId};
+use crate::openapi::Accepted;
 use crate::policy;
 use crate::routes::refs::check_known_skills;
 
@@ -38,19 +39,48 @@ pub(crate) struct TaughtSkill {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PublishResource {
+    /// 1 to 300 characters (trimmed), one line.
+    #[schema(min_length = 1, max_length = 300, format = "trellis:nonblank-line")]
     title: String,
+    /// At most 10,000 characters; newlines and tabs allowed.
     #[serde(default)]
+    #[schema(max_length = 10000, format = "trellis:text")]
     description: String,
+    /// An absolute http(s) URL of at most 2,048 characters; blank means none.
     #[serde(default)]
+    #[schema(max_length = 2048, format = "trellis:web-url-or-blank")]
     url: Option<String>,
-    /// course, article, video, book, mentoring or project.
-    #[schema(value_type = String)]
+    /// What kind of resource.
+    #[schema(value_type = ResourceKindName)]
     kind: ResourceKind,
+    /// 1 to 100,000.
+    #[schema(minimum = 1, maximum = 100000)]
     duration_minutes: u32,
     /// 1 to 5.
     #[schema(value_type = u8, minimum = 1, maximum = 5)]
     difficulty: Level,
+    /// Skills of your catalog it teaches, each once: 1 to 100.
+    #[schema(min_items = 1, max_items = 100)]
     skills: Vec<TaughtSkill>,
+}
+
+/// A kind of learning resource.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // documentation only: the request parses into `ResourceKind`
+pub(crate) enum ResourceKindName {
+    /// A course.
+    Course,
+    /// An article.
+    Article,
+    /// A video.
+    Video,
+    /// A book.
+    Book,
+    /// Mentoring.
+    Mentoring,
+    /// A project.
+    Project,
 }
 
 fn resource_error(error: ResourceError) -> ApiError {
@@ -64,21 +94,19 @@ fn resource_error(error: ResourceError) -> ApiError {
 }
 
 /// Publish a learning resource (admin, manager, instructor).
-#[utoipa::path(post, path = "/v1/resources", tag = "development", request_body = PublishResource,
-    security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/resources", tag = "development", operation_id = "publishResource",
+    request_body = PublishResource, security(("bearer" = [])),
     responses(
-        (status = 201, description = "Published", body = crate::openapi::Accepted),
-        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
-        (status = 403, description = "Role not allowed", body = crate::openapi::Problem),
-        (status = 422, description = "Invalid fields or unknown skills", body = crate::openapi::Problem),
-        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
+        (status = 201, description = "Published", body = Accepted),
+        (status = 403, description = "Not an admin, manager or instructor"),
+        (status = 422, description = "Invalid fields or skills not in your catalog"),
     ))]
 pub(crate) async fn publish(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
     ApiJson(body): ApiJson<PublishResource>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.spend_write(&state)?;
     policy::require_any(&caller, &[Role::Admin, Role::Manager, Role::Instructor])?;
     let ids: Vec<Uuid> = body.skills.iter().map(|s| s.skill_id).collect();
@@ -112,10 +140,7 @@ pub(crate) async fn publish(
         resource_error,
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({"id": id, "version": version})),
-    ))
+    Ok((StatusCode::CREATED, Json(Accepted { id, version })))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -127,14 +152,14 @@ pub(crate) struct RateResource {
 }
 
 /// Rate a resource of your organization (any signed-in user).
-#[utoipa::path(post, path = "/v1/resources/{id}/ratings", tag = "development", request_body = RateResource,
+#[utoipa::path(post, path = "/v1/resources/{id}/ratings", tag = "development", operation_id = "rateResource",
+    request_body = RateResource,
     params(("id" = Uuid, Path, description = "Resource id")),
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "Rated", body = crate::openapi::Accepted),
-        (status = 404, description = "No such resource in your organization", body = crate::openapi::Problem),
-        (status = 422, description = "Rating outside 1 to 5", body = crate::openapi::Problem),
-        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
+        (status = 201, description = "Rated (again with the same rating: no change)", body = Accepted),
+        (status = 404, description = "No such resource in your organization"),
+        (status = 422, description = "Rating outside 1 to 5"),
     ))]
 pub(crate) async fn rate(
     State(state): State<AppState>,
@@ -142,7 +167,7 @@ pub(crate) async fn rate(
     request: RequestId,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RateResource>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.spend_write(&state)?;
     let resource = catalog::resource(&state.pool, id).await?;
     policy::same_organization(&caller, resource.ok_or(ApiError::NotFound)?.organization_id)?;
@@ -161,8 +186,5 @@ pub(crate) async fn rate(
         resource_error,
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({"id": id, "version": version})),
-    ))
+    Ok((StatusCode::CREATED, Json(Accepted { id, version })))
 }

@@ -15,6 +15,7 @@ use crate::AppState;
 use crate::consistency::handle_and_wait;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller, RequestId};
+use crate::openapi::Accepted;
 use crate::routes::refs::{check_known_skills, employee_in_org};
 
 pub fn router() -> Router<AppState> {
@@ -34,11 +35,17 @@ pub(crate) struct Rating {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SubmitReview {
+    /// One of your direct reports.
     employee_id: Uuid,
-    /// e.g. `2026-H2`.
+    /// e.g. `2026-H2`: 1 to 50 characters (trimmed), one line.
+    #[schema(min_length = 1, max_length = 50, format = "trellis:nonblank-line")]
     period: String,
+    /// Skills of your catalog, each once: 1 to 100.
+    #[schema(min_items = 1, max_items = 100)]
     ratings: Vec<Rating>,
+    /// At most 10,000 characters; newlines and tabs allowed.
     #[serde(default)]
+    #[schema(max_length = 10000, format = "trellis:text")]
     feedback: String,
 }
 
@@ -55,20 +62,19 @@ fn review_error(error: ReviewError) -> ApiError {
 
 /// Submit a performance review (the employee's manager). Its ratings become the employee's
 /// current levels for gap analysis.
-#[utoipa::path(post, path = "/v1/reviews", tag = "development", request_body = SubmitReview,
-    security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/reviews", tag = "development", operation_id = "submitReview",
+    request_body = SubmitReview, security(("bearer" = [])),
     responses(
-        (status = 201, description = "Submitted", body = crate::openapi::Accepted),
-        (status = 403, description = "Not the employee's manager", body = crate::openapi::Problem),
-        (status = 422, description = "Invalid fields, unknown skills or employee", body = crate::openapi::Problem),
-        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
+        (status = 201, description = "Submitted", body = Accepted),
+        (status = 403, description = "Not the employee's manager"),
+        (status = 422, description = "Invalid fields, unknown skills or employee"),
     ))]
 pub(crate) async fn submit(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
     ApiJson(body): ApiJson<SubmitReview>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.spend_write(&state)?;
     let employee = employee_in_org(&state, &caller, body.employee_id, "employee_id").await?;
     if employee.manager_id != Some(caller.user_id) {
@@ -102,8 +108,5 @@ pub(crate) async fn submit(
         review_error,
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({"id": id, "version": version})),
-    ))
+    Ok((StatusCode::CREATED, Json(Accepted { id, version })))
 }

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use trellis_development::esco::parse_skill_line;
 use trellis_development::skill::{Skill, SkillCommand, SkillError, esco_skill_id};
 use trellis_development_app::catalog::{self, MAX_SKILLS_PER_ORGANIZATION, SkillRow};
@@ -17,6 +17,7 @@ use crate::AppState;
 use crate::consistency::handle_and_wait;
 use crate::error::{ApiError, from_handle};
 use crate::extract::{ApiJson, ApiQuery, Caller, RequestId};
+use crate::openapi::Accepted;
 use crate::policy;
 
 pub fn router() -> Router<AppState> {
@@ -41,13 +42,64 @@ fn catalog_full() -> ApiError {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DefineSkill {
+    /// 1 to 200 characters (trimmed), one line.
+    #[schema(min_length = 1, max_length = 200, format = "trellis:nonblank-line")]
     name: String,
+    /// At most 5,000 characters; newlines and tabs allowed.
     #[serde(default)]
+    #[schema(max_length = 5000, format = "trellis:text")]
     description: String,
+    /// Other names: at most 50, each 1 to 200 characters (trimmed), one line.
     #[serde(default)]
+    #[schema(max_items = 50, inline, value_type = Vec<AliasText>)]
     aliases: Vec<String>,
+    /// The ESCO concept URI (an absolute http(s) URL of at most 500 characters): the skill
+    /// then gets the id an ESCO import gives it.
     #[serde(default)]
+    #[schema(max_length = 500, format = "trellis:web-url")]
     esco_uri: Option<String>,
+}
+
+/// An alias of a skill: 1 to 200 characters (trimmed), one line.
+#[derive(utoipa::ToSchema)]
+#[schema(format = "trellis:skill-alias")]
+#[allow(dead_code)] // documentation only
+pub(crate) struct AliasText(String);
+
+/// A skill of the catalog.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SkillView {
+    /// Skill id.
+    id: Uuid,
+    /// Name.
+    name: String,
+    /// Description (may be empty).
+    description: String,
+    /// Other names.
+    aliases: Vec<String>,
+    /// ESCO concept URI, for skills from ESCO.
+    esco_uri: Option<String>,
+}
+
+impl From<SkillRow> for SkillView {
+    fn from(row: SkillRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            aliases: row.aliases,
+            esco_uri: row.esco_uri,
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ImportReport {
+    /// Skills defined now.
+    imported: usize,
+    /// Lines naming skills already in the catalog.
+    skipped: usize,
 }
 
 fn skill_error(error: SkillError) -> ApiError {
@@ -62,22 +114,19 @@ fn skill_error(error: SkillError) -> ApiError {
 }
 
 /// Add a skill to the organization's catalog (admin).
-#[utoipa::path(post, path = "/v1/skills", tag = "development", request_body = DefineSkill,
-    security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/skills", tag = "development", operation_id = "defineSkill",
+    request_body = DefineSkill, security(("bearer" = [])),
     responses(
-        (status = 201, description = "Defined", body = crate::openapi::Accepted),
-        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
-        (status = 403, description = "Not an admin", body = crate::openapi::Problem),
-        (status = 409, description = "Already defined, or the catalog is full", body = crate::openapi::Problem),
-        (status = 422, description = "Invalid fields", body = crate::openapi::Problem),
-        (status = 429, description = "Write budget spent; see Retry-After", body = crate::openapi::Problem),
+        (status = 201, description = "Defined", body = Accepted),
+        (status = 403, description = "Not an admin"),
+        (status = 409, description = "Already defined (the same ESCO URI), or the catalog is full"),
     ))]
 pub(crate) async fn define(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
     ApiJson(body): ApiJson<DefineSkill>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.spend_write(&state)?;
     policy::require_any(&caller, &[Role::Admin])?;
     if catalog::count_skills(&state.pool, caller.organization_id).await?
@@ -107,10 +156,7 @@ pub(crate) async fn define(
         skill_error,
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({"id": id, "version": version})),
-    ))
+    Ok((StatusCode::CREATED, Json(Accepted { id, version })))
 }
 
 #[derive(Deserialize)]
@@ -120,21 +166,22 @@ pub(crate) struct SearchQuery {
 }
 
 /// Search the catalog by name and alias (any member).
-#[utoipa::path(get, path = "/v1/skills", tag = "development", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/skills", tag = "development", operation_id = "searchSkills",
+    security(("bearer" = [])),
     params(
-        ("q" = Option<String>, Query, description = "Text to find in names and aliases"),
-        ("limit" = Option<i64>, Query, description = "1 to 100, default 20"),
+        ("q" = Option<String>, Query, max_length = 200,
+            description = "Text to find in names and aliases (at most 200 characters); none lists by name"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
     ),
     responses(
-        (status = 200, description = "Ranked skills", body = serde_json::Value),
-        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
-        (status = 422, description = "Bad limit", body = crate::openapi::Problem),
+        (status = 200, description = "Ranked skills: exact name, name prefix, name substring, alias substring", body = Vec<SkillView>),
+        (status = 422, description = "Bad limit or q"),
     ))]
 pub(crate) async fn search(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<SearchQuery>,
-) -> Result<Json<Vec<SkillRow>>, ApiError> {
+) -> Result<Json<Vec<SkillView>>, ApiError> {
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::field("limit", "must be 1 to 100"));
@@ -146,31 +193,31 @@ pub(crate) async fn search(
             "must be at most 200 characters, without NUL",
         ));
     }
-    Ok(Json(
-        catalog::search_skills(&state.pool, caller.organization_id, &q, limit).await?,
-    ))
+    let rows = catalog::search_skills(&state.pool, caller.organization_id, &q, limit).await?;
+    Ok(Json(rows.into_iter().map(SkillView::from).collect()))
 }
 
 /// Import ESCO skills (JSON Lines, the format of `data/esco/skills.jsonl`), idempotently (admin).
 ///
 /// At most 2,000 lines per request; each started 100 lines spend one unit of the caller's
 /// expensive budget; the organization's catalog holds at most 20,000 skills.
-#[utoipa::path(post, path = "/v1/skills/import", tag = "development", security(("bearer" = [])),
-    request_body(content = String, content_type = "application/x-ndjson"),
+#[utoipa::path(post, path = "/v1/skills/import", tag = "development", operation_id = "importEscoSkills",
+    security(("bearer" = [])),
+    request_body(content = String, content_type = "application/x-ndjson",
+        description = "JSON Lines: one ESCO skill (`uri`, `label`, `alt_labels`, `description`) per line"),
     responses(
-        (status = 202, description = "Imported", body = serde_json::Value),
-        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
-        (status = 403, description = "Not an admin", body = crate::openapi::Problem),
-        (status = 409, description = "The catalog would pass its limit", body = crate::openapi::Problem),
-        (status = 422, description = "A line is not an ESCO skill, or too many lines", body = crate::openapi::Problem),
-        (status = 429, description = "Budget spent; see Retry-After", body = crate::openapi::Problem),
+        (status = 202, description = "Imported", body = ImportReport),
+        (status = 403, description = "Not an admin"),
+        (status = 409, description = "The catalog would pass its limit"),
+        (status = 422, description = "A line is not an ESCO skill (`body[line N]`), or too many lines"),
+        (status = 429, description = "Write or import budget spent; see Retry-After"),
     ))]
 pub(crate) async fn import(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
     body: String,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
     caller.spend_write(&state)?;
     policy::require_any(&caller, &[Role::Admin])?;
     let lines = body.lines().filter(|l| !l.trim().is_empty()).count();
@@ -200,7 +247,10 @@ pub(crate) async fn import(
         })?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({"imported": report.imported, "skipped": report.skipped})),
+        Json(ImportReport {
+            imported: report.imported,
+            skipped: report.skipped,
+        }),
     ))
 }
 

@@ -15,6 +15,7 @@ use crate::consistency::MinVersion;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, RequestId};
 use crate::identity::{projection, service};
+use crate::openapi::{Accepted, OrganizationRef, Profile};
 use crate::policy;
 
 pub fn router() -> Router<AppState> {
@@ -59,18 +60,20 @@ fn parse_roles(names: &[String], errors: &mut Vec<FieldError>) -> Vec<Role> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AssignRoles {
+    /// The user's roles from now on (at least one).
+    #[schema(value_type = Vec<crate::openapi::RoleName>, min_items = 1)]
     roles: Vec<String>,
 }
 
 /// Replace a user's roles (admin).
-#[utoipa::path(post, path = "/v1/users/{id}/roles", tag = "identity", request_body = AssignRoles, security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/users/{id}/roles", tag = "identity", operation_id = "assignUserRoles",
+    request_body = AssignRoles, security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "User id")),
     responses(
-        (status = 200, description = "Done", body = crate::openapi::Accepted),
-        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
-        (status = 403, description = "Not an admin", body = crate::openapi::Problem),
-        (status = 404, description = "No such user in your organization", body = crate::openapi::Problem),
-        (status = 422, description = "Invalid fields", body = crate::openapi::Problem),
+        (status = 200, description = "Done", body = Accepted),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such user in your organization"),
+        (status = 409, description = "The organization's last admin cannot give up the role, or the user is deactivated"),
     ))]
 pub(crate) async fn assign_roles(
     State(state): State<AppState>,
@@ -78,7 +81,7 @@ pub(crate) async fn assign_roles(
     request: RequestId,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AssignRoles>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Accepted>, ApiError> {
     caller.spend_write(&state)?;
     let target = admin_target(&state, &caller, id).await?;
     let mut errors = Vec::new();
@@ -100,24 +103,26 @@ pub(crate) async fn assign_roles(
     let command = UserCommand::AssignRoles { roles };
     let version =
         service::change_user(&state, id, command, &request.metadata(Some(&caller))).await?;
-    Ok(Json(serde_json::json!({ "id": id, "version": version })))
+    Ok(Json(Accepted { id, version }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AssignManager {
+    /// Another active user of your organization; `null` (or absent) clears the manager.
     manager_id: Option<Uuid>,
 }
 
 /// Set or clear a user's manager (admin).
-#[utoipa::path(post, path = "/v1/users/{id}/manager", tag = "identity", request_body = AssignManager, security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/users/{id}/manager", tag = "identity", operation_id = "assignUserManager",
+    request_body = AssignManager, security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "User id")),
     responses(
-        (status = 200, description = "Done", body = crate::openapi::Accepted),
-        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
-        (status = 403, description = "Not an admin", body = crate::openapi::Problem),
-        (status = 404, description = "No such user in your organization", body = crate::openapi::Problem),
-        (status = 422, description = "Invalid fields", body = crate::openapi::Problem),
+        (status = 200, description = "Done", body = Accepted),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such user in your organization"),
+        (status = 409, description = "The user is deactivated"),
+        (status = 422, description = "manager_id is not another active user of your organization"),
     ))]
 pub(crate) async fn assign_manager(
     State(state): State<AppState>,
@@ -125,7 +130,7 @@ pub(crate) async fn assign_manager(
     request: RequestId,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AssignManager>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Accepted>, ApiError> {
     caller.spend_write(&state)?;
     admin_target(&state, &caller, id).await?;
     if let Some(manager) = body.manager_id {
@@ -145,30 +150,36 @@ pub(crate) async fn assign_manager(
     };
     let version =
         service::change_user(&state, id, command, &request.metadata(Some(&caller))).await?;
-    Ok(Json(serde_json::json!({ "id": id, "version": version })))
+    Ok(Json(Accepted { id, version }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChangePassword {
+    /// Your password now.
+    #[schema(min_length = 1)]
     current_password: String,
+    /// 12 to 128 characters, mixing at least two of lowercase, uppercase, digits and
+    /// symbols, and not easy to guess (zxcvbn score 3 or more; not built from your name or
+    /// address).
+    #[schema(min_length = 12, max_length = 128)]
     new_password: String,
 }
 
 /// Change the caller's password (needs the current one).
-#[utoipa::path(post, path = "/v1/users/me/password", tag = "identity", request_body = ChangePassword,
-    security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/users/me/password", tag = "identity", operation_id = "changeMyPassword",
+    request_body = ChangePassword, security(("bearer" = [])),
     responses(
-        (status = 200, description = "Changed", body = crate::openapi::Accepted),
-        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
-        (status = 422, description = "Wrong current password or weak new one", body = crate::openapi::Problem),
+        (status = 200, description = "Changed; every other session of yours is logged out", body = Accepted),
+        (status = 422, description = "Wrong current password or weak new one"),
+        (status = 429, description = "Write or password-hashing budget spent; see Retry-After"),
     ))]
 pub(crate) async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
     ApiJson(body): ApiJson<ChangePassword>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Accepted>, ApiError> {
     caller.spend_write(&state)?;
     caller.spend_expensive(&state)?;
     let user = projection::user_by_id(&state.pool, caller.user_id)
@@ -196,39 +207,50 @@ pub(crate) async fn change_password(
     // Whoever else holds a session (a stolen refresh token, say) is logged out; the session
     // that changed the password goes on.
     service::revoke_sessions(&state, caller.user_id, Some(caller.session_id)).await?;
-    Ok(Json(
-        serde_json::json!({ "id": caller.user_id, "version": version }),
-    ))
+    Ok(Json(Accepted {
+        id: caller.user_id,
+        version,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateUser {
+    /// Login address, unique in your organization.
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    /// 12 to 128 characters, mixing at least two of lowercase, uppercase, digits and
+    /// symbols, and not easy to guess (zxcvbn score 3 or more; not built from the name or
+    /// address).
+    #[schema(min_length = 12, max_length = 128)]
     password: String,
+    /// How the user is shown: 1 to 100 characters (trimmed), one line.
+    #[schema(min_length = 1, max_length = 100, format = "trellis:nonblank-line")]
     display_name: String,
+    /// At least one.
+    #[schema(value_type = Vec<crate::openapi::RoleName>, min_items = 1)]
     roles: Vec<String>,
+    /// Their manager.
     #[serde(default)]
     manager_id: Option<Uuid>,
 }
 
 /// Create a user in the caller's organization (admin).
-#[utoipa::path(post, path = "/v1/users", tag = "identity", request_body = CreateUser,
-    security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/users", tag = "identity", operation_id = "createUser",
+    request_body = CreateUser, security(("bearer" = [])),
     responses(
-        (status = 201, description = "Created", body = crate::openapi::Accepted),
-        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
-        (status = 403, description = "Not an admin", body = crate::openapi::Problem),
-        (status = 404, description = "No such user in your organization", body = crate::openapi::Problem),
-        (status = 422, description = "Invalid fields", body = crate::openapi::Problem),
-        (status = 409, description = "E-mail already registered", body = crate::openapi::Problem),
+        (status = 201, description = "Created", body = Accepted),
+        (status = 403, description = "Not an admin"),
+        (status = 409, description = "E-mail already registered in your organization"),
+        (status = 422, description = "Invalid fields, or a weak password"),
+        (status = 429, description = "Write or password-hashing budget spent; see Retry-After"),
     ))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
     ApiJson(body): ApiJson<CreateUser>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     policy::require_any(&caller, &[Role::Admin])?;
     caller.spend_write(&state)?;
     caller.spend_expensive(&state)?;
@@ -262,24 +284,20 @@ pub(crate) async fn create(
         &request.metadata(Some(&caller)),
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::json!({ "id": id, "version": version })),
-    ))
+    Ok((StatusCode::CREATED, Json(Accepted { id, version })))
 }
 
 /// The caller's profile, roles and organization.
-#[utoipa::path(get, path = "/v1/users/me", tag = "identity", security(("bearer" = [])),
-    params(("min_version" = Option<u64>, Query, description = "Wait until this stream version is visible")),
-    responses(
-        (status = 200, description = "Profile", body = crate::openapi::Profile),
-        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
-    ))]
+#[utoipa::path(get, path = "/v1/users/me", tag = "identity", operation_id = "getMyProfile",
+    security(("bearer" = [])),
+    params(("min_version" = Option<u64>, Query, minimum = 0,
+        description = "Wait (bounded) until this stream version of your profile is visible")),
+    responses((status = 200, description = "Profile", body = Profile)))]
 pub(crate) async fn me(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(consistency): ApiQuery<MinVersion>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Profile>, ApiError> {
     if let Some(version) = consistency.min_version {
         projection::wait_for_user(
             &state.pool,
@@ -293,34 +311,37 @@ pub(crate) async fn me(
         .await?
         .ok_or(ApiError::Unauthorized)?;
     let organization = projection::organization_name(&state.pool, user.organization_id).await?;
-    Ok(Json(serde_json::json!({
-        "id": user.user_id,
-        "email": user.email,
-        "display_name": user.display_name,
-        "roles": user.roles,
-        "manager_id": user.manager_id,
-        "active": user.active,
-        "organization": { "id": user.organization_id, "name": organization },
-        "version": user.version,
-    })))
+    Ok(Json(Profile {
+        active: user.active,
+        display_name: user.display_name,
+        email: user.email,
+        id: user.user_id,
+        manager_id: user.manager_id,
+        organization: OrganizationRef {
+            id: user.organization_id,
+            name: organization,
+        },
+        roles: user.roles,
+        version: user.version,
+    }))
 }
 
 /// Deactivate a user and end their sessions (admin).
-#[utoipa::path(post, path = "/v1/users/{id}/deactivate", tag = "identity", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/users/{id}/deactivate", tag = "identity", operation_id = "deactivateUser",
+    security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "User id")),
     responses(
-        (status = 200, description = "Done", body = crate::openapi::Accepted),
-        (status = 401, description = "Not authenticated", body = crate::openapi::Problem),
-        (status = 403, description = "Not an admin", body = crate::openapi::Problem),
-        (status = 404, description = "No such user in your organization", body = crate::openapi::Problem),
-        (status = 422, description = "Invalid fields", body = crate::openapi::Problem),
+        (status = 200, description = "Done (again: no change)", body = Accepted),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such user in your organization"),
+        (status = 409, description = "You cannot deactivate yourself"),
     ))]
 pub(crate) async fn deactivate(
     State(state): State<AppState>,
     caller: Caller,
     request: RequestId,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Accepted>, ApiError> {
     caller.spend_write(&state)?;
     admin_target(&state, &caller, id).await?;
     if id == caller.user_id {
@@ -328,5 +349,5 @@ pub(crate) async fn deactivate(
         return Err(ApiError::Conflict("you cannot deactivate yourself".into()));
     }
     let version = service::deactivate(&state, id, &request.metadata(Some(&caller))).await?;
-    Ok(Json(serde_json::json!({ "id": id, "version": version })))
+    Ok(Json(Accepted { id, version }))
 }

@@ -53,9 +53,7 @@ pub async fn run(
             aliases: vec![],
             esco_uri: None,
         };
-        commands
-            .handle::<Skill>(&StreamId::new("skill", *id)?, &command, &context)
-            .await?;
+        commands.handle::<Skill>(*id, &command, &context).await?;
     }
     for i in 0..resources {
         let taught: Vec<SkillLevel> = (0..1 + i % 3)
@@ -80,11 +78,7 @@ pub async fn run(
             published_by: Uuid::now_v7(),
         };
         commands
-            .handle::<Resource>(
-                &StreamId::new("resource", Uuid::now_v7())?,
-                &command,
-                &context,
-            )
+            .handle::<Resource>(Uuid::now_v7(), &command, &context)
             .await?;
     }
     projection::ensure(&pool, &*store, &DevelopmentPlans).await?;
@@ -173,7 +167,7 @@ pub async fn run(
         let stream = StreamId::new("idp", Uuid::now_v7())?;
         lock(&sent).insert(stream.id(), Instant::now());
         commands
-            .handle::<Idp>(&stream, &create(0), &context)
+            .handle::<Idp>(stream.id(), &create(0), &context)
             .await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         if !lock(&seen).is_empty() {
@@ -198,7 +192,11 @@ pub async fn run(
         let stream = StreamId::new("idp", Uuid::now_v7())?;
         lock(&sent).insert(stream.id(), Instant::now());
         let (commands, context, command) = (commands.clone(), context.clone(), create(i + 1));
-        tasks.spawn(async move { commands.handle::<Idp>(&stream, &command, &context).await });
+        tasks.spawn(async move {
+            commands
+                .handle::<Idp>(stream.id(), &command, &context)
+                .await
+        });
     }
     while let Some(result) = tasks.join_next().await {
         result??;

@@ -148,7 +148,7 @@ async fn open(
         name: "latency".into(),
     };
     commands
-        .handle::<Tally>(stream, &command, &CommandContext::default())
+        .handle::<Tally>(stream.id(), &command, &CommandContext::default())
         .await?;
     Ok(())
 }

@@ -245,7 +245,11 @@ pub(crate) fn bench_kafka(
     let (brokers, cluster) = match brokers {
         Some(b) => (b, None),
         None => {
-            let cluster = DevCluster::start(3, &KafkaConfig::new(""), &Routing::trellis())?;
+            let cluster = DevCluster::start(
+                3,
+                &KafkaConfig::new(""),
+                &Routing::from_routes(trellis_contexts::with_fixture().routes()),
+            )?;
             (cluster.bootstrap_servers(), Some(cluster))
         }
     };
@@ -254,7 +258,7 @@ pub(crate) fn bench_kafka(
         Arc::clone(store),
         store.pool().clone(),
         config.clone(),
-        Routing::trellis(),
+        Routing::from_routes(trellis_contexts::with_fixture().routes()),
         RelayOptions {
             name: relay_name,
             ..RelayOptions::default()

@@ -20,7 +20,11 @@ pub async fn run(url: &str, events: u64, brokers: Option<String>) -> anyhow::Res
     let brokers = match brokers {
         Some(b) => b,
         None => {
-            cluster = DevCluster::start(3, &KafkaConfig::new(""), &Routing::trellis())?;
+            cluster = DevCluster::start(
+                3,
+                &KafkaConfig::new(""),
+                &Routing::from_routes(trellis_contexts::with_fixture().routes()),
+            )?;
             cluster.bootstrap_servers()
         }
     };
@@ -40,7 +44,7 @@ pub async fn run(url: &str, events: u64, brokers: Option<String>) -> anyhow::Res
         Arc::clone(&store),
         store.pool().clone(),
         KafkaConfig::new(brokers),
-        Routing::trellis(),
+        Routing::from_routes(trellis_contexts::with_fixture().routes()),
         options,
     )?;
     let stats = relay.stats();

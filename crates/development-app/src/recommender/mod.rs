@@ -32,7 +32,7 @@ use trellis_development::idp::{Gap, Idp, IdpCommand, Recommendation};
 use trellis_embed::Embedder;
 use trellis_kernel::{
     AllSubscription, CommandContext, CommandHandler, EventStore, IdempotencyKey, Metadata,
-    RecordedEvent, SubscriptionOptions, Upcasters,
+    RecordedEvent, SubscriptionOptions,
 };
 use trellis_recommender::RankOptions;
 use trellis_recommender::rank::gaps;
@@ -80,10 +80,19 @@ impl Queued {
 /// Queues the events the recommender folds, by organization (events of no organization
 /// change no catalog and are skipped).
 fn enqueue(queue: &mut FairQueue<Queued>, events: Vec<RecordedEvent>) {
+    // The follower reads the store itself, so it upcasts like every other reader (ADR 0011).
+    let upcasters = trellis_kernel::upcast::global();
     for event in events {
         if !FOLDED.contains(&event.event_type.as_str()) {
             continue;
         }
+        let event = match upcasters.upcast(event) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(%error, "recommender follower: an event cannot be upcast; skipped");
+                continue;
+            }
+        };
         let Some(tenant) = event.metadata.tenant_id else {
             continue;
         };
@@ -107,7 +116,7 @@ impl<S: EventStore + ?Sized + 'static> Recommender<S> {
     /// A recommender over `store` embedding with `embedder`.
     pub fn new(store: Arc<S>, embedder: Arc<dyn Embedder>) -> Self {
         Self {
-            commands: CommandHandler::new(Arc::clone(&store), Arc::new(Upcasters::new())),
+            commands: CommandHandler::new(Arc::clone(&store), trellis_kernel::upcast::global()),
             store,
             embedder,
             occupations: Arc::new(bundled_occupations()),
@@ -356,7 +365,7 @@ impl<S: EventStore + ?Sized + 'static> EventHandler for Recommender<S> {
                 expected_version: None,
             };
             self.commands
-                .handle::<Idp>(&event.stream_id, &command, &context)
+                .handle::<Idp>(event.stream_id.id(), &command, &context)
                 .await
                 .map_err(|e| HandlerError::from_error("recording recommendations", e))?;
         }
@@ -410,7 +419,7 @@ mod tests {
             ..CommandContext::default()
         };
         commands
-            .handle::<A>(stream, command, &context)
+            .handle::<A>(stream.id(), command, &context)
             .await
             .unwrap();
     }

@@ -1,0 +1,181 @@
+//! Every bounded context Trellis runs, registered once (ADR 0011).
+//!
+//! [`modules`] is the list `trellis serve`, the topic routing, the test support, audit and
+//! live updates read. Adding a context means adding its module here (docs/adding-a-context.md).
+//! [`with_fixture`] adds the demo tally, a test and benchmark fixture that is not part of the
+//! product: no product topic carries it.
+
+use trellis_kernel::RecordedEvent;
+use trellis_module::{ContextModule, Modules, PersonalData};
+use uuid::Uuid;
+
+/// The identity context: organizations, users, e-mail claims.
+pub fn identity() -> ContextModule {
+    use trellis_identity::{email_claim::EmailClaim, organization::Organization, user::User};
+    ContextModule::new("identity")
+        .aggregate::<Organization>()
+        .aggregate::<User>()
+        .aggregate::<EmailClaim>()
+        .projection(trellis_identity_app::IdentityUsers)
+        .personal_data(&[PersonalData {
+            event_type: "UserRegistered",
+            fields: &["email", "display_name"],
+        }])
+        // A user hears about changes to their own stream.
+        .owners(|event| {
+            if event.stream_id.kind() == User::KIND_NAME {
+                vec![event.stream_id.id()]
+            } else {
+                Vec::new()
+            }
+        })
+}
+
+/// The user ids named by `field` in an event's payload.
+fn payload_user(event: &RecordedEvent, field: &str) -> Vec<Uuid> {
+    event
+        .payload
+        .get(field)
+        .and_then(|v| v.as_str())
+        .and_then(|v| Uuid::parse_str(v).ok())
+        .into_iter()
+        .collect()
+}
+
+/// The development context: skills, resources, reviews, IDPs.
+pub fn development() -> ContextModule {
+    use trellis_development::{idp::Idp, resource::Resource, review::Review, skill::Skill};
+    ContextModule::new("development")
+        .aggregate::<Skill>()
+        .aggregate::<Resource>()
+        .aggregate::<Review>()
+        .aggregate::<Idp>()
+        .projection(trellis_development_app::catalog::DevelopmentCatalog)
+        .projection(trellis_development_app::plans::DevelopmentPlans)
+        .personal_data(&[PersonalData {
+            event_type: "ReviewSubmitted",
+            fields: &["feedback"],
+        }])
+        // The employee hears about their plan's creation and their reviews.
+        .owners(|event| match event.event_type.as_str() {
+            "IdpCreated" | "ReviewSubmitted" => payload_user(event, "employee_id"),
+            _ => Vec::new(),
+        })
+}
+
+/// The career context (so far: skill profiles).
+pub fn career() -> ContextModule {
+    use trellis_career::skill_profile::SkillProfile;
+    ContextModule::new("career")
+        .aggregate::<SkillProfile>()
+        // One profile per user: `skill_profile-<user id>`.
+        .owners(|event| vec![event.stream_id.id()])
+}
+
+/// The demo tally: a fixture for tests and benchmarks (`events/fixture/`), never served.
+pub fn fixture() -> ContextModule {
+    ContextModule::new("fixture")
+        .aggregate::<trellis_demo::Tally>()
+        .projection(trellis_demo_app::TallyTotals)
+        .upcasters(trellis_demo::upcasters())
+}
+
+/// The product's modules.
+pub fn product() -> Vec<ContextModule> {
+    vec![identity(), development(), career()]
+}
+
+/// The modules Trellis runs.
+///
+/// # Panics
+/// When two modules declare one stream kind or event type: a programming error that every
+/// test run catches.
+pub fn modules() -> Modules {
+    Modules::new(product()).unwrap_or_else(|e| panic!("context modules clash: {e}"))
+}
+
+/// The product's modules plus the fixture (tests and benchmarks).
+///
+/// # Panics
+/// As [`modules`].
+pub fn with_fixture() -> Modules {
+    let mut all = product();
+    all.push(fixture());
+    Modules::new(all).unwrap_or_else(|e| panic!("context modules clash: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_do_not_clash_and_every_kind_routes_to_its_context() {
+        let modules = with_fixture();
+        assert_eq!(modules.context_of("idp").unwrap(), "development");
+        assert_eq!(modules.context_of("user").unwrap(), "identity");
+        assert_eq!(modules.context_of("skill_profile").unwrap(), "career");
+        assert_eq!(modules.context_of("tally").unwrap(), "fixture");
+        let unknown = modules.context_of("nonsense").unwrap_err();
+        assert!(unknown.to_string().contains("`nonsense`"));
+        assert!(
+            self::modules().context_of("tally").is_err(),
+            "the fixture is not product"
+        );
+    }
+
+    #[test]
+    fn event_types_come_from_the_event_enums() {
+        let modules = modules();
+        let idp = modules.aggregate("idp").unwrap();
+        assert!(idp.event_types.contains(&"IdpCreated"));
+        assert!(idp.event_types.contains(&"IdpRecommendationsGenerated"));
+        assert_eq!(modules.context_of_event("SkillDeclared"), Some("career"));
+    }
+
+    #[test]
+    fn projections_read_the_topics_of_the_events_they_apply() {
+        let modules = modules();
+        for (projection, contexts) in modules.projections() {
+            assert!(!contexts.is_empty(), "{} reads nothing", projection.name());
+            for event_type in projection.event_types() {
+                assert!(
+                    modules.context_of_event(event_type).is_some(),
+                    "{} applies {event_type}, which no module declares",
+                    projection.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_event_type_has_its_schema_under_its_context() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+        for module in with_fixture().iter() {
+            for aggregate in &module.aggregates {
+                for event_type in aggregate.event_types {
+                    let schema = root.join(module.name).join(format!("{event_type}.v1.json"));
+                    assert!(schema.exists(), "missing {}", schema.display());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_event_of_a_user_concerns_them() {
+        let modules = modules();
+        let user = Uuid::now_v7();
+        let event = RecordedEvent {
+            event_id: trellis_kernel::EventId::new(),
+            stream_id: trellis_kernel::StreamId::new("skill_profile", user).unwrap(),
+            stream_version: 1,
+            global_position: trellis_kernel::GlobalPosition(1),
+            event_type: "SkillDeclared".into(),
+            schema_version: 1,
+            payload: serde_json::json!({}),
+            metadata: trellis_kernel::Metadata::default(),
+            recorded_at: chrono::Utc::now(),
+        };
+        assert!(modules.concerns(user, &event));
+        assert!(!modules.concerns(Uuid::now_v7(), &event));
+    }
+}

@@ -1,0 +1,226 @@
+//! `identity_users`: organizations and users for login, authorization and profiles: the
+//! projection and the queries of its read model (the read model owns its queries).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use trellis_identity::organization::OrganizationEvent;
+use trellis_identity::user::UserEvent;
+use trellis_kernel::{DomainEvent, RecordedEvent};
+use trellis_runtime::projection::{Projection, ProjectionError};
+use uuid::Uuid;
+
+/// The projection.
+pub struct IdentityUsers;
+
+/// Schema of the live read model.
+pub const SCHEMA: &str = "rm_identity_users";
+
+#[async_trait]
+impl Projection for IdentityUsers {
+    fn name(&self) -> &'static str {
+        "identity_users"
+    }
+
+    fn version(&self) -> i32 {
+        // v2: addresses are unique per organization (ADR 0009), not across Trellis.
+        2
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &[
+            "OrganizationCreated",
+            "UserRegistered",
+            "RolesAssigned",
+            "ManagerAssigned",
+            "PasswordChanged",
+            "UserDeactivated",
+        ]
+    }
+
+    fn schema_sql(&self) -> &'static str {
+        include_str!("../../../projections/identity_users/schema.sql")
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        // Identity changes are rare: one statement per event keeps this simple.
+        for event in events {
+            let id = event.stream_id.id();
+            let version = event.stream_version as i64;
+            if event.stream_id.kind() == "organization" {
+                let OrganizationEvent::OrganizationCreated { name, .. } =
+                    OrganizationEvent::from_payload(&event.event_type, event.payload.clone())
+                        .map_err(|e| ProjectionError::apply(event, e.to_string()))?;
+                sqlx::query(
+                    "INSERT INTO organizations (organization_id, name, version, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (organization_id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(name)
+                .bind(version)
+                .bind(event.recorded_at)
+                .execute(&mut *conn)
+                .await?;
+                continue;
+            }
+            let user = UserEvent::from_payload(&event.event_type, event.payload.clone())
+                .map_err(|e| ProjectionError::apply(event, e.to_string()))?;
+            apply_user(conn, id, version, event.recorded_at, user).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn apply_user(
+    conn: &mut PgConnection,
+    id: Uuid,
+    version: i64,
+    at: DateTime<Utc>,
+    event: UserEvent,
+) -> Result<(), sqlx::Error> {
+    let query = match event {
+        UserEvent::UserRegistered {
+            organization_id,
+            email,
+            display_name,
+            password_hash,
+            roles,
+            manager_id,
+        } => sqlx::query(
+            "INSERT INTO users (user_id, organization_id, email, display_name, password_hash, \
+                                roles, manager_id, active, version, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, true, $8, $9) ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(organization_id)
+        .bind(email)
+        .bind(display_name)
+        .bind(password_hash)
+        .bind(roles.iter().map(|r| r.as_str()).collect::<Vec<_>>())
+        .bind(manager_id)
+        .bind(version)
+        .bind(at),
+        UserEvent::RolesAssigned { roles } => {
+            sqlx::query("UPDATE users SET roles = $2, version = $3 WHERE user_id = $1")
+                .bind(id)
+                .bind(roles.iter().map(|r| r.as_str()).collect::<Vec<_>>())
+                .bind(version)
+        }
+        UserEvent::ManagerAssigned { manager_id } => {
+            sqlx::query("UPDATE users SET manager_id = $2, version = $3 WHERE user_id = $1")
+                .bind(id)
+                .bind(manager_id)
+                .bind(version)
+        }
+        UserEvent::PasswordChanged { password_hash } => {
+            sqlx::query("UPDATE users SET password_hash = $2, version = $3 WHERE user_id = $1")
+                .bind(id)
+                .bind(password_hash)
+                .bind(version)
+        }
+        UserEvent::UserDeactivated {} => {
+            sqlx::query("UPDATE users SET active = false, version = $2 WHERE user_id = $1")
+                .bind(id)
+                .bind(version)
+        }
+    };
+    query.execute(conn).await?;
+    Ok(())
+}
+
+/// A user as the edge needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    /// Id.
+    pub user_id: Uuid,
+    /// Organization.
+    pub organization_id: Uuid,
+    /// Login address.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// argon2id hash.
+    pub password_hash: String,
+    /// Role names.
+    pub roles: Vec<String>,
+    /// Manager.
+    pub manager_id: Option<Uuid>,
+    /// Not deactivated.
+    pub active: bool,
+    /// Stream version applied.
+    pub version: i64,
+}
+
+const USER_COLUMNS: &str = "user_id, organization_id, email, display_name, password_hash, roles, \
+                            manager_id, active, version";
+
+/// A user by id.
+///
+/// # Errors
+/// Database failures.
+pub async fn user_by_id(pool: &PgPool, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM {SCHEMA}.users WHERE user_id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Most accounts one address may log in to without naming the organization: bounds the
+/// password checks of one login.
+pub const MAX_LOGIN_CANDIDATES: i64 = 8;
+
+/// The active users with a normalised e-mail, in any organization or in `organization`
+/// (addresses are unique per organization, ADR 0009), oldest first, at most
+/// [`MAX_LOGIN_CANDIDATES`].
+///
+/// # Errors
+/// Database failures.
+pub async fn active_users_by_email(
+    pool: &PgPool,
+    email: &str,
+    organization: Option<Uuid>,
+) -> Result<Vec<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM {SCHEMA}.users \
+         WHERE email = $1 AND active AND ($2::uuid IS NULL OR organization_id = $2) \
+         ORDER BY created_at LIMIT $3"
+    ))
+    .bind(email)
+    .bind(organization)
+    .bind(MAX_LOGIN_CANDIDATES)
+    .fetch_all(pool)
+    .await
+}
+
+/// Admins of an organization that are active.
+///
+/// # Errors
+/// Database failures.
+pub async fn active_admins(pool: &PgPool, organization_id: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {SCHEMA}.users \
+         WHERE organization_id = $1 AND active AND 'admin' = ANY(roles)"
+    ))
+    .bind(organization_id)
+    .fetch_one(pool)
+    .await
+}
+
+/// An organization's name.
+///
+/// # Errors
+/// Database failures.
+pub async fn organization_name(pool: &PgPool, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT name FROM {SCHEMA}.organizations WHERE organization_id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}

@@ -1,0 +1,383 @@
+//! Context modules (ADR 0011): the one place a bounded context is registered.
+//!
+//! A [`ContextModule`] says, once, what the rest of Trellis needs to know about a context:
+//! its name (and so its topic, `trellis.<name>`), its aggregates (stream kinds taken from each
+//! aggregate's `KIND`, event types derived from the event enums, an audit fold per
+//! aggregate), its projections, its upcasters, which users its events concern (live
+//! updates) and which event fields hold personal data. [`Modules`] is the list the process
+//! runs with; serve, topic routing, the test support, audit and live updates all read it, so
+//! a context is never half registered. A stream kind no module declares is an error that
+//! names it ([`UnknownKind`]), never a silent default topic.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use trellis_kernel::{Aggregate, DomainEvent, RecordedEvent, UpcastError, Upcasters};
+use trellis_runtime::projection::Projection;
+use uuid::Uuid;
+
+/// A stream kind that no module declares.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no context module declares the stream kind `{0}`")]
+pub struct UnknownKind(pub String);
+
+/// Why a stream could not be folded for an audit.
+#[derive(Debug, thiserror::Error)]
+pub enum FoldError {
+    /// A stored event could not be upcast.
+    #[error("cannot upcast a stored event")]
+    Upcast(#[from] UpcastError),
+    /// A stored event does not decode into its aggregate's event type.
+    #[error("stored event {event_type} does not decode: {reason}")]
+    Decode {
+        /// The event type.
+        event_type: String,
+        /// Why.
+        reason: String,
+    },
+    /// The state does not serialize.
+    #[error("state does not serialize")]
+    Serialize(#[from] serde_json::Error),
+}
+
+type FoldFn = fn(&[RecordedEvent]) -> Result<serde_json::Value, FoldError>;
+
+/// One aggregate of a context, as the platform sees it.
+#[derive(Clone)]
+pub struct AggregateInfo {
+    /// The stream kind (`A::KIND`).
+    pub kind: &'static str,
+    /// Every event type its streams hold (the event enum's variants).
+    pub event_types: &'static [&'static str],
+    fold: FoldFn,
+}
+
+impl std::fmt::Debug for AggregateInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AggregateInfo")
+            .field("kind", &self.kind)
+            .field("event_types", &self.event_types)
+            .finish_non_exhaustive()
+    }
+}
+
+fn fold_with<A: Aggregate>(events: &[RecordedEvent]) -> Result<serde_json::Value, FoldError>
+where
+    A::State: Serialize,
+{
+    let mut state = A::State::default();
+    for event in events {
+        let decoded =
+            A::Event::from_payload(&event.event_type, event.payload.clone()).map_err(|e| {
+                FoldError::Decode {
+                    event_type: event.event_type.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+        A::evolve(&mut state, &decoded);
+    }
+    Ok(serde_json::to_value(state)?)
+}
+
+impl AggregateInfo {
+    /// The description of aggregate `A`.
+    pub fn of<A: Aggregate>() -> Self
+    where
+        A::State: Serialize,
+    {
+        Self {
+            kind: A::KIND,
+            event_types: <A::Event as strum::VariantNames>::VARIANTS,
+            fold: fold_with::<A>,
+        }
+    }
+
+    /// The state after `events` (already upcast, in stream order).
+    ///
+    /// # Errors
+    /// [`FoldError`] when an event does not decode.
+    pub fn fold(&self, events: &[RecordedEvent]) -> Result<serde_json::Value, FoldError> {
+        (self.fold)(events)
+    }
+}
+
+/// Fields of one event type that hold personal data (JSON pointer-like dotted paths into the
+/// payload), for erasure and exports.
+#[derive(Debug, Clone, Copy)]
+pub struct PersonalData {
+    /// The event type.
+    pub event_type: &'static str,
+    /// Dotted paths of the fields.
+    pub fields: &'static [&'static str],
+}
+
+/// Which users an event concerns beyond its actor (live updates, `GET /v1/me/events`).
+pub type Owners = fn(&RecordedEvent) -> Vec<Uuid>;
+
+fn no_owners(_: &RecordedEvent) -> Vec<Uuid> {
+    Vec::new()
+}
+
+/// One bounded context.
+pub struct ContextModule {
+    /// The context's name: its topic is `trellis.<name>`, its schemas `events/<name>/`.
+    pub name: &'static str,
+    /// Its aggregates.
+    pub aggregates: Vec<AggregateInfo>,
+    /// Its projections (read models).
+    pub projections: Vec<Arc<dyn Projection>>,
+    /// Its upcast steps.
+    pub upcasters: Upcasters,
+    /// Its personal data.
+    pub personal_data: &'static [PersonalData],
+    /// Which users its events concern.
+    pub owners: Owners,
+}
+
+impl ContextModule {
+    /// An empty module named `name`.
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            aggregates: Vec::new(),
+            projections: Vec::new(),
+            upcasters: Upcasters::new(),
+            personal_data: &[],
+            owners: no_owners,
+        }
+    }
+
+    /// Declares aggregate `A`.
+    #[must_use]
+    pub fn aggregate<A: Aggregate>(mut self) -> Self
+    where
+        A::State: Serialize,
+    {
+        self.aggregates.push(AggregateInfo::of::<A>());
+        self
+    }
+
+    /// Adds a projection.
+    #[must_use]
+    pub fn projection(mut self, projection: impl Projection) -> Self {
+        self.projections.push(Arc::new(projection));
+        self
+    }
+
+    /// Adds upcast steps.
+    #[must_use]
+    pub fn upcasters(mut self, upcasters: Upcasters) -> Self {
+        self.upcasters = self.upcasters.merge(upcasters);
+        self
+    }
+
+    /// Declares personal data.
+    #[must_use]
+    pub fn personal_data(mut self, fields: &'static [PersonalData]) -> Self {
+        self.personal_data = fields;
+        self
+    }
+
+    /// Declares which users the context's events concern.
+    #[must_use]
+    pub fn owners(mut self, owners: Owners) -> Self {
+        self.owners = owners;
+        self
+    }
+}
+
+/// Two modules claim the same stream kind or event type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModuleError {
+    /// A stream kind declared twice.
+    #[error("the stream kind `{kind}` is declared by both `{first}` and `{second}`")]
+    DuplicateKind {
+        /// The kind.
+        kind: String,
+        /// One module.
+        first: String,
+        /// The other.
+        second: String,
+    },
+    /// An event type declared twice.
+    #[error("the event type `{event_type}` is declared by both `{first}` and `{second}`")]
+    DuplicateEventType {
+        /// The event type.
+        event_type: String,
+        /// One module.
+        first: String,
+        /// The other.
+        second: String,
+    },
+}
+
+/// The modules a process runs with.
+pub struct Modules {
+    modules: Vec<ContextModule>,
+    /// kind -> (module index, aggregate index)
+    kinds: HashMap<&'static str, (usize, usize)>,
+    /// event type -> module index
+    event_types: HashMap<&'static str, usize>,
+}
+
+impl Modules {
+    /// Checks the modules against each other: every stream kind and event type belongs to
+    /// exactly one.
+    ///
+    /// # Errors
+    /// [`ModuleError`] naming the clash.
+    pub fn new(modules: Vec<ContextModule>) -> Result<Self, ModuleError> {
+        let mut kinds = HashMap::new();
+        let mut event_types = HashMap::new();
+        for (m, module) in modules.iter().enumerate() {
+            for (a, aggregate) in module.aggregates.iter().enumerate() {
+                if let Some((other, _)) = kinds.insert(aggregate.kind, (m, a)) {
+                    return Err(ModuleError::DuplicateKind {
+                        kind: aggregate.kind.to_owned(),
+                        first: modules[other].name.to_owned(),
+                        second: module.name.to_owned(),
+                    });
+                }
+                for event_type in aggregate.event_types {
+                    match event_types.insert(*event_type, m) {
+                        Some(other) if other != m => {
+                            return Err(ModuleError::DuplicateEventType {
+                                event_type: (*event_type).to_owned(),
+                                first: modules[other].name.to_owned(),
+                                second: module.name.to_owned(),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            modules,
+            kinds,
+            event_types,
+        })
+    }
+
+    /// Every module.
+    pub fn iter(&self) -> impl Iterator<Item = &ContextModule> {
+        self.modules.iter()
+    }
+
+    /// The module with this name.
+    pub fn get(&self, name: &str) -> Option<&ContextModule> {
+        self.modules.iter().find(|m| m.name == name)
+    }
+
+    /// The context a stream kind belongs to.
+    ///
+    /// # Errors
+    /// [`UnknownKind`] naming a kind no module declares.
+    pub fn context_of(&self, kind: &str) -> Result<&'static str, UnknownKind> {
+        self.kinds
+            .get(kind)
+            .map(|(m, _)| self.modules[*m].name)
+            .ok_or_else(|| UnknownKind(kind.to_owned()))
+    }
+
+    /// The context an event type belongs to.
+    pub fn context_of_event(&self, event_type: &str) -> Option<&'static str> {
+        self.event_types
+            .get(event_type)
+            .map(|m| self.modules[*m].name)
+    }
+
+    /// The aggregate behind a stream kind.
+    ///
+    /// # Errors
+    /// [`UnknownKind`].
+    pub fn aggregate(&self, kind: &str) -> Result<&AggregateInfo, UnknownKind> {
+        self.kinds
+            .get(kind)
+            .map(|(m, a)| &self.modules[*m].aggregates[*a])
+            .ok_or_else(|| UnknownKind(kind.to_owned()))
+    }
+
+    /// Every (stream kind, context) pair: the topic routing.
+    pub fn routes(&self) -> Vec<(&'static str, &'static str)> {
+        let mut routes: Vec<_> = self
+            .modules
+            .iter()
+            .flat_map(|m| m.aggregates.iter().map(move |a| (a.kind, m.name)))
+            .collect();
+        routes.sort_unstable();
+        routes
+    }
+
+    /// Every projection with the contexts (topics) it must read: those of the event types it
+    /// applies, derived rather than listed by hand.
+    pub fn projections(&self) -> Vec<(Arc<dyn Projection>, Vec<&'static str>)> {
+        self.modules
+            .iter()
+            .flat_map(|m| m.projections.iter().cloned())
+            .map(|p| {
+                let mut contexts: Vec<&'static str> = p
+                    .event_types()
+                    .iter()
+                    .filter_map(|t| self.context_of_event(t))
+                    .collect();
+                contexts.sort_unstable();
+                contexts.dedup();
+                (p, contexts)
+            })
+            .collect()
+    }
+
+    /// Every module's upcast steps, merged.
+    pub fn upcasters(&self) -> Upcasters {
+        self.modules
+            .iter()
+            .fold(Upcasters::new(), |all, m| all.merge(m.upcasters.clone()))
+    }
+
+    /// Installs [`Self::upcasters`] as the process-wide registry
+    /// ([`trellis_kernel::upcast::install`]); returns whether this call installed it.
+    pub fn install_upcasters(&self) -> bool {
+        trellis_kernel::upcast::install(self.upcasters())
+    }
+
+    /// Whether `event` concerns `user`: the user acted (or a reaction acted on their behalf,
+    /// carried by the correlation chain's actor), or the event's module names them.
+    pub fn concerns(&self, user: Uuid, event: &RecordedEvent) -> bool {
+        if event.metadata.actor_id.map(|a| a.as_uuid()) == Some(user) {
+            return true;
+        }
+        self.kinds
+            .get(event.stream_id.kind())
+            .is_some_and(|(m, _)| (self.modules[*m].owners)(event).contains(&user))
+    }
+
+    /// The personal-data fields of an event type.
+    pub fn personal_fields(&self, event_type: &str) -> &'static [&'static str] {
+        self.event_types
+            .get(event_type)
+            .and_then(|m| {
+                self.modules[*m]
+                    .personal_data
+                    .iter()
+                    .find(|p| p.event_type == event_type)
+            })
+            .map_or(&[], |p| p.fields)
+    }
+}
+
+/// A typed view of an upcast-then-decoded event, for code that folds `$all` itself.
+///
+/// # Errors
+/// Upcast or decode failures.
+pub fn decode<E: DomainEvent>(event: RecordedEvent) -> Result<(RecordedEvent, E), FoldError> {
+    let event = trellis_kernel::upcast::global().upcast(event)?;
+    let decoded = E::from_payload(&event.event_type, event.payload.clone()).map_err(|e| {
+        FoldError::Decode {
+            event_type: event.event_type.clone(),
+            reason: e.to_string(),
+        }
+    })?;
+    Ok((event, decoded))
+}

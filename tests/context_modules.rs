@@ -1,0 +1,408 @@
+//! The context-module seam (ADR 0011): audit folds every aggregate kind of every context,
+//! stream kinds no module declares fail loudly, and one upcaster registry serves every read
+//! path.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use trellis_kernel::{
+    EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId, TenantId,
+};
+use trellis_runtime::projection::{Projection, ProjectionError, ProjectionHandler};
+use trellis_runtime::{ConsumerOptions, EventHandler, HandlerError};
+use trellis_tests::*;
+
+async fn json_of(response: reqwest::Response) -> Value {
+    response.json().await.unwrap()
+}
+
+/// An organization with a stream of every product aggregate kind; returns the admin's
+/// token and the app.
+async fn everything(app: &TestApp) -> String {
+    let (_, _, admin_email) = app.sign_up("Every kind").await;
+    let admin = app.token(&admin_email).await;
+    let (manager_id, manager_email) = app.create_user(&admin, &["manager"], None).await;
+    let (employee_id, employee_email) = app
+        .create_user(&admin, &["employee"], Some(&manager_id))
+        .await;
+    let manager = app.token(&manager_email).await;
+    let employee = app.token(&employee_email).await;
+    let skill = app
+        .post(
+            "/v1/skills",
+            Some(&admin),
+            json!({"name": "SQL", "description": "Querying relational data"}),
+        )
+        .await;
+    assert_eq!(skill.status(), 201);
+    let skill = json_of(skill).await["id"].as_str().unwrap().to_owned();
+    let resource = app
+        .post(
+            "/v1/resources",
+            Some(&admin),
+            json!({"title": "SQL basics", "description": "A course", "kind": "course",
+                   "duration_minutes": 60, "difficulty": 2,
+                   "skills": [{"skill_id": skill, "level": 2}]}),
+        )
+        .await;
+    assert_eq!(resource.status(), 201, "{:?}", resource.text().await);
+    let review = app
+        .post(
+            "/v1/reviews",
+            Some(&manager),
+            json!({"employee_id": employee_id, "period": "2026-H2",
+                   "ratings": [{"skill_id": skill, "level": 1}], "feedback": "Good start"}),
+        )
+        .await;
+    assert_eq!(review.status(), 201, "{:?}", review.text().await);
+    let idp = app
+        .post(
+            "/v1/idps",
+            Some(&employee),
+            json!({"employee_id": employee_id, "title": "Grow",
+                   "target_skills": [{"skill_id": skill, "target_level": 3}]}),
+        )
+        .await;
+    assert_eq!(idp.status(), 202, "{:?}", idp.text().await);
+    let declared = app
+        .post(
+            "/v1/users/me/skills",
+            Some(&employee),
+            json!({"skill_id": skill, "level": 2}),
+        )
+        .await;
+    assert_eq!(declared.status(), 201, "{:?}", declared.text().await);
+    admin
+}
+
+/// The audit of the first stream of `kind`: its state must be the aggregate's fold, not null.
+async fn audit_folds(kind: &str) {
+    let app = spawn_app().await;
+    let admin = everything(&app).await;
+    let events = app.store.read_all(None, 10_000).await.unwrap();
+    let stream = events
+        .iter()
+        .map(|e| e.stream_id.clone())
+        .find(|s| s.kind() == kind)
+        .unwrap_or_else(|| panic!("no {kind} stream was written"));
+    let audit = app
+        .get(&format!("/v1/audit/streams/{stream}"), Some(&admin))
+        .await;
+    assert_eq!(audit.status(), 200, "{:?}", audit.text().await);
+    let body = json_of(audit).await;
+    assert!(
+        body["state"].is_object() && !body["state"].as_object().unwrap().is_empty(),
+        "{kind}: {body}"
+    );
+}
+
+#[test]
+fn every_product_kind_has_an_audit_test_below() {
+    let tested = [
+        "organization",
+        "user",
+        "email_claim",
+        "skill",
+        "resource",
+        "review",
+        "idp",
+        "skill_profile",
+    ];
+    let declared: Vec<&str> = trellis_contexts::modules()
+        .routes()
+        .into_iter()
+        .map(|(kind, _)| kind)
+        .collect();
+    for kind in &declared {
+        assert!(tested.contains(kind), "add an audit test for `{kind}`");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_folds_organization_streams() {
+    audit_folds("organization").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_folds_user_streams() {
+    audit_folds("user").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_folds_email_claim_streams() {
+    audit_folds("email_claim").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_folds_skill_streams() {
+    audit_folds("skill").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_folds_resource_streams() {
+    audit_folds("resource").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_folds_review_streams() {
+    audit_folds("review").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_folds_idp_streams() {
+    audit_folds("idp").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_folds_skill_profile_streams() {
+    audit_folds("skill_profile").await;
+}
+
+// --- unknown kinds fail loudly --------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_kind_no_module_declares_is_parked_naming_it_and_the_rest_flows() {
+    let cluster = trellis_bus_kafka::DevCluster::start(1, &kafka_config(""), &routing()).unwrap();
+    let config = kafka_config(&cluster.bootstrap_servers());
+    let store = fresh_pg_store(4).await;
+    let stop = Stop::new();
+    let tenant = TenantId::new();
+    let event = |kind: &str| {
+        let stream = StreamId::new(kind, uuid::Uuid::now_v7()).unwrap();
+        let new = NewEvent::new(
+            "TallyOpened",
+            1,
+            json!({"name": "t"}),
+            Metadata {
+                tenant_id: Some(tenant),
+                ..Metadata::default()
+            },
+        )
+        .unwrap();
+        (stream, new)
+    };
+    let (mystery, odd) = event("mystery");
+    let (tally, ok) = event("tally");
+    store
+        .append(
+            &mystery,
+            ExpectedVersion::NoStream,
+            vec![odd],
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    store
+        .append(
+            &tally,
+            ExpectedVersion::NoStream,
+            vec![ok],
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    spawn_relay(&store, &config, stop.signal());
+    wait_until(Duration::from_secs(20), "the mystery record parked", || {
+        let pool = store.pool().clone();
+        async move {
+            !trellis_store_postgres::parked::list(&pool, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        }
+    })
+    .await;
+    let parked = trellis_store_postgres::parked::list(store.pool(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].stream_id, mystery.to_string());
+    assert!(
+        parked[0]
+            .error
+            .contains("no context module declares the stream kind `mystery`"),
+        "{}",
+        parked[0].error
+    );
+    stop.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_handler_refuses_an_aggregate_no_module_declares() {
+    let store = fresh_pg_store(2).await;
+    let handler =
+        trellis_kernel::CommandHandler::new(Arc::clone(&store), trellis_kernel::upcast::global())
+            .with_kinds(["user", "idp"]);
+    let refused = handler
+        .handle::<trellis_demo::Tally>(
+            uuid::Uuid::now_v7(),
+            &trellis_demo::TallyCommand::Open { name: "t".into() },
+            &Default::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "no context module declares the stream kind `tally`"
+    );
+    assert!(store.read_all(None, 10).await.unwrap().is_empty());
+}
+
+// --- one upcaster registry for every read path --------------------------------------------
+
+/// A projection recording the schema version and the v2-only field of what it applies.
+struct Seen;
+
+#[async_trait]
+impl Projection for Seen {
+    fn name(&self) -> &'static str {
+        "upcast_probe"
+    }
+    fn version(&self) -> i32 {
+        1
+    }
+    fn event_types(&self) -> &'static [&'static str] {
+        &["SkillDeclared"]
+    }
+    fn schema_sql(&self) -> &'static str {
+        "CREATE TABLE seen (schema_version int NOT NULL, source text);"
+    }
+    async fn apply(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            sqlx::query("INSERT INTO seen VALUES ($1, $2)")
+                .bind(event.schema_version as i32)
+                .bind(event.payload["source"].as_str())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A reaction recording what it is handed.
+#[derive(Default)]
+struct Witness(Mutex<Vec<(u32, Option<String>)>>);
+
+#[async_trait]
+impl EventHandler for Witness {
+    fn name(&self) -> &str {
+        "upcast-witness"
+    }
+    fn wants(&self, event_type: &str) -> bool {
+        event_type == "SkillDeclared"
+    }
+    async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {
+        let mut seen = self.0.lock().unwrap();
+        for event in events {
+            seen.push((
+                event.schema_version,
+                event.payload["source"].as_str().map(str::to_owned),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_v1_event_is_seen_as_v2_by_projections_reactions_and_audit() {
+    // SkillDeclared v2 (for this test only) adds `source`; v1 events upcast to it.
+    let registry =
+        trellis_contexts::with_fixture()
+            .upcasters()
+            .with("SkillDeclared", 1, |mut payload| {
+                payload["source"] = json!("declared");
+                Ok(payload)
+            });
+    assert!(trellis_kernel::upcast::install(registry), "installed first");
+
+    let app = spawn_app().await;
+    let (org, admin_id, admin_email) = app.sign_up("Upcasting").await;
+    let admin = app.token(&admin_email).await;
+    // A v1 event as stored before the change.
+    let user: uuid::Uuid = admin_id.parse().unwrap();
+    let stream = StreamId::new("skill_profile", user).unwrap();
+    let v1 = NewEvent::new(
+        "SkillDeclared",
+        1,
+        json!({"skill_id": uuid::Uuid::now_v7(), "level": 3}),
+        Metadata {
+            tenant_id: Some(TenantId::from_uuid(org.parse().unwrap())),
+            actor_id: Some(trellis_kernel::ActorId::from_uuid(user)),
+            ..Metadata::default()
+        },
+    )
+    .unwrap();
+    app.store
+        .append(
+            &stream,
+            ExpectedVersion::NoStream,
+            vec![v1],
+            Default::default(),
+        )
+        .await
+        .unwrap();
+
+    // A projection, through the consumer runtime.
+    let stop = Stop::new();
+    let projection = Arc::new(Seen);
+    trellis_runtime::projection::ensure(app.store.pool(), &*app.store, &*projection)
+        .await
+        .unwrap();
+    let handler: Arc<dyn EventHandler> =
+        Arc::new(ProjectionHandler::new(projection, app.store.pool().clone()));
+    let source = source_for(&app.transport, &app.store, handler.name(), &["career"]).await;
+    trellis_runtime::spawn_consumer(source, handler, ConsumerOptions::default(), stop.signal());
+    // A reaction, through the same runtime.
+    let witness = Arc::new(Witness::default());
+    let source = source_for(&app.transport, &app.store, witness.name(), &["career"]).await;
+    trellis_runtime::spawn_consumer(
+        source,
+        Arc::clone(&witness) as Arc<dyn EventHandler>,
+        ConsumerOptions::default(),
+        stop.signal(),
+    );
+    let pool = app.store.pool().clone();
+    wait_until(Duration::from_secs(20), "the projection applied it", || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM rm_upcast_probe.seen")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                > 0
+        }
+    })
+    .await;
+    let row: (i32, Option<String>) =
+        sqlx::query_as("SELECT schema_version, source FROM rm_upcast_probe.seen")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(row, (2, Some("declared".into())));
+    wait_until(Duration::from_secs(10), "the reaction saw it", || {
+        let witness = Arc::clone(&witness);
+        async move { !witness.0.lock().unwrap().is_empty() }
+    })
+    .await;
+    assert_eq!(
+        witness.0.lock().unwrap()[0],
+        (2, Some("declared".to_owned()))
+    );
+
+    // The audit endpoint.
+    let audit = json_of(
+        app.get(&format!("/v1/audit/streams/{stream}"), Some(&admin))
+            .await,
+    )
+    .await;
+    assert_eq!(audit["events"][0]["schema_version"], 2, "{audit}");
+    assert_eq!(audit["events"][0]["payload"]["source"], "declared");
+    assert!(audit["state"].is_object(), "{audit}");
+    stop.stop();
+}
