@@ -1,8 +1,6 @@
 //! Black-box tests of the identity API over HTTP against a running server, real PostgreSQL,
 //! single-node mode.
 
-#![allow(clippy::unwrap_used)]
-
 use serde_json::{Value, json};
 use trellis_tests::*;
 

@@ -1,8 +1,6 @@
 //! Development plans end to end over HTTP: skills, resources, reviews, IDPs and the
 //! recommender (real MiniLM model, real PostgreSQL, the dev Kafka broker where noted).
 
-#![allow(clippy::unwrap_used)]
-
 use std::collections::HashSet;
 use std::time::Duration;
 

@@ -2,8 +2,6 @@
 //! `POST /v1/ops/parked/{event_id}/retry` and the `/metrics` gauge (ADR 0004, "Parking").
 //! The relay side (parking, republishing) is in `bus_faults.rs`.
 
-#![allow(clippy::unwrap_used)]
-
 use serde_json::{Value, json};
 use trellis_store_postgres::parked::{self, NewParked};
 use trellis_tests::*;

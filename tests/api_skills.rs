@@ -1,7 +1,5 @@
 //! The skill catalog over HTTP: define, search, import; roles and tenants.
 
-#![allow(clippy::unwrap_used)]
-
 use serde_json::{Value, json};
 use trellis_tests::*;
 

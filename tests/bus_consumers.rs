@@ -1,8 +1,6 @@
 //! The consumer contract, run on both transports: Kafka (relay + consumer groups on the dev
 //! cluster) and in-process (single-node mode). Real PostgreSQL, real Kafka protocol.
 
-#![allow(clippy::unwrap_used)]
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -222,7 +220,7 @@ async fn a_poison_event_is_dead_lettered_and_later_events_flow(
                 })
                 .collect();
             assert_eq!(headers["ce_id"], poison_id.to_string());
-            assert_eq!(headers["ce_type"], "trellis.demo.AmountAdded.v2");
+            assert_eq!(headers["ce_type"], "trellis.fixture.AmountAdded.v2");
             assert!(
                 headers["trellis_error"].contains("does not decode"),
                 "{headers:?}"

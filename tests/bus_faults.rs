@@ -2,8 +2,6 @@
 //! a burst, rebuild while writes continue. Real PostgreSQL and the dev cluster's Kafka
 //! protocol, with its fault injection.
 
-#![allow(clippy::unwrap_used)]
-
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,7 +66,7 @@ fn spawn_writer(
 
 /// Reads a topic from the beginning until `want` event ids were seen; returns, per key, the
 /// stream versions in the order they arrived (duplicates included).
-async fn read_topic(
+pub(crate) async fn read_topic(
     config: &KafkaConfig,
     topic: &str,
     want: &HashSet<EventId>,

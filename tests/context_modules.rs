@@ -406,3 +406,34 @@ async fn a_stored_v1_event_is_seen_as_v2_by_projections_reactions_and_audit() {
     assert!(audit["state"].is_object(), "{audit}");
     stop.stop();
 }
+
+// --- each context on its own topic ----------------------------------------------------------
+
+/// Every product context's events reach `trellis.<context>` (and only that topic) through the
+/// relay; identity's and development's projections catching up through Kafka are shown by
+/// `api_identity::the_api_works_end_to_end_through_kafka` and
+/// `api_idps::an_idp_gets_recommendations_through_kafka_that_cover_its_gaps`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_contexts_events_arrive_on_its_own_topic() {
+    let (_cluster, app) = spawn_kafka_app().await;
+    let admin = everything(&app).await;
+    assert!(!admin.is_empty());
+    let Transport::Kafka(config) = &app.transport else {
+        unreachable!("a Kafka app")
+    };
+    let events = app.store.read_all(None, 10_000).await.unwrap();
+    let modules = trellis_contexts::modules();
+    for context in ["identity", "development", "career"] {
+        let want: std::collections::HashSet<trellis_kernel::EventId> = events
+            .iter()
+            .filter(|e| modules.context_of(e.stream_id.kind()).unwrap() == context)
+            .map(|e| e.event_id)
+            .collect();
+        assert!(!want.is_empty(), "{context} wrote nothing");
+        let per_key = crate::bus_faults::read_topic(config, &config.topic(context), &want).await;
+        for key in per_key.keys() {
+            let kind = StreamId::parse(key).unwrap();
+            assert_eq!(modules.context_of(kind.kind()).unwrap(), context, "{key}");
+        }
+    }
+}

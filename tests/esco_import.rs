@@ -1,7 +1,5 @@
 //! The real ESCO data imports into PostgreSQL, idempotently, with schema-valid events.
 
-#![allow(clippy::unwrap_used)]
-
 use std::sync::Arc;
 
 use trellis_kernel::{AllFilter, CommandHandler, EventStore, Metadata, TenantId, Upcasters};

@@ -5,8 +5,6 @@
 //! 10. These tests hold transactions open on purpose and check that the store's reader sees
 //! every committed event exactly once, in a stable order.
 
-#![allow(clippy::unwrap_used)]
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;

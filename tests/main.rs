@@ -6,6 +6,9 @@
 //! A new file here needs a `mod` line below; shared helpers live in `support/` (the
 //! `trellis_tests` library).
 
+// Tests may unwrap: a panic is the failure report. Here once for every module.
+#![allow(clippy::unwrap_used)]
+
 mod api_identity;
 mod api_idps;
 mod api_ops;

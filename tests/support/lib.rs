@@ -433,6 +433,10 @@ pub async fn spawn_app_on(
     }
     let mut config = trellis_api::ApiConfig {
         ops_token: Some(trellis_api::config::Secret::new(OPS_TOKEN)),
+        // A loaded 2-core machine running two test processes can lag a projection past the
+        // production default of 5 s; a 2xx that returns before its read model catches up
+        // would make the next request of a test flaky.
+        max_read_wait: Duration::from_secs(30),
         ..trellis_api::ApiConfig::default()
     };
     tweak(&mut config);

@@ -322,7 +322,7 @@ fn text_kind(
         ),
         "trellis:web-url" => (
             format!("^{}$", web_url()),
-            Some("uri"),
+            None,
             None,
             "An absolute http or https URL with a host, without whitespace.",
         ),

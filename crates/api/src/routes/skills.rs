@@ -203,8 +203,8 @@ pub(crate) async fn search(
 /// expensive budget; the organization's catalog holds at most 20,000 skills.
 #[utoipa::path(post, path = "/v1/skills/import", tag = "development", operation_id = "importEscoSkills",
     security(("bearer" = [])),
-    request_body(content = String, content_type = "application/x-ndjson",
-        description = "JSON Lines: one ESCO skill (`uri`, `label`, `alt_labels`, `description`) per line"),
+    request_body(content = Option<String>, content_type = "application/x-ndjson",
+        description = "JSON Lines: one ESCO skill (`uri`, `label`, `alt_labels`, `description`) per line; blank lines are skipped (an empty body imports nothing)"),
     responses(
         (status = 202, description = "Imported", body = ImportReport),
         (status = 403, description = "Not an admin"),
