@@ -76,7 +76,7 @@ pub(crate) struct TargetSkill {
 pub(crate) struct CreateIdp {
     /// Whose plan: yourself, or one of your reports (an active user of your organization).
     employee_id: Uuid,
-    /// 1 to 200 characters (trimmed), one line.
+    /// 1 to 200 characters (trimmed).
     #[schema(min_length = 1, max_length = 200, format = "trellis:nonblank-line")]
     title: String,
     /// Skills of your catalog to reach, each once (at most 100); at least one unless
@@ -636,7 +636,7 @@ pub(crate) async fn list(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddItem {
-    /// 1 to 200 characters (trimmed), one line; required without a `resource_id`, whose
+    /// 1 to 200 characters (trimmed); required without a `resource_id`, whose
     /// title it defaults to.
     #[serde(default)]
     #[schema(min_length = 1, max_length = 200, format = "trellis:nonblank-line")]

@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignUp {
-    /// The organization's name: 1 to 200 characters (trimmed), one line.
+    /// The organization's name: 1 to 200 characters (trimmed).
     #[schema(min_length = 1, max_length = 200, format = "trellis:nonblank-line")]
     name: String,
     /// Its first admin.
@@ -42,7 +42,7 @@ pub(crate) struct AdminInput {
     /// address).
     #[schema(min_length = 12, max_length = 128)]
     password: String,
-    /// How the admin is shown: 1 to 100 characters (trimmed), one line.
+    /// How the admin is shown: 1 to 100 characters (trimmed).
     #[schema(min_length = 1, max_length = 100, format = "trellis:nonblank-line")]
     display_name: String,
 }

@@ -39,10 +39,10 @@ pub(crate) struct TaughtSkill {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PublishResource {
-    /// 1 to 300 characters (trimmed), one line.
+    /// 1 to 300 characters (trimmed).
     #[schema(min_length = 1, max_length = 300, format = "trellis:nonblank-line")]
     title: String,
-    /// At most 10,000 characters; newlines and tabs allowed.
+    /// At most 10,000 characters.
     #[serde(default)]
     #[schema(max_length = 10000, format = "trellis:text")]
     description: String,

@@ -37,13 +37,13 @@ pub(crate) struct Rating {
 pub(crate) struct SubmitReview {
     /// One of your direct reports.
     employee_id: Uuid,
-    /// e.g. `2026-H2`: 1 to 50 characters (trimmed), one line.
+    /// e.g. `2026-H2`: 1 to 50 characters (trimmed).
     #[schema(min_length = 1, max_length = 50, format = "trellis:nonblank-line")]
     period: String,
     /// Skills of your catalog, each once: 1 to 100.
     #[schema(min_items = 1, max_items = 100)]
     ratings: Vec<Rating>,
-    /// At most 10,000 characters; newlines and tabs allowed.
+    /// At most 10,000 characters.
     #[serde(default)]
     #[schema(max_length = 10000, format = "trellis:text")]
     feedback: String,

@@ -42,14 +42,14 @@ fn catalog_full() -> ApiError {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DefineSkill {
-    /// 1 to 200 characters (trimmed), one line.
+    /// 1 to 200 characters (trimmed).
     #[schema(min_length = 1, max_length = 200, format = "trellis:nonblank-line")]
     name: String,
-    /// At most 5,000 characters; newlines and tabs allowed.
+    /// At most 5,000 characters.
     #[serde(default)]
     #[schema(max_length = 5000, format = "trellis:text")]
     description: String,
-    /// Other names: at most 50, each 1 to 200 characters (trimmed), one line.
+    /// Other names: at most 50, each 1 to 200 characters (trimmed).
     #[serde(default)]
     #[schema(max_items = 50, inline, value_type = Vec<AliasText>)]
     aliases: Vec<String>,
@@ -60,7 +60,7 @@ pub(crate) struct DefineSkill {
     esco_uri: Option<String>,
 }
 
-/// An alias of a skill: 1 to 200 characters (trimmed), one line.
+/// An alias of a skill: 1 to 200 characters (trimmed).
 #[derive(utoipa::ToSchema)]
 #[schema(format = "trellis:skill-alias")]
 #[allow(dead_code)] // documentation only

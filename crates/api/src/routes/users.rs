@@ -224,7 +224,7 @@ pub(crate) struct CreateUser {
     /// address).
     #[schema(min_length = 12, max_length = 128)]
     password: String,
-    /// How the user is shown: 1 to 100 characters (trimmed), one line.
+    /// How the user is shown: 1 to 100 characters (trimmed).
     #[schema(min_length = 1, max_length = 100, format = "trellis:nonblank-line")]
     display_name: String,
     /// At least one.
