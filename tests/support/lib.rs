@@ -486,7 +486,7 @@ impl TestApp {
     /// Starts the recommender on the app's transport with the real model.
     pub async fn spawn_recommender(&self) -> RecommenderProcess {
         let stop = Stop::new();
-        let recommender = Arc::new(trellis_development_app::recommender::Recommender::new(
+        let recommender = Arc::new(trellis_recommender_service::Recommender::new(
             schema_checked(&self.store),
             minilm(),
         ));

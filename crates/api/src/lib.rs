@@ -77,7 +77,7 @@ impl AppState {
             limits: Arc::default(),
             login_guard: Arc::default(),
             metrics: Arc::default(),
-            occupations: Arc::new(trellis_development_app::recommender::bundled_occupations()),
+            occupations: Arc::new(trellis_development_app::occupations::bundled_occupations()),
         }
     }
 }

@@ -43,10 +43,7 @@ pub fn load(dir: &Path) -> anyhow::Result<EscoData> {
         ) = parse_skill_line(i + 1, line)?;
         index.insert(uri.clone(), ids.len());
         ids.push(Uuid::new_v5(&Uuid::NAMESPACE_URL, uri.as_bytes()));
-        texts.push(trellis_development_app::recommender::skill_text(
-            &name,
-            &description,
-        ));
+        texts.push(trellis_recommender_service::skill_text(&name, &description));
         labels.push(name);
     }
     let path = dir.join("occupations.jsonl");

@@ -107,7 +107,7 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         let model = tokio::task::spawn_blocking(move || trellis_embed::MiniLm::load(&dir))
             .await?
             .context("loading the embedding model (scripts/fetch-model installs it)")?;
-        let recommender = Arc::new(trellis_development_app::recommender::Recommender::new(
+        let recommender = Arc::new(trellis_recommender_service::Recommender::new(
             Arc::clone(&store),
             Arc::new(model),
         ));

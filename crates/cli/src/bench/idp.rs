@@ -12,10 +12,10 @@ use trellis_development::resource::{Resource, ResourceCommand, ResourceKind};
 use trellis_development::skill::{Skill, SkillCommand};
 use trellis_development::{Level, SkillLevel};
 use trellis_development_app::plans::DevelopmentPlans;
-use trellis_development_app::recommender::Recommender;
 use trellis_kernel::{
     CommandContext, CommandHandler, Metadata, StreamId, SubscriptionOptions, TenantId, Upcasters,
 };
+use trellis_recommender_service::Recommender;
 use trellis_runtime::projection::{self, ProjectionHandler};
 use trellis_runtime::{ConsumerOptions, EventHandler, EventSource, StoreSource, spawn_consumer};
 use uuid::Uuid;

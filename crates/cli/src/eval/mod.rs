@@ -111,7 +111,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     let resource_texts: Vec<String> = world
         .resources
         .iter()
-        .map(|r| trellis_development_app::recommender::resource_text(&r.title, &r.text))
+        .map(|r| trellis_recommender_service::resource_text(&r.title, &r.text))
         .collect();
     let embed_started = Instant::now();
     let (skill_vectors, resource_vectors) = tokio::task::block_in_place(|| {

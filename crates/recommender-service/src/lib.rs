@@ -42,12 +42,7 @@ use uuid::Uuid;
 pub use fair::FairQueue;
 pub use state::{FOLDED, State, resource_text, skill_text};
 
-/// ESCO occupations shipped with Trellis (`data/esco/occupations.jsonl`, CC BY 4.0; see
-/// `data/esco/README.md`): target roles and co-occurrence evidence.
-pub fn bundled_occupations() -> Occupations {
-    // The file is part of the repository and parsed by a test, so this cannot fail at run time.
-    Occupations::parse(include_str!("../../../../data/esco/occupations.jsonl")).unwrap_or_default()
-}
+pub use trellis_development_app::occupations::bundled_occupations;
 
 /// How long a trigger waits for the follower before the consumer retries it. Generous: after
 /// a restart the follower re-embeds the whole catalog (the 1,277 ESCO skills take ~15 s), and
@@ -520,7 +515,7 @@ mod tests {
     #[test]
     fn the_bundled_occupations_parse() {
         let o = trellis_development::esco::Occupations::parse(include_str!(
-            "../../../../data/esco/occupations.jsonl"
+            "../../../data/esco/occupations.jsonl"
         ))
         .unwrap();
         assert_eq!(o.all().len(), 91);
