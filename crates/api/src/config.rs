@@ -151,6 +151,60 @@ fn check_secret(name: &'static str, secret: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The process's settings, layered once for the whole binary: the file named by
+/// `TRELLIS_CONFIG` (`KEY=value` lines, `#` comments) under the environment. `trellis serve`
+/// reads its own settings (`KAFKA_BROKERS`, `TRELLIS_TOPIC_PREFIX`) through the same layers
+/// as the API, so a value in the file means the same thing to both.
+#[derive(Clone, Default)]
+pub struct Settings {
+    file: std::collections::HashMap<String, String>,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Values may be secrets: names only.
+        f.debug_struct("Settings")
+            .field("file_keys", &self.file.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Reads `TRELLIS_CONFIG`'s file, if set.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when the file cannot be read.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let text = match std::env::var("TRELLIS_CONFIG") {
+            Ok(path) => std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
+                name: "TRELLIS_CONFIG",
+                reason: format!("cannot read {path}: {e}"),
+            })?,
+            Err(_) => String::new(),
+        };
+        Ok(Self::from_file_text(&text))
+    }
+
+    /// Settings from a file's text (for tests).
+    pub fn from_file_text(text: &str) -> Self {
+        let file = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        Self { file }
+    }
+
+    /// A setting: the environment's value, else the file's.
+    pub fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name)
+            .ok()
+            .or_else(|| self.file.get(name).cloned())
+    }
+}
+
 /// A configuration value is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -212,25 +266,8 @@ impl ApiConfig {
     /// # Errors
     /// [`ConfigError`] naming the bad variable or file.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let file = match std::env::var("TRELLIS_CONFIG") {
-            Ok(path) => std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
-                name: "TRELLIS_CONFIG",
-                reason: format!("cannot read {path}: {e}"),
-            })?,
-            Err(_) => String::new(),
-        };
-        let from_file: std::collections::HashMap<String, String> = file
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-            .collect();
-        Self::from_lookup(|name| {
-            std::env::var(name)
-                .ok()
-                .or_else(|| from_file.get(name).cloned())
-        })
+        let settings = Settings::from_env()?;
+        Self::from_lookup(|name| settings.get(name))
     }
 
     /// As [`Self::from_env`], reading variables through `lookup` (for tests).
@@ -414,6 +451,19 @@ mod tests {
             ApiConfig::from_lookup(|n| (n == "TRELLIS_DEV_MODE").then(|| "1".into())).unwrap();
         assert_ne!(dev.jwt_secret.expose(), other.jwt_secret.expose());
         assert!(!dev.jwt_secret.expose().contains("change-me"));
+    }
+
+    #[test]
+    fn the_file_fills_what_the_environment_leaves_and_never_prints_values() {
+        let settings = Settings::from_file_text(
+            "# a comment\nTRELLIS_TEST_ONLY_KEY = from-file\nKAFKA_BROKERS=k:9092\n",
+        );
+        assert_eq!(
+            settings.get("TRELLIS_TEST_ONLY_KEY").as_deref(),
+            Some("from-file")
+        );
+        assert_eq!(settings.get("TRELLIS_TEST_ONLY_MISSING"), None);
+        assert!(!format!("{settings:?}").contains("k:9092"));
     }
 
     #[test]

@@ -35,12 +35,13 @@ pub enum Role {
 /// Options of `trellis serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Kafka bootstrap servers; unset means single-node mode.
-    #[arg(long, env = "KAFKA_BROKERS")]
+    /// Kafka bootstrap servers (else `KAFKA_BROKERS` from the environment or the
+    /// `TRELLIS_CONFIG` file); unset means single-node mode.
+    #[arg(long)]
     kafka_brokers: Option<String>,
-    /// Topic prefix.
-    #[arg(long, env = "TRELLIS_TOPIC_PREFIX", default_value = "trellis.")]
-    topic_prefix: String,
+    /// Topic prefix (else `TRELLIS_TOPIC_PREFIX`, else `trellis.`).
+    #[arg(long)]
+    topic_prefix: Option<String>,
     /// Roles to run.
     #[arg(long, value_delimiter = ',', default_values = ["api", "relay", "projections", "reactions", "recommender"])]
     roles: Vec<Role>,
@@ -56,6 +57,18 @@ pub fn projections() -> Vec<(Arc<dyn Projection>, Vec<&'static str>)> {
 pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     // The edge's settings first: a missing or weak signing key stops the process before it
     // does anything else.
+    // One layering for the whole binary: flags, then the environment, then TRELLIS_CONFIG.
+    let settings = trellis_api::config::Settings::from_env()?;
+    let kafka_brokers = args
+        .kafka_brokers
+        .clone()
+        .or_else(|| settings.get("KAFKA_BROKERS"))
+        .filter(|b| !b.trim().is_empty());
+    let topic_prefix = args
+        .topic_prefix
+        .clone()
+        .or_else(|| settings.get("TRELLIS_TOPIC_PREFIX"))
+        .unwrap_or_else(|| "trellis.".to_owned());
     let api_config = if args.roles.contains(&Role::Api) {
         Some(trellis_api::ApiConfig::from_env().context(
             "the API's configuration is unusable (see README, \"Running in production\")",
@@ -73,9 +86,9 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
             let _ = stopped.wait_for(|s| *s).await;
         }
     };
-    let kafka = args.kafka_brokers.as_ref().map(|brokers| {
+    let kafka = kafka_brokers.as_ref().map(|brokers| {
         let mut config = KafkaConfig::new(brokers.clone());
-        config.topic_prefix = args.topic_prefix.clone();
+        config.topic_prefix = topic_prefix.clone();
         config
     });
     let modules = trellis_contexts::modules();
