@@ -279,19 +279,24 @@ fn web_url() -> String {
     )
 }
 
+/// What a text kind stands for.
+struct TextKind {
+    /// The regular expression.
+    pattern: String,
+    /// A standard format besides, if any.
+    format: Option<&'static str>,
+    /// `(min, max)` length in characters, when the kind fixes them.
+    lengths: Option<(usize, usize)>,
+    /// The rule in words, appended to the description.
+    words: &'static str,
+}
+
 /// The text kinds request fields name with `format = "trellis:…"`, as the pattern (and
 /// standard format, lengths and words) they stand for.
-fn text_kind(
-    kind: &str,
-) -> Option<(
-    String,
-    Option<&'static str>,
-    Option<(usize, usize)>,
-    &'static str,
-)> {
+fn text_kind(kind: &str) -> Option<TextKind> {
     let r = REFUSED_IN_LINE;
     let nonblank = format!(r"^[^{r}]*[^\s{r}][^{r}]*$");
-    Some(match kind {
+    let (pattern, format, lengths, words) = match kind {
         "trellis:line" => (
             format!("^[^{r}]*$"),
             None,
@@ -333,6 +338,12 @@ fn text_kind(
             "An absolute http or https URL with a host, without whitespace; blank means none.",
         ),
         _ => return None,
+    };
+    Some(TextKind {
+        pattern,
+        format,
+        lengths,
+        words,
     })
 }
 
@@ -344,7 +355,13 @@ fn expand_text_kinds(value: &mut serde_json::Value) {
                 .get("format")
                 .and_then(|f| f.as_str())
                 .map(str::to_owned);
-            if let Some((pattern, format, lengths, words)) = kind.as_deref().and_then(text_kind) {
+            if let Some(TextKind {
+                pattern,
+                format,
+                lengths,
+                words,
+            }) = kind.as_deref().and_then(text_kind)
+            {
                 map.insert("pattern".into(), pattern.into());
                 match format {
                     Some(format) => map.insert("format".into(), format.into()),
