@@ -4,19 +4,6 @@
 use serde_json::{Value, json};
 use trellis_tests::*;
 
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.unwrap()
-}
-
-fn assert_problem(response: &reqwest::Response, status: u16) {
-    assert_eq!(response.status(), status);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json",
-        "errors are problem+json"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_up_then_logging_in_shows_the_admin_profile() {
     let app = spawn_app().await;

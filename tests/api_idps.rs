@@ -8,10 +8,6 @@ use serde_json::{Value, json};
 use trellis_kernel::{Direction, EventStore, StreamId};
 use trellis_tests::*;
 
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.unwrap()
-}
-
 /// An organization with an admin, a manager and two of the manager's reports.
 struct Org {
     admin: String,

@@ -2,13 +2,9 @@
 //! `POST /v1/ops/parked/{event_id}/retry` and the `/metrics` gauge (ADR 0004, "Parking").
 //! The relay side (parking, republishing) is in `bus_faults.rs`.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use trellis_store_postgres::parked::{self, NewParked};
 use trellis_tests::*;
-
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.unwrap()
-}
 
 async fn park(app: &TestApp, position: i64, tenant: Option<uuid::Uuid>) -> uuid::Uuid {
     let event_id = uuid::Uuid::now_v7();

@@ -10,18 +10,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use trellis_kernel::EventStore;
 use trellis_tests::*;
 
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.unwrap()
-}
-
-fn assert_problem(response: &reqwest::Response, status: u16) {
-    assert_eq!(response.status(), status);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-}
-
 async fn tokens(app: &TestApp, email: &str) -> (String, String) {
     let body = json_of(app.login(email, PASSWORD).await).await;
     (

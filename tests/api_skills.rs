@@ -3,10 +3,6 @@
 use serde_json::{Value, json};
 use trellis_tests::*;
 
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_define_skills_that_members_find_by_name_or_alias() {
     let app = spawn_app().await;

@@ -6,17 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::json;
 use trellis_kernel::{
     EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId, TenantId,
 };
 use trellis_runtime::projection::{Projection, ProjectionError, ProjectionHandler};
 use trellis_runtime::{ConsumerOptions, EventHandler, HandlerError};
 use trellis_tests::*;
-
-async fn json_of(response: reqwest::Response) -> Value {
-    response.json().await.unwrap()
-}
 
 /// An organization with a stream of every product aggregate kind; returns the admin's
 /// token and the app.

@@ -531,3 +531,18 @@ pub async fn spawn_kafka_app() -> (trellis_bus_kafka::DevCluster, TestApp) {
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
+
+/// The JSON body of a response.
+pub async fn json_of(response: reqwest::Response) -> serde_json::Value {
+    response.json().await.unwrap()
+}
+
+/// Asserts an error answer: its status, and a problem+json body (every error is one).
+pub fn assert_problem(response: &reqwest::Response, status: u16) {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "errors are problem+json"
+    );
+}
