@@ -62,7 +62,7 @@ pub async fn run(
             Box::new(KafkaSource::new(
                 &config,
                 &format!("bench-projection-{}", uuid::Uuid::now_v7()),
-                &[config.topic("demo")],
+                &[config.topic("fixture")],
             )?)
         }
     };
