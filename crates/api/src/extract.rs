@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::verify_access_token;
 use crate::error::{ApiError, FieldError};
-use crate::identity::projection::{session_alive, user_by_id};
+use crate::identity::projection::authenticated_user;
 
 /// The authenticated user of a request. Built from a valid access token *and* the current
 /// read model: a deactivated user or a changed role takes effect at once, not at expiry.
@@ -86,15 +86,11 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(ApiError::Unauthorized)?;
         let claims = verify_access_token(&state.config, token.trim())?;
-        let user = user_by_id(&state.pool, claims.sub)
+        // A deactivated user or a revoked session (logout, password change, deactivation)
+        // ends its access tokens at once, not at their expiry.
+        let user = authenticated_user(&state.pool, claims.sub, claims.org, claims.sid)
             .await?
-            .filter(|u| u.active && u.organization_id == claims.org)
             .ok_or(ApiError::Unauthorized)?;
-        // A revoked session (logout, password change, deactivation) ends its access tokens
-        // at once, not at their expiry.
-        if !session_alive(&state.pool, claims.sid, claims.sub).await? {
-            return Err(ApiError::Unauthorized);
-        }
         Ok(Self {
             user_id: user.user_id,
             organization_id: user.organization_id,

@@ -155,7 +155,8 @@ pub struct UserRow {
     pub version: i64,
 }
 
-const USER_COLUMNS: &str = "user_id, organization_id, email, display_name, password_hash, roles, \
+/// The columns of [`UserRow`], for queries that join the users table.
+pub const USER_COLUMNS: &str = "user_id, organization_id, email, display_name, password_hash, roles, \
                             manager_id, active, version";
 
 /// A user by id.

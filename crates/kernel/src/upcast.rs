@@ -25,12 +25,15 @@ pub fn install(upcasters: Upcasters) -> bool {
     GLOBAL.set(Arc::new(upcasters)).is_ok()
 }
 
-/// The process-wide upcasters (empty until [`install`]ed).
+/// The process-wide upcasters (empty until [`install`]ed). Read per consumer batch: a clone
+/// of an `Arc`, never a new registry.
 pub fn global() -> Arc<Upcasters> {
-    GLOBAL
-        .get()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(Upcasters::new()))
+    static EMPTY: std::sync::OnceLock<Arc<Upcasters>> = std::sync::OnceLock::new();
+    Arc::clone(
+        GLOBAL
+            .get()
+            .unwrap_or_else(|| EMPTY.get_or_init(|| Arc::new(Upcasters::new()))),
+    )
 }
 
 /// An upcast step failed.

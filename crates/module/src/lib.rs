@@ -366,18 +366,3 @@ impl Modules {
             .map_or(&[], |p| p.fields)
     }
 }
-
-/// A typed view of an upcast-then-decoded event, for code that folds `$all` itself.
-///
-/// # Errors
-/// Upcast or decode failures.
-pub fn decode<E: DomainEvent>(event: RecordedEvent) -> Result<(RecordedEvent, E), FoldError> {
-    let event = trellis_kernel::upcast::global().upcast(event)?;
-    let decoded = E::from_payload(&event.event_type, event.payload.clone()).map_err(|e| {
-        FoldError::Decode {
-            event_type: event.event_type.clone(),
-            reason: e.to_string(),
-        }
-    })?;
-    Ok((event, decoded))
-}

@@ -6,23 +6,29 @@ use uuid::Uuid;
 
 pub use trellis_identity_app::*;
 
-/// Whether a session (refresh-token family) of `user_id` is still alive: not revoked, within
-/// its absolute lifetime.
+/// The active user `user_id` of `organization_id`, if `session` (their refresh-token family)
+/// is still alive: not revoked, within its absolute lifetime. One query for what every
+/// authenticated request checks (the user and the session together).
 ///
 /// # Errors
 /// Database failures.
-pub async fn session_alive(
+pub async fn authenticated_user(
     pool: &PgPool,
-    session: Uuid,
     user_id: Uuid,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM auth_sessions WHERE family_id = $1 AND user_id = $2 \
-         AND revoked_at IS NULL AND family_expires_at > now())",
-    )
-    .bind(session)
+    organization_id: Uuid,
+    session: Uuid,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM {SCHEMA}.users u \
+         WHERE u.user_id = $1 AND u.organization_id = $2 AND u.active \
+           AND EXISTS (SELECT 1 FROM auth_sessions s WHERE s.family_id = $3 \
+                       AND s.user_id = $1 AND s.revoked_at IS NULL \
+                       AND s.family_expires_at > now())"
+    ))
     .bind(user_id)
-    .fetch_one(pool)
+    .bind(organization_id)
+    .bind(session)
+    .fetch_optional(pool)
     .await
 }
 

@@ -106,12 +106,14 @@ impl Live {
         if now >= self.caller.token_expires {
             return false;
         }
-        let pool = &self.state.pool;
-        let user = self.caller.user_id;
-        let active = projection::user_by_id(pool, user)
-            .await
-            .map(|u| u.is_some_and(|u| u.active));
-        let session = projection::session_alive(pool, self.caller.session_id, user).await;
-        !matches!(active, Ok(false)) && !matches!(session, Ok(false))
+        let caller = &self.caller;
+        let allowed = projection::authenticated_user(
+            &self.state.pool,
+            caller.user_id,
+            caller.organization_id,
+            caller.session_id,
+        )
+        .await;
+        !matches!(allowed, Ok(None))
     }
 }
