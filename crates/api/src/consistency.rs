@@ -83,39 +83,34 @@ pub async fn wait_for_version(
     }
 }
 
-/// Runs `command` on `stream` and waits (bounded) until `table` shows the version it produced:
+/// Runs `command` on aggregate `A`'s entity `id` and waits (bounded) until `table` shows the version it produced:
 /// the one shape every command endpoint has. `domain` maps the aggregate's refusals.
 ///
 /// # Errors
 /// The mapped domain error, or store and database failures.
 pub async fn handle_and_wait<A: trellis_kernel::Aggregate>(
     state: &crate::AppState,
-    stream: &trellis_kernel::StreamId,
+    id: uuid::Uuid,
     command: &A::Command,
     metadata: &trellis_kernel::Metadata,
     table: &'static str,
     id_column: &'static str,
     domain: impl FnOnce(A::Error) -> crate::ApiError,
 ) -> Result<u64, crate::ApiError> {
-    if stream.kind() != A::KIND {
-        return Err(crate::ApiError::Internal(
-            format!("{stream} is not a stream of {}", A::KIND).into(),
-        ));
-    }
     let context = trellis_kernel::CommandContext {
         metadata: metadata.clone(),
         ..trellis_kernel::CommandContext::default()
     };
     let outcome = state
         .commands
-        .handle::<A>(stream.id(), command, &context)
+        .handle::<A>(id, command, &context)
         .await
         .map_err(|e| crate::error::from_handle(e, domain))?;
     wait_for_version(
         &state.pool,
         table,
         id_column,
-        stream.id(),
+        id,
         outcome.version,
         state.config.max_read_wait,
     )

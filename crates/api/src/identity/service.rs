@@ -402,7 +402,7 @@ pub async fn change_user(
 ) -> Result<u64, ApiError> {
     crate::consistency::handle_and_wait::<User>(
         state,
-        &stream(User::KIND_NAME, user_id)?,
+        user_id,
         &command,
         metadata,
         "rm_identity_users.users",

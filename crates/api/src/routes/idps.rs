@@ -456,10 +456,9 @@ pub(crate) async fn create(
         target_role,
         due_date: body.due_date,
     };
-    let stream = StreamId::new("idp", id).map_err(ApiError::internal)?;
     let version = handle_and_wait::<Idp>(
         &state,
-        &stream,
+        id,
         &command,
         &request.metadata(Some(&caller)),
         plans::IDPS_TABLE,
@@ -499,7 +498,8 @@ pub(crate) async fn read(
         // Wait only for a plan of the caller's organization that the store holds: an unknown
         // id, or another organization's plan, answers 404 at once, never after a wait (the
         // time taken must not tell whether an id exists).
-        let stream = StreamId::new("idp", id).map_err(ApiError::internal)?;
+        let stream = StreamId::new(<Idp as trellis_kernel::Aggregate>::KIND, id)
+            .map_err(ApiError::internal)?;
         if !stream_in_organization(&state, &stream, caller.organization_id).await? {
             return Err(ApiError::NotFound);
         }
@@ -658,10 +658,9 @@ async fn command(
     id: Uuid,
     command: &IdpCommand,
 ) -> Result<u64, ApiError> {
-    let stream = StreamId::new("idp", id).map_err(ApiError::internal)?;
     handle_and_wait::<Idp>(
         state,
-        &stream,
+        id,
         command,
         &request.metadata(Some(caller)),
         plans::IDPS_TABLE,

@@ -9,7 +9,6 @@ use trellis_development::resource::{Resource, ResourceCommand, ResourceError, Re
 use trellis_development::{Level, SkillLevel};
 use trellis_development_app::catalog;
 use trellis_identity::Role;
-use trellis_kernel::StreamId;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -129,10 +128,9 @@ pub(crate) async fn publish(
             .collect(),
         published_by: caller.user_id,
     };
-    let stream = StreamId::new("resource", id).map_err(ApiError::internal)?;
     let version = handle_and_wait::<Resource>(
         &state,
-        &stream,
+        id,
         &command,
         &request.metadata(Some(&caller)),
         catalog::RESOURCES_TABLE,
@@ -175,10 +173,9 @@ pub(crate) async fn rate(
         user_id: caller.user_id,
         rating: body.rating,
     };
-    let stream = StreamId::new("resource", id).map_err(ApiError::internal)?;
     let version = handle_and_wait::<Resource>(
         &state,
-        &stream,
+        id,
         &command,
         &request.metadata(Some(&caller)),
         catalog::RESOURCES_TABLE,

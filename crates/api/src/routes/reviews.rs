@@ -8,7 +8,6 @@ use serde::Deserialize;
 use trellis_development::review::{Review, ReviewCommand, ReviewError};
 use trellis_development::{Level, SkillLevel};
 use trellis_development_app::plans;
-use trellis_kernel::StreamId;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -97,10 +96,9 @@ pub(crate) async fn submit(
             .collect(),
         feedback: body.feedback,
     };
-    let stream = StreamId::new("review", id).map_err(ApiError::internal)?;
     let version = handle_and_wait::<Review>(
         &state,
-        &stream,
+        id,
         &command,
         &request.metadata(Some(&caller)),
         plans::REVIEWS_TABLE,

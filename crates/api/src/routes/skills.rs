@@ -10,7 +10,6 @@ use trellis_development::skill::{Skill, SkillCommand, SkillError, esco_skill_id}
 use trellis_development_app::catalog::{self, MAX_SKILLS_PER_ORGANIZATION, SkillRow};
 use trellis_development_app::{ImportError, import_esco_skills};
 use trellis_identity::Role;
-use trellis_kernel::StreamId;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -145,10 +144,9 @@ pub(crate) async fn define(
         aliases: body.aliases,
         esco_uri: body.esco_uri,
     };
-    let stream = StreamId::new("skill", id).map_err(ApiError::internal)?;
     let version = handle_and_wait::<Skill>(
         &state,
-        &stream,
+        id,
         &command,
         &request.metadata(Some(&caller)),
         catalog::SKILLS_TABLE,
