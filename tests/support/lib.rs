@@ -442,7 +442,12 @@ pub async fn spawn_app_on(
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let state = trellis_api::AppState::new(schema_checked(&store), store.pool().clone(), config);
+    let state = trellis_api::AppState::new(
+        schema_checked(&store),
+        store.pool().clone(),
+        config,
+        std::sync::Arc::new(trellis_contexts::modules()),
+    );
     tokio::spawn(trellis_api::serve(listener, state, stop.signal()));
     TestApp {
         address,

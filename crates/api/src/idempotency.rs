@@ -17,7 +17,7 @@
 //! Login, refresh and logout ignore the header (token responses are never stored), and so do
 //! the operator's routes and every request that reaches no command (a method a path does not
 //! have answers 405 whatever its key): the commands are the operations the OpenAPI document
-//! lists with the header ([`crate::openapi::command`]). A command that needs a user, sent
+//! lists with the header ([`crate::openapi::Document::command`]). A command that needs a user, sent
 //! without a valid access token, also ignores it: the handler answers 401.
 
 use axum::body::{Body, Bytes};
@@ -74,7 +74,7 @@ fn user_scope(state: &AppState, request: &Request) -> Option<(Uuid, Uuid)> {
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| crate::auth::verify_access_token(&state.config, t.trim()).ok())
+        .and_then(|t| crate::auth::verify_access_token(&state.edge.config, t.trim()).ok())
         .map(|c| (c.org, c.sub))
 }
 
@@ -101,7 +101,7 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
     let command = request
         .extensions()
         .get::<MatchedPath>()
-        .and_then(|path| crate::openapi::command(request.method(), path.as_str()));
+        .and_then(|path| state.document.command(request.method(), path.as_str()));
     let (organization, user) = match command {
         None => return Ok(next.run(request).await),
         Some(Command::Anonymous) => (Uuid::nil(), Uuid::nil()),
@@ -135,7 +135,7 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
     .bind(user)
     .bind(&key)
     .bind(&fingerprint)
-    .execute(&state.pool)
+    .execute(&state.edge.pool)
     .await
     .map_err(db)?
     .rows_affected()
@@ -150,7 +150,7 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
         .bind(user)
         .bind(&key)
         .bind(STALE_AFTER_SECONDS as f64)
-        .fetch_optional(&state.pool)
+        .fetch_optional(&state.edge.pool)
         .await
         .map_err(db)?;
         let Some((stored, status, content_type, location, kept, stale)) = row else {
@@ -178,7 +178,7 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
                 .bind(user)
                 .bind(&key)
                 .bind(STALE_AFTER_SECONDS as f64)
-                .execute(&state.pool)
+                .execute(&state.edge.pool)
                 .await
                 .map_err(db)?
                 .rows_affected();
@@ -194,7 +194,7 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
             "DELETE FROM http_idempotency WHERE created_at < now() - make_interval(hours => $1)",
         )
         .bind(KEEP_FOR_HOURS as i32)
-        .execute(&state.pool)
+        .execute(&state.edge.pool)
         .await;
     }
 
@@ -208,7 +208,7 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
         .bind(organization)
         .bind(user)
         .bind(&key)
-        .execute(&state.pool)
+        .execute(&state.edge.pool)
         .await;
     };
     if !keeps(status) {
@@ -238,7 +238,7 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
     .bind(header(CONTENT_TYPE))
     .bind(header(LOCATION))
     .bind(bytes.to_vec())
-    .execute(&state.pool)
+    .execute(&state.edge.pool)
     .await;
     if let Err(error) = saved {
         // The command did apply; the answer is still the truth. A retry with this key finds

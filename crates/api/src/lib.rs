@@ -1,57 +1,54 @@
-//! The HTTP edge of Trellis (SPEC §5).
+//! The HTTP edge of Trellis (SPEC §5): composition only (ADR 0011).
 //!
-//! Handlers are thin: parse and validate input into domain values, call an application
-//! service, map the result. Only [`ApiError`] knows HTTP statuses. Authentication is a JWT
-//! access token checked by the [`Caller`](extract::Caller) extractor (which also checks the
-//! user is still active); authorization lives in [`policy`].
+//! Each context's routes and OpenAPI operations come from its module's HTTP slice (its
+//! `<context>-app` crate, built on the edge kit `trellis-edge`); this crate merges them with
+//! the platform routes (health, metrics, operator routes, audit, live updates, the OpenAPI
+//! document) and wraps them in the layers every request passes: request ids and deadline,
+//! problem+json for bare errors, idempotency keys, metrics, body limit, tracing.
 
-pub mod auth;
-pub mod config;
-pub mod consistency;
-pub mod error;
-pub mod extract;
 pub mod idempotency;
-pub mod identity;
 pub mod listener;
 pub mod live;
-pub mod login_guard;
 pub mod metrics;
 pub mod openapi;
-pub mod policy;
 mod routes;
 
-pub use routes::RateLimiter;
+// The edge kit, under the names this crate always had.
+pub use trellis_edge::{auth, config, consistency, error, extract, policy};
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::FromRef;
 use sqlx::PgPool;
+use trellis_edge::{Edge, RateLimiter};
 use trellis_kernel::{CommandHandler, EventStore};
+use trellis_module::Modules;
+use trellis_runtime::Commands;
 
 pub use config::ApiConfig;
 pub use error::ApiError;
 
-/// Everything a handler may use.
+/// Everything the platform's handlers and layers use; each context's slice reaches only
+/// the [`Edge`] part.
 #[derive(Clone)]
 pub struct AppState {
-    /// Command side.
-    pub commands: CommandHandler<dyn EventStore>,
-    /// Read models and sessions.
-    pub pool: PgPool,
-    /// Settings.
-    pub config: Arc<ApiConfig>,
-    /// Rate limits of this process.
-    pub limits: Arc<routes::RateLimiter>,
-    /// Failed-login memory of this process.
-    pub login_guard: Arc<login_guard::LoginGuard>,
+    /// The edge kit's state: commands, read models, settings, budgets, sessions.
+    pub edge: Edge,
     /// Live updates for `/v1/me/events`.
     pub live: Arc<live::LiveHub>,
     /// Request metrics of this process.
     pub metrics: Arc<metrics::Metrics>,
-    /// The context modules this process runs (audit folds, live-update ownership, kinds).
-    pub modules: Arc<trellis_module::Modules>,
-    /// ESCO occupations: target roles of IDPs.
-    pub occupations: Arc<trellis_development::esco::Occupations>,
+    /// The context modules this process runs (routes, audit folds, live-update ownership).
+    pub modules: Arc<Modules>,
+    /// The OpenAPI document of every route served, and the commands it names.
+    pub document: Arc<openapi::Document>,
+}
+
+impl FromRef<AppState> for Edge {
+    fn from_ref(state: &AppState) -> Self {
+        state.edge.clone()
+    }
 }
 
 /// The whole API.
@@ -60,24 +57,33 @@ pub fn router(state: AppState) -> Router {
 }
 
 impl AppState {
-    /// State over a store and a pool. Starts the live-updates follower, so call it inside
-    /// the runtime.
-    pub fn new(store: Arc<dyn EventStore>, pool: PgPool, config: ApiConfig) -> Self {
-        let modules = Arc::new(trellis_contexts::modules());
+    /// State over a store and a pool, serving `modules`. Starts the live-updates follower,
+    /// so call it inside the runtime.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        pool: PgPool,
+        config: ApiConfig,
+        modules: Arc<Modules>,
+    ) -> Self {
         // Usually installed by the process at start-up already; the first install wins.
         modules.install_upcasters();
         let kinds: Vec<&'static str> = modules.routes().into_iter().map(|(k, _)| k).collect();
-        Self {
-            live: live::LiveHub::start(Arc::clone(&store)),
-            commands: CommandHandler::new(store, trellis_kernel::upcast::global())
-                .with_kinds(kinds),
-            modules,
+        let handler = CommandHandler::new(Arc::clone(&store), trellis_kernel::upcast::global())
+            .with_kinds(kinds);
+        let config = Arc::new(config);
+        let edge = Edge {
+            commands: Commands::new(handler, pool.clone(), config.max_read_wait),
+            sessions: modules.sessions(pool.clone()),
             pool,
-            config: Arc::new(config),
-            limits: Arc::default(),
-            login_guard: Arc::default(),
+            config,
+            limits: Arc::new(RateLimiter::default()),
+        };
+        Self {
+            live: live::LiveHub::start(store),
+            document: Arc::new(openapi::Document::of(&modules)),
+            modules,
+            edge,
             metrics: Arc::default(),
-            occupations: Arc::new(trellis_development_app::occupations::bundled_occupations()),
         }
     }
 }
@@ -91,6 +97,6 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limits = state.config.connections;
+    let limits = state.edge.config.connections;
     listener::serve(listener, router(state), limits, shutdown).await
 }

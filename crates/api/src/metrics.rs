@@ -142,7 +142,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 pub async fn render(State(state): State<AppState>) -> Response {
     let mut out = String::new();
     state.metrics.render_requests(&mut out);
-    match trellis_runtime::projection::status(&state.pool).await {
+    match trellis_runtime::projection::status(&state.edge.pool).await {
         Ok(statuses) => {
             let _ = writeln!(
                 out,
@@ -169,7 +169,7 @@ pub async fn render(State(state): State<AppState>) -> Response {
     }
     // Read from the table, not the relay's in-process counters: the relay may run in another
     // process (`--roles relay`). Alert on `parked > 0`.
-    match trellis_store_postgres::parked::counts(&state.pool).await {
+    match trellis_store_postgres::parked::counts(&state.edge.pool).await {
         Ok(counts) => {
             let _ = writeln!(
                 out,

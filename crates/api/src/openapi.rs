@@ -28,118 +28,10 @@ use uuid::Uuid;
 
 use crate::routes;
 
-/// The media type of every error response.
-pub const PROBLEM_JSON: &str = "application/problem+json";
+/// Longest skill alias (the development context's limit; a test keeps them equal).
+pub const SKILL_ALIAS_MAX: usize = 200;
 
-/// RFC 9457 problem details: the body of every error response.
-#[derive(Serialize, ToSchema)]
-pub struct Problem {
-    /// A URI naming the kind of problem, e.g. `https://trellis.dev/problems/validation`.
-    #[serde(rename = "type")]
-    #[schema(format = "uri")]
-    pub kind: String,
-    /// Short summary (the status's reason phrase).
-    pub title: String,
-    /// HTTP status.
-    #[schema(minimum = 400, maximum = 599)]
-    pub status: u16,
-    /// Human explanation.
-    pub detail: String,
-    /// For validation problems (422): every invalid field. Absent otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub errors: Option<Vec<FieldProblem>>,
-}
-
-/// One invalid field.
-#[derive(Serialize, ToSchema)]
-pub struct FieldProblem {
-    /// JSON path, e.g. `admin.email` or `roles[1]`; a query parameter's or header's name.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// Sign-up result.
-#[derive(Serialize, ToSchema)]
-pub struct SignedUp {
-    /// Its first admin.
-    pub admin_user_id: Uuid,
-    /// The new organization.
-    pub organization_id: Uuid,
-}
-
-/// A command's result: the entity and the stream version it produced (pass it as
-/// `?min_version=` to read your write).
-#[derive(Serialize, ToSchema)]
-pub struct Accepted {
-    /// The entity.
-    pub id: Uuid,
-    /// Stream version after the command.
-    #[schema(minimum = 0)]
-    pub version: u64,
-}
-
-/// An accepted asynchronous command: the entity is `processing` until a service answers.
-#[derive(Serialize, ToSchema)]
-pub struct Processing {
-    /// The entity.
-    pub id: Uuid,
-    /// Always `processing`.
-    #[schema(value_type = String, pattern = "^processing$")]
-    pub status: &'static str,
-    /// Stream version after the command.
-    #[schema(minimum = 0)]
-    pub version: u64,
-}
-
-/// A role name.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RoleName {
-    /// Manages the organization: users, catalog, audit.
-    Admin,
-    /// Reviews and approves their reports' plans.
-    Manager,
-    /// Has development plans.
-    Employee,
-    /// Publishes learning resources.
-    Instructor,
-    /// Learns.
-    Learner,
-}
-
-/// The caller's profile.
-#[derive(Serialize, ToSchema)]
-pub struct Profile {
-    /// Not deactivated.
-    pub active: bool,
-    /// Display name.
-    pub display_name: String,
-    /// Login address.
-    #[schema(format = Email)]
-    pub email: String,
-    /// User id.
-    pub id: Uuid,
-    /// Manager.
-    pub manager_id: Option<Uuid>,
-    /// The organization.
-    pub organization: OrganizationRef,
-    /// Role names.
-    #[schema(value_type = Vec<RoleName>)]
-    pub roles: Vec<String>,
-    /// Stream version of the profile.
-    pub version: i64,
-}
-
-/// An organization, by id and name.
-#[derive(Serialize, ToSchema)]
-pub struct OrganizationRef {
-    /// Organization id.
-    pub id: Uuid,
-    /// Its name.
-    pub name: Option<String>,
-}
+pub use trellis_edge::schema::{Accepted, FieldProblem, PROBLEM_JSON, Problem, Processing};
 
 /// `GET /healthz`.
 #[derive(Serialize, ToSchema)]
@@ -314,7 +206,8 @@ fn text_kind(kind: &str) -> Option<TextKind> {
         "trellis:skill-alias" => (
             nonblank,
             None,
-            Some((1, trellis_development::limits::SKILL_ALIAS_MAX)),
+            // `trellis_development::limits::SKILL_ALIAS_MAX`; a test keeps them equal.
+            Some((1, SKILL_ALIAS_MAX)),
             "One line, not blank (trimmed): no control characters and no Unicode \
              bidirectional override or isolate characters.",
         ),
@@ -512,16 +405,25 @@ pub enum Command {
     Anonymous,
 }
 
-/// The command at `method` and `path` (a route template such as `/v1/users/{id}/roles`),
-/// if that operation takes `Idempotency-Key` (read once from the document, which a test
-/// keeps equal to the router).
-pub fn command(method: &axum::http::Method, path: &str) -> Option<Command> {
-    static COMMANDS: std::sync::OnceLock<std::collections::HashMap<(String, String), Command>> =
-        std::sync::OnceLock::new();
-    let commands = COMMANDS.get_or_init(|| {
-        let mut doc = ApiDoc::openapi();
+/// The OpenAPI document of everything served: the platform's operations merged with every
+/// context module's HTTP slice, with the shared conventions applied; and the commands it
+/// names (the operations that take `Idempotency-Key`), for the idempotency layer.
+pub struct Document {
+    openapi: utoipa::openapi::OpenApi,
+    commands: std::collections::HashMap<(String, String), Command>,
+}
+
+impl Document {
+    /// The document of the platform plus `modules`' slices.
+    pub fn of(modules: &trellis_module::Modules) -> Self {
+        let mut openapi = ApiDoc::openapi();
+        for (_, slice) in modules.http() {
+            openapi.merge((slice.openapi)());
+        }
+        SecuritySchemes.modify(&mut openapi);
+        Conventions.modify(&mut openapi);
         let mut commands = std::collections::HashMap::new();
-        for (path, item) in &mut doc.paths.paths {
+        for (path, item) in &mut openapi.paths.paths {
             for (method, op) in operations(item) {
                 let schemes = schemes(op);
                 if takes_idempotency_key(method, path, &schemes) {
@@ -534,11 +436,22 @@ pub fn command(method: &axum::http::Method, path: &str) -> Option<Command> {
                 }
             }
         }
-        commands
-    });
-    commands
-        .get(&(method.as_str().to_ascii_lowercase(), path.to_owned()))
-        .copied()
+        Self { openapi, commands }
+    }
+
+    /// The document.
+    pub fn openapi(&self) -> &utoipa::openapi::OpenApi {
+        &self.openapi
+    }
+
+    /// The command at `method` and `path` (a route template such as
+    /// `/v1/users/{id}/roles`), if that operation takes `Idempotency-Key` (a test keeps the
+    /// document equal to the router).
+    pub fn command(&self, method: &axum::http::Method, path: &str) -> Option<Command> {
+        self.commands
+            .get(&(method.as_str().to_ascii_lowercase(), path.to_owned()))
+            .copied()
+    }
 }
 
 /// The shared conventions (see the module docs).
@@ -655,7 +568,8 @@ impl Modify for Conventions {
     }
 }
 
-/// The document.
+/// The platform's own operations; [`Document`] merges the contexts' and applies the
+/// conventions.
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -672,42 +586,15 @@ impl Modify for Conventions {
         routes::health::healthz,
         routes::health::ready,
         routes::openapi_document,
-        routes::organizations::sign_up,
-        routes::auth::login,
-        routes::auth::refresh,
-        routes::auth::logout,
-        routes::users::create,
-        routes::users::me,
-        routes::users::deactivate,
-        routes::users::assign_roles,
-        routes::users::assign_manager,
-        routes::users::change_password,
         routes::audit::stream,
         routes::audit::events,
         routes::events::events,
-        routes::skills::define,
-        routes::skills::search,
-        routes::skills::import,
-        routes::resources::publish,
-        routes::resources::rate,
-        routes::reviews::submit,
-        routes::idps::create,
-        routes::idps::read,
-        routes::idps::list,
-        routes::idps::add_item,
-        routes::idps::complete_item,
-        routes::idps::approve,
-        routes::idps::retry,
-        routes::occupations::search,
-        routes::profile::declare,
-        routes::profile::list,
         routes::ops::metrics,
         routes::ops::projections,
         routes::ops::parked,
         routes::ops::retry_parked,
     ),
-    components(schemas(Problem, FieldProblem, LiveEvent)),
-    modifiers(&SecuritySchemes, &Conventions),
+    components(schemas(Problem, FieldProblem, LiveEvent))
 )]
 pub struct ApiDoc;
 

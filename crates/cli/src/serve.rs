@@ -8,29 +8,16 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use tokio::sync::watch;
 use trellis_bus_kafka::{KafkaConfig, KafkaSource, Relay, RelayOptions, Routing};
 use trellis_kernel::SubscriptionOptions;
 use trellis_runtime::projection::{self, Projection, ProjectionHandler};
 use trellis_runtime::{ConsumerOptions, EventHandler, EventSource, StoreSource, spawn_consumer};
 
-/// What this process runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Role {
-    /// Store -> Kafka relay (Kafka mode only).
-    Relay,
-    /// Projectors building read models.
-    Projections,
-    /// Light reactive services answering events with commands (none in the product today;
-    /// kept so deployments keep their role lists).
-    Reactions,
-    /// The IDP recommender: loads the embedding model, folds the catalog from the store and
-    /// answers `IdpCreated` as a consumer-group member.
-    Recommender,
-    /// The HTTP API.
-    Api,
-}
+/// The platform's roles; every context module's reactive service is a role too, under its
+/// own name (`recommender`).
+const PLATFORM_ROLES: [&str; 4] = ["api", "relay", "projections", "reactions"];
 
 /// Options of `trellis serve`.
 #[derive(Debug, Args)]
@@ -42,9 +29,28 @@ pub struct ServeArgs {
     /// Topic prefix (else `TRELLIS_TOPIC_PREFIX`, else `trellis.`).
     #[arg(long)]
     topic_prefix: Option<String>,
-    /// Roles to run.
-    #[arg(long, value_delimiter = ',', default_values = ["api", "relay", "projections", "reactions", "recommender"])]
-    roles: Vec<Role>,
+    /// Roles to run: `api`, `relay` (Kafka mode only), `projections`, `reactions` (light
+    /// reactive services; none in the product today, kept so deployments keep their role
+    /// lists) and each context's reactive service by name (`recommender`). Default: all.
+    #[arg(long, value_delimiter = ',')]
+    roles: Vec<String>,
+}
+
+/// The roles to run: all by default; an unknown name is an error listing the known ones.
+fn roles(asked: &[String], modules: &trellis_module::Modules) -> anyhow::Result<Vec<String>> {
+    let known: Vec<&str> = PLATFORM_ROLES
+        .into_iter()
+        .chain(modules.services().map(|s| s.name))
+        .collect();
+    if asked.is_empty() {
+        return Ok(known.into_iter().map(str::to_owned).collect());
+    }
+    for role in asked {
+        if !known.contains(&role.as_str()) {
+            anyhow::bail!("unknown role `{role}`; the roles are {}", known.join(", "));
+        }
+    }
+    Ok(asked.to_vec())
 }
 
 /// Every projection Trellis has, with the contexts (topics) it reads: from the context
@@ -69,7 +75,11 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .or_else(|| settings.get("TRELLIS_TOPIC_PREFIX"))
         .unwrap_or_else(|| "trellis.".to_owned());
-    let api_config = if args.roles.contains(&Role::Api) {
+    let modules = trellis_contexts::modules();
+    modules.install_upcasters();
+    let roles = roles(&args.roles, &modules)?;
+    let runs = |role: &str| roles.iter().any(|r| r == role);
+    let api_config = if runs("api") {
         Some(trellis_api::ApiConfig::from_env().context(
             "the API's configuration is unusable (see README, \"Running in production\")",
         )?)
@@ -91,12 +101,10 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         config.topic_prefix = topic_prefix.clone();
         config
     });
-    let modules = trellis_contexts::modules();
-    modules.install_upcasters();
     let routing = Routing::from_routes(modules.routes());
     let mut tasks = tokio::task::JoinSet::new();
 
-    if let (Some(config), true) = (&kafka, args.roles.contains(&Role::Relay)) {
+    if let (Some(config), true) = (&kafka, runs("relay")) {
         let relay = Relay::new(
             Arc::clone(&store),
             pool.clone(),
@@ -109,28 +117,27 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let mut handlers: Vec<(Arc<dyn EventHandler>, Vec<&str>)> = Vec::new();
-    if args.roles.contains(&Role::Projections) {
+    if runs("projections") {
         for (p, contexts) in modules.projections() {
             projection::ensure(&pool, &*store, &*p).await?;
             handlers.push((Arc::new(ProjectionHandler::new(p, pool.clone())), contexts));
         }
     }
-    if args.roles.contains(&Role::Recommender) {
-        let dir = trellis_embed::model_dir_from_env();
-        let model = tokio::task::spawn_blocking(move || trellis_embed::MiniLm::load(&dir))
-            .await?
-            .context("loading the embedding model (scripts/fetch-model installs it)")?;
-        let recommender = Arc::new(trellis_recommender_service::Recommender::new(
-            Arc::clone(&store),
-            Arc::new(model),
-        ));
-        let follower = Arc::clone(&recommender);
-        let shutdown_follower = shutdown();
-        tasks.spawn(async move {
-            follower.follow(shutdown_follower).await;
-            Ok(())
-        });
-        handlers.push((recommender, vec!["development"]));
+    // Each context's reactive services, as their modules declare them (ADR 0011).
+    for service in modules.services().filter(|s| runs(s.name)) {
+        let shutdown = shutdown.clone();
+        let deps = trellis_module::ServiceDeps {
+            store: Arc::clone(&store) as _,
+            pool: pool.clone(),
+            shutdown: Arc::new(move || Box::pin(shutdown())),
+        };
+        let started = (service.start)(deps)
+            .await
+            .with_context(|| format!("starting the {} service", service.name))?;
+        for task in started.tasks {
+            tasks.spawn(task);
+        }
+        handlers.push((started.handler, service.reads.to_vec()));
     }
     for (handler, contexts) in handlers {
         let source: Box<dyn EventSource> = match &kafka {
@@ -160,7 +167,12 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         tracing::info!(listen = %config.listen, "API listening");
-        let state = trellis_api::AppState::new(Arc::clone(&store) as _, pool.clone(), config);
+        let state = trellis_api::AppState::new(
+            Arc::clone(&store) as _,
+            pool.clone(),
+            config,
+            Arc::new(trellis_contexts::modules()),
+        );
         let shutdown = shutdown();
         tasks.spawn(async move {
             trellis_api::serve(listener, state, shutdown)
@@ -170,7 +182,7 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(
         mode = if kafka.is_some() { "kafka" } else { "single-node" },
-        roles = ?args.roles,
+        roles = ?roles,
         "serving"
     );
     tokio::signal::ctrl_c()

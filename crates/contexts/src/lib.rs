@@ -5,9 +5,10 @@
 //! [`with_fixture`] adds the demo tally, a test and benchmark fixture that is not part of the
 //! product: no product topic carries it.
 
-use trellis_kernel::RecordedEvent;
-use trellis_module::{ContextModule, Modules, PersonalData};
-use uuid::Uuid;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use trellis_module::{ContextModule, Modules, PersonalData, Service, StartedService};
 
 /// The identity context: organizations, users, e-mail claims.
 pub fn identity() -> ContextModule {
@@ -17,6 +18,10 @@ pub fn identity() -> ContextModule {
         .aggregate::<User>()
         .aggregate::<EmailClaim>()
         .projection(trellis_identity_app::IdentityUsers)
+        .sessions(|pool| Arc::new(trellis_identity_app::sessions::IdentitySessions::new(pool)))
+        .http(trellis_identity_app::http::router, || {
+            <trellis_identity_app::http::IdentityApi as utoipa::OpenApi>::openapi()
+        })
         .personal_data(&[PersonalData {
             event_type: "UserRegistered",
             fields: &["email", "display_name"],
@@ -31,17 +36,6 @@ pub fn identity() -> ContextModule {
         })
 }
 
-/// The user ids named by `field` in an event's payload.
-fn payload_user(event: &RecordedEvent, field: &str) -> Vec<Uuid> {
-    event
-        .payload
-        .get(field)
-        .and_then(|v| v.as_str())
-        .and_then(|v| Uuid::parse_str(v).ok())
-        .into_iter()
-        .collect()
-}
-
 /// The development context: skills, resources, reviews, IDPs.
 pub fn development() -> ContextModule {
     use trellis_development::{idp::Idp, resource::Resource, review::Review, skill::Skill};
@@ -52,15 +46,51 @@ pub fn development() -> ContextModule {
         .aggregate::<Idp>()
         .projection(trellis_development_app::catalog::DevelopmentCatalog)
         .projection(trellis_development_app::plans::DevelopmentPlans)
+        .http(trellis_development_app::http::router, || {
+            <trellis_development_app::http::DevelopmentApi as utoipa::OpenApi>::openapi()
+        })
+        .service(recommender())
         .personal_data(&[PersonalData {
             event_type: "ReviewSubmitted",
             fields: &["feedback"],
         }])
         // The employee hears about their plan's creation and their reviews.
-        .owners(|event| match event.event_type.as_str() {
-            "IdpCreated" | "ReviewSubmitted" => payload_user(event, "employee_id"),
-            _ => Vec::new(),
-        })
+        .owners(trellis_development_app::concerned_users)
+}
+
+/// The IDP recommender: loads the embedding model, folds the catalog from the store and
+/// answers new and retried plans as a consumer-group member of `trellis.development`.
+fn recommender() -> Service {
+    Service {
+        name: "recommender",
+        reads: &["development"],
+        start: |deps| {
+            Box::pin(async move {
+                let dir = trellis_embed::model_dir_from_env();
+                let model = tokio::task::spawn_blocking(move || trellis_embed::MiniLm::load(&dir))
+                    .await?
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "loading the embedding model (scripts/fetch-model installs it): {e}"
+                        )
+                    })?;
+                let recommender = Arc::new(trellis_recommender_service::Recommender::new(
+                    deps.store,
+                    Arc::new(model),
+                ));
+                let follower = Arc::clone(&recommender);
+                let shutdown = (deps.shutdown)();
+                let follow: BoxFuture<'static, anyhow::Result<()>> = Box::pin(async move {
+                    follower.follow(shutdown).await;
+                    Ok(())
+                });
+                Ok(StartedService {
+                    handler: recommender,
+                    tasks: vec![follow],
+                })
+            })
+        },
+    }
 }
 
 /// The career context (so far: skill profiles).
@@ -68,6 +98,9 @@ pub fn career() -> ContextModule {
     use trellis_career::skill_profile::SkillProfile;
     ContextModule::new("career")
         .aggregate::<SkillProfile>()
+        .http(trellis_career_app::http::router, || {
+            <trellis_career_app::http::CareerApi as utoipa::OpenApi>::openapi()
+        })
         // One profile per user: `skill_profile-<user id>`.
         .owners(|event| vec![event.stream_id.id()])
 }
@@ -107,6 +140,8 @@ pub fn with_fixture() -> Modules {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trellis_kernel::RecordedEvent;
+    use uuid::Uuid;
 
     #[test]
     fn modules_do_not_clash_and_every_kind_routes_to_its_context() {

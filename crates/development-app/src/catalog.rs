@@ -296,3 +296,15 @@ pub async fn count_skills(pool: &PgPool, organization_id: Uuid) -> Result<usize,
     .await?;
     Ok(usize::try_from(count).unwrap_or(usize::MAX))
 }
+
+/// Commands on a skill are visible once this read model applied them.
+impl trellis_runtime::Shows<trellis_development::skill::Skill> for DevelopmentCatalog {
+    const TABLE: &'static str = SKILLS_TABLE;
+    const ID_COLUMN: &'static str = "skill_id";
+}
+
+/// Commands on a resource are visible once this read model applied them.
+impl trellis_runtime::Shows<trellis_development::resource::Resource> for DevelopmentCatalog {
+    const TABLE: &'static str = RESOURCES_TABLE;
+    const ID_COLUMN: &'static str = "resource_id";
+}

@@ -235,3 +235,141 @@ async fn apply_idp(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(),
     }
     Ok(())
 }
+
+/// Commands on an IDP are visible once this read model applied them.
+impl trellis_runtime::Shows<trellis_development::idp::Idp> for DevelopmentPlans {
+    const TABLE: &'static str = IDPS_TABLE;
+    const ID_COLUMN: &'static str = "idp_id";
+}
+
+/// Commands on a review are visible once this read model applied them.
+impl trellis_runtime::Shows<trellis_development::review::Review> for DevelopmentPlans {
+    const TABLE: &'static str = REVIEWS_TABLE;
+    const ID_COLUMN: &'static str = "review_id";
+}
+
+/// An IDP as the read model holds it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IdpRow {
+    /// Plan id.
+    pub idp_id: uuid::Uuid,
+    /// Its organization.
+    pub organization_id: uuid::Uuid,
+    /// Whose plan.
+    pub employee_id: uuid::Uuid,
+    /// Who created it.
+    pub created_by: uuid::Uuid,
+    /// Title.
+    pub title: String,
+    /// `processing`, `active` or `failed`.
+    pub status: String,
+    /// `[{skill_id, level}]`.
+    pub target_skills: serde_json::Value,
+    /// The target role's ESCO occupation URI.
+    pub target_role: Option<String>,
+    /// Due date.
+    pub due_date: Option<chrono::NaiveDate>,
+    /// The recommender's gap analysis.
+    pub gaps: serde_json::Value,
+    /// Recommended resources, best first.
+    pub recommendations: serde_json::Value,
+    /// Why the recommender failed.
+    pub failure_reason: Option<String>,
+    /// The approving manager.
+    pub approved_by: Option<uuid::Uuid>,
+    /// When it was approved.
+    pub approved_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Items.
+    pub items_total: i32,
+    /// Items done.
+    pub items_done: i32,
+    /// Stream version applied.
+    pub version: i64,
+    /// Created.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Last change.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// An item of an IDP.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ItemRow {
+    /// Item id.
+    pub item_id: uuid::Uuid,
+    /// Title.
+    pub title: String,
+    /// The resource it is about.
+    pub resource_id: Option<uuid::Uuid>,
+    /// Skills it trains (`[uuid]`).
+    pub skill_ids: serde_json::Value,
+    /// When it was done.
+    pub completed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// An IDP in a list.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SummaryRow {
+    /// Plan id.
+    pub idp_id: uuid::Uuid,
+    /// Title.
+    pub title: String,
+    /// Status.
+    pub status: String,
+    /// Items done.
+    pub items_done: i32,
+    /// Items.
+    pub items_total: i32,
+    /// Stream version applied.
+    pub version: i64,
+    /// Created.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Most plans one list returns.
+pub const MAX_LISTED_IDPS: i64 = 200;
+
+/// IDP `id`, whatever its organization (callers check it).
+///
+/// # Errors
+/// Database failures.
+pub async fn idp(pool: &sqlx::PgPool, id: uuid::Uuid) -> Result<Option<IdpRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT * FROM {IDPS_TABLE} WHERE idp_id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// The items of IDP `id`, in the order added.
+///
+/// # Errors
+/// Database failures.
+pub async fn items(pool: &sqlx::PgPool, id: uuid::Uuid) -> Result<Vec<ItemRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT item_id, title, resource_id, skill_ids, completed_at \
+         FROM {SCHEMA}.idp_items WHERE idp_id = $1 ORDER BY position"
+    ))
+    .bind(id)
+    .fetch_all(pool)
+    .await
+}
+
+/// The plans of `employee_id` in `organization_id`, newest first (at most
+/// [`MAX_LISTED_IDPS`]).
+///
+/// # Errors
+/// Database failures.
+pub async fn idps_of(
+    pool: &sqlx::PgPool,
+    organization_id: uuid::Uuid,
+    employee_id: uuid::Uuid,
+) -> Result<Vec<SummaryRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT idp_id, title, status, items_done, items_total, version, created_at \
+         FROM {IDPS_TABLE} WHERE employee_id = $1 AND organization_id = $2 \
+         ORDER BY created_at DESC LIMIT {MAX_LISTED_IDPS}"
+    ))
+    .bind(employee_id)
+    .bind(organization_id)
+    .fetch_all(pool)
+    .await
+}

@@ -1,5 +1,14 @@
-//! `identity_users`: organizations and users for login, authorization and profiles: the
-//! projection and the queries of its read model (the read model owns its queries).
+//! The identity context's application side: the `identity_users` read model (organizations
+//! and users for login, authorization and profiles) with its queries, the login-session store
+//! ([`sessions`]), the use cases ([`use_cases`]), the login guard and the HTTP slice
+//! ([`http`]).
+
+pub mod http;
+pub mod login_guard;
+pub mod sessions;
+pub mod use_cases;
+
+pub use use_cases::{Identity, IdentityError, NewUser, Refusal, TokenPair};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -12,6 +21,12 @@ use uuid::Uuid;
 
 /// The projection.
 pub struct IdentityUsers;
+
+/// Commands on a user are visible once this read model applied them.
+impl trellis_runtime::Shows<trellis_identity::user::User> for IdentityUsers {
+    const TABLE: &'static str = "rm_identity_users.users";
+    const ID_COLUMN: &'static str = "user_id";
+}
 
 /// Schema of the live read model.
 pub const SCHEMA: &str = "rm_identity_users";

@@ -9,11 +9,13 @@
 //!   login names only an e-mail). Its stream id is derived from the normalised address, so
 //!   "claim if free" is an append with `ExpectedVersion::NoStream`.
 
+mod actor;
 pub mod email_claim;
 pub mod organization;
 pub mod user;
 mod values;
 
+pub use actor::Actor;
 pub use values::{DisplayName, Email, OrganizationName, Role, ValueError};
 
 /// Stream kinds of this context, for routing to `trellis.identity`.

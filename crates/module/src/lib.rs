@@ -12,6 +12,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+
 use serde::Serialize;
 use trellis_kernel::{Aggregate, DomainEvent, RecordedEvent, UpcastError, Upcasters};
 use trellis_runtime::projection::Projection;
@@ -119,6 +121,56 @@ fn no_owners(_: &RecordedEvent) -> Vec<Uuid> {
     Vec::new()
 }
 
+/// A context's HTTP slice: its routes over the edge kit's state, and their OpenAPI
+/// operations (merged into one document with the platform's).
+#[derive(Clone, Copy)]
+pub struct HttpSlice {
+    /// The context's routes, with their state applied.
+    pub router: fn(&trellis_edge::Edge) -> axum::Router,
+    /// The context's operations and schemas.
+    pub openapi: fn() -> utoipa::openapi::OpenApi,
+}
+
+/// What a reactive service starts with.
+#[derive(Clone)]
+pub struct ServiceDeps {
+    /// The event store (services fold and append through it).
+    pub store: Arc<dyn trellis_kernel::EventStore>,
+    /// The database pool.
+    pub pool: sqlx::PgPool,
+    /// Resolves when the process drains.
+    pub shutdown: Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>,
+}
+
+/// A started service: the handler its consumer runs, and its background tasks.
+pub struct StartedService {
+    /// Handles the events of the contexts it reads, as a consumer-group member.
+    pub handler: Arc<dyn trellis_runtime::EventHandler>,
+    /// Tasks beside the consumer (e.g. a follower folding the store); they end on shutdown.
+    pub tasks: Vec<BoxFuture<'static, anyhow::Result<()>>>,
+}
+
+/// A reactive service of a context: answers events with commands. Its name is the role that
+/// runs it (`trellis serve --roles <name>`).
+#[derive(Clone, Copy)]
+pub struct Service {
+    /// The role name.
+    pub name: &'static str,
+    /// The contexts (topics) it reads.
+    pub reads: &'static [&'static str],
+    /// Starts it (loads models, folds state).
+    pub start: fn(ServiceDeps) -> BoxFuture<'static, anyhow::Result<StartedService>>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("name", &self.name)
+            .field("reads", &self.reads)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One bounded context.
 pub struct ContextModule {
     /// The context's name: its topic is `trellis.<name>`, its schemas `events/<name>/`.
@@ -133,7 +185,16 @@ pub struct ContextModule {
     pub personal_data: &'static [PersonalData],
     /// Which users its events concern.
     pub owners: Owners,
+    /// Its HTTP slice, if it has routes.
+    pub http: Option<HttpSlice>,
+    /// Its reactive services.
+    pub services: Vec<Service>,
+    /// Whether it answers who is signed in (the identity context does).
+    pub sessions: Option<SessionsFactory>,
 }
+
+/// Builds the edge's view of who is signed in over a pool.
+pub type SessionsFactory = fn(sqlx::PgPool) -> Arc<dyn trellis_edge::Sessions>;
 
 impl ContextModule {
     /// An empty module named `name`.
@@ -145,6 +206,9 @@ impl ContextModule {
             upcasters: Upcasters::new(),
             personal_data: &[],
             owners: no_owners,
+            http: None,
+            services: Vec::new(),
+            sessions: None,
         }
     }
 
@@ -176,6 +240,31 @@ impl ContextModule {
     #[must_use]
     pub fn personal_data(mut self, fields: &'static [PersonalData]) -> Self {
         self.personal_data = fields;
+        self
+    }
+
+    /// Declares the context's HTTP slice.
+    #[must_use]
+    pub fn http(
+        mut self,
+        router: fn(&trellis_edge::Edge) -> axum::Router,
+        openapi: fn() -> utoipa::openapi::OpenApi,
+    ) -> Self {
+        self.http = Some(HttpSlice { router, openapi });
+        self
+    }
+
+    /// Declares that this context answers who is signed in.
+    #[must_use]
+    pub fn sessions(mut self, sessions: SessionsFactory) -> Self {
+        self.sessions = Some(sessions);
+        self
+    }
+
+    /// Declares a reactive service.
+    #[must_use]
+    pub fn service(mut self, service: Service) -> Self {
+        self.services.push(service);
         self
     }
 
@@ -327,6 +416,32 @@ impl Modules {
                 (p, contexts)
             })
             .collect()
+    }
+
+    /// Every context's HTTP slice, with the context's name.
+    pub fn http(&self) -> impl Iterator<Item = (&'static str, HttpSlice)> + '_ {
+        self.modules
+            .iter()
+            .filter_map(|m| m.http.map(|slice| (m.name, slice)))
+    }
+
+    /// Who is signed in, answered by the module that declares it.
+    ///
+    /// # Panics
+    /// When no module does: the edge cannot authenticate anyone (a registration bug every
+    /// test run catches).
+    pub fn sessions(&self, pool: sqlx::PgPool) -> Arc<dyn trellis_edge::Sessions> {
+        let factory = self
+            .modules
+            .iter()
+            .find_map(|m| m.sessions)
+            .unwrap_or_else(|| panic!("no context module declares sessions (identity does)"));
+        factory(pool)
+    }
+
+    /// Every context's reactive services.
+    pub fn services(&self) -> impl Iterator<Item = &Service> {
+        self.modules.iter().flat_map(|m| m.services.iter())
     }
 
     /// Every module's upcast steps, merged.

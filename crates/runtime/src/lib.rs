@@ -10,15 +10,19 @@
 //!   the same transaction (exactly-once effects), and blue/green rebuilds from the store.
 //! - [`StoreSource`]: the in-process source over the store's `$all`.
 
+pub mod commands;
 mod consumer;
 mod handler;
 pub mod projection;
 mod source;
 mod stats;
 mod store_source;
+pub mod use_case;
 
+pub use commands::{Commands, Shows, Written};
 pub use consumer::{ConsumerOptions, ConsumerOutcome, run_consumer, spawn_consumer};
 pub use handler::{EventHandler, HandlerError};
 pub use source::{EventSource, SourceError};
 pub use stats::ConsumerStats;
 pub use store_source::StoreSource;
+pub use use_case::{InvalidField, UseCaseError};

@@ -101,7 +101,8 @@ pub(crate) async fn stream(
     ApiQuery(query): ApiQuery<AsOf>,
 ) -> Result<Json<Value>, ApiError> {
     let stream = StreamId::parse(&stream_id).map_err(|_| ApiError::NotFound)?;
-    let events = upcast(read_whole_stream(&**state.commands.store(), &stream).await?)?;
+    let events =
+        upcast(read_whole_stream(&**state.edge.commands.handler().store(), &stream).await?)?;
     // Another organization's stream, or none: 404 either way.
     let tenant = TenantId::from_uuid(caller.organization_id);
     if events.is_empty() || events.iter().any(|e| e.metadata.tenant_id != Some(tenant)) {
@@ -178,7 +179,9 @@ pub(crate) async fn events(
     // A cursor from another organization only positions the read in the global order;
     // the tenant filter still returns nothing of theirs.
     let events = state
+        .edge
         .commands
+        .handler()
         .store()
         .read_all_filtered(after, limit, &filter)
         .await

@@ -13,7 +13,6 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::Caller;
-use crate::identity::projection;
 use crate::openapi::LiveEvent;
 
 pub fn router() -> Router<AppState> {
@@ -37,11 +36,11 @@ pub(crate) async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let slot = state
         .live
-        .open_stream(caller.user_id, state.config.live_streams_per_user)
+        .open_stream(caller.user_id, state.edge.config.live_streams_per_user)
         .ok_or(ApiError::TooManyRequests { retry_after: 15 })?;
     let receiver = state.live.subscribe();
     let user = caller.user_id;
-    let mut recheck = tokio::time::interval(state.config.live_recheck);
+    let mut recheck = tokio::time::interval(state.edge.config.live_recheck);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let live = Live {
         receiver,
@@ -107,13 +106,12 @@ impl Live {
             return false;
         }
         let caller = &self.caller;
-        let allowed = projection::authenticated_user(
-            &self.state.pool,
-            caller.user_id,
-            caller.organization_id,
-            caller.session_id,
-        )
-        .await;
+        let allowed = self
+            .state
+            .edge
+            .sessions
+            .principal(caller.user_id, caller.organization_id, caller.session_id)
+            .await;
         !matches!(allowed, Ok(None))
     }
 }

@@ -30,8 +30,8 @@ pub(crate) async fn healthz() -> Json<Health> {
         (status = 503, description = "A dependency is down"),
     ))]
 pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
-    sqlx::query("SELECT 1").execute(&state.pool).await?;
-    let broker = match &state.config.kafka_brokers {
+    sqlx::query("SELECT 1").execute(&state.edge.pool).await?;
+    let broker = match &state.edge.config.kafka_brokers {
         None => "single-node",
         Some(brokers) => {
             // Reachable = some bootstrap broker accepts a TCP connection within a second.

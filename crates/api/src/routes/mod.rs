@@ -1,20 +1,9 @@
 //! The router: every route, and the layers every request passes through.
 
 pub(crate) mod audit;
-pub(crate) mod auth;
 pub(crate) mod events;
 pub(crate) mod health;
-pub(crate) mod idps;
-pub(crate) mod occupations;
 pub(crate) mod ops;
-pub(crate) mod organizations;
-pub(crate) mod profile;
-mod ratelimit;
-pub(crate) mod refs;
-pub(crate) mod resources;
-pub(crate) mod reviews;
-pub(crate) mod skills;
-pub(crate) mod users;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -27,38 +16,33 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{CLIENT_REQUEST_ID, ServerRequestId};
 
-pub use ratelimit::RateLimiter;
-
 /// Largest JSON body accepted (uploads get their own limits).
 const BODY_LIMIT: usize = 1024 * 1024;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The platform's routes, then every context module's slice (ADR 0011), under the layers
+/// every request passes.
 pub fn router(state: AppState) -> Router {
     let metrics = axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track);
     let idempotency =
         axum::middleware::from_fn_with_state(state.clone(), crate::idempotency::layer);
     let edge = axum::middleware::from_fn_with_state(state.clone(), edge);
-    Router::new()
+    let mut router = Router::new()
         .route("/v1/openapi.json", axum::routing::get(openapi_document))
         .merge(health::router())
-        .merge(organizations::router())
-        .merge(auth::router())
-        .merge(users::router())
         .merge(audit::router())
         .merge(events::router())
-        .merge(skills::router())
-        .merge(resources::router())
-        .merge(reviews::router())
-        .merge(idps::router())
-        .merge(occupations::router())
-        .merge(profile::router())
         .merge(ops::router())
+        .with_state(state.clone());
+    for (_, slice) in state.modules.http() {
+        router = router.merge((slice.router)(&state.edge));
+    }
+    router
         .fallback(|| async { ApiError::NotFound.into_response() })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
         .route_layer(idempotency)
         .route_layer(metrics)
-        .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(edge)
@@ -67,8 +51,8 @@ pub fn router(state: AppState) -> Router {
 /// This document: what every operation takes and answers.
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "meta", operation_id = "getOpenApiDocument",
     responses((status = 200, description = "The OpenAPI 3.1 document", body = crate::openapi::OpenApiDocument)))]
-pub(crate) async fn openapi_document() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(<crate::openapi::ApiDoc as utoipa::OpenApi>::openapi())
+pub(crate) async fn openapi_document(State(state): State<AppState>) -> Response {
+    axum::Json(state.document.openapi()).into_response()
 }
 
 /// The outermost layer: a server-made request id (the client's own `x-request-id` is kept as
@@ -86,7 +70,7 @@ async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -
         headers.insert(REQUEST_ID, value.clone());
     }
     request.extensions_mut().insert(ServerRequestId(id));
-    let deadline = state.config.connections.request_timeout;
+    let deadline = state.edge.config.connections.request_timeout;
     let mut response = match tokio::time::timeout(deadline, next.run(request)).await {
         Ok(response) => problem_for_bare_errors(response),
         Err(_) => ApiError::Overloaded("the request took too long; retry later").into_response(),

@@ -43,7 +43,7 @@ pub(crate) async fn projections(
     State(state): State<AppState>,
     _: Operator,
 ) -> Result<Json<Vec<ProjectionStatusView>>, ApiError> {
-    let status = trellis_runtime::projection::status(&state.pool)
+    let status = trellis_runtime::projection::status(&state.edge.pool)
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(
@@ -183,8 +183,8 @@ pub(crate) async fn parked(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::field("limit", "must be 1 to 1000"));
     }
-    let records = trellis_store_postgres::parked::list(&state.pool, None, limit).await?;
-    let counts = trellis_store_postgres::parked::counts(&state.pool).await?;
+    let records = trellis_store_postgres::parked::list(&state.edge.pool, None, limit).await?;
+    let counts = trellis_store_postgres::parked::counts(&state.edge.pool).await?;
     Ok(Json(ParkedList {
         counts: ParkedCountsView {
             parked: counts.parked,
@@ -228,7 +228,8 @@ pub(crate) async fn retry_parked(
     _: Operator,
     crate::extract::ApiPath(event_id): crate::extract::ApiPath<uuid::Uuid>,
 ) -> Result<(axum::http::StatusCode, Json<RetryRequested>), ApiError> {
-    let marked = trellis_store_postgres::parked::request_retry(&state.pool, event_id, None).await?;
+    let marked =
+        trellis_store_postgres::parked::request_retry(&state.edge.pool, event_id, None).await?;
     if marked == 0 {
         return Err(ApiError::NotFound);
     }

@@ -9,15 +9,15 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use trellis_identity::{DisplayName, Email, OrganizationName, Role};
 
-use super::ratelimit::ClientIp;
-use crate::AppState;
-use crate::auth::check_password_policy;
-use crate::error::{ApiError, FieldError};
-use crate::extract::{ApiJson, RequestId};
-use crate::identity::service::{self, NewUser};
-use crate::openapi::SignedUp;
+use super::IdentityHttp;
+use super::SignedUp;
+use crate::NewUser;
+use trellis_edge::auth::check_password_policy;
+use trellis_edge::error::{ApiError, FieldError};
+use trellis_edge::extract::{ApiJson, RequestId};
+use trellis_edge::ratelimit::ClientIp;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<IdentityHttp> {
     Router::new().route("/v1/organizations", post(sign_up))
 }
 
@@ -85,15 +85,16 @@ pub fn validate_new_user(
         (status = 429, description = "Too many sign-ups from this address; see Retry-After"),
     ))]
 pub(crate) async fn sign_up(
-    State(state): State<AppState>,
+    State(state): State<IdentityHttp>,
     ClientIp(ip): ClientIp,
     request: RequestId,
     ApiJson(body): ApiJson<SignUp>,
 ) -> Result<(StatusCode, Json<SignedUp>), ApiError> {
-    if !state.config.signup_open {
+    if !state.edge.config.signup_open {
         return Err(ApiError::Forbidden);
     }
     state
+        .edge
         .limits
         .hit(&format!("signup:{ip}"), 20, Duration::from_secs(3600))?;
     let mut errors = Vec::new();
@@ -111,8 +112,11 @@ pub(crate) async fn sign_up(
     let (Some(name), Some(admin), true) = (name, admin, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    let (organization_id, admin_user_id) =
-        service::sign_up(&state, name, admin, &request.metadata(None)).await?;
+    let (organization_id, admin_user_id) = state
+        .identity
+        .sign_up(name, admin, &request.metadata(None))
+        .await
+        .map_err(super::mapped)?;
     Ok((
         StatusCode::CREATED,
         Json(SignedUp {

@@ -1,5 +1,6 @@
 //! `POST /v1/reviews`: a manager rates a direct report's skills.
 
+use crate::plans;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -7,17 +8,15 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use trellis_development::review::{Review, ReviewCommand, ReviewError};
 use trellis_development::{Level, SkillLevel};
-use trellis_development_app::plans;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::consistency::handle_and_wait;
-use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, RequestId};
-use crate::openapi::Accepted;
-use crate::routes::refs::{check_known_skills, employee_in_org};
+use super::DevelopmentHttp;
+use super::{check_known_skills, employee_in_org};
+use trellis_edge::error::{ApiError, from_handle};
+use trellis_edge::extract::{ApiJson, Caller, RequestId};
+use trellis_edge::schema::Accepted;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<DevelopmentHttp> {
     Router::new().route("/v1/reviews", post(submit))
 }
 
@@ -69,12 +68,12 @@ fn review_error(error: ReviewError) -> ApiError {
         (status = 422, description = "Invalid fields, unknown skills or employee"),
     ))]
 pub(crate) async fn submit(
-    State(state): State<AppState>,
+    State(state): State<DevelopmentHttp>,
     caller: Caller,
     request: RequestId,
     ApiJson(body): ApiJson<SubmitReview>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    caller.spend_write(&state)?;
+    caller.spend_write(&state.edge)?;
     let employee = employee_in_org(&state, &caller, body.employee_id, "employee_id").await?;
     if employee.manager_id != Some(caller.user_id) {
         return Err(ApiError::Forbidden);
@@ -96,15 +95,12 @@ pub(crate) async fn submit(
             .collect(),
         feedback: body.feedback,
     };
-    let version = handle_and_wait::<Review>(
-        &state,
-        id,
-        &command,
-        &request.metadata(Some(&caller)),
-        plans::REVIEWS_TABLE,
-        "review_id",
-        review_error,
-    )
-    .await?;
+    let version = state
+        .edge
+        .commands
+        .run::<Review, plans::DevelopmentPlans>(id, &command, &request.metadata(Some(&caller)))
+        .await
+        .map_err(|e| from_handle(e, review_error))?
+        .version;
     Ok((StatusCode::CREATED, Json(Accepted { id, version })))
 }

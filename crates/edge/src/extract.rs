@@ -2,7 +2,7 @@
 //! the field.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -10,10 +10,9 @@ use trellis_identity::Role;
 use trellis_kernel::{ActorId, EventId, Metadata, TenantId, TraceId};
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::Edge;
 use crate::auth::verify_access_token;
 use crate::error::{ApiError, FieldError};
-use crate::identity::projection::authenticated_user;
 
 /// The authenticated user of a request. Built from a valid access token *and* the current
 /// read model: a deactivated user or a changed role takes effect at once, not at expiry.
@@ -39,12 +38,23 @@ impl Caller {
         self.roles.contains(&role)
     }
 
+    /// The caller as use cases see them, with the metadata of `request`'s events.
+    pub fn actor(&self, request: &RequestId) -> trellis_identity::Actor {
+        trellis_identity::Actor {
+            user_id: self.user_id,
+            organization_id: self.organization_id,
+            roles: self.roles.clone(),
+            manager_id: self.manager_id,
+            metadata: request.metadata(Some(self)),
+        }
+    }
+
     /// Counts one expensive request against the caller's per-minute budget.
     ///
     /// # Errors
     /// 429 with `Retry-After` once the budget is spent.
-    pub fn spend_expensive(&self, state: &AppState) -> Result<(), ApiError> {
-        self.spend_expensive_units(state, 1)
+    pub fn spend_expensive(&self, edge: &Edge) -> Result<(), ApiError> {
+        self.spend_expensive_units(edge, 1)
     }
 
     /// Counts `units` of the caller's expensive budget at once, for work that grows with its
@@ -52,11 +62,11 @@ impl Caller {
     ///
     /// # Errors
     /// 429 with `Retry-After` when the units do not fit in what is left this minute.
-    pub fn spend_expensive_units(&self, state: &AppState, units: u32) -> Result<(), ApiError> {
-        state.limits.spend(
+    pub fn spend_expensive_units(&self, edge: &Edge, units: u32) -> Result<(), ApiError> {
+        edge.limits.spend(
             &format!("expensive:{}", self.user_id),
             units,
-            state.config.expensive_limit_per_user,
+            edge.config.expensive_limit_per_user,
             std::time::Duration::from_secs(60),
         )
     }
@@ -66,39 +76,42 @@ impl Caller {
     ///
     /// # Errors
     /// 429 with `Retry-After` once the budget is spent.
-    pub fn spend_write(&self, state: &AppState) -> Result<(), ApiError> {
-        state.limits.hit(
+    pub fn spend_write(&self, edge: &Edge) -> Result<(), ApiError> {
+        edge.limits.hit(
             &format!("write:{}", self.user_id),
-            state.config.write_limit_per_user,
+            edge.config.write_limit_per_user,
             std::time::Duration::from_secs(60),
         )
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
+impl<S> FromRequestParts<S> for Caller
+where
+    Edge: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let edge = Edge::from_ref(state);
         let token = parts
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(ApiError::Unauthorized)?;
-        let claims = verify_access_token(&state.config, token.trim())?;
+        let claims = verify_access_token(&edge.config, token.trim())?;
         // A deactivated user or a revoked session (logout, password change, deactivation)
         // ends its access tokens at once, not at their expiry.
-        let user = authenticated_user(&state.pool, claims.sub, claims.org, claims.sid)
+        let user = edge
+            .sessions
+            .principal(claims.sub, claims.org, claims.sid)
             .await?
             .ok_or(ApiError::Unauthorized)?;
         Ok(Self {
             user_id: user.user_id,
             organization_id: user.organization_id,
-            roles: user
-                .roles
-                .iter()
-                .filter_map(|r| Role::parse(r).ok())
-                .collect(),
+            roles: user.roles,
             manager_id: user.manager_id,
             session_id: claims.sid,
             token_expires: claims.exp,
@@ -407,11 +420,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 #[derive(Debug, Clone, Copy)]
 pub struct Operator;
 
-impl FromRequestParts<AppState> for Operator {
+impl<S> FromRequestParts<S> for Operator
+where
+    Edge: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(expected) = &state.config.ops_token else {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let edge = Edge::from_ref(state);
+        let Some(expected) = &edge.config.ops_token else {
             return Err(ApiError::NotFound);
         };
         let given = parts

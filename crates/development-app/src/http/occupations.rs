@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 use trellis_development::skill::esco_skill_id;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::error::ApiError;
-use crate::extract::{ApiQuery, Caller};
+use super::DevelopmentHttp;
+use trellis_edge::error::ApiError;
+use trellis_edge::extract::{ApiQuery, Caller};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<DevelopmentHttp> {
     Router::new().route("/v1/occupations", get(search))
 }
 
@@ -55,7 +55,7 @@ pub(crate) struct OccupationSkill {
     security(("bearer" = [])),
     responses((status = 200, description = "Matching occupations with their skills", body = Vec<Occupation>)))]
 pub(crate) async fn search(
-    State(state): State<AppState>,
+    State(state): State<DevelopmentHttp>,
     caller: Caller,
     ApiQuery(query): ApiQuery<Search>,
 ) -> Result<Json<Vec<Occupation>>, ApiError> {
@@ -63,7 +63,7 @@ pub(crate) async fn search(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::field("limit", "must be 1 to 100"));
     }
-    let hits = state.occupations.search(&query.q, limit);
+    let hits = state.development.occupations.search(&query.q, limit);
     Ok(Json(
         hits.into_iter()
             .map(|o| Occupation {

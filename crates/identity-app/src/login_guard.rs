@@ -12,7 +12,7 @@
 //!
 //! Hand-rolled rather than `governor`: governor meters rates of attempts, while this needs
 //! failure counts with exponential back-off and a per-account memory of good clients.
-//! In memory, per process (like [`crate::RateLimiter`]).
+//! In memory, per process (like [`trellis_edge::RateLimiter`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -46,7 +46,7 @@ pub struct LoginGuard {
     tables: Mutex<Tables>,
 }
 
-/// Thresholds (from [`crate::ApiConfig`]).
+/// Thresholds (from [`trellis_edge::ApiConfig`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Failures per client address before it is refused.

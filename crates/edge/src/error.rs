@@ -250,6 +250,28 @@ pub fn from_handle<E: std::error::Error + 'static>(
     }
 }
 
+/// Maps a use case's refusal; `domain` maps the aggregate's own errors.
+pub fn from_use_case<D: std::error::Error + 'static>(
+    error: trellis_runtime::UseCaseError<D>,
+    domain: impl FnOnce(D) -> ApiError,
+) -> ApiError {
+    use trellis_runtime::UseCaseError;
+    match error {
+        UseCaseError::NotFound => ApiError::NotFound,
+        UseCaseError::Forbidden => ApiError::Forbidden,
+        UseCaseError::Invalid(fields) => ApiError::Validation(
+            fields
+                .into_iter()
+                .map(|f| FieldError::new(f.field, f.message))
+                .collect(),
+        ),
+        UseCaseError::Conflict(why) => ApiError::Conflict(why),
+        UseCaseError::Domain(e) => domain(e),
+        UseCaseError::Store(e) => e.into(),
+        UseCaseError::Internal(e) => ApiError::Internal(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

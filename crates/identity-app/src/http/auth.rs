@@ -6,13 +6,13 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::ratelimit::ClientIp;
-use crate::AppState;
-use crate::error::ApiError;
-use crate::extract::ApiJson;
-use crate::identity::service::{self, TokenPair};
+use super::IdentityHttp;
+use crate::TokenPair;
+use trellis_edge::error::ApiError;
+use trellis_edge::extract::ApiJson;
+use trellis_edge::ratelimit::ClientIp;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<IdentityHttp> {
     Router::new()
         .route("/v1/auth/login", post(login))
         .route("/v1/auth/refresh", post(refresh))
@@ -56,18 +56,15 @@ const NO_STORE: NoStore = [
         (status = 429, description = "Too many failed logins: retry after Retry-After seconds"),
     ))]
 pub(crate) async fn login(
-    State(state): State<AppState>,
+    State(state): State<IdentityHttp>,
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<(NoStore, Json<TokenPair>), ApiError> {
-    let tokens = service::login(
-        &state,
-        &body.email,
-        body.password,
-        body.organization_id,
-        &ip,
-    )
-    .await?;
+    let tokens = state
+        .identity
+        .login(&body.email, body.password, body.organization_id, &ip)
+        .await
+        .map_err(super::mapped)?;
     Ok((NO_STORE, Json(tokens)))
 }
 
@@ -79,12 +76,18 @@ pub(crate) async fn login(
         (status = 401, description = "Unknown, expired, revoked or reused token"),
     ))]
 pub(crate) async fn refresh(
-    State(state): State<AppState>,
+    State(state): State<IdentityHttp>,
     ApiJson(body): ApiJson<RefreshToken>,
 ) -> Result<(NoStore, Json<TokenPair>), ApiError> {
     Ok((
         NO_STORE,
-        Json(service::refresh(&state, &body.refresh_token).await?),
+        Json(
+            state
+                .identity
+                .refresh(&body.refresh_token)
+                .await
+                .map_err(super::mapped)?,
+        ),
     ))
 }
 
@@ -93,9 +96,13 @@ pub(crate) async fn refresh(
     request_body = RefreshToken,
     responses((status = 204, description = "Logged out (also for a token that names no session)")))]
 pub(crate) async fn logout(
-    State(state): State<AppState>,
+    State(state): State<IdentityHttp>,
     ApiJson(body): ApiJson<RefreshToken>,
 ) -> Result<StatusCode, ApiError> {
-    service::logout(&state, &body.refresh_token).await?;
+    state
+        .identity
+        .logout(&body.refresh_token)
+        .await
+        .map_err(super::mapped)?;
     Ok(StatusCode::NO_CONTENT)
 }

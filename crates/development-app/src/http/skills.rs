@@ -1,5 +1,7 @@
 //! `POST /v1/skills`, `GET /v1/skills?q=&limit=`, `POST /v1/skills/import`.
 
+use crate::catalog::{self, MAX_SKILLS_PER_ORGANIZATION, SkillRow};
+use crate::{ImportError, import_esco_skills};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -7,19 +9,16 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use trellis_development::esco::parse_skill_line;
 use trellis_development::skill::{Skill, SkillCommand, SkillError, esco_skill_id};
-use trellis_development_app::catalog::{self, MAX_SKILLS_PER_ORGANIZATION, SkillRow};
-use trellis_development_app::{ImportError, import_esco_skills};
 use trellis_identity::Role;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::consistency::handle_and_wait;
-use crate::error::{ApiError, from_handle};
-use crate::extract::{ApiJson, ApiQuery, Caller, RequestId};
-use crate::openapi::Accepted;
-use crate::policy;
+use super::DevelopmentHttp;
+use trellis_edge::error::{ApiError, from_handle};
+use trellis_edge::extract::{ApiJson, ApiQuery, Caller, RequestId};
+use trellis_edge::policy;
+use trellis_edge::schema::Accepted;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<DevelopmentHttp> {
     Router::new()
         .route("/v1/skills", post(define).get(search))
         .route("/v1/skills/import", post(import))
@@ -121,14 +120,14 @@ fn skill_error(error: SkillError) -> ApiError {
         (status = 409, description = "Already defined (the same ESCO URI), or the catalog is full"),
     ))]
 pub(crate) async fn define(
-    State(state): State<AppState>,
+    State(state): State<DevelopmentHttp>,
     caller: Caller,
     request: RequestId,
     ApiJson(body): ApiJson<DefineSkill>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    caller.spend_write(&state)?;
+    caller.spend_write(&state.edge)?;
     policy::require_any(&caller, &[Role::Admin])?;
-    if catalog::count_skills(&state.pool, caller.organization_id).await?
+    if catalog::count_skills(&state.edge.pool, caller.organization_id).await?
         >= MAX_SKILLS_PER_ORGANIZATION
     {
         return Err(catalog_full());
@@ -144,16 +143,13 @@ pub(crate) async fn define(
         aliases: body.aliases,
         esco_uri: body.esco_uri,
     };
-    let version = handle_and_wait::<Skill>(
-        &state,
-        id,
-        &command,
-        &request.metadata(Some(&caller)),
-        catalog::SKILLS_TABLE,
-        "skill_id",
-        skill_error,
-    )
-    .await?;
+    let version = state
+        .edge
+        .commands
+        .run::<Skill, catalog::DevelopmentCatalog>(id, &command, &request.metadata(Some(&caller)))
+        .await
+        .map_err(|e| from_handle(e, skill_error))?
+        .version;
     Ok((StatusCode::CREATED, Json(Accepted { id, version })))
 }
 
@@ -176,7 +172,7 @@ pub(crate) struct SearchQuery {
         (status = 422, description = "Bad limit or q"),
     ))]
 pub(crate) async fn search(
-    State(state): State<AppState>,
+    State(state): State<DevelopmentHttp>,
     caller: Caller,
     ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> Result<Json<Vec<SkillView>>, ApiError> {
@@ -191,7 +187,7 @@ pub(crate) async fn search(
             "must be at most 200 characters, without NUL",
         ));
     }
-    let rows = catalog::search_skills(&state.pool, caller.organization_id, &q, limit).await?;
+    let rows = catalog::search_skills(&state.edge.pool, caller.organization_id, &q, limit).await?;
     Ok(Json(rows.into_iter().map(SkillView::from).collect()))
 }
 
@@ -211,12 +207,12 @@ pub(crate) async fn search(
         (status = 429, description = "Write or import budget spent; see Retry-After"),
     ))]
 pub(crate) async fn import(
-    State(state): State<AppState>,
+    State(state): State<DevelopmentHttp>,
     caller: Caller,
     request: RequestId,
     body: String,
 ) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
-    caller.spend_write(&state)?;
+    caller.spend_write(&state.edge)?;
     policy::require_any(&caller, &[Role::Admin])?;
     let lines = body.lines().filter(|l| !l.trim().is_empty()).count();
     if lines > MAX_IMPORT_LINES {
@@ -229,20 +225,25 @@ pub(crate) async fn import(
     }
     // The work grows with the size: charge it so (one unit per started 100 lines).
     let units = lines.div_ceil(IMPORT_LINES_PER_UNIT).max(1);
-    caller.spend_expensive_units(&state, u32::try_from(units).unwrap_or(u32::MAX))?;
+    caller.spend_expensive_units(&state.edge, u32::try_from(units).unwrap_or(u32::MAX))?;
     check_catalog_room(&state, &caller, &body).await?;
     let metadata = request.metadata(Some(&caller));
-    let report = import_esco_skills(&state.commands, caller.organization_id, &metadata, &body)
-        .await
-        .map_err(|e| match e {
-            ImportError::Line(line) => {
-                ApiError::field(&format!("body[line {}]", line.line), line.reason)
-            }
-            ImportError::Refused { uri, source } => {
-                ApiError::field("body", format!("skill {uri}: {source}"))
-            }
-            ImportError::Store(e) => from_handle(e, skill_error),
-        })?;
+    let report = import_esco_skills(
+        state.edge.commands.handler(),
+        caller.organization_id,
+        &metadata,
+        &body,
+    )
+    .await
+    .map_err(|e| match e {
+        ImportError::Line(line) => {
+            ApiError::field(&format!("body[line {}]", line.line), line.reason)
+        }
+        ImportError::Refused { uri, source } => {
+            ApiError::field("body", format!("skill {uri}: {source}"))
+        }
+        ImportError::Store(e) => from_handle(e, skill_error),
+    })?;
     Ok((
         StatusCode::ACCEPTED,
         Json(ImportReport {
@@ -255,7 +256,11 @@ pub(crate) async fn import(
 /// Refuses an import that would take the catalog past [`MAX_SKILLS_PER_ORGANIZATION`]:
 /// counts the lines naming skills not in the catalog yet (a re-import adds nothing, so it
 /// always passes). Unparsable lines are left to the import, which names them.
-async fn check_catalog_room(state: &AppState, caller: &Caller, body: &str) -> Result<(), ApiError> {
+async fn check_catalog_room(
+    state: &DevelopmentHttp,
+    caller: &Caller,
+    body: &str,
+) -> Result<(), ApiError> {
     let mut ids: Vec<Uuid> = body
         .lines()
         .enumerate()
@@ -265,12 +270,12 @@ async fn check_catalog_room(state: &AppState, caller: &Caller, body: &str) -> Re
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    let known = catalog::known_skills(&state.pool, caller.organization_id, &ids).await?;
+    let known = catalog::known_skills(&state.edge.pool, caller.organization_id, &ids).await?;
     let new = ids.len().saturating_sub(known.len());
     if new == 0 {
         return Ok(());
     }
-    let count = catalog::count_skills(&state.pool, caller.organization_id).await?;
+    let count = catalog::count_skills(&state.edge.pool, caller.organization_id).await?;
     if count + new > MAX_SKILLS_PER_ORGANIZATION {
         return Err(ApiError::Conflict(format!(
             "the import would take the organization's catalog to {} skills; it may hold at \

@@ -57,20 +57,31 @@ pub fn check_password_policy(password: &str, context: &[&str]) -> Result<(), &'s
     Ok(())
 }
 
+/// Hashing, verifying or signing failed: a bug or a broken runtime, never the user's input.
+#[derive(Debug, thiserror::Error)]
+#[error("credential processing failed: {0}")]
+pub struct CredentialError(String);
+
+impl From<CredentialError> for ApiError {
+    fn from(error: CredentialError) -> Self {
+        ApiError::internal(error)
+    }
+}
+
 /// Hashes a password with argon2id (default parameters, random salt), off the async threads.
 ///
 /// # Errors
 /// Internal errors only.
-pub async fn hash_password(password: String) -> Result<String, ApiError> {
+pub async fn hash_password(password: String) -> Result<String, CredentialError> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| ApiError::Internal(e.to_string().into()))
+            .map_err(|e| CredentialError(e.to_string()))
     })
     .await
-    .map_err(ApiError::internal)?
+    .map_err(|e| CredentialError(e.to_string()))?
 }
 
 /// A hash of a password nobody has, verified when the e-mail is unknown so that unknown
@@ -90,7 +101,10 @@ fn dummy_hash() -> &'static str {
 ///
 /// # Errors
 /// Internal errors only; a mismatch is `Ok(false)`.
-pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool, ApiError> {
+pub async fn verify_password(
+    password: String,
+    hash: Option<String>,
+) -> Result<bool, CredentialError> {
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
@@ -103,7 +117,7 @@ pub async fn verify_password(password: String, hash: Option<String>) -> Result<b
         Ok(known && ok)
     })
     .await
-    .map_err(ApiError::internal)?
+    .map_err(|e| CredentialError(e.to_string()))?
 }
 
 /// Claims of an access token.
@@ -144,7 +158,7 @@ pub fn issue_access_token(
     organization_id: Uuid,
     session_id: Uuid,
     roles: Vec<String>,
-) -> Result<String, ApiError> {
+) -> Result<String, CredentialError> {
     let iat = now_secs();
     let claims = Claims {
         sub: user_id,
@@ -161,7 +175,7 @@ pub fn issue_access_token(
         &claims,
         &EncodingKey::from_secret(config.jwt_secret.expose().as_bytes()),
     )
-    .map_err(ApiError::internal)
+    .map_err(|e| CredentialError(e.to_string()))
 }
 
 /// Verifies an access token: HS256 only (so `alg: none` and key confusion are refused), the

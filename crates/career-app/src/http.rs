@@ -1,5 +1,6 @@
-//! `POST /v1/users/me/skills`, `GET /v1/users/me/skills`: the caller's declared skills (career
-//! context, `SkillProfile`). The recommender falls back to these where no review rated a skill.
+//! The career context over HTTP: `POST /v1/users/me/skills`, `GET /v1/users/me/skills`, the
+//! caller's declared skills (`SkillProfile`). The recommender falls back to these where no
+//! review rated a skill.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,15 +12,22 @@ use trellis_development::Level;
 use trellis_kernel::CommandContext;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::error::{ApiError, from_handle};
-use crate::extract::{ApiJson, Caller, RequestId};
-use crate::openapi::Accepted;
-use crate::routes::refs::check_known_skills;
+use trellis_edge::Edge;
+use trellis_edge::error::{ApiError, from_handle, from_use_case};
+use trellis_edge::extract::{ApiJson, Caller, RequestId};
+use trellis_edge::schema::Accepted;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/users/me/skills", post(declare).get(list))
+/// The context's routes over `edge`.
+pub fn router(edge: &Edge) -> Router {
+    Router::new()
+        .route("/v1/users/me/skills", post(declare).get(list))
+        .with_state(edge.clone())
 }
+
+/// The context's operations, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(declare, list))]
+pub struct CareerApi;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -58,13 +66,21 @@ pub(crate) struct DeclaredSkill {
         (status = 422, description = "Not a skill of your catalog, or a level outside 1 to 5"),
     ))]
 pub(crate) async fn declare(
-    State(state): State<AppState>,
+    State(state): State<Edge>,
     caller: Caller,
     request: RequestId,
     ApiJson(body): ApiJson<DeclareSkill>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.spend_write(&state)?;
-    check_known_skills(&state, &caller, &[body.skill_id], |_| "skill_id".to_owned()).await?;
+    // A skill of the caller's catalog (the development context owns the catalog).
+    trellis_development_app::idps::check_known_skills(
+        &state.pool,
+        caller.organization_id,
+        &[body.skill_id],
+        |_| "skill_id".to_owned(),
+    )
+    .await
+    .map_err(|e| from_use_case(e, |never: std::convert::Infallible| match never {}))?;
     let context = CommandContext {
         metadata: request.metadata(Some(&caller)),
         ..CommandContext::default()
@@ -75,6 +91,7 @@ pub(crate) async fn declare(
     };
     let outcome = state
         .commands
+        .handler()
         .handle::<SkillProfile>(caller.user_id, &command, &context)
         .await
         .map_err(|e| from_handle(e, |never| match never {}))?;
@@ -92,11 +109,12 @@ pub(crate) async fn declare(
     security(("bearer" = [])),
     responses((status = 200, description = "Declared skills with levels, and the stream version", body = DeclaredSkills)))]
 pub(crate) async fn list(
-    State(state): State<AppState>,
+    State(state): State<Edge>,
     caller: Caller,
 ) -> Result<Json<DeclaredSkills>, ApiError> {
     let (profile, version) = state
         .commands
+        .handler()
         .load::<SkillProfile>(caller.user_id)
         .await
         .map_err(|e| from_handle(e, |never| match never {}))?;

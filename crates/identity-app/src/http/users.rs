@@ -9,16 +9,16 @@ use trellis_identity::Role;
 use trellis_identity::user::UserCommand;
 use uuid::Uuid;
 
+use super::IdentityHttp;
 use super::organizations::validate_new_user;
-use crate::AppState;
-use crate::consistency::MinVersion;
-use crate::error::{ApiError, FieldError};
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, RequestId};
-use crate::identity::{projection, service};
-use crate::openapi::{Accepted, OrganizationRef, Profile};
-use crate::policy;
+use super::{OrganizationRef, Profile};
+use trellis_edge::consistency::MinVersion;
+use trellis_edge::error::{ApiError, FieldError};
+use trellis_edge::extract::{ApiJson, ApiPath, ApiQuery, Caller, RequestId};
+use trellis_edge::policy;
+use trellis_edge::schema::Accepted;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<IdentityHttp> {
     Router::new()
         .route("/v1/users", post(create))
         .route("/v1/users/me", get(me))
@@ -30,11 +30,11 @@ pub fn router() -> Router<AppState> {
 
 /// Loads a user of the caller's organization (404 otherwise) and checks the caller is admin.
 async fn admin_target(
-    state: &AppState,
+    state: &IdentityHttp,
     caller: &Caller,
     id: Uuid,
-) -> Result<projection::UserRow, ApiError> {
-    let target = projection::user_by_id(&state.pool, id)
+) -> Result<crate::UserRow, ApiError> {
+    let target = crate::user_by_id(&state.edge.pool, id)
         .await?
         .ok_or(ApiError::NotFound)?;
     policy::same_organization(caller, target.organization_id)?;
@@ -61,7 +61,7 @@ fn parse_roles(names: &[String], errors: &mut Vec<FieldError>) -> Vec<Role> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct AssignRoles {
     /// The user's roles from now on (at least one).
-    #[schema(value_type = Vec<crate::openapi::RoleName>, min_items = 1)]
+    #[schema(value_type = Vec<super::RoleName>, min_items = 1)]
     roles: Vec<String>,
 }
 
@@ -76,13 +76,13 @@ pub(crate) struct AssignRoles {
         (status = 409, description = "The organization's last admin cannot give up the role, or the user is deactivated"),
     ))]
 pub(crate) async fn assign_roles(
-    State(state): State<AppState>,
+    State(state): State<IdentityHttp>,
     caller: Caller,
     request: RequestId,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AssignRoles>,
 ) -> Result<Json<Accepted>, ApiError> {
-    caller.spend_write(&state)?;
+    caller.spend_write(&state.edge)?;
     let target = admin_target(&state, &caller, id).await?;
     let mut errors = Vec::new();
     let roles = parse_roles(&body.roles, &mut errors);
@@ -93,7 +93,7 @@ pub(crate) async fn assign_roles(
     let loses_admin = target.active
         && target.roles.iter().any(|r| r == Role::Admin.as_str())
         && !roles.contains(&Role::Admin);
-    if loses_admin && projection::active_admins(&state.pool, caller.organization_id).await? <= 1 {
+    if loses_admin && crate::active_admins(&state.edge.pool, caller.organization_id).await? <= 1 {
         return Err(ApiError::Conflict(
             "the organization's last admin cannot give up the admin role; make another \
              user admin first"
@@ -101,8 +101,12 @@ pub(crate) async fn assign_roles(
         ));
     }
     let command = UserCommand::AssignRoles { roles };
-    let version =
-        service::change_user(&state, id, command, &request.metadata(Some(&caller))).await?;
+    let version = state
+        .identity
+        .change_user(id, &command, &request.metadata(Some(&caller)))
+        .await
+        .map_err(super::mapped)?
+        .version;
     Ok(Json(Accepted { id, version }))
 }
 
@@ -125,17 +129,17 @@ pub(crate) struct AssignManager {
         (status = 422, description = "manager_id is not another active user of your organization"),
     ))]
 pub(crate) async fn assign_manager(
-    State(state): State<AppState>,
+    State(state): State<IdentityHttp>,
     caller: Caller,
     request: RequestId,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<AssignManager>,
 ) -> Result<Json<Accepted>, ApiError> {
-    caller.spend_write(&state)?;
+    caller.spend_write(&state.edge)?;
     admin_target(&state, &caller, id).await?;
     if let Some(manager) = body.manager_id {
         let ok = manager != id
-            && projection::user_by_id(&state.pool, manager)
+            && crate::user_by_id(&state.edge.pool, manager)
                 .await?
                 .is_some_and(|m| m.organization_id == caller.organization_id && m.active);
         if !ok {
@@ -148,8 +152,12 @@ pub(crate) async fn assign_manager(
     let command = UserCommand::AssignManager {
         manager_id: body.manager_id,
     };
-    let version =
-        service::change_user(&state, id, command, &request.metadata(Some(&caller))).await?;
+    let version = state
+        .identity
+        .change_user(id, &command, &request.metadata(Some(&caller)))
+        .await
+        .map_err(super::mapped)?
+        .version;
     Ok(Json(Accepted { id, version }))
 }
 
@@ -175,41 +183,33 @@ pub(crate) struct ChangePassword {
         (status = 429, description = "Write or password-hashing budget spent; see Retry-After"),
     ))]
 pub(crate) async fn change_password(
-    State(state): State<AppState>,
+    State(state): State<IdentityHttp>,
     caller: Caller,
     request: RequestId,
     ApiJson(body): ApiJson<ChangePassword>,
 ) -> Result<Json<Accepted>, ApiError> {
-    caller.spend_write(&state)?;
-    caller.spend_expensive(&state)?;
-    let user = projection::user_by_id(&state.pool, caller.user_id)
+    caller.spend_write(&state.edge)?;
+    caller.spend_expensive(&state.edge)?;
+    let user = crate::user_by_id(&state.edge.pool, caller.user_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
     let context = [user.email.as_str(), user.display_name.as_str()];
-    if let Err(why) = crate::auth::check_password_policy(&body.new_password, &context) {
+    if let Err(why) = trellis_edge::auth::check_password_policy(&body.new_password, &context) {
         return Err(ApiError::field("new_password", why));
     }
-    if !crate::auth::verify_password(body.current_password, Some(user.password_hash)).await? {
-        return Err(ApiError::field(
-            "current_password",
-            "is not your current password",
-        ));
-    }
-    let password_hash = crate::auth::hash_password(body.new_password).await?;
-    let command = UserCommand::ChangePassword { password_hash };
-    let version = service::change_user(
-        &state,
-        caller.user_id,
-        command,
-        &request.metadata(Some(&caller)),
-    )
-    .await?;
-    // Whoever else holds a session (a stolen refresh token, say) is logged out; the session
-    // that changed the password goes on.
-    service::revoke_sessions(&state, caller.user_id, Some(caller.session_id)).await?;
+    let written = state
+        .identity
+        .change_password(
+            &caller.actor(&request),
+            caller.session_id,
+            body.current_password,
+            body.new_password,
+        )
+        .await
+        .map_err(super::mapped)?;
     Ok(Json(Accepted {
         id: caller.user_id,
-        version,
+        version: written.version,
     }))
 }
 
@@ -228,7 +228,7 @@ pub(crate) struct CreateUser {
     #[schema(min_length = 1, max_length = 100, format = "trellis:nonblank-line")]
     display_name: String,
     /// At least one.
-    #[schema(value_type = Vec<crate::openapi::RoleName>, min_items = 1)]
+    #[schema(value_type = Vec<super::RoleName>, min_items = 1)]
     roles: Vec<String>,
     /// Their manager.
     #[serde(default)]
@@ -246,14 +246,14 @@ pub(crate) struct CreateUser {
         (status = 429, description = "Write or password-hashing budget spent; see Retry-After"),
     ))]
 pub(crate) async fn create(
-    State(state): State<AppState>,
+    State(state): State<IdentityHttp>,
     caller: Caller,
     request: RequestId,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     policy::require_any(&caller, &[Role::Admin])?;
-    caller.spend_write(&state)?;
-    caller.spend_expensive(&state)?;
+    caller.spend_write(&state.edge)?;
+    caller.spend_expensive(&state.edge)?;
     let mut errors = Vec::new();
     let mut roles = Vec::new();
     for (i, role) in body.roles.iter().enumerate() {
@@ -277,14 +277,22 @@ pub(crate) async fn create(
         return Err(ApiError::Validation(errors));
     };
     user.manager_id = body.manager_id;
-    let (id, version) = service::register_user(
-        &state,
-        caller.organization_id,
-        user,
-        &request.metadata(Some(&caller)),
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(Accepted { id, version })))
+    let written = state
+        .identity
+        .register_user(
+            caller.organization_id,
+            user,
+            &request.metadata(Some(&caller)),
+        )
+        .await
+        .map_err(super::mapped)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Accepted {
+            id: written.id,
+            version: written.version,
+        }),
+    ))
 }
 
 /// The caller's profile, roles and organization.
@@ -294,23 +302,21 @@ pub(crate) async fn create(
         description = "Wait (bounded) until this stream version of your profile is visible")),
     responses((status = 200, description = "Profile", body = Profile)))]
 pub(crate) async fn me(
-    State(state): State<AppState>,
+    State(state): State<IdentityHttp>,
     caller: Caller,
     ApiQuery(consistency): ApiQuery<MinVersion>,
 ) -> Result<Json<Profile>, ApiError> {
     if let Some(version) = consistency.min_version {
-        projection::wait_for_user(
-            &state.pool,
-            caller.user_id,
-            version,
-            state.config.max_read_wait,
-        )
-        .await?;
+        state
+            .edge
+            .commands
+            .wait::<trellis_identity::user::User, crate::IdentityUsers>(caller.user_id, version)
+            .await?;
     }
-    let user = projection::user_by_id(&state.pool, caller.user_id)
+    let user = crate::user_by_id(&state.edge.pool, caller.user_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    let organization = projection::organization_name(&state.pool, user.organization_id).await?;
+    let organization = crate::organization_name(&state.edge.pool, user.organization_id).await?;
     Ok(Json(Profile {
         active: user.active,
         display_name: user.display_name,
@@ -337,17 +343,22 @@ pub(crate) async fn me(
         (status = 409, description = "You cannot deactivate yourself"),
     ))]
 pub(crate) async fn deactivate(
-    State(state): State<AppState>,
+    State(state): State<IdentityHttp>,
     caller: Caller,
     request: RequestId,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Accepted>, ApiError> {
-    caller.spend_write(&state)?;
+    caller.spend_write(&state.edge)?;
     admin_target(&state, &caller, id).await?;
     if id == caller.user_id {
         // An organization must not lock out its own admin by accident.
         return Err(ApiError::Conflict("you cannot deactivate yourself".into()));
     }
-    let version = service::deactivate(&state, id, &request.metadata(Some(&caller))).await?;
+    let version = state
+        .identity
+        .deactivate(id, &request.metadata(Some(&caller)))
+        .await
+        .map_err(super::mapped)?
+        .version;
     Ok(Json(Accepted { id, version }))
 }

@@ -1,5 +1,6 @@
 //! `POST /v1/resources`: publish a learning resource.
 
+use crate::catalog;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -7,19 +8,17 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use trellis_development::resource::{Resource, ResourceCommand, ResourceError, ResourceKind};
 use trellis_development::{Level, SkillLevel};
-use trellis_development_app::catalog;
 use trellis_identity::Role;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::consistency::handle_and_wait;
-use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, Caller, RequestId};
-use crate::openapi::Accepted;
-use crate::policy;
-use crate::routes::refs::check_known_skills;
+use super::DevelopmentHttp;
+use super::check_known_skills;
+use trellis_edge::error::{ApiError, from_handle};
+use trellis_edge::extract::{ApiJson, ApiPath, Caller, RequestId};
+use trellis_edge::policy;
+use trellis_edge::schema::Accepted;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<DevelopmentHttp> {
     Router::new()
         .route("/v1/resources", post(publish))
         .route("/v1/resources/{id}/ratings", post(rate))
@@ -101,12 +100,12 @@ fn resource_error(error: ResourceError) -> ApiError {
         (status = 422, description = "Invalid fields or skills not in your catalog"),
     ))]
 pub(crate) async fn publish(
-    State(state): State<AppState>,
+    State(state): State<DevelopmentHttp>,
     caller: Caller,
     request: RequestId,
     ApiJson(body): ApiJson<PublishResource>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    caller.spend_write(&state)?;
+    caller.spend_write(&state.edge)?;
     policy::require_any(&caller, &[Role::Admin, Role::Manager, Role::Instructor])?;
     let ids: Vec<Uuid> = body.skills.iter().map(|s| s.skill_id).collect();
     check_known_skills(&state, &caller, &ids, |i| format!("skills[{i}].skill_id")).await?;
@@ -128,16 +127,17 @@ pub(crate) async fn publish(
             .collect(),
         published_by: caller.user_id,
     };
-    let version = handle_and_wait::<Resource>(
-        &state,
-        id,
-        &command,
-        &request.metadata(Some(&caller)),
-        catalog::RESOURCES_TABLE,
-        "resource_id",
-        resource_error,
-    )
-    .await?;
+    let version = state
+        .edge
+        .commands
+        .run::<Resource, catalog::DevelopmentCatalog>(
+            id,
+            &command,
+            &request.metadata(Some(&caller)),
+        )
+        .await
+        .map_err(|e| from_handle(e, resource_error))?
+        .version;
     Ok((StatusCode::CREATED, Json(Accepted { id, version })))
 }
 
@@ -160,28 +160,29 @@ pub(crate) struct RateResource {
         (status = 422, description = "Rating outside 1 to 5"),
     ))]
 pub(crate) async fn rate(
-    State(state): State<AppState>,
+    State(state): State<DevelopmentHttp>,
     caller: Caller,
     request: RequestId,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<RateResource>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    caller.spend_write(&state)?;
-    let resource = catalog::resource(&state.pool, id).await?;
+    caller.spend_write(&state.edge)?;
+    let resource = catalog::resource(&state.edge.pool, id).await?;
     policy::same_organization(&caller, resource.ok_or(ApiError::NotFound)?.organization_id)?;
     let command = ResourceCommand::Rate {
         user_id: caller.user_id,
         rating: body.rating,
     };
-    let version = handle_and_wait::<Resource>(
-        &state,
-        id,
-        &command,
-        &request.metadata(Some(&caller)),
-        catalog::RESOURCES_TABLE,
-        "resource_id",
-        resource_error,
-    )
-    .await?;
+    let version = state
+        .edge
+        .commands
+        .run::<Resource, catalog::DevelopmentCatalog>(
+            id,
+            &command,
+            &request.metadata(Some(&caller)),
+        )
+        .await
+        .map_err(|e| from_handle(e, resource_error))?
+        .version;
     Ok((StatusCode::CREATED, Json(Accepted { id, version })))
 }

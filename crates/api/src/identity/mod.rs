@@ -1,4 +1,0 @@
-//! The identity application service and its read model.
-
-pub mod projection;
-pub mod service;

@@ -1,0 +1,156 @@
+//! Running a command and reading your write: the one shape every command use case has.
+//!
+//! A use case runs a command on an aggregate and answers once the read model its callers
+//! query shows the result (bounded by a wait, so a stalled projector delays a response but
+//! never hangs it). Which table shows which aggregate is declared once, next to the read
+//! model, with [`Shows`]; the use case names the pair by type:
+//!
+//! ```ignore
+//! let written = commands.run::<Skill, DevelopmentCatalog>(id, &command, &metadata).await?;
+//! ```
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use trellis_kernel::{
+    Aggregate, CommandContext, CommandHandler, EventStore, HandleError, Metadata,
+};
+use uuid::Uuid;
+
+/// A read model that shows aggregate `A`'s entities with the stream version it applied.
+pub trait Shows<A: Aggregate> {
+    /// The table (schema-qualified; a code constant, never input).
+    const TABLE: &'static str;
+    /// Its id column; its `version` column holds the applied stream version.
+    const ID_COLUMN: &'static str;
+}
+
+/// What a command wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// The entity.
+    pub id: Uuid,
+    /// Stream version after the command (clients pass it as `?min_version=`).
+    pub version: u64,
+    /// Whether the read model showed it within the wait.
+    pub visible: bool,
+}
+
+/// The command side plus read-your-writes waits.
+#[derive(Clone)]
+pub struct Commands {
+    handler: CommandHandler<dyn EventStore>,
+    pool: PgPool,
+    max_wait: Duration,
+}
+
+impl Commands {
+    /// Commands run by `handler`, waits read from `pool` for at most `max_wait`.
+    pub fn new(handler: CommandHandler<dyn EventStore>, pool: PgPool, max_wait: Duration) -> Self {
+        Self {
+            handler,
+            pool,
+            max_wait,
+        }
+    }
+
+    /// The command handler.
+    pub fn handler(&self) -> &CommandHandler<dyn EventStore> {
+        &self.handler
+    }
+
+    /// The read models' pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Runs `command` on aggregate `A`'s entity `id`, then waits (bounded) until read model
+    /// `R` shows the version it produced.
+    ///
+    /// # Errors
+    /// The aggregate's refusal, or store failures (a failed wait is a store failure too).
+    pub async fn run<A, R>(
+        &self,
+        id: Uuid,
+        command: &A::Command,
+        metadata: &Metadata,
+    ) -> Result<Written, HandleError<A::Error>>
+    where
+        A: Aggregate,
+        R: Shows<A>,
+    {
+        let context = CommandContext {
+            metadata: metadata.clone(),
+            ..CommandContext::default()
+        };
+        let outcome = self.handler.handle::<A>(id, command, &context).await?;
+        let visible = wait_for_version(
+            &self.pool,
+            R::TABLE,
+            R::ID_COLUMN,
+            id,
+            outcome.version,
+            self.max_wait,
+        )
+        .await
+        .map_err(trellis_store_postgres::store_error)?;
+        Ok(Written {
+            id,
+            version: outcome.version,
+            visible,
+        })
+    }
+
+    /// Waits (bounded) until read model `R` shows entity `id` at `version` or later.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn wait<A: Aggregate, R: Shows<A>>(
+        &self,
+        id: Uuid,
+        version: u64,
+    ) -> Result<bool, sqlx::Error> {
+        wait_for_version(
+            &self.pool,
+            R::TABLE,
+            R::ID_COLUMN,
+            id,
+            version,
+            self.max_wait,
+        )
+        .await
+    }
+}
+
+/// Polls `table.version` for the row `id_column = id` until it reaches `version`, backing
+/// off from 1 ms to 25 ms, for at most `timeout`. `table` and `id_column` are code constants,
+/// never input. Returns whether it caught up.
+///
+/// # Errors
+/// Database failures.
+pub async fn wait_for_version(
+    pool: &PgPool,
+    table: &'static str,
+    id_column: &'static str,
+    id: Uuid,
+    version: u64,
+    timeout: Duration,
+) -> Result<bool, sqlx::Error> {
+    let sql = format!("SELECT version FROM {table} WHERE {id_column} = $1");
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut delay = Duration::from_millis(1);
+    loop {
+        let seen: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+        if seen.is_some_and(|v| v >= i64::try_from(version).unwrap_or(i64::MAX)) {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(25));
+    }
+}
