@@ -620,9 +620,9 @@ def esco_lines():
 
 
 def max_import_lines():
-    """MAX_IMPORT_LINES from crates/api/src/routes/skills.rs (2,000 when not found)."""
+    """MAX_IMPORT_LINES from crates/development-app/src/http/skills.rs (2,000 when not found)."""
     try:
-        with open(os.path.join(ROOT, "crates", "api", "src", "routes", "skills.rs")) as f:
+        with open(os.path.join(ROOT, "crates", "development-app", "src", "http", "skills.rs")) as f:
             for line in f:
                 if "const MAX_IMPORT_LINES" in line:
                     return int(line.split("=")[1].strip().rstrip(";").replace("_", ""))
@@ -844,7 +844,7 @@ def lower_severity(admin1, skill_id, lockout_admin, lockout_admin_id, stream_ema
 
     with check("10-write-budget-429"):
         if WRITE_LIMIT is None:
-            not_implemented("no TRELLIS_WRITE_LIMIT_USER in crates/api/src/config.rs")
+            not_implemented("no TRELLIS_WRITE_LIMIT_USER in crates/edge/src/config.rs")
         expect(rid, "no resource to rate (see above)")
         _, rater_email = create_user(admin1, "rater")
         rater, _ = tokens(rater_email)

@@ -433,3 +433,165 @@ async fn each_contexts_events_arrive_on_its_own_topic() {
         }
     }
 }
+
+// --- an outside consumer ------------------------------------------------------------------
+
+/// The Python interpreter of the outside consumer's virtual environment (`scripts/setup`
+/// installs kafka-python, the CloudEvents SDK and jsonschema there).
+fn outside_python() -> std::path::PathBuf {
+    if let Ok(python) = std::env::var("TRELLIS_OUTSIDE_PYTHON") {
+        return python.into();
+    }
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.trellis/outside-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup (or scripts/test), which installs the outside \
+         consumer's clients",
+        python.display()
+    );
+    python
+}
+
+/// Another team's consumer, written with public clients only (kafka-python and the
+/// CloudEvents SDK, `scripts/outside_consumer.py`), reads every product topic from the
+/// beginning and finds only product events, each on its context's topic and valid against
+/// `events/<context>/<Type>.v<N>.json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outside_consumer_finds_only_product_events_each_valid_against_its_schema() {
+    let (_cluster, app) = spawn_kafka_app().await;
+    everything(&app).await;
+    let Transport::Kafka(config) = &app.transport else {
+        unreachable!("a Kafka app")
+    };
+    let events = app.store.read_all(None, 10_000).await.unwrap();
+    let modules = trellis_contexts::modules();
+    // Wait until the relay has published everything written so far.
+    for context in ["identity", "development", "career"] {
+        let want: std::collections::HashSet<trellis_kernel::EventId> = events
+            .iter()
+            .filter(|e| modules.context_of(e.stream_id.kind()).unwrap() == context)
+            .map(|e| e.event_id)
+            .collect();
+        crate::bus_faults::read_topic(config, &config.topic(context), &want).await;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut consumer = std::process::Command::new(outside_python());
+    consumer
+        .arg(root.join("scripts/outside_consumer.py"))
+        .args(["--brokers", &config.brokers])
+        .args(["--prefix", &config.topic_prefix])
+        .arg("--events")
+        .arg(root.join("events"))
+        .args(["--expect", &events.len().to_string(), "--timeout", "90"]);
+    let output = tokio::task::spawn_blocking(move || consumer.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("no report ({e}); stderr: {stderr}"));
+    assert!(output.status.success(), "{report:#}\nstderr: {stderr}");
+    assert!(
+        report["records"].as_u64().unwrap() >= events.len() as u64,
+        "{report:#}"
+    );
+    for context in ["identity", "development", "career"] {
+        assert!(
+            report["by_topic"][config.topic(context)]
+                .as_u64()
+                .unwrap_or(0)
+                > 0,
+            "nothing read from {context}: {report:#}"
+        );
+    }
+    // Only product events: no fixture type on any topic.
+    let types = report["by_type"].as_object().unwrap();
+    assert!(
+        types.keys().all(|t| !t.starts_with("trellis.fixture.")),
+        "{report:#}"
+    );
+}
+
+// --- migrations with owners ---------------------------------------------------------------
+
+/// The tables every owner's migrations make (ADR 0011).
+const OWNED_TABLES: [&str; 9] = [
+    "events",
+    "idempotency_keys",
+    "relay_checkpoints",
+    "relay_parked",
+    "dead_letters",
+    "consumer_checkpoints",
+    "projection_state",
+    "auth_sessions",
+    "http_idempotency",
+];
+
+async fn migrated_versions(pool: &sqlx::PgPool) -> Vec<i64> {
+    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+async fn missing_tables(pool: &sqlx::PgPool) -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    for table in OWNED_TABLES {
+        let found: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+            .bind(table)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        if found.is_none() {
+            missing.push(table);
+        }
+    }
+    missing
+}
+
+/// Each owner migrates its own tables, and a database migrated before migrations had owners
+/// (every table from the event store's folder, two files since split) is adopted as it is:
+/// nothing re-applied, nothing lost, and a second run changes nothing.
+#[tokio::test]
+async fn migrations_have_owners_and_a_database_migrated_before_them_is_adopted() {
+    let expected: Vec<i64> = (1..=8).collect();
+
+    let fresh = fresh_pg_store(2).await;
+    assert_eq!(migrated_versions(fresh.pool()).await, expected);
+    assert!(missing_tables(fresh.pool()).await.is_empty());
+
+    let url = trellis_testkit::pg::fresh_database().await;
+    let store = trellis_store_postgres::PgEventStore::connect(
+        &url,
+        trellis_store_postgres::PgStoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    let before =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/migrations-before-owners");
+    sqlx::migrate::Migrator::new(before)
+        .await
+        .unwrap()
+        .run(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO consumer_checkpoints (name, global_position) VALUES ('kept', 41)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let modules = trellis_contexts::modules();
+    trellis_api::migrate(&store, &modules).await.unwrap();
+    trellis_api::migrate(&store, &modules).await.unwrap();
+    assert_eq!(migrated_versions(store.pool()).await, expected);
+    assert!(missing_tables(store.pool()).await.is_empty());
+    let kept: i64 =
+        sqlx::query_scalar("SELECT global_position FROM consumer_checkpoints WHERE name = 'kept'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        kept, 41,
+        "the runtime's tables were adopted, not re-created"
+    );
+}

@@ -25,7 +25,9 @@ pub async fn fresh_pg_store(connections: u32) -> Arc<PgEventStore> {
         ..PgStoreOptions::default()
     };
     let store = PgEventStore::connect(&url, options).await.unwrap();
-    store.migrate().await.unwrap();
+    trellis_api::migrate(&store, &trellis_contexts::modules())
+        .await
+        .unwrap();
     Arc::new(store)
 }
 

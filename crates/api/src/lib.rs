@@ -29,6 +29,26 @@ use trellis_runtime::Commands;
 pub use config::ApiConfig;
 pub use error::ApiError;
 
+/// The HTTP edge's own tables (idempotency keys), migrated by their owner (ADR 0011).
+pub fn migrations() -> trellis_store_postgres::migrations::Owned {
+    trellis_store_postgres::migrations::Owned::new("trellis-api", sqlx::migrate!("./migrations"))
+}
+
+/// Migrates everything a process serving `modules` uses: the event store, the consumer
+/// runtime, every module's own tables and the HTTP edge's, each by its owner (ADR 0011).
+///
+/// # Errors
+/// As [`trellis_store_postgres::PgEventStore::migrate_with`].
+pub async fn migrate(
+    store: &trellis_store_postgres::PgEventStore,
+    modules: &Modules,
+) -> Result<(), trellis_kernel::StoreError> {
+    let mut owners = vec![trellis_runtime::migrations()];
+    owners.extend(modules.migrations());
+    owners.push(migrations());
+    store.migrate_with(owners).await
+}
+
 /// Everything the platform's handlers and layers use; each context's slice reaches only
 /// the [`Edge`] part.
 #[derive(Clone)]

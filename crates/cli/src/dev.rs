@@ -38,7 +38,9 @@ pub async fn run(url: &str, command: DevCommand) -> anyhow::Result<()> {
         return kafka(brokers, partitions, &bootstrap_file).await;
     }
     let store = Arc::new(crate::connect(url, 4).await?);
-    store.migrate().await.context("migrating")?;
+    trellis_api::migrate(&store, &trellis_contexts::modules())
+        .await
+        .context("migrating")?;
     match command {
         DevCommand::Tail => tail(store).await,
         DevCommand::Kafka { .. } => Ok(()),

@@ -26,7 +26,9 @@ pub enum ImportCommand {
 pub async fn run(url: &str, command: ImportCommand) -> anyhow::Result<()> {
     let ImportCommand::Esco { organization, path } = command;
     let store = Arc::new(crate::connect(url, 4).await?);
-    store.migrate().await.context("migrating")?;
+    trellis_api::migrate(&store, &trellis_contexts::modules())
+        .await
+        .context("migrating")?;
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let commands = CommandHandler::new(store, Arc::new(Upcasters::new()));

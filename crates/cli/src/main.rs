@@ -75,7 +75,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => {
             let store = connect(&cli.database_url, 2).await?;
-            store.migrate().await.context("migrating the event store")?;
+            trellis_api::migrate(&store, &trellis_contexts::modules())
+                .await
+                .context("migrating")?;
             tracing::info!("migrations applied");
             Ok(())
         }

@@ -24,7 +24,9 @@ pub enum ProjectionsCommand {
 /// Runs a projections command.
 pub async fn run(url: &str, command: ProjectionsCommand) -> anyhow::Result<()> {
     let store = Arc::new(crate::connect(url, 4).await?);
-    store.migrate().await.context("migrating")?;
+    trellis_api::migrate(&store, &trellis_contexts::modules())
+        .await
+        .context("migrating")?;
     let mut out = std::io::stdout().lock();
     match command {
         ProjectionsCommand::List => {

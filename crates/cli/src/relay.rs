@@ -33,7 +33,9 @@ pub enum RelayCommand {
 /// Runs a relay command.
 pub async fn run(url: &str, command: RelayCommand) -> anyhow::Result<()> {
     let store = crate::connect(url, 2).await?;
-    store.migrate().await.context("migrating")?;
+    trellis_api::migrate(&store, &trellis_contexts::modules())
+        .await
+        .context("migrating")?;
     let pool = store.pool();
     let mut out = std::io::stdout().lock();
     match command {

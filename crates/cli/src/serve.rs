@@ -87,7 +87,9 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         None
     };
     let store = Arc::new(crate::connect(url, 16).await?);
-    store.migrate().await.context("migrating")?;
+    trellis_api::migrate(&store, &trellis_contexts::modules())
+        .await
+        .context("migrating")?;
     let pool = store.pool().clone();
     let (stop, stopped) = watch::channel(false);
     let shutdown = move || {

@@ -19,6 +19,7 @@ pub fn identity() -> ContextModule {
         .aggregate::<EmailClaim>()
         .projection(trellis_identity_app::IdentityUsers)
         .sessions(|pool| Arc::new(trellis_identity_app::sessions::IdentitySessions::new(pool)))
+        .migrations(trellis_identity_app::migrations)
         .http(trellis_identity_app::http::router, || {
             <trellis_identity_app::http::IdentityApi as utoipa::OpenApi>::openapi()
         })

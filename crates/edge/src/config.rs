@@ -155,6 +155,12 @@ fn check_secret(name: &'static str, secret: &str) -> Result<(), ConfigError> {
 /// `TRELLIS_CONFIG` (`KEY=value` lines, `#` comments) under the environment. `trellis serve`
 /// reads its own settings (`KAFKA_BROKERS`, `TRELLIS_TOPIC_PREFIX`) through the same layers
 /// as the API, so a value in the file means the same thing to both.
+///
+/// Hand-rolled rather than `config` or `figment`: the file is the same `KEY=value` format as
+/// the environment (so one name means one thing everywhere, and `compose.yaml`'s
+/// `env_file` reads it too), there are no nested sections to merge, and each value is parsed
+/// and checked where it is used with a message naming the key; a layering crate would add
+/// its own types and formats for two lookups.
 #[derive(Clone, Default)]
 pub struct Settings {
     file: std::collections::HashMap<String, String>,

@@ -2,6 +2,13 @@
 //!
 //! Per process: with several API processes the effective limit multiplies by their number,
 //! which is acceptable for abuse protection (a shared store would be needed for quotas).
+//!
+//! Hand-rolled rather than `governor`: a governor limiter has one quota, fixed when it is
+//! built, while these budgets are looked up per call (sign-ups per address, writes and
+//! expensive units per user, each configured separately and changed by tests), charge a
+//! variable number of units (an import is charged by its size), and must answer the exact
+//! seconds until the window resets for `Retry-After`. A fixed window over a map is what
+//! that takes; it is about sixty lines with its tests.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -10,6 +10,14 @@ pub mod use_cases;
 
 pub use use_cases::{Identity, IdentityError, NewUser, Refusal, TokenPair};
 
+/// The identity context's own tables (login sessions), migrated by their owner (ADR 0011).
+pub fn migrations() -> trellis_store_postgres::migrations::Owned {
+    trellis_store_postgres::migrations::Owned::new(
+        "trellis-identity-app",
+        sqlx::migrate!("./migrations"),
+    )
+}
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};

@@ -191,6 +191,8 @@ pub struct ContextModule {
     pub services: Vec<Service>,
     /// Whether it answers who is signed in (the identity context does).
     pub sessions: Option<SessionsFactory>,
+    /// Its own tables' migrations (beside its projections' schemas).
+    pub migrations: Option<fn() -> trellis_store_postgres::migrations::Owned>,
 }
 
 /// Builds the edge's view of who is signed in over a pool.
@@ -209,6 +211,7 @@ impl ContextModule {
             http: None,
             services: Vec::new(),
             sessions: None,
+            migrations: None,
         }
     }
 
@@ -258,6 +261,16 @@ impl ContextModule {
     #[must_use]
     pub fn sessions(mut self, sessions: SessionsFactory) -> Self {
         self.sessions = Some(sessions);
+        self
+    }
+
+    /// Declares the migrations of the context's own tables.
+    #[must_use]
+    pub fn migrations(
+        mut self,
+        migrations: fn() -> trellis_store_postgres::migrations::Owned,
+    ) -> Self {
+        self.migrations = Some(migrations);
         self
     }
 
@@ -437,6 +450,14 @@ impl Modules {
             .find_map(|m| m.sessions)
             .unwrap_or_else(|| panic!("no context module declares sessions (identity does)"));
         factory(pool)
+    }
+
+    /// Every context's own migrations.
+    pub fn migrations(&self) -> Vec<trellis_store_postgres::migrations::Owned> {
+        self.modules
+            .iter()
+            .filter_map(|m| m.migrations.map(|migrations| migrations()))
+            .collect()
     }
 
     /// Every context's reactive services.

@@ -26,3 +26,12 @@ pub use source::{EventSource, SourceError};
 pub use stats::ConsumerStats;
 pub use store_source::StoreSource;
 pub use use_case::{InvalidField, UseCaseError};
+
+/// The consumer runtime's tables (dead letters, consumer checkpoints, projection
+/// bookkeeping), migrated by their owner (ADR 0011).
+pub fn migrations() -> trellis_store_postgres::migrations::Owned {
+    trellis_store_postgres::migrations::Owned::new(
+        "trellis-runtime",
+        sqlx::migrate!("./migrations"),
+    )
+}

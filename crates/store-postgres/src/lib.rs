@@ -12,6 +12,7 @@
 mod append;
 mod error;
 mod guarded;
+pub mod migrations;
 pub mod parked;
 mod read;
 
@@ -30,9 +31,6 @@ use trellis_kernel::{
 pub use append::append_in;
 pub use error::{is_unavailable, store_error, unavailable};
 pub use guarded::GuardedConnection;
-
-/// The embedded migrations of the event store.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Connection settings.
 #[derive(Debug, Clone)]
@@ -92,13 +90,24 @@ impl PgEventStore {
         }
     }
 
-    /// Applies pending migrations.
+    /// Applies the event store's pending migrations (its own tables only; a process that
+    /// runs projections, consumers or the API migrates their owners' too, with
+    /// [`Self::migrate_with`]).
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the database cannot be reached, [`StoreError::Backend`]
     /// when a migration fails.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await.map_err(error::migrate_error)
+        migrations::run(&self.pool, Vec::new()).await
+    }
+
+    /// Applies the event store's pending migrations, then those of `others` (each owner's,
+    /// ADR 0011).
+    ///
+    /// # Errors
+    /// As [`Self::migrate`]; also when two owners claim one migration version.
+    pub async fn migrate_with(&self, others: Vec<migrations::Owned>) -> Result<(), StoreError> {
+        migrations::run(&self.pool, others).await
     }
 
     /// The pool, for read-model code that shares the database.

@@ -15,7 +15,7 @@ async fn fresh_store() -> Arc<PgEventStore> {
 
 trellis_testkit::store_contract_tests!(fresh_store);
 
-/// What the HTTP edge turns into 503 and 500 (`crates/api/src/error.rs`): a database that
+/// What the HTTP edge turns into 503 and 500 (`crates/edge/src/error.rs`): a database that
 /// cannot be reached is `Unavailable`, one that answers with an error is `Backend`.
 mod failures {
     use super::*;

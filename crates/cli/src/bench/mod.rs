@@ -274,7 +274,9 @@ pub(crate) fn bench_kafka(
 /// A migrated store with a pool of `connections`.
 async fn store(url: &str, connections: u32) -> anyhow::Result<Arc<PgEventStore>> {
     let store = crate::connect(url, connections).await?;
-    store.migrate().await.context("migrating")?;
+    trellis_api::migrate(&store, &trellis_contexts::modules())
+        .await
+        .context("migrating")?;
     Ok(Arc::new(store))
 }
 

@@ -141,3 +141,63 @@ pub struct OrganizationRef {
     /// Its name.
     pub name: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn typed_responses_serialize_as_the_json_they_replaced() {
+        let id = Uuid::now_v7();
+        let other = Uuid::now_v7();
+        assert_eq!(
+            serde_json::to_string(&SignedUp {
+                admin_user_id: other,
+                organization_id: id,
+            })
+            .unwrap(),
+            json!({"organization_id": id, "admin_user_id": other}).to_string()
+        );
+        assert_eq!(
+            serde_json::to_string(&Profile {
+                active: true,
+                display_name: "Ada".into(),
+                email: "ada@example.com".into(),
+                id,
+                manager_id: None,
+                organization: OrganizationRef {
+                    id: other,
+                    name: Some("Acme".into()),
+                },
+                roles: vec!["admin".into()],
+                version: 2,
+            })
+            .unwrap(),
+            json!({
+                "id": id, "email": "ada@example.com", "display_name": "Ada", "roles": ["admin"],
+                "manager_id": null, "active": true,
+                "organization": {"id": other, "name": "Acme"}, "version": 2,
+            })
+            .to_string()
+        );
+    }
+
+    #[test]
+    fn every_refusal_has_its_status() {
+        use trellis_runtime::UseCaseError;
+        let status = |e: IdentityError| mapped(e).status().as_u16();
+        assert_eq!(status(UseCaseError::Domain(Refusal::BadCredentials)), 401);
+        assert_eq!(status(UseCaseError::Domain(Refusal::EmailTaken)), 409);
+        assert_eq!(status(UseCaseError::Domain(Refusal::Throttled(3))), 429);
+        assert_eq!(
+            status(UseCaseError::Domain(Refusal::User(UserError::NotFound))),
+            404
+        );
+        assert_eq!(status(UseCaseError::field("manager_id", "no")), 422);
+        assert_eq!(status(UseCaseError::Forbidden), 403);
+    }
+}
