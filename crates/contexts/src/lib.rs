@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use trellis_module::{ContextModule, Modules, PersonalData, Service, StartedService};
+use trellis_module::{ContextModule, Modules, Service, StartedService};
 
 /// The identity context: organizations, users, e-mail claims.
 pub fn identity() -> ContextModule {
@@ -23,10 +23,7 @@ pub fn identity() -> ContextModule {
         .http(trellis_identity_app::http::router, || {
             <trellis_identity_app::http::IdentityApi as utoipa::OpenApi>::openapi()
         })
-        .personal_data(&[PersonalData {
-            event_type: "UserRegistered",
-            fields: &["email", "display_name"],
-        }])
+        .personal_data(trellis_identity::PERSONAL_DATA)
         // A user hears about changes to their own stream.
         .owners(|event| {
             if event.stream_id.kind() == User::KIND_NAME {
@@ -51,10 +48,7 @@ pub fn development() -> ContextModule {
             <trellis_development_app::http::DevelopmentApi as utoipa::OpenApi>::openapi()
         })
         .service(recommender())
-        .personal_data(&[PersonalData {
-            event_type: "ReviewSubmitted",
-            fields: &["feedback"],
-        }])
+        .personal_data(trellis_development::PERSONAL_DATA)
         // The employee hears about their plan's creation and their reviews.
         .owners(trellis_development_app::concerned_users)
 }
@@ -157,6 +151,23 @@ mod tests {
             self::modules().context_of("tally").is_err(),
             "the fixture is not product"
         );
+    }
+
+    #[test]
+    fn personal_data_names_event_types_of_its_own_module() {
+        for module in self::modules().iter() {
+            for declared in &module.personal_data {
+                assert!(
+                    module
+                        .aggregates
+                        .iter()
+                        .any(|a| a.event_types.contains(&declared.event_type)),
+                    "{} declares personal data of {}, not one of its event types",
+                    module.name,
+                    declared.event_type
+                );
+            }
+        }
     }
 
     #[test]

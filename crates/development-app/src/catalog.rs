@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use trellis_development::resource::ResourceEvent;
 use trellis_development::skill::SkillEvent;
-use trellis_kernel::{DomainEvent, RecordedEvent};
+use trellis_kernel::{DomainEvent, RecordedEvent, VariantNames, event_types_of};
 use trellis_runtime::projection::{Projection, ProjectionError};
 use uuid::Uuid;
 
@@ -84,7 +84,10 @@ impl Projection for DevelopmentCatalog {
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        &["SkillDefined", "ResourcePublished", "ResourceRated"]
+        static TYPES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+            event_types_of(&[SkillEvent::VARIANTS, ResourceEvent::VARIANTS])
+        });
+        &TYPES
     }
 
     fn schema_sql(&self) -> &'static str {
@@ -97,7 +100,9 @@ impl Projection for DevelopmentCatalog {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         for event in events {
-            if event.stream_id.kind() == "resource" {
+            if event.stream_id.kind()
+                == <trellis_development::resource::Resource as trellis_kernel::Aggregate>::KIND
+            {
                 apply_resource(conn, event).await?;
                 continue;
             }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::PgConnection;
 use trellis_development::idp::{IdpEvent, IdpStatus};
 use trellis_development::review::ReviewEvent;
-use trellis_kernel::{DomainEvent, RecordedEvent};
+use trellis_kernel::{DomainEvent, RecordedEvent, VariantNames, event_types_of};
 use trellis_runtime::projection::{Projection, ProjectionError};
 
 /// The projection.
@@ -44,16 +44,10 @@ impl Projection for DevelopmentPlans {
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        &[
-            "ReviewSubmitted",
-            "IdpCreated",
-            "IdpRecommendationsGenerated",
-            "IdpRecommendationFailed",
-            "IdpRecommendationRetried",
-            "IdpItemAdded",
-            "IdpItemCompleted",
-            "IdpApproved",
-        ]
+        static TYPES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+            event_types_of(&[ReviewEvent::VARIANTS, IdpEvent::VARIANTS])
+        });
+        &TYPES
     }
 
     fn schema_sql(&self) -> &'static str {
@@ -66,7 +60,9 @@ impl Projection for DevelopmentPlans {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         for event in events {
-            if event.stream_id.kind() == "review" {
+            if event.stream_id.kind()
+                == <trellis_development::review::Review as trellis_kernel::Aggregate>::KIND
+            {
                 apply_review(conn, event).await?;
             } else {
                 apply_idp(conn, event).await?;

@@ -407,3 +407,6 @@ impl Aggregate for Idp {
         }
     }
 }
+
+/// The plan events the recommender answers: a new plan, and a retry after a failure.
+pub const RECOMMENDATION_TRIGGERS: [&str; 2] = ["IdpCreated", "IdpRecommendationRetried"];

@@ -16,3 +16,7 @@ pub use values::{Level, SkillLevel, ValueError};
 
 /// Stream kinds of this context, routed to `trellis.development`.
 pub const STREAM_KINDS: [&str; 4] = ["skill", "resource", "review", "idp"];
+
+/// Event fields holding personal data, `(event type, dotted field paths)`: for erasure and
+/// exports (the development module declares them).
+pub const PERSONAL_DATA: &[(&str, &[&str])] = &[("ReviewSubmitted", &["feedback"])];

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use trellis_identity::organization::OrganizationEvent;
 use trellis_identity::user::UserEvent;
-use trellis_kernel::{DomainEvent, RecordedEvent};
+use trellis_kernel::{DomainEvent, RecordedEvent, VariantNames, event_types_of};
 use trellis_runtime::projection::{Projection, ProjectionError};
 use uuid::Uuid;
 
@@ -51,14 +51,10 @@ impl Projection for IdentityUsers {
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        &[
-            "OrganizationCreated",
-            "UserRegistered",
-            "RolesAssigned",
-            "ManagerAssigned",
-            "PasswordChanged",
-            "UserDeactivated",
-        ]
+        static TYPES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+            event_types_of(&[OrganizationEvent::VARIANTS, UserEvent::VARIANTS])
+        });
+        &TYPES
     }
 
     fn schema_sql(&self) -> &'static str {
@@ -74,7 +70,7 @@ impl Projection for IdentityUsers {
         for event in events {
             let id = event.stream_id.id();
             let version = event.stream_version as i64;
-            if event.stream_id.kind() == "organization" {
+            if event.stream_id.kind() == trellis_identity::organization::Organization::KIND_NAME {
                 let OrganizationEvent::OrganizationCreated { name, .. } =
                     OrganizationEvent::from_payload(&event.event_type, event.payload.clone())
                         .map_err(|e| ProjectionError::apply(event, e.to_string()))?;

@@ -24,3 +24,7 @@ pub const STREAM_KINDS: [&str; 3] = [
     user::User::KIND_NAME,
     email_claim::EmailClaim::KIND_NAME,
 ];
+
+/// Event fields holding personal data, `(event type, dotted field paths)`: for erasure and
+/// exports (the identity module declares them).
+pub const PERSONAL_DATA: &[(&str, &[&str])] = &[("UserRegistered", &["email", "display_name"])];

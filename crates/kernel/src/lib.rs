@@ -18,7 +18,7 @@ pub mod subscription;
 pub mod text;
 pub mod upcast;
 
-pub use aggregate::{Aggregate, DomainEvent, EventDecodeError};
+pub use aggregate::{Aggregate, DomainEvent, EventDecodeError, event_types_of};
 pub use envelope::{Metadata, MetadataError, NewEvent, NewEventError, RecordedEvent};
 pub use handler::{CommandContext, CommandHandler, CommandOutcome, HandleError};
 pub use ids::{
@@ -28,6 +28,7 @@ pub use store::{
     AllFilter, AppendOptions, AppendResult, Direction, EventStore, ExpectedVersion, IdempotencyKey,
     StoreError, StoreLimits,
 };
+pub use strum::VariantNames;
 pub use subscription::{AllSubscription, SubscriptionOptions};
 pub use text::{TextError, TextProblem};
 pub use upcast::{UpcastError, Upcaster, Upcasters};

@@ -182,7 +182,7 @@ pub struct ContextModule {
     /// Its upcast steps.
     pub upcasters: Upcasters,
     /// Its personal data.
-    pub personal_data: &'static [PersonalData],
+    pub personal_data: Vec<PersonalData>,
     /// Which users its events concern.
     pub owners: Owners,
     /// Its HTTP slice, if it has routes.
@@ -206,7 +206,7 @@ impl ContextModule {
             aggregates: Vec::new(),
             projections: Vec::new(),
             upcasters: Upcasters::new(),
-            personal_data: &[],
+            personal_data: Vec::new(),
             owners: no_owners,
             http: None,
             services: Vec::new(),
@@ -239,10 +239,18 @@ impl ContextModule {
         self
     }
 
-    /// Declares personal data.
+    /// Declares personal data: `(event type, dotted field paths)` pairs, as the domain crate
+    /// lists them (the only place event type names are written).
     #[must_use]
-    pub fn personal_data(mut self, fields: &'static [PersonalData]) -> Self {
-        self.personal_data = fields;
+    pub fn personal_data(
+        mut self,
+        fields: &'static [(&'static str, &'static [&'static str])],
+    ) -> Self {
+        self.personal_data.extend(
+            fields
+                .iter()
+                .map(|&(event_type, fields)| PersonalData { event_type, fields }),
+        );
         self
     }
 

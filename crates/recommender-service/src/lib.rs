@@ -333,7 +333,7 @@ impl<S: EventStore + ?Sized + 'static> EventHandler for Recommender<S> {
     }
 
     fn wants(&self, event_type: &str) -> bool {
-        matches!(event_type, "IdpCreated" | "IdpRecommendationRetried")
+        trellis_development::idp::RECOMMENDATION_TRIGGERS.contains(&event_type)
     }
 
     async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {

@@ -11,20 +11,47 @@ use trellis_development::idp::IdpEvent;
 use trellis_development::resource::ResourceEvent;
 use trellis_development::review::ReviewEvent;
 use trellis_development::skill::{SkillEvent, esco_skill_id};
-use trellis_kernel::{DomainEvent, RecordedEvent};
+use trellis_kernel::{DomainEvent, RecordedEvent, VariantNames, event_types_of};
 use trellis_recommender::{Catalog, ResourceInfo};
 use uuid::Uuid;
 
-/// Event types the follower folds.
-pub const FOLDED: &[&str] = &[
-    "SkillDefined",
-    "ResourcePublished",
-    "ResourceRated",
-    "ReviewSubmitted",
-    "IdpCreated",
-    "IdpRecommendationRetried",
-    "SkillDeclared",
-];
+/// Event types the follower folds: every skill, resource, review and skill-profile event,
+/// and the plan events the recommender answers.
+pub static FOLDED: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    event_types_of(&[
+        SkillEvent::VARIANTS,
+        ResourceEvent::VARIANTS,
+        ReviewEvent::VARIANTS,
+        SkillProfileEvent::VARIANTS,
+        &trellis_development::idp::RECOMMENDATION_TRIGGERS,
+    ])
+});
+
+/// A folded event, decoded by its enum (no event type is named here).
+enum Folded {
+    Skill(SkillEvent),
+    Resource(ResourceEvent),
+    Review(ReviewEvent),
+    Idp(IdpEvent),
+    Profile(SkillProfileEvent),
+}
+
+/// Decodes `event` if it belongs to one of the folded enums.
+fn decode(event: &RecordedEvent) -> Option<Folded> {
+    fn of<E: DomainEvent>(event: &RecordedEvent) -> Option<E> {
+        if E::VARIANTS.contains(&event.event_type.as_str()) {
+            E::from_payload(&event.event_type, event.payload.clone()).ok()
+        } else {
+            None
+        }
+    }
+    of(event)
+        .map(Folded::Skill)
+        .or_else(|| of(event).map(Folded::Resource))
+        .or_else(|| of(event).map(Folded::Review))
+        .or_else(|| of(event).map(Folded::Idp))
+        .or_else(|| of(event).map(Folded::Profile))
+}
 
 /// One organization.
 #[derive(Debug, Default)]
@@ -86,23 +113,13 @@ pub fn resource_text(title: &str, description: &str) -> String {
 
 /// The text an event needs embedded before it can be folded, if any.
 pub fn text_to_embed(event: &RecordedEvent) -> Option<String> {
-    match event.event_type.as_str() {
-        "SkillDefined" => {
-            match SkillEvent::from_payload(&event.event_type, event.payload.clone()) {
-                Ok(SkillEvent::SkillDefined {
-                    name, description, ..
-                }) => Some(skill_text(&name, &description)),
-                Err(_) => None,
-            }
-        }
-        "ResourcePublished" => {
-            match ResourceEvent::from_payload(&event.event_type, event.payload.clone()) {
-                Ok(ResourceEvent::ResourcePublished {
-                    title, description, ..
-                }) => Some(resource_text(&title, &description)),
-                _ => None,
-            }
-        }
+    match decode(event)? {
+        Folded::Skill(SkillEvent::SkillDefined {
+            name, description, ..
+        }) => Some(skill_text(&name, &description)),
+        Folded::Resource(ResourceEvent::ResourcePublished {
+            title, description, ..
+        }) => Some(resource_text(&title, &description)),
         _ => None,
     }
 }
@@ -137,115 +154,97 @@ impl State {
         let org_id = tenant.as_uuid();
         let id = event.stream_id.id();
         self.folded += 1;
-        match event.event_type.as_str() {
-            "SkillDefined" => {
-                if let Ok(SkillEvent::SkillDefined { name, .. }) =
-                    SkillEvent::from_payload(&event.event_type, event.payload.clone())
-                {
-                    self.org(org_id, occupations)
-                        .catalog
-                        .add_skill(id, name, vector);
-                }
+        let Some(decoded) = decode(event) else {
+            return;
+        };
+        match decoded {
+            Folded::Skill(SkillEvent::SkillDefined { name, .. }) => {
+                self.org(org_id, occupations)
+                    .catalog
+                    .add_skill(id, name, vector);
             }
-            "ResourcePublished" | "ResourceRated" => {
-                let Ok(decoded) =
-                    ResourceEvent::from_payload(&event.event_type, event.payload.clone())
-                else {
-                    return;
+            Folded::Resource(ResourceEvent::ResourcePublished {
+                title,
+                kind,
+                duration_minutes,
+                difficulty,
+                skills,
+                ..
+            }) => {
+                let kind = serde_json::to_value(kind)
+                    .ok()
+                    .and_then(|k| k.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let info = ResourceInfo {
+                    id,
+                    title,
+                    kind,
+                    difficulty: difficulty.get(),
+                    duration_minutes,
+                    skills: skills.iter().map(|s| (s.skill_id, s.level.get())).collect(),
+                    rating_sum: 0,
+                    rating_count: 0,
                 };
+                let vector = vector.unwrap_or_default();
+                self.org(org_id, occupations)
+                    .catalog
+                    .add_resource(info, vector);
+            }
+            Folded::Resource(ResourceEvent::ResourceRated { user_id, rating }) => {
                 let org = self.org(org_id, occupations);
-                match decoded {
-                    ResourceEvent::ResourcePublished {
-                        title,
-                        kind,
-                        duration_minutes,
-                        difficulty,
-                        skills,
-                        ..
-                    } => {
-                        let kind = serde_json::to_value(kind)
-                            .ok()
-                            .and_then(|k| k.as_str().map(str::to_owned))
-                            .unwrap_or_default();
-                        let info = ResourceInfo {
-                            id,
-                            title,
-                            kind,
-                            difficulty: difficulty.get(),
-                            duration_minutes,
-                            skills: skills.iter().map(|s| (s.skill_id, s.level.get())).collect(),
-                            rating_sum: 0,
-                            rating_count: 0,
-                        };
-                        let vector = vector.unwrap_or_default();
-                        org.catalog.add_resource(info, vector);
-                    }
-                    ResourceEvent::ResourceRated { user_id, rating } => {
-                        if let Some(old) = org.ratings.insert((id, user_id), rating.get()) {
-                            org.catalog.unrate(id, old);
-                        }
-                        org.catalog.rate(id, rating.get());
-                    }
+                if let Some(old) = org.ratings.insert((id, user_id), rating.get()) {
+                    org.catalog.unrate(id, old);
                 }
+                org.catalog.rate(id, rating.get());
             }
-            "ReviewSubmitted" => {
-                if let Ok(ReviewEvent::ReviewSubmitted {
+            Folded::Review(ReviewEvent::ReviewSubmitted {
+                employee_id,
+                ratings,
+                ..
+            }) => {
+                let org = self.org(org_id, occupations);
+                let skills: Vec<Uuid> = ratings.iter().map(|r| r.skill_id).collect();
+                org.catalog.add_basket(&skills);
+                // The latest review replaces earlier ones: `$all` is in commit order.
+                org.levels.insert(
                     employee_id,
-                    ratings,
-                    ..
-                }) = ReviewEvent::from_payload(&event.event_type, event.payload.clone())
-                {
-                    let org = self.org(org_id, occupations);
-                    let skills: Vec<Uuid> = ratings.iter().map(|r| r.skill_id).collect();
-                    org.catalog.add_basket(&skills);
-                    // The latest review replaces earlier ones: `$all` is in commit order.
-                    org.levels.insert(
+                    ratings
+                        .iter()
+                        .map(|r| (r.skill_id, r.level.get()))
+                        .collect(),
+                );
+            }
+            Folded::Idp(IdpEvent::IdpCreated {
+                employee_id,
+                target_skills,
+                ..
+            }) => {
+                let skills: Vec<Uuid> = target_skills.iter().map(|t| t.skill_id).collect();
+                self.org(org_id, occupations).catalog.add_basket(&skills);
+                self.idps.insert(
+                    id,
+                    IdpTargets {
+                        organization_id: org_id,
                         employee_id,
-                        ratings
-                            .iter()
-                            .map(|r| (r.skill_id, r.level.get()))
-                            .collect(),
-                    );
-                }
+                        targets: target_skills,
+                        version: event.stream_version,
+                    },
+                );
             }
-            "IdpCreated" => {
-                if let Ok(IdpEvent::IdpCreated {
-                    employee_id,
-                    target_skills,
-                    ..
-                }) = IdpEvent::from_payload(&event.event_type, event.payload.clone())
-                {
-                    let skills: Vec<Uuid> = target_skills.iter().map(|t| t.skill_id).collect();
-                    self.org(org_id, occupations).catalog.add_basket(&skills);
-                    self.idps.insert(
-                        id,
-                        IdpTargets {
-                            organization_id: org_id,
-                            employee_id,
-                            targets: target_skills,
-                            version: event.stream_version,
-                        },
-                    );
-                }
-            }
-            "SkillDeclared" => {
-                if let Ok(SkillProfileEvent::SkillDeclared { skill_id, level }) =
-                    SkillProfileEvent::from_payload(&event.event_type, event.payload.clone())
-                {
-                    // The profile stream is `skill_profile-<user id>`.
-                    self.org(org_id, occupations)
-                        .declared
-                        .entry(id)
-                        .or_default()
-                        .insert(skill_id, level.get());
-                }
-            }
-            "IdpRecommendationRetried" => {
+            Folded::Idp(IdpEvent::IdpRecommendationRetried {}) => {
                 if let Some(idp) = self.idps.get_mut(&id) {
                     idp.version = idp.version.max(event.stream_version);
                 }
             }
-            _ => {}
+            Folded::Profile(SkillProfileEvent::SkillDeclared { skill_id, level }) => {
+                // The profile stream is `skill_profile-<user id>`.
+                self.org(org_id, occupations)
+                    .declared
+                    .entry(id)
+                    .or_default()
+                    .insert(skill_id, level.get());
+            }
+            Folded::Idp(_) => {}
         }
     }
 
