@@ -453,7 +453,12 @@ pub async fn spawn_app_on(
     tokio::spawn(trellis_api::serve(listener, state, stop.signal()));
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        // A request that never gets an answer fails the test instead of hanging the suite
+        // (the edge's own deadline answers 503 long before this).
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap(),
         store,
         transport,
         stop,
