@@ -100,6 +100,15 @@ pub fn career() -> ContextModule {
         .owners(|event| vec![event.stream_id.id()])
 }
 
+/// The content context (so far its domain: contents and their atoms; the upload, storage,
+/// the atomizer and search follow, ADR 0012).
+pub fn content() -> ContextModule {
+    use trellis_content::content::Content;
+    ContextModule::new("content")
+        .aggregate::<Content>()
+        .personal_data(trellis_content::PERSONAL_DATA)
+}
+
 /// The demo tally: a fixture for tests and benchmarks (`events/fixture/`), never served.
 pub fn fixture() -> ContextModule {
     ContextModule::new("fixture")
@@ -110,7 +119,7 @@ pub fn fixture() -> ContextModule {
 
 /// The product's modules.
 pub fn product() -> Vec<ContextModule> {
-    vec![identity(), development(), career()]
+    vec![identity(), development(), career(), content()]
 }
 
 /// The modules Trellis runs.
