@@ -85,6 +85,16 @@ impl Caller {
     }
 }
 
+/// The token of an `Authorization: Bearer …` header.
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::Unauthorized)
+}
+
 impl<S> FromRequestParts<S> for Caller
 where
     Edge: FromRef<S>,
@@ -94,12 +104,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let edge = Edge::from_ref(state);
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized)?;
+        let token = bearer(parts)?;
         let claims = verify_access_token(&edge.config, token.trim())?;
         // A deactivated user or a revoked session (logout, password change, deactivation)
         // ends its access tokens at once, not at their expiry.
@@ -432,12 +437,7 @@ where
         let Some(expected) = &edge.config.ops_token else {
             return Err(ApiError::NotFound);
         };
-        let given = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized)?;
+        let given = bearer(parts)?;
         // Compare digests: equal length, and no early exit that times the prefix.
         use sha2::Digest;
         let a = sha2::Sha256::digest(given.trim().as_bytes());

@@ -24,6 +24,24 @@ pub(super) fn router() -> Router<DevelopmentHttp> {
         .route("/v1/resources/{id}/ratings", post(rate))
 }
 
+/// Runs a resource command and answers 201 with the version the catalog shows.
+async fn run(
+    state: &DevelopmentHttp,
+    caller: &Caller,
+    request: &RequestId,
+    id: Uuid,
+    command: &ResourceCommand,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let version = state
+        .edge
+        .commands
+        .run::<Resource, catalog::DevelopmentCatalog>(id, command, &request.metadata(Some(caller)))
+        .await
+        .map_err(|e| from_handle(e, resource_error))?
+        .version;
+    Ok((StatusCode::CREATED, Json(Accepted { id, version })))
+}
+
 /// A skill a resource teaches.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -127,18 +145,7 @@ pub(crate) async fn publish(
             .collect(),
         published_by: caller.user_id,
     };
-    let version = state
-        .edge
-        .commands
-        .run::<Resource, catalog::DevelopmentCatalog>(
-            id,
-            &command,
-            &request.metadata(Some(&caller)),
-        )
-        .await
-        .map_err(|e| from_handle(e, resource_error))?
-        .version;
-    Ok((StatusCode::CREATED, Json(Accepted { id, version })))
+    run(&state, &caller, &request, id, &command).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -173,16 +180,5 @@ pub(crate) async fn rate(
         user_id: caller.user_id,
         rating: body.rating,
     };
-    let version = state
-        .edge
-        .commands
-        .run::<Resource, catalog::DevelopmentCatalog>(
-            id,
-            &command,
-            &request.metadata(Some(&caller)),
-        )
-        .await
-        .map_err(|e| from_handle(e, resource_error))?
-        .version;
-    Ok((StatusCode::CREATED, Json(Accepted { id, version })))
+    run(&state, &caller, &request, id, &command).await
 }
