@@ -465,14 +465,6 @@ pub async fn spawn_app_on(
     }
 }
 
-/// The real all-MiniLM-L6-v2, loaded once per test binary (scripts/setup fetches it).
-pub fn minilm() -> Arc<trellis_embed::MiniLm> {
-    static MODEL: std::sync::OnceLock<Arc<trellis_embed::MiniLm>> = std::sync::OnceLock::new();
-    Arc::clone(MODEL.get_or_init(|| {
-        Arc::new(trellis_embed::MiniLm::load_default().expect("model (run scripts/fetch-model)"))
-    }))
-}
-
 /// A running recommender (follower + consumer), as one "process" that can be killed.
 pub struct RecommenderProcess {
     tasks: Vec<tokio::task::AbortHandle>,
@@ -495,34 +487,43 @@ impl Drop for RecommenderProcess {
 }
 
 impl TestApp {
-    /// Starts the recommender on the app's transport with the real model.
+    /// Starts the recommender on the app's transport with the real model, as `trellis
+    /// serve` does: the development module's `recommender` service (ADR 0011), its handler
+    /// as a consumer of the topics it declares, its follower as a task.
     pub async fn spawn_recommender(&self) -> RecommenderProcess {
         let stop = Stop::new();
-        let recommender = Arc::new(trellis_recommender_service::Recommender::new(
-            schema_checked(&self.store),
-            minilm(),
-        ));
-        let follower = Arc::clone(&recommender);
-        let signal = stop.signal();
-        let follow = tokio::spawn(async move { follower.follow(signal).await });
-        let handler: Arc<dyn EventHandler> = recommender;
-        let source = source_for(
-            &self.transport,
-            &self.store,
-            handler.name(),
-            &["development"],
-        )
-        .await;
+        let modules = trellis_contexts::modules();
+        let service = *modules
+            .services()
+            .find(|s| s.name == "recommender")
+            .expect("the development module declares the recommender");
+        let watch = stop.0.clone();
+        let deps = trellis_module::ServiceDeps {
+            store: schema_checked(&self.store),
+            pool: self.store.pool().clone(),
+            shutdown: Arc::new(move || {
+                let mut rx = watch.subscribe();
+                Box::pin(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+            }),
+        };
+        let started = (service.start)(deps).await.expect("the recommender starts");
+        let mut tasks: Vec<tokio::task::AbortHandle> = started
+            .tasks
+            .into_iter()
+            .map(|task| tokio::spawn(task).abort_handle())
+            .collect();
+        let handler = started.handler;
+        let source = source_for(&self.transport, &self.store, handler.name(), service.reads).await;
         let (consumer, _) = trellis_runtime::spawn_consumer(
             source,
             handler,
             ConsumerOptions::default(),
             stop.signal(),
         );
-        RecommenderProcess {
-            tasks: vec![follow.abort_handle(), consumer.abort_handle()],
-            stop,
-        }
+        tasks.push(consumer.abort_handle());
+        RecommenderProcess { tasks, stop }
     }
 }
 
