@@ -1,0 +1,186 @@
+//! File storage for uploads (ADR 0012): object storage through `object_store`,
+//! content-addressed by SHA-256 (`sha256/<hex>`), written as a stream with a size cap so a
+//! file is never held whole in memory.
+//!
+//! A put streams into a temporary object (`tmp/<uuid>`) while hashing, then copies it to its
+//! content address if no object is there yet (the same bytes uploaded twice are stored once)
+//! and deletes the temporary one. A stream over the cap, or one that fails, aborts the
+//! multipart write: nothing is left behind at a content address.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use sha2::{Digest, Sha256};
+use trellis_content::StoredFile;
+
+/// Why a put or get failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The stream passed the size cap (a 413 at the edge).
+    #[error("the file is larger than {max} bytes")]
+    TooLarge {
+        /// The cap.
+        max: u64,
+    },
+    /// The stream had no bytes (a 422 naming `file` at the edge).
+    #[error("the file is empty")]
+    Empty,
+    /// The upload's own stream failed (the client went away, say).
+    #[error("reading the upload failed")]
+    Source(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// No object at this key.
+    #[error("no stored file {0}")]
+    NotFound(String),
+    /// A storage URL this build does not serve.
+    #[error("unsupported storage URL `{0}`: use file:///absolute/path")]
+    UnsupportedUrl(String),
+    /// The object store failed.
+    #[error("object storage failed")]
+    Store(#[from] object_store::Error),
+}
+
+/// What a put stored: the address, hash and size (the media type is the caller's sniffing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// `sha256/<hex>`.
+    pub key: String,
+    /// 64 lowercase hex digits.
+    pub sha256: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// Content-addressed file storage.
+#[derive(Clone)]
+pub struct ContentStorage {
+    store: Arc<dyn ObjectStore>,
+}
+
+impl std::fmt::Debug for ContentStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContentStorage")
+            .field("store", &self.store.to_string())
+            .finish()
+    }
+}
+
+impl ContentStorage {
+    /// Storage over any object store.
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Self { store }
+    }
+
+    /// Storage at `url` (`TRELLIS_STORAGE_URL`): `file:///absolute/path` (the folder is
+    /// made if missing).
+    ///
+    /// # Errors
+    /// [`StorageError::UnsupportedUrl`] for other schemes; folder creation failures.
+    pub fn from_url(url: &str) -> Result<Self, StorageError> {
+        let Some(path) = url.strip_prefix("file://").filter(|p| p.starts_with('/')) else {
+            return Err(StorageError::UnsupportedUrl(url.to_owned()));
+        };
+        std::fs::create_dir_all(path).map_err(|e| StorageError::Source(Box::new(e)))?;
+        let local = object_store::local::LocalFileSystem::new_with_prefix(path)?;
+        Ok(Self::new(Arc::new(local)))
+    }
+
+    /// Streams `chunks` into storage, at most `max_bytes`.
+    ///
+    /// # Errors
+    /// [`StorageError::TooLarge`], [`StorageError::Empty`], the source's or the store's
+    /// failure; in every case nothing is left at a content address.
+    pub async fn put<S, E>(&self, mut chunks: S, max_bytes: u64) -> Result<Stored, StorageError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let temporary = Path::from(format!("tmp/{}", uuid::Uuid::now_v7()));
+        let upload = self.store.put_multipart(&temporary).await?;
+        let mut writer = WriteMultipart::new(upload);
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        let failure = loop {
+            let chunk = match chunks.next().await {
+                None => break None,
+                Some(Err(e)) => break Some(StorageError::Source(Box::new(e))),
+                Some(Ok(chunk)) => chunk,
+            };
+            size += chunk.len() as u64;
+            if size > max_bytes {
+                break Some(StorageError::TooLarge { max: max_bytes });
+            }
+            hasher.update(&chunk);
+            if let Err(e) = writer.wait_for_capacity(4).await {
+                break Some(e.into());
+            }
+            writer.put(chunk);
+        };
+        let failure = failure.or((size == 0).then_some(StorageError::Empty));
+        if let Some(failure) = failure {
+            // Best effort: a failed abort leaves only a temporary object, which a sweep of
+            // `tmp/` collects; never an object at a content address.
+            let _ = writer.abort().await;
+            let _ = self.store.delete(&temporary).await;
+            return Err(failure);
+        }
+        writer.finish().await?;
+        let sha256 = format!("{:x}", hasher.finalize());
+        let key = StoredFile::key_of(&sha256);
+        let copied = self
+            .store
+            .copy_if_not_exists(&temporary, &Path::from(key.as_str()))
+            .await;
+        let _ = self.store.delete(&temporary).await;
+        match copied {
+            Ok(()) | Err(object_store::Error::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Stored { key, sha256, size })
+    }
+
+    /// The bytes at `key`, as a stream.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`]; the store's failure.
+    pub async fn get(
+        &self,
+        key: &str,
+    ) -> Result<impl Stream<Item = Result<Bytes, object_store::Error>> + use<>, StorageError> {
+        match self.store.get(&Path::from(key)).await {
+            Ok(result) => Ok(result.into_stream()),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(StorageError::NotFound(key.to_owned()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether an object is at `key`.
+    ///
+    /// # Errors
+    /// The store's failure.
+    pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
+        match self.store.head(&Path::from(key)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Keys under `prefix` (`sha256`, `tmp`), for sweeps and tests.
+    ///
+    /// # Errors
+    /// The store's failure.
+    pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let mut keys = Vec::new();
+        let mut listing = self.store.list(Some(&Path::from(prefix)));
+        while let Some(meta) = listing.next().await {
+            keys.push(meta?.location.to_string());
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}

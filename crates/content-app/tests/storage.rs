@@ -1,0 +1,102 @@
+//! The storage contract, against a real folder (object_store's local file system).
+
+#![allow(clippy::unwrap_used)]
+
+use bytes::Bytes;
+use futures::{StreamExt, stream};
+use sha2::{Digest, Sha256};
+use trellis_content_app::storage::{ContentStorage, StorageError};
+
+fn storage() -> (ContentStorage, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("trellis-storage-{}", uuid::Uuid::now_v7()));
+    let url = format!("file://{}", dir.display());
+    (ContentStorage::from_url(&url).unwrap(), dir)
+}
+
+fn chunks(
+    parts: Vec<&'static [u8]>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+    stream::iter(parts.into_iter().map(|p| Ok(Bytes::from_static(p))))
+}
+
+#[tokio::test]
+async fn a_file_is_stored_once_at_its_sha256_and_read_back() {
+    let (storage, dir) = storage();
+    let stored = storage
+        .put(
+            chunks(vec![b"# Ownership\n", b"Every value has one owner.\n"]),
+            1_000,
+        )
+        .await
+        .unwrap();
+    let expected = format!(
+        "{:x}",
+        Sha256::digest(b"# Ownership\nEvery value has one owner.\n")
+    );
+    assert_eq!(stored.sha256, expected);
+    assert_eq!(stored.key, format!("sha256/{expected}"));
+    assert_eq!(
+        stored.size,
+        b"# Ownership\nEvery value has one owner.\n".len() as u64
+    );
+    // The same bytes again: the same address, one object, no temporary left.
+    let again = storage
+        .put(
+            chunks(vec![b"# Ownership\nEvery value has one owner.\n"]),
+            1_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, stored);
+    assert_eq!(
+        storage.keys("sha256").await.unwrap(),
+        vec![stored.key.clone()]
+    );
+    assert!(storage.keys("tmp").await.unwrap().is_empty());
+    let mut read = Vec::new();
+    let mut body = storage.get(&stored.key).await.unwrap();
+    while let Some(chunk) = body.next().await {
+        read.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(read, b"# Ownership\nEvery value has one owner.\n");
+    assert!(storage.exists(&stored.key).await.unwrap());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn too_large_empty_and_broken_uploads_leave_nothing() {
+    let (storage, dir) = storage();
+    let too_large = storage
+        .put(chunks(vec![b"0123456789", b"0123456789"]), 15)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(too_large, StorageError::TooLarge { max: 15 }),
+        "{too_large:?}"
+    );
+    let empty = storage.put(chunks(vec![]), 15).await.unwrap_err();
+    assert!(matches!(empty, StorageError::Empty), "{empty:?}");
+    let broken = stream::iter(vec![
+        Ok(Bytes::from_static(b"start")),
+        Err(std::io::Error::other("client went away")),
+    ]);
+    let failed = storage.put(broken, 1_000).await.unwrap_err();
+    assert!(matches!(failed, StorageError::Source(_)), "{failed:?}");
+    assert!(storage.keys("sha256").await.unwrap().is_empty());
+    assert!(storage.keys("tmp").await.unwrap().is_empty());
+    assert!(matches!(
+        storage.get("sha256/nothing").await.err(),
+        Some(StorageError::NotFound(_))
+    ));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn only_file_urls_are_served_so_far() {
+    for url in ["s3://bucket", "file://relative/path", "/no/scheme"] {
+        assert!(matches!(
+            ContentStorage::from_url(url),
+            Err(StorageError::UnsupportedUrl(_))
+        ));
+    }
+}
