@@ -15,7 +15,6 @@ use trellis_development::idp::{Idp, IdpCommand, IdpError};
 use trellis_development::skill::esco_skill_id;
 use trellis_development::{Level, SkillLevel};
 use trellis_identity::{Actor, Role};
-use trellis_kernel::{Aggregate, Direction, StreamId};
 use trellis_runtime::{UseCaseError, Written};
 use uuid::Uuid;
 
@@ -316,20 +315,11 @@ pub async fn get(
 ) -> Result<IdpDetails, PlanError> {
     let pool = development.pool();
     if let Some(version) = min_version {
-        let stream =
-            StreamId::new(Idp::KIND, id).map_err(|e| UseCaseError::Internal(Box::new(e)))?;
-        let first = development
+        if !development
             .commands
-            .handler()
-            .store()
-            .read_stream(&stream, 1, Direction::Forwards, 1)
-            .await?;
-        let ours = first.first().is_some_and(|e| {
-            e.metadata
-                .tenant_id
-                .is_some_and(|t| t.as_uuid() == actor.organization_id)
-        });
-        if !ours {
+            .in_organization::<Idp>(id, actor.organization_id)
+            .await?
+        {
             return Err(UseCaseError::NotFound);
         }
         development

@@ -32,8 +32,6 @@ pub struct Written {
     pub id: Uuid,
     /// Stream version after the command (clients pass it as `?min_version=`).
     pub version: u64,
-    /// Whether the read model showed it within the wait.
-    pub visible: bool,
 }
 
 /// The command side plus read-your-writes waits.
@@ -84,7 +82,9 @@ impl Commands {
             ..CommandContext::default()
         };
         let outcome = self.handler.handle::<A>(id, command, &context).await?;
-        let visible = wait_for_version(
+        // A read model that is slow to catch up delays the answer, never fails it: the
+        // version returned lets the client wait (`?min_version=`).
+        wait_for_version(
             &self.pool,
             R::TABLE,
             R::ID_COLUMN,
@@ -97,8 +97,33 @@ impl Commands {
         Ok(Written {
             id,
             version: outcome.version,
-            visible,
         })
+    }
+
+    /// Whether aggregate `A`'s entity `id` is in the store and belongs to `organization_id`
+    /// (the tenant of its first event). Reads one event. A `?min_version=` wait starts only
+    /// for such a stream, so an id that names nothing, or another organization's, answers at
+    /// once: the time a response takes does not tell whether an id exists.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn in_organization<A: Aggregate>(
+        &self,
+        id: Uuid,
+        organization_id: Uuid,
+    ) -> Result<bool, trellis_kernel::StoreError> {
+        let stream = trellis_kernel::StreamId::new(A::KIND, id)
+            .map_err(|e| trellis_kernel::StoreError::Backend(Box::new(e)))?;
+        let first = self
+            .handler
+            .store()
+            .read_stream(&stream, 1, trellis_kernel::Direction::Forwards, 1)
+            .await?;
+        Ok(first.first().is_some_and(|e| {
+            e.metadata
+                .tenant_id
+                .is_some_and(|t| t.as_uuid() == organization_id)
+        }))
     }
 
     /// Waits (bounded) until read model `R` shows entity `id` at `version` or later.
