@@ -237,17 +237,11 @@ impl From<sqlx::Error> for ApiError {
 }
 
 /// Maps a command failure; `domain` maps the aggregate's own errors.
-pub fn from_handle<E: std::error::Error + 'static>(
+pub fn from_handle<E: std::error::Error + Send + Sync + 'static>(
     error: HandleError<E>,
     domain: impl FnOnce(E) -> ApiError,
 ) -> ApiError {
-    match error {
-        HandleError::Domain(e) => domain(e),
-        HandleError::Store(e) => e.into(),
-        HandleError::Upcast(e) => ApiError::internal(e),
-        HandleError::Decode(e) => ApiError::internal(e),
-        e @ HandleError::UnknownKind(_) => ApiError::Internal(e.to_string().into()),
-    }
+    from_use_case(error.into(), domain)
 }
 
 /// Maps a use case's refusal; `domain` maps the aggregate's own errors.

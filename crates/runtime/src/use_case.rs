@@ -65,11 +65,7 @@ impl<D: std::error::Error + 'static> UseCaseError<D> {
 
 impl<D: std::error::Error + Send + Sync + 'static> From<HandleError<D>> for UseCaseError<D> {
     fn from(error: HandleError<D>) -> Self {
-        match error {
-            HandleError::Domain(e) => Self::Domain(e),
-            HandleError::Store(e) => Self::Store(e),
-            other => Self::Internal(Box::new(other)),
-        }
+        Self::from_command(error, |e| e)
     }
 }
 
