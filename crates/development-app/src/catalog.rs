@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use trellis_development::resource::ResourceEvent;
 use trellis_development::skill::SkillEvent;
-use trellis_kernel::{DomainEvent, RecordedEvent, VariantNames, event_types_of};
+use trellis_kernel::{DomainEvent, RecordedEvent, VariantNames};
 use trellis_runtime::projection::{Projection, ProjectionError};
 use uuid::Uuid;
 
@@ -84,9 +84,8 @@ impl Projection for DevelopmentCatalog {
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        static TYPES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
-            event_types_of(&[SkillEvent::VARIANTS, ResourceEvent::VARIANTS])
-        });
+        static TYPES: std::sync::LazyLock<Vec<&'static str>> =
+            std::sync::LazyLock::new(|| [SkillEvent::VARIANTS, ResourceEvent::VARIANTS].concat());
         &TYPES
     }
 

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::PgConnection;
 use trellis_development::idp::{IdpEvent, IdpStatus};
 use trellis_development::review::ReviewEvent;
-use trellis_kernel::{DomainEvent, RecordedEvent, VariantNames, event_types_of};
+use trellis_kernel::{DomainEvent, RecordedEvent, VariantNames};
 use trellis_runtime::projection::{Projection, ProjectionError};
 
 /// The projection.
@@ -44,9 +44,8 @@ impl Projection for DevelopmentPlans {
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        static TYPES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
-            event_types_of(&[ReviewEvent::VARIANTS, IdpEvent::VARIANTS])
-        });
+        static TYPES: std::sync::LazyLock<Vec<&'static str>> =
+            std::sync::LazyLock::new(|| [ReviewEvent::VARIANTS, IdpEvent::VARIANTS].concat());
         &TYPES
     }
 

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use trellis_identity::organization::OrganizationEvent;
 use trellis_identity::user::UserEvent;
-use trellis_kernel::{DomainEvent, RecordedEvent, VariantNames, event_types_of};
+use trellis_kernel::{DomainEvent, RecordedEvent, VariantNames};
 use trellis_runtime::projection::{Projection, ProjectionError};
 use uuid::Uuid;
 
@@ -52,7 +52,7 @@ impl Projection for IdentityUsers {
 
     fn event_types(&self) -> &'static [&'static str] {
         static TYPES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
-            event_types_of(&[OrganizationEvent::VARIANTS, UserEvent::VARIANTS])
+            [OrganizationEvent::VARIANTS, UserEvent::VARIANTS].concat()
         });
         &TYPES
     }

@@ -94,10 +94,3 @@ pub trait Aggregate: Send + Sync + 'static {
         state
     }
 }
-
-/// Every event type of the event enums whose variant lists are given, in order: what a
-/// projection or reaction that applies whole enums declares, without writing a type name
-/// (`event_types_of(&[UserEvent::VARIANTS, OrganizationEvent::VARIANTS])`).
-pub fn event_types_of(enums: &[&'static [&'static str]]) -> Vec<&'static str> {
-    enums.concat()
-}

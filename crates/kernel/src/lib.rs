@@ -18,7 +18,7 @@ pub mod subscription;
 pub mod text;
 pub mod upcast;
 
-pub use aggregate::{Aggregate, DomainEvent, EventDecodeError, event_types_of};
+pub use aggregate::{Aggregate, DomainEvent, EventDecodeError};
 pub use envelope::{Metadata, MetadataError, NewEvent, NewEventError, RecordedEvent};
 pub use handler::{CommandContext, CommandHandler, CommandOutcome, HandleError};
 pub use ids::{

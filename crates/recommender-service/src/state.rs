@@ -11,20 +11,21 @@ use trellis_development::idp::IdpEvent;
 use trellis_development::resource::ResourceEvent;
 use trellis_development::review::ReviewEvent;
 use trellis_development::skill::{SkillEvent, esco_skill_id};
-use trellis_kernel::{DomainEvent, RecordedEvent, VariantNames, event_types_of};
+use trellis_kernel::{DomainEvent, RecordedEvent, VariantNames};
 use trellis_recommender::{Catalog, ResourceInfo};
 use uuid::Uuid;
 
 /// Event types the follower folds: every skill, resource, review and skill-profile event,
 /// and the plan events the recommender answers.
 pub static FOLDED: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
-    event_types_of(&[
+    [
         SkillEvent::VARIANTS,
         ResourceEvent::VARIANTS,
         ReviewEvent::VARIANTS,
         SkillProfileEvent::VARIANTS,
-        &trellis_development::idp::RECOMMENDATION_TRIGGERS,
-    ])
+        trellis_development::idp::RECOMMENDATION_TRIGGERS.as_slice(),
+    ]
+    .concat()
 });
 
 /// A folded event, decoded by its enum (no event type is named here).
