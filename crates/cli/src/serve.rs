@@ -75,7 +75,8 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .or_else(|| settings.get("TRELLIS_TOPIC_PREFIX"))
         .unwrap_or_else(|| "trellis.".to_owned());
-    let modules = trellis_contexts::modules();
+    // Built once: routing, projections, services, migrations and the API all read it.
+    let modules = Arc::new(trellis_contexts::modules());
     modules.install_upcasters();
     let roles = roles(&args.roles, &modules)?;
     let runs = |role: &str| roles.iter().any(|r| r == role);
@@ -87,7 +88,7 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         None
     };
     let store = Arc::new(crate::connect(url, 16).await?);
-    trellis_api::migrate(&store, &trellis_contexts::modules())
+    trellis_api::migrate(&store, &modules)
         .await
         .context("migrating")?;
     let pool = store.pool().clone();
@@ -173,7 +174,7 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
             Arc::clone(&store) as _,
             pool.clone(),
             config,
-            Arc::new(trellis_contexts::modules()),
+            Arc::clone(&modules),
         );
         let shutdown = shutdown();
         tasks.spawn(async move {
