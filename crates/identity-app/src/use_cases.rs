@@ -282,10 +282,12 @@ impl Identity {
         Ok(written)
     }
 
-    /// Changes the actor's own password (already checked against the policy): the current
-    /// one must match; every other session of theirs ends, the one that changed it goes on.
+    /// Changes the actor's own password: the new one must pass the policy (not built from
+    /// their name or address), the current one must match; every other session of theirs
+    /// ends, the one that changed it goes on.
     ///
     /// # Errors
+    /// `new_password` invalid for a weak one (checked first, before any hashing),
     /// `current_password` invalid when it does not match; the aggregate's refusals.
     pub async fn change_password(
         &self,
@@ -296,7 +298,12 @@ impl Identity {
     ) -> Result<Written, IdentityError> {
         let user = crate::user_by_id(self.pool(), actor.user_id)
             .await?
-            .ok_or(UseCaseError::NotFound)?;
+            // The edge checked the caller a moment ago; gone since is a lost session.
+            .ok_or(UseCaseError::Domain(Refusal::BadCredentials))?;
+        let context = [user.email.as_str(), user.display_name.as_str()];
+        if let Err(why) = auth::check_password_policy(&new, &context) {
+            return Err(UseCaseError::field("new_password", why));
+        }
         if !auth::verify_password(current, Some(user.password_hash))
             .await
             .map_err(internal)?

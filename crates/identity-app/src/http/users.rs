@@ -190,13 +190,6 @@ pub(crate) async fn change_password(
 ) -> Result<Json<Accepted>, ApiError> {
     caller.spend_write(&state.edge)?;
     caller.spend_expensive(&state.edge)?;
-    let user = crate::user_by_id(&state.edge.pool, caller.user_id)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    let context = [user.email.as_str(), user.display_name.as_str()];
-    if let Err(why) = trellis_edge::auth::check_password_policy(&body.new_password, &context) {
-        return Err(ApiError::field("new_password", why));
-    }
     let written = state
         .identity
         .change_password(
