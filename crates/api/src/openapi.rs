@@ -28,9 +28,6 @@ use uuid::Uuid;
 
 use crate::routes;
 
-/// Longest skill alias (the development context's limit; a test keeps them equal).
-pub const SKILL_ALIAS_MAX: usize = 200;
-
 pub use trellis_edge::schema::{Accepted, FieldProblem, PROBLEM_JSON, Problem, Processing};
 
 /// `GET /healthz`.
@@ -202,14 +199,6 @@ fn text_kind(kind: &str) -> Option<TextKind> {
             None,
             "One line, not blank (trimmed): no control characters (so no newline or tab) and \
              no Unicode bidirectional override or isolate characters.",
-        ),
-        "trellis:skill-alias" => (
-            nonblank,
-            None,
-            // `trellis_development::limits::SKILL_ALIAS_MAX`; a test keeps them equal.
-            Some((1, SKILL_ALIAS_MAX)),
-            "One line, not blank (trimmed): no control characters and no Unicode \
-             bidirectional override or isolate characters.",
         ),
         "trellis:text" => (
             format!(r"^([^{REFUSED_IN_TEXT}]|\r\n)*$"),

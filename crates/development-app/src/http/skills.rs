@@ -58,11 +58,25 @@ pub(crate) struct DefineSkill {
     esco_uri: Option<String>,
 }
 
-/// An alias of a skill: 1 to 200 characters (trimmed).
-#[derive(utoipa::ToSchema)]
-#[schema(format = "trellis:skill-alias")]
-#[allow(dead_code)] // documentation only
-pub(crate) struct AliasText(String);
+/// An alias of a skill in the document: one non-blank line of 1 to
+/// [`SKILL_ALIAS_MAX`](trellis_development::limits::SKILL_ALIAS_MAX) characters (documentation
+/// only; the request holds plain strings).
+pub(crate) struct AliasText;
+
+impl utoipa::PartialSchema for AliasText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(trellis_development::limits::SKILL_ALIAS_MAX))
+            .format(Some(utoipa::openapi::SchemaFormat::Custom(
+                "trellis:nonblank-line".into(),
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AliasText {}
 
 /// A skill of the catalog.
 #[derive(Serialize, utoipa::ToSchema)]
