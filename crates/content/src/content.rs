@@ -171,6 +171,20 @@ pub struct ContentState {
     pub atoms: u32,
 }
 
+impl ContentState {
+    /// Whether an atomizer's answer for `content_version` is the one awaited. A stale or
+    /// repeated answer is not (at-least-once delivery): it decides no events.
+    ///
+    /// # Errors
+    /// [`ContentError::NotFound`] for a content that does not exist.
+    fn awaits_answer_for(&self, content_version: u32) -> Result<bool, ContentError> {
+        if self.status == ContentStatus::None {
+            return Err(ContentError::NotFound);
+        }
+        Ok(self.status == ContentStatus::Processing && content_version == self.content_version)
+    }
+}
+
 /// Rules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContentError {
@@ -226,20 +240,19 @@ pub struct Content;
 /// Splits `atoms` into parts of at most [`ATOMS_PART_BYTES`] serialized bytes (at least one
 /// atom a part; one atom is at most 20,000 characters, so any part fits the store's limit).
 fn parts(atoms: &[Atom]) -> Vec<Vec<Atom>> {
-    let mut parts: Vec<Vec<Atom>> = vec![Vec::new()];
+    let mut parts: Vec<Vec<Atom>> = Vec::new();
+    let mut current: Vec<Atom> = Vec::new();
     let mut bytes = 0;
     for atom in atoms {
         let size = serde_json::to_vec(atom).map_or(ATOMS_PART_BYTES, |v| v.len());
-        let current = parts.last_mut().map_or(0, |p| p.len());
-        if current > 0 && bytes + size > ATOMS_PART_BYTES {
-            parts.push(Vec::new());
+        if !current.is_empty() && bytes + size > ATOMS_PART_BYTES {
+            parts.push(std::mem::take(&mut current));
             bytes = 0;
         }
-        if let Some(part) = parts.last_mut() {
-            part.push(atom.clone());
-        }
+        current.push(atom.clone());
         bytes += size;
     }
+    parts.push(current);
     parts
 }
 
@@ -297,13 +310,7 @@ impl Aggregate for Content {
                 atomizer_version,
                 atoms,
             } => {
-                if !exists {
-                    return Err(ContentError::NotFound);
-                }
-                // A stale or repeated answer changes nothing (at-least-once delivery).
-                if state.status != ContentStatus::Processing
-                    || *content_version != state.content_version
-                {
+                if !state.awaits_answer_for(*content_version)? {
                     return Ok(Vec::new());
                 }
                 check_atoms(atoms)?;
@@ -326,12 +333,7 @@ impl Aggregate for Content {
                 atomizer_version,
                 reason,
             } => {
-                if !exists {
-                    return Err(ContentError::NotFound);
-                }
-                if state.status != ContentStatus::Processing
-                    || *content_version != state.content_version
-                {
+                if !state.awaits_answer_for(*content_version)? {
                     return Ok(Vec::new());
                 }
                 let reason = reason.trim();
