@@ -28,6 +28,16 @@ from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
 from kafka import KafkaConsumer
 
 
+def product_topics(consumer: KafkaConsumer, prefix: str) -> list[str]:
+    """`<prefix><context>` topics; dead-letter topics (`<prefix>dlq.*`) are the platform's own
+    and not part of the product contract."""
+    return sorted(
+        t
+        for t in consumer.topics()
+        if t.startswith(prefix) and not t[len(prefix):].startswith("dlq.")
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--brokers", required=True)
@@ -48,13 +58,7 @@ def main() -> int:
         group_id=None,
         consumer_timeout_ms=1000,
     )
-    # Product topics: `<prefix><context>`; dead-letter topics (`<prefix>dlq.*`) are the
-    # platform's own and not part of the product contract.
-    topics = sorted(
-        t
-        for t in consumer.topics()
-        if t.startswith(args.prefix) and not t[len(args.prefix):].startswith("dlq.")
-    )
+    topics = product_topics(consumer, args.prefix)
     consumer.subscribe(topics)
 
     schemas: dict[pathlib.Path, dict] = {}
@@ -65,11 +69,7 @@ def main() -> int:
     deadline = time.monotonic() + args.timeout
     while seen < args.expect and time.monotonic() < deadline:
         # New topics appear as the relay creates them.
-        fresh = sorted(
-            t
-            for t in consumer.topics()
-            if t.startswith(args.prefix) and not t[len(args.prefix):].startswith("dlq.")
-        )
+        fresh = product_topics(consumer, args.prefix)
         if fresh != topics:
             topics = fresh
             consumer.subscribe(topics)

@@ -451,6 +451,27 @@ async fn a_stored_v1_event_is_seen_as_v2_by_projections_reactions_and_audit() {
 
 // --- each context on its own topic ----------------------------------------------------------
 
+/// Waits until every product context's events in `events` are on its topic (each context
+/// must have written some); returns what each topic holds, by key.
+async fn published_by_context(
+    config: &trellis_bus_kafka::KafkaConfig,
+    events: &[RecordedEvent],
+    modules: &trellis_module::Modules,
+) -> Vec<(&'static str, std::collections::HashMap<String, Vec<u64>>)> {
+    let mut published = Vec::new();
+    for context in modules.iter().map(|m| m.name) {
+        let want: std::collections::HashSet<trellis_kernel::EventId> = events
+            .iter()
+            .filter(|e| modules.context_of(e.stream_id.kind()).unwrap() == context)
+            .map(|e| e.event_id)
+            .collect();
+        assert!(!want.is_empty(), "{context} wrote nothing");
+        let per_key = crate::bus_faults::read_topic(config, &config.topic(context), &want).await;
+        published.push((context, per_key));
+    }
+    published
+}
+
 /// Every product context's events reach `trellis.<context>` (and only that topic) through the
 /// relay; identity's and development's projections catching up through Kafka are shown by
 /// `api_identity::the_api_works_end_to_end_through_kafka` and
@@ -465,14 +486,7 @@ async fn each_contexts_events_arrive_on_its_own_topic() {
     };
     let events = app.store.read_all(None, 10_000).await.unwrap();
     let modules = trellis_contexts::modules();
-    for context in ["identity", "development", "career", "content"] {
-        let want: std::collections::HashSet<trellis_kernel::EventId> = events
-            .iter()
-            .filter(|e| modules.context_of(e.stream_id.kind()).unwrap() == context)
-            .map(|e| e.event_id)
-            .collect();
-        assert!(!want.is_empty(), "{context} wrote nothing");
-        let per_key = crate::bus_faults::read_topic(config, &config.topic(context), &want).await;
+    for (context, per_key) in published_by_context(config, &events, &modules).await {
         for key in per_key.keys() {
             let kind = StreamId::parse(key).unwrap();
             assert_eq!(modules.context_of(kind.kind()).unwrap(), context, "{key}");
@@ -513,14 +527,7 @@ async fn an_outside_consumer_finds_only_product_events_each_valid_against_its_sc
     let events = app.store.read_all(None, 10_000).await.unwrap();
     let modules = trellis_contexts::modules();
     // Wait until the relay has published everything written so far.
-    for context in ["identity", "development", "career", "content"] {
-        let want: std::collections::HashSet<trellis_kernel::EventId> = events
-            .iter()
-            .filter(|e| modules.context_of(e.stream_id.kind()).unwrap() == context)
-            .map(|e| e.event_id)
-            .collect();
-        crate::bus_faults::read_topic(config, &config.topic(context), &want).await;
-    }
+    published_by_context(config, &events, &modules).await;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut consumer = std::process::Command::new(outside_python());
     consumer
@@ -542,7 +549,7 @@ async fn an_outside_consumer_finds_only_product_events_each_valid_against_its_sc
         report["records"].as_u64().unwrap() >= events.len() as u64,
         "{report:#}"
     );
-    for context in ["identity", "development", "career", "content"] {
+    for context in modules.iter().map(|m| m.name) {
         assert!(
             report["by_topic"][config.topic(context)]
                 .as_u64()
