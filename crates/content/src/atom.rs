@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::content::ContentError;
 use crate::limits::{
     ATOM_TEXT_MAX, ATOM_TITLE_MAX, CONCEPT_MAX, CONCEPT_SKILLS_MAX, CONCEPTS_MAX,
-    ESTIMATED_MINUTES_MAX, OBJECTIVE_MAX, PREREQUISITES_MAX,
+    ESTIMATED_MINUTES_MAX, OBJECTIVE_MAX, PREREQUISITES_MAX, VECTOR_MAX,
 };
 
 /// A keyphrase of an atom, linked to the organization's catalog skills it is close to.
@@ -72,6 +72,11 @@ pub struct Atom {
     pub prerequisites: Vec<Uuid>,
     /// Quality and its components.
     pub quality: Quality,
+    /// The atom's unit embedding for search (all-MiniLM-L6-v2, 384 components), as base64
+    /// of signed bytes (component × 127): part of the atomizer's answer, so search indexes
+    /// rebuild from the log without the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector: Option<String>,
 }
 
 impl Atom {
@@ -118,6 +123,13 @@ impl Atom {
         }
         if self.prerequisites.contains(&self.id) {
             return Err(bad("prerequisites", "an atom cannot require itself"));
+        }
+        if self
+            .vector
+            .as_ref()
+            .is_some_and(|v| v.len() > VECTOR_MAX || v.is_empty())
+        {
+            return Err(bad("vector", "must be base64 of at most 1,024 bytes"));
         }
         if !self.quality.check() {
             return Err(bad("quality", "every component must be 0 to 1"));

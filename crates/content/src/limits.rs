@@ -34,3 +34,5 @@ pub const CONCEPT_SKILLS_MAX: usize = 10;
 pub const PREREQUISITES_MAX: usize = 50;
 /// An atom's estimated study time, in minutes.
 pub const ESTIMATED_MINUTES_MAX: u32 = 600;
+/// An atom's encoded search vector, in base64 characters (1,024 bytes).
+pub const VECTOR_MAX: usize = 1_368;

@@ -60,6 +60,7 @@ fn atom(sequence: u32, prerequisites: Vec<Uuid>) -> Atom {
             has_objective: 1.0,
             concept_density: 0.7,
         },
+        vector: None,
     }
 }
 
