@@ -7,9 +7,12 @@ CREATE TABLE skills (
     aliases         text[]      NOT NULL,
     esco_uri        text,
     version         bigint      NOT NULL,
-    created_at      timestamptz NOT NULL
+    created_at      timestamptz NOT NULL,
+    -- The name as full-text terms: the content atomizer links concepts to skills by it.
+    name_search     tsvector    GENERATED ALWAYS AS (to_tsvector('english', name)) STORED
 );
 CREATE INDEX skills_org_name_idx ON skills (organization_id, lower(name));
+CREATE INDEX skills_name_search_idx ON skills USING gin (name_search);
 
 CREATE TABLE resources (
     resource_id      uuid        PRIMARY KEY,

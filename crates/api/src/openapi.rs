@@ -381,8 +381,23 @@ pub fn idempotency_key_parameter() -> Parameter {
 /// Whether an operation takes `Idempotency-Key`: the `POST`s outside `/v1/auth/` (token
 /// answers are never stored) that a user or no one (sign-up) makes; the operator's routes
 /// ignore the header.
-fn takes_idempotency_key(method: &str, path: &str, schemes: &[String]) -> bool {
-    method == "post" && !path.starts_with("/v1/auth/") && !schemes.iter().any(|s| s == "operator")
+fn takes_idempotency_key(
+    method: &str,
+    path: &str,
+    schemes: &[String],
+    op: &utoipa::openapi::path::Operation,
+) -> bool {
+    // Uploads (multipart bodies up to 100 MB) are streamed to storage, never buffered to be
+    // fingerprinted: a repeated upload makes a second content over the same stored bytes.
+    let upload = op.request_body.as_ref().is_some_and(|body| {
+        body.content
+            .keys()
+            .any(|media| media.starts_with("multipart/"))
+    });
+    method == "post"
+        && !upload
+        && !path.starts_with("/v1/auth/")
+        && !schemes.iter().any(|s| s == "operator")
 }
 
 /// An operation that takes `Idempotency-Key`, as the idempotency layer needs to know it.
@@ -415,7 +430,7 @@ impl Document {
         for (path, item) in &mut openapi.paths.paths {
             for (method, op) in operations(item) {
                 let schemes = schemes(op);
-                if takes_idempotency_key(method, path, &schemes) {
+                if takes_idempotency_key(method, path, &schemes, op) {
                     let kind = if schemes.is_empty() {
                         Command::Anonymous
                     } else {
@@ -463,7 +478,7 @@ impl Modify for Conventions {
                 let json_body = op.request_body.as_ref().is_some_and(|body| {
                     body.content.keys().any(|media| media == "application/json")
                 });
-                let command = takes_idempotency_key(method, path, &schemes);
+                let command = takes_idempotency_key(method, path, &schemes, op);
 
                 problem(
                     op,

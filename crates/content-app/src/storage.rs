@@ -87,6 +87,17 @@ impl ContentStorage {
         Ok(Self::new(Arc::new(local)))
     }
 
+    /// Storage as the settings say (`TRELLIS_STORAGE_URL` and, for S3, its endpoint and
+    /// credentials).
+    ///
+    /// # Errors
+    /// As [`Self::from_url`].
+    pub fn from_settings(
+        settings: &crate::settings::ContentSettings,
+    ) -> Result<Self, StorageError> {
+        Self::from_url(&settings.storage_url)
+    }
+
     /// Streams `chunks` into storage, at most `max_bytes`.
     ///
     /// # Errors

@@ -18,6 +18,14 @@ use crate::values::{ContentMetadata, StoredFile};
 /// events over 256 KiB, so a long document's atoms are split into parts, appended together.
 pub const ATOMS_PART_BYTES: usize = 160 * 1024;
 
+/// The events that ask the atomizer for an answer (a new content, a new version, a
+/// re-atomization).
+pub const ATOMIZATION_TRIGGERS: &[&str] = &[
+    "ContentUploaded",
+    "ContentVersionUploaded",
+    "ContentReatomizationRequested",
+];
+
 /// Commands.
 #[derive(Debug, Clone)]
 pub enum ContentCommand {
@@ -161,6 +169,8 @@ pub enum ContentStatus {
 pub struct ContentState {
     /// Status.
     pub status: ContentStatus,
+    /// Title.
+    pub title: String,
     /// The current version (1 after the upload).
     pub content_version: u32,
     /// The current file.
@@ -177,7 +187,7 @@ impl ContentState {
     ///
     /// # Errors
     /// [`ContentError::NotFound`] for a content that does not exist.
-    fn awaits_answer_for(&self, content_version: u32) -> Result<bool, ContentError> {
+    pub fn awaits_answer_for(&self, content_version: u32) -> Result<bool, ContentError> {
         if self.status == ContentStatus::None {
             return Err(ContentError::NotFound);
         }
@@ -378,7 +388,8 @@ impl Aggregate for Content {
 
     fn evolve(state: &mut ContentState, event: &ContentEvent) {
         match event {
-            ContentEvent::ContentUploaded { file, .. } => {
+            ContentEvent::ContentUploaded { title, file, .. } => {
+                state.title.clone_from(title);
                 state.status = ContentStatus::Processing;
                 state.content_version = 1;
                 state.file = Some(file.clone());

@@ -100,13 +100,78 @@ pub fn career() -> ContextModule {
         .owners(|event| vec![event.stream_id.id()])
 }
 
-/// The content context (so far its domain: contents and their atoms; the upload, storage,
-/// the atomizer and search follow, ADR 0012).
+/// The content context: uploads, their atoms, search, and the atomizer.
 pub fn content() -> ContextModule {
     use trellis_content::content::Content;
     ContextModule::new("content")
         .aggregate::<Content>()
+        .projection(trellis_content_app::ContentLibrary)
+        .http(trellis_content_app::http::router, || {
+            <trellis_content_app::http::ContentApi as utoipa::OpenApi>::openapi()
+        })
+        .service(atomizer())
         .personal_data(trellis_content::PERSONAL_DATA)
+}
+
+/// Links atom concepts to the development catalog's skills (the composition is the one place
+/// two contexts meet).
+struct CatalogSkillLinks(sqlx::PgPool);
+
+#[async_trait::async_trait]
+impl trellis_content_app::SkillLinks for CatalogSkillLinks {
+    async fn link(
+        &self,
+        organization_id: uuid::Uuid,
+        phrases: &[String],
+    ) -> Result<Vec<Vec<uuid::Uuid>>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(
+            trellis_development_app::catalog::skills_named_by(&self.0, organization_id, phrases)
+                .await?,
+        )
+    }
+}
+
+/// The atomizer: loads the embedding model and answers uploads, new versions and
+/// re-atomizations as a consumer-group member of `trellis.content`, extracting each file in
+/// a limited worker process.
+fn atomizer() -> Service {
+    Service {
+        name: "atomizer",
+        reads: &["content"],
+        start: |deps| {
+            Box::pin(async move {
+                let settings = trellis_content_app::ContentSettings::from_env()?;
+                let storage =
+                    trellis_content_app::storage::ContentStorage::from_settings(&settings)?;
+                if !settings.worker.program.is_file() {
+                    anyhow::bail!(
+                        "the extraction worker {} is missing: build it with `cargo build -p                          trellis-extract` or set TRELLIS_EXTRACT_WORKER",
+                        settings.worker.program.display()
+                    );
+                }
+                let dir = trellis_embed::model_dir_from_env();
+                let model = tokio::task::spawn_blocking(move || trellis_embed::MiniLm::load(&dir))
+                    .await?
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "loading the embedding model (scripts/fetch-model installs it): {e}"
+                        )
+                    })?;
+                let atomizer = trellis_content_app::Atomizer::new(
+                    deps.store,
+                    deps.pool.clone(),
+                    storage,
+                    settings.worker,
+                    Arc::new(model),
+                    Arc::new(CatalogSkillLinks(deps.pool)),
+                );
+                Ok(StartedService {
+                    handler: Arc::new(atomizer),
+                    tasks: Vec::new(),
+                })
+            })
+        },
+    }
 }
 
 /// The demo tally: a fixture for tests and benchmarks (`events/fixture/`), never served.

@@ -80,7 +80,7 @@ impl Projection for DevelopmentCatalog {
     }
 
     fn version(&self) -> i32 {
-        2
+        3
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -263,6 +263,33 @@ pub async fn search_skills(
     .bind(limit)
     .fetch_all(pool)
     .await
+}
+
+/// For each of `phrases`, up to three skills of the organization whose name holds all of the
+/// phrase's words (English stemming; shortest names first, so "Python" before "Python
+/// (computer programming)"). The content atomizer links an atom's concepts with it.
+///
+/// # Errors
+/// Database failures.
+pub async fn skills_named_by(
+    pool: &PgPool,
+    organization_id: Uuid,
+    phrases: &[String],
+) -> Result<Vec<Vec<Uuid>>, sqlx::Error> {
+    let rows: Vec<(i64, Uuid)> = sqlx::query_as(&format!(
+        "SELECT p.i, s.skill_id FROM unnest($2::text[]) WITH ORDINALITY AS p(phrase, i)          CROSS JOIN LATERAL (              SELECT skill_id FROM {SKILLS_TABLE}              WHERE organization_id = $1                AND name_search @@ plainto_tsquery('english', p.phrase)                AND numnode(plainto_tsquery('english', p.phrase)) > 0              ORDER BY length(name), skill_id LIMIT 3) s"
+    ))
+    .bind(organization_id)
+    .bind(phrases)
+    .fetch_all(pool)
+    .await?;
+    let mut out = vec![Vec::new(); phrases.len()];
+    for (i, id) in rows {
+        if let Some(slot) = usize::try_from(i - 1).ok().and_then(|i| out.get_mut(i)) {
+            slot.push(id);
+        }
+    }
+    Ok(out)
 }
 
 /// Which of `ids` are skills of the organization.

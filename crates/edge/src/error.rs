@@ -49,6 +49,13 @@ pub enum ApiError {
     /// 413: body or payload too large.
     #[error("payload too large")]
     PayloadTooLarge,
+    /// 413: an uploaded file over its limit, naming the field.
+    #[error("{}", .0.message)]
+    FileTooLarge(FieldError),
+    /// 415: an uploaded file of a type not accepted, or whose bytes contradict its name or
+    /// declared type, naming the field.
+    #[error("{}", .0.message)]
+    UnsupportedFile(FieldError),
     /// 429: rate limited; retry after the given seconds.
     #[error("too many requests")]
     TooManyRequests {
@@ -90,7 +97,8 @@ impl ApiError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge | Self::FileTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedFile(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -107,7 +115,8 @@ impl ApiError {
             Self::Forbidden => "forbidden",
             Self::NotFound => "not-found",
             Self::Conflict(_) => "conflict",
-            Self::PayloadTooLarge => "payload-too-large",
+            Self::PayloadTooLarge | Self::FileTooLarge(_) => "payload-too-large",
+            Self::UnsupportedFile(_) => "unsupported-file",
             Self::TooManyRequests { .. } => "rate-limited",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Overloaded(_) => "overloaded",
@@ -169,6 +178,9 @@ impl IntoResponse for ApiError {
             detail,
             errors: match &self {
                 Self::Validation(errors) => Some(errors),
+                Self::FileTooLarge(error) | Self::UnsupportedFile(error) => {
+                    Some(std::slice::from_ref(error))
+                }
                 _ => None,
             },
         };
@@ -285,6 +297,16 @@ mod tests {
             (ApiError::Conflict("taken".into()), 409, "conflict"),
             (ApiError::PayloadTooLarge, 413, "payload-too-large"),
             (
+                ApiError::FileTooLarge(FieldError::new("file", "over 100 MB")),
+                413,
+                "payload-too-large",
+            ),
+            (
+                ApiError::UnsupportedFile(FieldError::new("file", "an image")),
+                415,
+                "unsupported-file",
+            ),
+            (
                 ApiError::TooManyRequests { retry_after: 7 },
                 429,
                 "rate-limited",
@@ -308,6 +330,8 @@ mod tests {
                 | ApiError::NotFound
                 | ApiError::Conflict(_)
                 | ApiError::PayloadTooLarge
+                | ApiError::FileTooLarge(_)
+                | ApiError::UnsupportedFile(_)
                 | ApiError::TooManyRequests { .. }
                 | ApiError::MethodNotAllowed
                 | ApiError::Overloaded(_)
@@ -321,7 +345,7 @@ mod tests {
     #[tokio::test]
     async fn every_variant_answers_its_documented_status_as_problem_json() {
         let all = every_variant();
-        assert_eq!(all.len(), 12, "one entry per variant");
+        assert_eq!(all.len(), 14, "one entry per variant");
         for (error, status, slug) in all {
             let name = format!("{error:?}");
             assert_eq!(error.status().as_u16(), status, "{name}");

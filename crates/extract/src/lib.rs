@@ -26,7 +26,7 @@ mod subtitles;
 pub mod worker;
 
 pub use document::{Document, Paragraph, Section};
-pub use sniff::{SniffError, sniff};
+pub use sniff::{SNIFF_BYTES, SniffError, sniff};
 pub use trellis_content::MediaType;
 
 /// Why a document could not be extracted (the reason recorded on `AtomizationFailed`).
