@@ -46,3 +46,18 @@ ensure_secrets() {
     fi
   done
 }
+
+# The S3-compatible test server (moto, installed by scripts/setup into .trellis/moto-venv):
+# started in the background on 127.0.0.1:${TRELLIS_S3_PORT:-5055} unless it answers already,
+# and left running (like PostgreSQL). Exports TRELLIS_S3_ENDPOINT.
+ensure_s3() {
+  local port="${TRELLIS_S3_PORT:-5055}"
+  export TRELLIS_S3_ENDPOINT="${TRELLIS_S3_ENDPOINT:-http://127.0.0.1:$port}"
+  if curl -s -o /dev/null "$TRELLIS_S3_ENDPOINT/"; then return 0; fi
+  mkdir -p "$ROOT/.trellis"
+  log "starting moto (S3) on $TRELLIS_S3_ENDPOINT"
+  nohup setsid "$ROOT/.trellis/moto-venv/bin/moto_server" -H 127.0.0.1 -p "$port" \
+    > "$ROOT/.trellis/moto.log" 2>&1 < /dev/null &
+  for _ in $(seq 1 100); do curl -s -o /dev/null "$TRELLIS_S3_ENDPOINT/" && return 0; sleep 0.2; done
+  die "moto did not come up on $TRELLIS_S3_ENDPOINT (see .trellis/moto.log)"
+}

@@ -465,13 +465,16 @@ pub async fn spawn_app_on(
     }
 }
 
-/// A running recommender (follower + consumer), as one "process" that can be killed.
-pub struct RecommenderProcess {
+/// A running reactive service (consumer + its tasks), as one "process" that can be killed.
+pub struct ServiceProcess {
     tasks: Vec<tokio::task::AbortHandle>,
     stop: Stop,
 }
 
-impl RecommenderProcess {
+/// The recommender, as a killable "process".
+pub type RecommenderProcess = ServiceProcess;
+
+impl ServiceProcess {
     /// Aborts it at whatever await it is in: no draining, no final checkpoint.
     pub fn kill(self) {
         for task in &self.tasks {
@@ -480,7 +483,7 @@ impl RecommenderProcess {
     }
 }
 
-impl Drop for RecommenderProcess {
+impl Drop for ServiceProcess {
     fn drop(&mut self) {
         self.stop.stop();
     }
@@ -491,12 +494,18 @@ impl TestApp {
     /// serve` does: the development module's `recommender` service (ADR 0011), its handler
     /// as a consumer of the topics it declares, its follower as a task.
     pub async fn spawn_recommender(&self) -> RecommenderProcess {
+        self.spawn_service("recommender").await
+    }
+
+    /// Starts the module service `name` on the app's transport, as `trellis serve --roles
+    /// <name>` does: its handler as a consumer of the topics it declares, its tasks beside.
+    pub async fn spawn_service(&self, name: &str) -> ServiceProcess {
         let stop = Stop::new();
         let modules = trellis_contexts::modules();
         let service = *modules
             .services()
-            .find(|s| s.name == "recommender")
-            .expect("the development module declares the recommender");
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no module declares the service {name}"));
         let watch = stop.0.clone();
         let deps = trellis_module::ServiceDeps {
             store: schema_checked(&self.store),
@@ -508,7 +517,9 @@ impl TestApp {
                 })
             }),
         };
-        let started = (service.start)(deps).await.expect("the recommender starts");
+        let started = (service.start)(deps)
+            .await
+            .unwrap_or_else(|e| panic!("the {name} service starts: {e:#}"));
         let mut tasks: Vec<tokio::task::AbortHandle> = started
             .tasks
             .into_iter()
@@ -523,7 +534,7 @@ impl TestApp {
             stop.signal(),
         );
         tasks.push(consumer.abort_handle());
-        RecommenderProcess { tasks, stop }
+        ServiceProcess { tasks, stop }
     }
 }
 

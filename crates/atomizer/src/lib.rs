@@ -7,9 +7,10 @@
 //!    document. Linking them to the organization's catalog skills is the service's job (it
 //!    needs the catalog), so `skill_ids` are empty here.
 //! 3. **Prerequisites**: an earlier atom of this content that first introduced a concept this
-//!    atom uses, or an atom of an earlier content of the organization ([`KnownAtom`]) with a
-//!    concept this one uses and this content does not introduce before. Edges point only to
-//!    earlier atoms or earlier contents, so the graph is acyclic by construction.
+//!    atom uses; then ([`add_outside_prerequisites`], once the service has looked them up) an
+//!    atom of an earlier content of the organization ([`KnownAtom`]) with a concept this one
+//!    introduces. Edges point only to earlier atoms or earlier contents, so the graph is
+//!    acyclic by construction.
 //! 4. **Difficulty** 1–5 from readability (Flesch–Kincaid grade), concept rarity and
 //!    prerequisite depth; **study time** from 200 words a minute (code counts double), or the
 //!    cue times of a transcript; a one-sentence **objective** with a Bloom verb chosen from
@@ -55,8 +56,6 @@ pub struct Input<'a> {
     pub document: &'a Document,
     /// The content's title (the title of untitled sections).
     pub title: &'a str,
-    /// Atoms of the organization's earlier contents.
-    pub known: &'a [KnownAtom],
 }
 
 /// Atomization failed.
@@ -96,7 +95,7 @@ pub fn atomize(input: &Input<'_>, embedder: &dyn Embedder) -> Result<Vec<Atom>, 
     let ids: Vec<Uuid> = (1..=drafts.len())
         .map(|sequence| atom_id(input.content_id, input.content_version, sequence))
         .collect();
-    let prerequisites = prerequisites(&drafts, &concepts, &ids, input.known);
+    let prerequisites = prerequisites(&drafts, &concepts, &ids);
     let mut depth = vec![0_usize; drafts.len()];
     for i in 0..drafts.len() {
         depth[i] = prerequisites[i]
@@ -252,11 +251,49 @@ fn truncate_chars(text: &str, max: usize) -> String {
     }
 }
 
+/// The concept phrases of `atoms` that no earlier atom of the same answer names: what
+/// earlier contents may have introduced.
+pub fn fresh_concepts(atoms: &[Atom]) -> Vec<Vec<String>> {
+    let mut seen: Vec<&str> = Vec::new();
+    atoms
+        .iter()
+        .map(|atom| {
+            let fresh: Vec<String> = atom
+                .concepts
+                .iter()
+                .filter(|c| !seen.contains(&c.phrase.as_str()))
+                .map(|c| c.phrase.clone())
+                .collect();
+            seen.extend(atom.concepts.iter().map(|c| c.phrase.as_str()));
+            fresh
+        })
+        .collect()
+}
+
+/// Adds prerequisites from earlier contents: for each atom, up to two atoms of `known` (the
+/// organization's earlier contents) sharing the most of its fresh concepts
+/// ([`fresh_concepts`]). Edges point only to earlier contents, so the graph stays acyclic.
+pub fn add_outside_prerequisites(atoms: &mut [Atom], known: &[KnownAtom]) {
+    let fresh = fresh_concepts(atoms);
+    for (atom, fresh) in atoms.iter_mut().zip(fresh) {
+        let mut outside: Vec<(usize, &KnownAtom)> = known
+            .iter()
+            .map(|k| (k.concepts.iter().filter(|c| fresh.contains(c)).count(), k))
+            .filter(|(n, _)| *n > 0)
+            .collect();
+        outside.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
+        for (_, k) in outside.into_iter().take(2) {
+            if !atom.prerequisites.contains(&k.id) && atom.id != k.id {
+                atom.prerequisites.push(k.id);
+            }
+        }
+    }
+}
+
 fn prerequisites(
     drafts: &[Draft],
     concepts: &[Vec<(String, f64)>],
     ids: &[Uuid],
-    known: &[KnownAtom],
 ) -> Vec<Vec<Uuid>> {
     // Which atom first names each concept.
     let mut introduced: Vec<(String, usize)> = Vec::new();
@@ -282,21 +319,7 @@ fn prerequisites(
                 }
             }
             inside.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            let mut out: Vec<Uuid> = inside.iter().take(3).map(|(j, _)| ids[*j]).collect();
-            // Concepts of this atom that this content did not introduce earlier.
-            let fresh: Vec<&String> = concepts[i]
-                .iter()
-                .map(|(p, _)| p)
-                .filter(|p| introduced.iter().any(|(q, j)| q == *p && *j == i))
-                .collect();
-            let mut outside: Vec<(usize, &KnownAtom)> = known
-                .iter()
-                .map(|k| (k.concepts.iter().filter(|c| fresh.contains(c)).count(), k))
-                .filter(|(n, _)| *n > 0)
-                .collect();
-            outside.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
-            out.extend(outside.iter().take(2).map(|(_, k)| k.id));
-            out
+            inside.iter().take(3).map(|(j, _)| ids[*j]).collect()
         })
         .collect()
 }

@@ -70,7 +70,7 @@ impl Library {
     /// [`FileError`].
     pub async fn store_file<S, E>(
         &self,
-        mut chunks: S,
+        chunks: S,
         filename: Option<&str>,
         declared: Option<&str>,
     ) -> Result<StoredFile, FileError>
@@ -78,6 +78,8 @@ impl Library {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::error::Error + Send + Sync + 'static,
     {
+        // Fused: the head may read the stream to its end, and storage reads on after it.
+        let mut chunks = chunks.fuse();
         let mut head: Vec<Bytes> = Vec::new();
         let mut head_len = 0;
         while head_len < SNIFF_BYTES {

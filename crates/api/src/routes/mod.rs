@@ -44,8 +44,20 @@ pub fn router(state: AppState) -> Router {
         .route_layer(idempotency)
         .route_layer(metrics)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(edge)
+}
+
+/// A handler that panicked answers 500 problem+json (logged with its message) instead of
+/// dropping the connection; the process goes on serving.
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    ApiError::Internal(format!("a handler panicked: {message}").into()).into_response()
 }
 
 /// This document: what every operation takes and answers.
