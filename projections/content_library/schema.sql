@@ -63,3 +63,12 @@ CREATE INDEX atoms_content_idx ON atoms (content_id, sequence);
 CREATE INDEX atoms_search_idx ON atoms USING gin (search);
 CREATE INDEX atoms_org_position_idx ON atoms (organization_id, position);
 CREATE INDEX atoms_concepts_idx ON atoms USING gin (concept_phrases);
+
+-- Every stored file any version of a content references (history is kept): the sweep of
+-- object storage deletes only what is not here.
+CREATE TABLE files (
+    object_key      text    NOT NULL,
+    content_id      uuid    NOT NULL,
+    content_version integer NOT NULL,
+    PRIMARY KEY (object_key, content_id, content_version)
+);

@@ -186,7 +186,7 @@ pub fn split(units: &[Unit], cohesion: &[f64]) -> Vec<Range<usize>> {
     let n = units.len();
     let total: usize = units.iter().map(|u| u.words).sum();
     if n <= 1 || total <= MAX_WORDS {
-        return vec![0..n];
+        return std::iter::once(0..n).collect();
     }
     // best[j]: the least cost of cutting units[..j]; from[j]: where its last segment starts.
     let mut best = vec![f64::INFINITY; n + 1];

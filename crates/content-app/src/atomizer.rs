@@ -211,6 +211,47 @@ impl Atomizer {
     }
 }
 
+/// How long stored bytes may go unreferenced before the sweep deletes them: an upload stores
+/// its bytes before it appends its event, and the read model follows the log.
+pub const SWEEP_GRACE: chrono::Duration = chrono::Duration::hours(24);
+
+/// Sweeps object storage every `every` until `shutdown`: objects no content version
+/// references ([`crate::library::referenced_keys`]), older than [`SWEEP_GRACE`], are deleted,
+/// with temporary objects of uploads that died. Failures are logged and retried next time.
+pub async fn sweep_periodically(
+    pool: PgPool,
+    storage: ContentStorage,
+    every: std::time::Duration,
+    shutdown: futures::future::BoxFuture<'static, ()>,
+) {
+    let sweep = async {
+        loop {
+            tokio::time::sleep(every).await;
+            let result = async {
+                let referenced = crate::library::referenced_keys(&pool)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                storage
+                    .sweep(&referenced, chrono::Utc::now() - SWEEP_GRACE)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            match result {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "swept unreferenced stored files"),
+                Err(error) => {
+                    tracing::warn!(%error, "sweeping stored files failed; retrying later")
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = sweep => {}
+        () = shutdown => {}
+    }
+}
+
 /// The content version a trigger asks about (`None`: the current one).
 fn trigger_version(event: &RecordedEvent) -> Option<u32> {
     use trellis_content::content::ContentEvent;

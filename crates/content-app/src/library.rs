@@ -17,6 +17,8 @@ pub struct ContentLibrary;
 pub const CONTENTS_TABLE: &str = "rm_content_library.contents";
 /// The atoms table.
 pub const ATOMS_TABLE: &str = "rm_content_library.atoms";
+/// Every stored file of every version.
+pub const FILES_TABLE: &str = "rm_content_library.files";
 
 /// Commands on a content are visible once this read model applied them.
 impl trellis_runtime::Shows<Content> for ContentLibrary {
@@ -80,6 +82,7 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
         } => {
             let organization = ProjectionError::tenant_of(event)?;
             let metadata = serde_json::to_value(&metadata).map_err(|e| apply_error(event, e))?;
+            file_referenced(conn, &file.key, id, 1).await?;
             sqlx::query(
                 "INSERT INTO contents (content_id, organization_id, title, status, \
                      content_version, media_type, filename, size_bytes, sha256, object_key, \
@@ -97,7 +100,7 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
             .bind(file.key)
             .bind(metadata)
             .bind(uploaded_by)
-            .bind(event.global_position.0 as i64)
+            .bind(event.global_position.0)
             .bind(version)
             .bind(at)
             .execute(&mut *conn)
@@ -108,6 +111,7 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
             file,
             ..
         } => {
+            file_referenced(conn, &file.key, id, content_version).await?;
             sqlx::query(
                 "UPDATE contents SET status = 'processing', content_version = $2, \
                      media_type = $3, filename = $4, size_bytes = $5, sha256 = $6, \
@@ -173,7 +177,7 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
                 .bind(&atom.prerequisites)
                 .bind(quality)
                 .bind(vector)
-                .bind(event.global_position.0 as i64)
+                .bind(event.global_position.0)
                 .execute(&mut *conn)
                 .await?;
             }
@@ -236,6 +240,38 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
         }
     }
     Ok(())
+}
+
+async fn file_referenced(
+    conn: &mut PgConnection,
+    key: &str,
+    content: Uuid,
+    version: u32,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "INSERT INTO files (object_key, content_id, content_version) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(key)
+    .bind(content)
+    .bind(i32::try_from(version).unwrap_or(i32::MAX))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Every object key a content version references.
+///
+/// # Errors
+/// Database failures.
+pub async fn referenced_keys(
+    pool: &PgPool,
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let keys: Vec<String> =
+        sqlx::query_scalar(&format!("SELECT DISTINCT object_key FROM {FILES_TABLE}"))
+            .fetch_all(pool)
+            .await?;
+    Ok(keys.into_iter().collect())
 }
 
 /// A content as the API shows it.

@@ -35,7 +35,7 @@ pub enum StorageError {
     #[error("no stored file {0}")]
     NotFound(String),
     /// A storage URL this build does not serve.
-    #[error("unsupported storage URL `{0}`: use file:///absolute/path")]
+    #[error("unsupported storage URL `{0}`: use file:///absolute/path or s3://bucket")]
     UnsupportedUrl(String),
     /// The object store failed.
     #[error("object storage failed")]
@@ -73,12 +73,56 @@ impl ContentStorage {
         Self { store }
     }
 
+    /// Storage in S3 bucket `bucket` (or an S3-compatible server at `endpoint`), with
+    /// credentials from the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_REGION`, default `us-east-1`) unless given.
+    ///
+    /// # Errors
+    /// The builder's refusal (a bad endpoint, say).
+    pub fn s3(
+        bucket: &str,
+        endpoint: Option<&str>,
+        credentials: Option<(&str, &str)>,
+    ) -> Result<Self, StorageError> {
+        use object_store::aws::AmazonS3Builder;
+        // HTTPS to S3 goes through rustls with ring's primitives; a provider installed
+        // already (by this or another component) is as good.
+        // (`default_provider` is deprecated for lacking post-quantum key exchange, which is
+        // only in aws-lc-rs: the C build this avoids.)
+        #[allow(deprecated)]
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+            builder = builder.with_region("us-east-1");
+        }
+        if let Some(endpoint) = endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"))
+                .with_virtual_hosted_style_request(false);
+        }
+        if let Some((key, secret)) = credentials {
+            builder = builder
+                .with_access_key_id(key)
+                .with_secret_access_key(secret);
+        }
+        Ok(Self::new(Arc::new(builder.build()?)))
+    }
+
     /// Storage at `url` (`TRELLIS_STORAGE_URL`): `file:///absolute/path` (the folder is
-    /// made if missing).
+    /// made if missing) or `s3://bucket` (AWS, with credentials from the environment; an
+    /// S3-compatible server through [`Self::from_settings`]).
     ///
     /// # Errors
     /// [`StorageError::UnsupportedUrl`] for other schemes; folder creation failures.
     pub fn from_url(url: &str) -> Result<Self, StorageError> {
+        if let Some(bucket) = url.strip_prefix("s3://") {
+            let bucket = bucket.trim_end_matches('/');
+            if bucket.len() < 3 || bucket.contains('/') {
+                return Err(StorageError::UnsupportedUrl(url.to_owned()));
+            }
+            return Self::s3(bucket, None, None);
+        }
         let Some(path) = url.strip_prefix("file://").filter(|p| p.starts_with('/')) else {
             return Err(StorageError::UnsupportedUrl(url.to_owned()));
         };
@@ -140,10 +184,22 @@ impl ContentStorage {
         writer.finish().await?;
         let sha256 = format!("{:x}", hasher.finalize());
         let key = StoredFile::key_of(&sha256);
-        let copied = self
-            .store
-            .copy_if_not_exists(&temporary, &Path::from(key.as_str()))
-            .await;
+        let address = Path::from(key.as_str());
+        let copied = match self.store.copy_if_not_exists(&temporary, &address).await {
+            // S3 offers no conditional copy without extra configuration: the address holds
+            // these very bytes if anything, so a plain copy after a look is as good.
+            Err(
+                object_store::Error::NotSupported { .. }
+                | object_store::Error::NotImplemented { .. },
+            ) => match self.store.head(&address).await {
+                Ok(_) => Ok(()),
+                Err(object_store::Error::NotFound { .. }) => {
+                    self.store.copy(&temporary, &address).await
+                }
+                Err(e) => Err(e),
+            },
+            other => other,
+        };
         let _ = self.store.delete(&temporary).await;
         match copied {
             Ok(()) | Err(object_store::Error::AlreadyExists { .. }) => {}
@@ -179,6 +235,39 @@ impl ContentStorage {
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Deletes what no event references: objects at content addresses not in `referenced`,
+    /// and temporary objects (an upload that died mid-way), in both cases only when last
+    /// written before `written_before` (an upload in flight stores its bytes before its
+    /// event is appended). Returns how many objects were deleted.
+    ///
+    /// # Errors
+    /// The store's failure (what was deleted before it stays deleted).
+    pub async fn sweep(
+        &self,
+        referenced: &std::collections::HashSet<String>,
+        written_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, StorageError> {
+        let mut deleted = 0;
+        for prefix in ["sha256", "tmp"] {
+            let mut listing = self.store.list(Some(&Path::from(prefix)));
+            let mut doomed = Vec::new();
+            while let Some(meta) = listing.next().await {
+                let meta = meta?;
+                let key = meta.location.to_string();
+                if meta.last_modified < written_before && !referenced.contains(&key) {
+                    doomed.push(meta.location);
+                }
+            }
+            for location in doomed {
+                match self.store.delete(&location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     /// Keys under `prefix` (`sha256`, `tmp`), for sweeps and tests.

@@ -157,6 +157,20 @@ fn atomizer() -> Service {
                             "loading the embedding model (scripts/fetch-model installs it): {e}"
                         )
                     })?;
+                let sweep: BoxFuture<'static, anyhow::Result<()>> = Box::pin({
+                    let (pool, storage) = (deps.pool.clone(), storage.clone());
+                    let shutdown = (deps.shutdown)();
+                    async move {
+                        trellis_content_app::atomizer::sweep_periodically(
+                            pool,
+                            storage,
+                            std::time::Duration::from_secs(3600),
+                            shutdown,
+                        )
+                        .await;
+                        Ok(())
+                    }
+                });
                 let atomizer = trellis_content_app::Atomizer::new(
                     deps.store,
                     deps.pool.clone(),
@@ -167,7 +181,7 @@ fn atomizer() -> Service {
                 );
                 Ok(StartedService {
                     handler: Arc::new(atomizer),
-                    tasks: Vec::new(),
+                    tasks: vec![sweep],
                 })
             })
         },
