@@ -116,27 +116,62 @@ fn file_error(error: FileError) -> ApiError {
     }
 }
 
-/// The multipart form of an upload.
-#[derive(utoipa::ToSchema)]
+/// The multipart form of an upload (documentation only: the handler streams the parts).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct UploadForm {
     /// The document: plain text, Markdown, HTML, PDF, DOCX, reStructuredText, WebVTT or SRT,
-    /// recognised from its bytes (a name or `Content-Type` that disagrees is refused).
-    #[schema(value_type = String, format = Binary)]
+    /// recognised from its bytes (a name or `Content-Type` that disagrees is refused, 415).
+    #[schema(value_type = String, format = Binary, min_length = 1)]
     file: Vec<u8>,
     /// 1 to 300 characters, one line.
+    #[schema(min_length = 1, max_length = 300, format = "trellis:nonblank-line")]
     title: String,
-    /// JSON: `{author?, subject?, language? (BCP 47), tags? (at most 20)}`.
-    #[schema(value_type = Option<String>)]
-    metadata: Option<String>,
+    /// What the uploader says about it (a JSON part).
+    metadata: Option<MetadataForm>,
 }
 
-/// The multipart form of a new version.
-#[derive(utoipa::ToSchema)]
+/// An upload's `metadata` part.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MetadataForm {
+    /// Who wrote it.
+    #[serde(default)]
+    #[schema(max_length = 200, format = "trellis:line")]
+    author: Option<String>,
+    /// Its subject.
+    #[serde(default)]
+    #[schema(max_length = 200, format = "trellis:line")]
+    subject: Option<String>,
+    /// A BCP 47 language tag such as `en` or `pt-BR`.
+    #[serde(default)]
+    #[schema(max_length = 35, pattern = "^[A-Za-z0-9]{1,8}(-[A-Za-z0-9]{1,8})*$")]
+    language: Option<String>,
+    /// Tags (each kept once).
+    #[serde(default)]
+    #[schema(max_items = 20, value_type = Vec<String>)]
+    tags: Vec<String>,
+}
+
+impl From<MetadataForm> for ContentMetadata {
+    fn from(form: MetadataForm) -> Self {
+        Self {
+            author: form.author,
+            subject: form.subject,
+            language: form.language,
+            tags: form.tags,
+        }
+    }
+}
+
+/// The multipart form of a new version (documentation only).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct VersionForm {
     /// The new file (same formats as the upload).
-    #[schema(value_type = String, format = Binary)]
+    #[schema(value_type = String, format = Binary, min_length = 1)]
     file: Vec<u8>,
 }
 
@@ -195,13 +230,13 @@ async fn read_form(
                         "must be at most 64 KiB of JSON",
                     ));
                 }
-                let metadata: ContentMetadata = serde_json::from_str(&text).map_err(|e| {
+                let metadata: Option<MetadataForm> = serde_json::from_str(&text).map_err(|e| {
                     ApiError::field(
                         "metadata",
                         format!("must be a JSON object {{author, subject, language, tags}}: {e}"),
                     )
                 })?;
-                form.metadata = Some(metadata);
+                form.metadata = metadata.map(Into::into);
             }
             "" => return Err(ApiError::BadRequest("a form part without a name".into())),
             other => {
@@ -537,6 +572,7 @@ pub(crate) async fn atoms(
 
 /// `GET /v1/contents` parameters.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
     /// Words of the title, subject or tags.
@@ -582,12 +618,14 @@ pub(crate) async fn list(
 
 /// `GET /v1/search` parameters.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SearchQuery {
     /// What to find: words, "quoted phrases", -excluded words (web search syntax).
     #[param(min_length = 1, max_length = 200)]
     q: String,
     /// `atom` or `content` (default both).
+    #[param(pattern = "^(atom|content)$")]
     kind: Option<String>,
     /// 1 to 50 (default 10).
     #[param(minimum = 1, maximum = 50)]
@@ -629,7 +667,7 @@ impl From<Hit> for HitView {
 /// Search the organization's atoms and contents: full-text (PostgreSQL
 /// `websearch_to_tsquery`, `ts_rank_cd`) and MiniLM vector similarity, fused by reciprocal
 /// rank. Archived contents and their atoms are never found.
-#[utoipa::path(get, path = "/v1/search", tag = "content", operation_id = "search",
+#[utoipa::path(get, path = "/v1/search", tag = "content", operation_id = "searchContent",
     params(SearchQuery), security(("bearer" = [])),
     responses((status = 200, description = "Hits, best first", body = Vec<HitView>)))]
 pub(crate) async fn search_handler(

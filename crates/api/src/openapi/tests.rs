@@ -185,9 +185,27 @@ fn every_operation_declares_the_problems_it_can_answer() {
         let json_body = op["requestBody"]["content"]
             .get("application/json")
             .is_some();
-        // The operator's routes ignore the header; token answers are never stored.
-        let command =
-            method == "post" && !path.starts_with("/v1/auth/") && !schemes.contains("operator");
+        // The operator's routes ignore the header; token answers are never stored; uploads
+        // are streamed, never buffered to be fingerprinted.
+        let upload = op["requestBody"]["content"]
+            .as_object()
+            .is_some_and(|c| c.keys().any(|media| media.starts_with("multipart/")));
+        let command = method == "post"
+            && !upload
+            && !path.starts_with("/v1/auth/")
+            && !schemes.contains("operator");
+        if upload {
+            for status in ["400", "413", "415", "422"] {
+                assert!(
+                    has(&op, status),
+                    "{name} takes a file but declares no {status}"
+                );
+            }
+            assert!(
+                !parameters.iter().any(|p| p["name"] == "Idempotency-Key"),
+                "{name}: uploads take no Idempotency-Key"
+            );
+        }
 
         assert!(
             has(&op, "503"),
