@@ -20,6 +20,7 @@
 //! content, its version, the atomizer version and the sequence.
 
 pub mod concepts;
+pub mod eval;
 pub mod segment;
 pub mod text;
 
