@@ -4,6 +4,7 @@ mod bench;
 mod dev;
 mod esco_data;
 mod eval;
+mod eval_atomizer;
 mod import;
 mod projections;
 mod relay;
@@ -59,6 +60,9 @@ enum Command {
 enum EvalCommand {
     /// The IDP recommender against baselines on ESCO data, and skill-similarity AUC.
     Recommender(eval::EvalArgs),
+    /// The atomizer's segmentation (Pk, WindowDiff) and prerequisites on Debian
+    /// documentation, against baselines (docs/atomization.md).
+    Atomizer(eval_atomizer::EvalAtomizerArgs),
 }
 
 #[tokio::main]
@@ -88,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Projections(command) => projections::run(&cli.database_url, command).await,
         Command::Relay(command) => relay::run(&cli.database_url, command).await,
         Command::Eval(EvalCommand::Recommender(args)) => eval::run(args).await,
+        Command::Eval(EvalCommand::Atomizer(args)) => eval_atomizer::run(&args),
     }
 }
 
