@@ -77,6 +77,9 @@ struct Draft {
     words: usize,
     code_words: usize,
     span_ms: Option<[u64; 2]>,
+    /// The mean of its units' vectors, when the section was embedded to be cut (the atom
+    /// is then not embedded again: a 100-page PDF spends most of its time embedding).
+    vector: Option<Vec<f32>>,
 }
 
 /// Atomizes a document. Each atom carries its unit vector (for search) in `vector`.
@@ -109,12 +112,17 @@ pub fn atomize(input: &Input<'_>, embedder: &dyn Embedder) -> Result<Vec<Atom>, 
             .max()
             .unwrap_or(0);
     }
-    let texts: Vec<String> = drafts
+    let missing: Vec<usize> = (0..drafts.len()).filter(|&i| drafts[i].vector.is_none()).collect();
+    let texts: Vec<String> = missing
         .iter()
-        .map(|d| format!("{}. {}", d.title, d.text))
+        .map(|&i| format!("{}. {}", drafts[i].title, drafts[i].text))
         .collect();
     let text_refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let vectors = embedder.embed(&text_refs)?;
+    let mut embedded = embedder.embed(&text_refs)?.into_iter();
+    let vectors: Vec<Vec<f32>> = drafts
+        .iter()
+        .map(|d| d.vector.clone().or_else(|| embedded.next()).unwrap_or_default())
+        .collect();
     let mut atoms = Vec::with_capacity(drafts.len());
     for (i, draft) in drafts.iter().enumerate() {
         let rarity = if concepts[i].is_empty() {
@@ -145,7 +153,7 @@ pub fn atomize(input: &Input<'_>, embedder: &dyn Embedder) -> Result<Vec<Atom>, 
             estimated_minutes: minutes(draft),
             prerequisites: prerequisites[i].clone(),
             quality,
-            vector: vectors.get(i).map(|v| encode_vector(v)),
+            vector: vectors.get(i).filter(|v| !v.is_empty()).map(|v| encode_vector(v)),
         });
     }
     Ok(atoms)
@@ -194,6 +202,14 @@ fn drafts(input: &Input<'_>, embedder: &dyn Embedder) -> Result<Vec<Draft>, Atom
         let ranges = segment::split(&units, &segment::cohesion(&units, &vectors));
         let parts = ranges.len();
         for (k, range) in ranges.into_iter().enumerate() {
+            let vector = (vectors.len() == units.len()).then(|| {
+                let mut mean = vec![0.0_f32; vectors[0].len()];
+                for v in &vectors[range.clone()] {
+                    mean.iter_mut().zip(v).for_each(|(m, x)| *m += x);
+                }
+                trellis_embed::normalise(&mut mean);
+                mean
+            });
             let chosen = &units[range];
             let text = chosen
                 .iter()
@@ -229,6 +245,7 @@ fn drafts(input: &Input<'_>, embedder: &dyn Embedder) -> Result<Vec<Draft>, Atom
                 text: truncate_chars(&text, 20_000),
                 code_words,
                 span_ms,
+                vector,
             });
         }
     }

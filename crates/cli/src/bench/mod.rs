@@ -1,6 +1,7 @@
 //! `trellis bench …`: benchmarks that print one JSON line per run (docs/benchmarks.md).
 
 mod append;
+mod content;
 mod idp;
 mod latency;
 mod rebuild;
@@ -119,6 +120,24 @@ pub enum BenchCommand {
         #[arg(long, env = "KAFKA_BROKERS")]
         kafka_brokers: Option<String>,
     },
+    /// Extract (worker process) and atomize one file, `repeat` times: seconds per document.
+    Atomize {
+        /// The document (a 100-page PDF: docs/benchmarks.md says where to get one).
+        #[arg(long)]
+        file: std::path::PathBuf,
+        /// Runs.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+    /// `GET /v1/search`'s work over an organization with `atoms` atoms: p50/p95/p99.
+    Search {
+        /// Atoms in the organization (seeded once into the read model).
+        #[arg(long, default_value_t = 100_000)]
+        atoms: usize,
+        /// Timed queries.
+        #[arg(long, default_value_t = 300)]
+        queries: usize,
+    },
     /// Seed the store, then time a projection rebuild from it.
     Rebuild {
         /// Events in the store.
@@ -163,6 +182,10 @@ pub async fn run(url: &str, command: BenchCommand) -> anyhow::Result<()> {
             kafka_brokers,
         } => latency::run(url, rate.max(1), seconds.max(1), transport, kafka_brokers).await,
         BenchCommand::Rebuild { events } => rebuild::run(url, events).await,
+        BenchCommand::Atomize { file, repeat } => content::atomize(&file, repeat.max(1)).await,
+        BenchCommand::Search { atoms, queries } => {
+            content::search(url, atoms, queries.max(1)).await
+        }
         BenchCommand::Embed { texts, data } => {
             tokio::task::block_in_place(|| recommender::embed(&data, texts.max(1)))
         }
