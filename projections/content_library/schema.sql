@@ -1,4 +1,4 @@
--- content_library v1: uploaded contents and their learning atoms, as the API lists, reads
+-- content_library v2: uploaded contents and their learning atoms, as the API lists, reads
 -- and searches them (GET /v1/contents…, GET /v1/search). Atoms of the current answer only;
 -- a new version or re-atomization replaces them when its answer arrives.
 CREATE TABLE contents (
@@ -55,6 +55,8 @@ CREATE TABLE atoms (
     vector            bytea,
     -- global position of the event that carried it (the search index follows it)
     position          bigint      NOT NULL,
+    -- its content's, copied so that search filters without a join
+    archived          boolean     NOT NULL DEFAULT false,
     search            tsvector    GENERATED ALWAYS AS (
         setweight(to_tsvector('english', title), 'A') || setweight(to_tsvector('english', body), 'B')
     ) STORED

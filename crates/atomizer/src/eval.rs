@@ -153,7 +153,11 @@ pub fn text_tiling(units: &[&str], block: usize) -> Vec<usize> {
         let dot: f64 = a.iter().filter_map(|(k, v)| b.get(k).map(|w| v * w)).sum();
         let na = a.values().map(|v| v * v).sum::<f64>().sqrt();
         let nb = b.values().map(|v| v * v).sum::<f64>().sqrt();
-        if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na * nb) }
+        if na == 0.0 || nb == 0.0 {
+            0.0
+        } else {
+            dot / (na * nb)
+        }
     };
     // gap g sits between unit g and g + 1.
     let scores: Vec<f64> = (0..n - 1)
@@ -205,9 +209,18 @@ mod tests {
     fn masses_and_baselines() {
         assert_eq!(masses_from_cuts(11, &[2, 5]), [2, 3, 6]);
         assert_eq!(fixed_size(&[100, 100, 100, 100, 100], 200), [2, 2, 1]);
-        let units = ["lists lists append", "lists append pop", "dicts keys values", "dicts values items"];
+        let units = [
+            "lists lists append",
+            "lists append pop",
+            "dicts keys values",
+            "dicts values items",
+        ];
         assert_eq!(text_tiling(&units, 1), [2, 2]);
-        assert_eq!(default_window(&[2, 3]), 2, "1.25 rounds to 1, then at least 2");
+        assert_eq!(
+            default_window(&[2, 3]),
+            2,
+            "1.25 rounds to 1, then at least 2"
+        );
         assert_eq!(default_window(&[5, 5]), 2, "2.5 rounds half to even");
         assert_eq!(default_window(&[7, 7]), 4, "3.5 rounds half to even");
     }

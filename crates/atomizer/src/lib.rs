@@ -112,7 +112,9 @@ pub fn atomize(input: &Input<'_>, embedder: &dyn Embedder) -> Result<Vec<Atom>, 
             .max()
             .unwrap_or(0);
     }
-    let missing: Vec<usize> = (0..drafts.len()).filter(|&i| drafts[i].vector.is_none()).collect();
+    let missing: Vec<usize> = (0..drafts.len())
+        .filter(|&i| drafts[i].vector.is_none())
+        .collect();
     let texts: Vec<String> = missing
         .iter()
         .map(|&i| format!("{}. {}", drafts[i].title, drafts[i].text))
@@ -121,7 +123,12 @@ pub fn atomize(input: &Input<'_>, embedder: &dyn Embedder) -> Result<Vec<Atom>, 
     let mut embedded = embedder.embed(&text_refs)?.into_iter();
     let vectors: Vec<Vec<f32>> = drafts
         .iter()
-        .map(|d| d.vector.clone().or_else(|| embedded.next()).unwrap_or_default())
+        .map(|d| {
+            d.vector
+                .clone()
+                .or_else(|| embedded.next())
+                .unwrap_or_default()
+        })
         .collect();
     let mut atoms = Vec::with_capacity(drafts.len());
     for (i, draft) in drafts.iter().enumerate() {
@@ -153,7 +160,10 @@ pub fn atomize(input: &Input<'_>, embedder: &dyn Embedder) -> Result<Vec<Atom>, 
             estimated_minutes: minutes(draft),
             prerequisites: prerequisites[i].clone(),
             quality,
-            vector: vectors.get(i).filter(|v| !v.is_empty()).map(|v| encode_vector(v)),
+            vector: vectors
+                .get(i)
+                .filter(|v| !v.is_empty())
+                .map(|v| encode_vector(v)),
         });
     }
     Ok(atoms)

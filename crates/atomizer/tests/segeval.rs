@@ -10,7 +10,11 @@ fn our_metrics_give_segevals_values() {
     let cases = cases["cases"].as_array().expect("cases");
     assert!(cases.len() >= 80);
     let masses = |v: &serde_json::Value| -> Vec<usize> {
-        v.as_array().expect("masses").iter().map(|m| m.as_u64().expect("mass") as usize).collect()
+        v.as_array()
+            .expect("masses")
+            .iter()
+            .map(|m| m.as_u64().expect("mass") as usize)
+            .collect()
     };
     for case in cases {
         let (h, r) = (masses(&case["hypothesis"]), masses(&case["reference"]));
@@ -24,7 +28,15 @@ fn our_metrics_give_segevals_values() {
         if option("one_minus") {
             value = 1.0 - value;
         }
-        let expected: f64 = case["expected"].as_str().expect("expected").parse().expect("a number");
-        assert!((value - expected).abs() < 1e-9, "{}: {value} != {expected}", case["name"]);
+        let expected: f64 = case["expected"]
+            .as_str()
+            .expect("expected")
+            .parse()
+            .expect("a number");
+        assert!(
+            (value - expected).abs() < 1e-9,
+            "{}: {value} != {expected}",
+            case["name"]
+        );
     }
 }

@@ -59,7 +59,11 @@ fn fetch(cache: &Path) -> anyhow::Result<PathBuf> {
         return Ok(root);
     }
     std::fs::create_dir_all(cache)?;
-    eprintln!("[eval] downloading {} with apt-get into {}", PACKAGES.join(", "), cache.display());
+    eprintln!(
+        "[eval] downloading {} with apt-get into {}",
+        PACKAGES.join(", "),
+        cache.display()
+    );
     let status = Command::new("apt-get")
         .arg("download")
         .args(PACKAGES)
@@ -72,7 +76,11 @@ fn fetch(cache: &Path) -> anyhow::Result<PathBuf> {
     for entry in std::fs::read_dir(cache)? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "deb") {
-            let status = Command::new("dpkg-deb").arg("-x").arg(&path).arg(&root).status()?;
+            let status = Command::new("dpkg-deb")
+                .arg("-x")
+                .arg(&path)
+                .arg(&root)
+                .status()?;
             if !status.success() {
                 bail!("dpkg-deb -x {} failed", path.display());
             }
@@ -94,9 +102,19 @@ fn corpus(root: &Path, limit: usize) -> anyhow::Result<Vec<(&'static str, Vec<Do
     let postgres = root.join("usr/share/doc/postgresql-doc-15/html");
     let mut out = Vec::new();
     for (name, dir, suffix, media) in [
-        ("python-library (reST)", python, ".rst.txt", MediaType::Restructuredtext),
+        (
+            "python-library (reST)",
+            python,
+            ".rst.txt",
+            MediaType::Restructuredtext,
+        ),
         ("nodejs-api (Markdown)", node, ".md.gz", MediaType::Markdown),
-        ("postgresql-manual (HTML)", postgres, ".html", MediaType::Html),
+        (
+            "postgresql-manual (HTML)",
+            postgres,
+            ".html",
+            MediaType::Html,
+        ),
     ] {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .with_context(|| format!("reading {}", dir.display()))?
@@ -117,11 +135,17 @@ fn corpus(root: &Path, limit: usize) -> anyhow::Result<Vec<(&'static str, Vec<Do
             let Ok(document) = trellis_extract::extract(&bytes, media, &Limits::default()) else {
                 continue;
             };
-            let sections: Vec<_> =
-                document.sections.iter().filter(|s| !s.paragraphs.is_empty()).collect();
+            let sections: Vec<_> = document
+                .sections
+                .iter()
+                .filter(|s| !s.paragraphs.is_empty())
+                .collect();
             let paragraphs: usize = sections.iter().map(|s| s.paragraphs.len()).sum();
             if sections.len() >= 3 && paragraphs >= 12 {
-                let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 docs.push(Doc { name, document });
             }
         }
@@ -158,14 +182,23 @@ pub fn run(args: &EvalAtomizerArgs) -> anyhow::Result<()> {
     if args.prerequisites_only {
         return prerequisites(&root, &model);
     }
-    println!("## Segmentation: Pk and WindowDiff against the documents' own sections (lower is better)\n");
-    println!("| corpus | documents | method | Pk | WindowDiff | segments per document (reference) |");
+    println!(
+        "## Segmentation: Pk and WindowDiff against the documents' own sections (lower is better)\n"
+    );
+    println!(
+        "| corpus | documents | method | Pk | WindowDiff | segments per document (reference) |"
+    );
     println!("|---|---:|---|---:|---:|---:|");
     for (name, docs) in corpus(&root, args.docs)? {
-        let mut methods: Vec<(&str, Totals)> = ["atomizer (cohesion + MiniLM + length prior)", "atomizer, lexical only", "fixed size", "TextTiling"]
-            .into_iter()
-            .map(|m| (m, Totals::default()))
-            .collect();
+        let mut methods: Vec<(&str, Totals)> = [
+            "atomizer (cohesion + MiniLM + length prior)",
+            "atomizer, lexical only",
+            "fixed size",
+            "TextTiling",
+        ]
+        .into_iter()
+        .map(|m| (m, Totals::default()))
+        .collect();
         let mut reference_segments = 0;
         for doc in &docs {
             let paragraphs: Vec<Paragraph> = doc
@@ -198,7 +231,10 @@ pub fn run(args: &EvalAtomizerArgs) -> anyhow::Result<()> {
             let ours = segment::split(&units, &segment::cohesion(&units, &vectors));
             let lexical = segment::split(&units, &segment::cohesion(&units, &[]));
             let to_masses = |ranges: Vec<std::ops::Range<usize>>| -> Vec<usize> {
-                masses_from_cuts(units.len(), &ranges.iter().map(|r| r.start).collect::<Vec<_>>())
+                masses_from_cuts(
+                    units.len(),
+                    &ranges.iter().map(|r| r.start).collect::<Vec<_>>(),
+                )
             };
             let words: Vec<usize> = units.iter().map(|u| u.words).collect();
             let hypotheses = [
@@ -247,7 +283,11 @@ fn prerequisites(root: &Path, model: &trellis_embed::MiniLm) -> anyhow::Result<(
     let mut label_chapter: HashMap<String, usize> = HashMap::new();
     for (i, source) in sources.iter().enumerate() {
         for line in source.lines() {
-            if let Some(label) = line.trim().strip_prefix(".. _").and_then(|l| l.strip_suffix(':')) {
+            if let Some(label) = line
+                .trim()
+                .strip_prefix(".. _")
+                .and_then(|l| l.strip_suffix(':'))
+            {
                 label_chapter.insert(label.to_lowercase(), i);
             }
         }
@@ -282,8 +322,12 @@ fn prerequisites(root: &Path, model: &trellis_embed::MiniLm) -> anyhow::Result<(
     let mut predicted: BTreeSet<(usize, usize)> = BTreeSet::new();
     let mut atoms_total = 0;
     for (i, source) in sources.iter().enumerate() {
-        let document = trellis_extract::extract(source.as_bytes(), MediaType::Restructuredtext, &Limits::default())
-            .with_context(|| format!("extracting {}", chapters[i]))?;
+        let document = trellis_extract::extract(
+            source.as_bytes(),
+            MediaType::Restructuredtext,
+            &Limits::default(),
+        )
+        .with_context(|| format!("extracting {}", chapters[i]))?;
         let input = Input {
             content_id: Uuid::new_v5(&Uuid::NAMESPACE_URL, chapters[i].as_bytes()),
             content_version: 1,
@@ -303,36 +347,76 @@ fn prerequisites(root: &Path, model: &trellis_embed::MiniLm) -> anyhow::Result<(
         }
         atoms_total += atoms.len();
         known.extend(atoms.iter().map(|a| {
-            (i, KnownAtom { id: a.id, concepts: a.concepts.iter().map(|c| c.phrase.clone()).collect() })
+            (
+                i,
+                KnownAtom {
+                    id: a.id,
+                    concepts: a.concepts.iter().map(|c| c.phrase.clone()).collect(),
+                },
+            )
         }));
     }
     let n = chapters.len();
     let previous: BTreeSet<(usize, usize)> = (1..n).map(|i| (i, i - 1)).collect();
-    let earlier: BTreeSet<(usize, usize)> = (1..n).flat_map(|i| (0..i).map(move |j| (i, j))).collect();
-    println!("\n## Prerequisites: the Python tutorial ({n} chapters in its order, {atoms_total} atoms)\n");
-    println!("Reference: {} chapter pairs linked by `:ref:` to an earlier chapter ({forward} links point forward and are not prerequisites).\n", truth.len());
+    let earlier: BTreeSet<(usize, usize)> =
+        (1..n).flat_map(|i| (0..i).map(move |j| (i, j))).collect();
+    println!(
+        "\n## Prerequisites: the Python tutorial ({n} chapters in its order, {atoms_total} atoms)\n"
+    );
+    println!(
+        "Reference: {} chapter pairs linked by `:ref:` to an earlier chapter ({forward} links point forward and are not prerequisites).\n",
+        truth.len()
+    );
     println!("| method | edges | precision | recall | F1 |");
     println!("|---|---:|---:|---:|---:|");
     let score = |edges: &BTreeSet<(usize, usize)>, truth: &BTreeSet<(usize, usize)>| {
         let hit = edges.intersection(truth).count() as f64;
-        let precision = if edges.is_empty() { 0.0 } else { hit / edges.len() as f64 };
-        let recall = if truth.is_empty() { 0.0 } else { hit / truth.len() as f64 };
-        let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
+        let precision = if edges.is_empty() {
+            0.0
+        } else {
+            hit / edges.len() as f64
+        };
+        let recall = if truth.is_empty() {
+            0.0
+        } else {
+            hit / truth.len() as f64
+        };
+        let f1 = if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        };
         (precision, recall, f1)
     };
-    let methods = [("atomizer (shared concepts)", &predicted), ("previous chapter", &previous), ("every earlier chapter", &earlier)];
+    let methods = [
+        ("atomizer (shared concepts)", &predicted),
+        ("previous chapter", &previous),
+        ("every earlier chapter", &earlier),
+    ];
     for (method, edges) in methods {
         let (precision, recall, f1) = score(edges, &truth);
-        println!("| {method} | {} | {precision:.3} | {recall:.3} | {f1:.3} |", edges.len());
+        println!(
+            "| {method} | {} | {precision:.3} | {recall:.3} | {f1:.3} |",
+            edges.len()
+        );
     }
-    println!("\nRelatedness: {} chapter pairs linked by `:ref:` in either direction (the later chapter of each pair is taken as the dependent).\n", related.len());
+    println!(
+        "\nRelatedness: {} chapter pairs linked by `:ref:` in either direction (the later chapter of each pair is taken as the dependent).\n",
+        related.len()
+    );
     println!("| method | edges | precision | recall | F1 |");
     println!("|---|---:|---:|---:|---:|");
     for (method, edges) in methods {
         let (precision, recall, f1) = score(edges, &related);
-        println!("| {method} | {} | {precision:.3} | {recall:.3} | {f1:.3} |", edges.len());
+        println!(
+            "| {method} | {} | {precision:.3} | {recall:.3} | {f1:.3} |",
+            edges.len()
+        );
     }
-    let pairs: Vec<String> = predicted.iter().map(|(i, j)| format!("{} → {}", chapters[*i], chapters[*j])).collect();
+    let pairs: Vec<String> = predicted
+        .iter()
+        .map(|(i, j)| format!("{} → {}", chapters[*i], chapters[*j]))
+        .collect();
     println!("\nPredicted chapter dependencies: {}", pairs.join(", "));
     Ok(())
 }

@@ -44,7 +44,7 @@ impl Projection for ContentLibrary {
     }
 
     fn version(&self) -> i32 {
-        1
+        2
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -158,9 +158,11 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
                 sqlx::query(
                     "INSERT INTO atoms (atom_id, content_id, organization_id, content_version, \
                          sequence, title, body, objective, concepts, concept_phrases, \
-                         difficulty, estimated_minutes, prerequisites, quality, vector, position) \
+                         difficulty, estimated_minutes, prerequisites, quality, vector, position, \
+                         archived) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                         $16) ON CONFLICT (atom_id) DO NOTHING",
+                         $16, coalesce((SELECT archived FROM contents WHERE content_id = $2), \
+                         false)) ON CONFLICT (atom_id) DO NOTHING",
                 )
                 .bind(atom.id)
                 .bind(id)
@@ -228,6 +230,10 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
             .await?;
         }
         ContentEvent::ContentArchived { .. } => {
+            sqlx::query("UPDATE atoms SET archived = true WHERE content_id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
             sqlx::query(
                 "UPDATE contents SET archived = true, version = $2, updated_at = $3 \
                  WHERE content_id = $1",

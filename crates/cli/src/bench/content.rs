@@ -75,7 +75,7 @@ pub async fn search(url: &str, atoms: usize, queries: usize) -> anyhow::Result<(
     let pool = store.pool().clone();
     trellis_runtime::projection::ensure(&pool, &*store, &trellis_content_app::ContentLibrary)
         .await?;
-    let organization = Uuid::from_u128(0x5ea2c4_0000_4000_8000_000000000001);
+    let organization = Uuid::from_u128(0x005e_a2c4_0000_4000_8000_0000_0000_0001);
     let have: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM rm_content_library.atoms WHERE organization_id = $1",
     )
@@ -96,24 +96,57 @@ pub async fn search(url: &str, atoms: usize, queries: usize) -> anyhow::Result<(
     let missing = atoms.saturating_sub(usize::try_from(have).unwrap_or(0));
     if missing > 0 {
         let started = Instant::now();
-        seed(&pool, organization, usize::try_from(have).unwrap_or(0), missing, &sentences, &mut rng).await?;
-        tracing::info!(atoms = missing, seconds = started.elapsed().as_secs_f64(), "seeded atoms");
+        seed(
+            &pool,
+            organization,
+            usize::try_from(have).unwrap_or(0),
+            missing,
+            &sentences,
+            &mut rng,
+        )
+        .await?;
+        tracing::info!(
+            atoms = missing,
+            seconds = started.elapsed().as_secs_f64(),
+            "seeded atoms"
+        );
+        // Fresh planner statistics, as autovacuum would gather them after such a load: stale
+        // ones make PostgreSQL pick a bad plan for broad queries (p95 × 5).
+        sqlx::query("ANALYZE rm_content_library.atoms")
+            .execute(&pool)
+            .await?;
+        sqlx::query("ANALYZE rm_content_library.contents")
+            .execute(&pool)
+            .await?;
     }
     let search = Search::new(pool.clone());
     let query = |rng: &mut StdRng| -> String {
         let n = rng.random_range(1..=3);
-        (0..n).map(|_| *words.choose(rng).unwrap_or(&"python")).collect::<Vec<_>>().join(" ")
+        (0..n)
+            .map(|_| *words.choose(rng).unwrap_or(&"python"))
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     // Warm up: the model loads, the organization's vectors come into memory.
     for _ in 0..5 {
-        search.search(organization, &query(&mut rng), &[Kind::Atom, Kind::Content], 10).await?;
+        search
+            .search(
+                organization,
+                &query(&mut rng),
+                &[Kind::Atom, Kind::Content],
+                10,
+            )
+            .await?;
     }
     let mut times = Vec::with_capacity(queries);
     let mut hits = 0;
     for _ in 0..queries {
         let q = query(&mut rng);
         let started = Instant::now();
-        hits += search.search(organization, &q, &[Kind::Atom, Kind::Content], 10).await?.len();
+        hits += search
+            .search(organization, &q, &[Kind::Atom, Kind::Content], 10)
+            .await?
+            .len();
         times.push(started.elapsed());
     }
     times.sort();
@@ -153,7 +186,9 @@ async fn seed(
             ids.push(Uuid::new_v4());
             contents.push(Uuid::from_u128(0xc0_0000_0000 + (index / 100) as u128));
             sequences.push(i32::try_from(index % 100 + 1).unwrap_or(1));
-            let body: Vec<&str> = (0..8).map(|_| *sentences.choose(rng).unwrap_or(&"")).collect();
+            let body: Vec<&str> = (0..8)
+                .map(|_| *sentences.choose(rng).unwrap_or(&""))
+                .collect();
             bodies.push(format!("{} (atom {index})", body.join(" ")));
             let mut v: Vec<f32> = (0..384).map(|_| rng.random_range(-1.0..1.0)).collect();
             trellis_embed::normalise(&mut v);
@@ -165,7 +200,7 @@ async fn seed(
                  content_version, media_type, size_bytes, sha256, object_key, metadata, \
                  uploaded_by, atoms_count, position, version, created_at, updated_at) \
              SELECT DISTINCT c, $2, 'Bench content ' || c::text, 'completed', 1, 'markdown', 1, \
-                 repeat('0', 64), 'sha256/' || repeat('0', 64), '{}', $2, 100, 0, 2, now(), now() \
+                 repeat('0', 64), 'sha256/' || repeat('0', 64), '{}'::jsonb, $2, 100, 0, 2, now(), now() \
              FROM unnest($1::uuid[]) AS c ON CONFLICT DO NOTHING",
         )
         .bind(&contents)
@@ -176,8 +211,8 @@ async fn seed(
             "INSERT INTO rm_content_library.atoms (atom_id, content_id, organization_id, \
                  content_version, sequence, title, body, objective, concepts, concept_phrases, \
                  difficulty, estimated_minutes, prerequisites, quality, vector, position) \
-             SELECT a, c, $3, 1, s, 'Atom ' || s, b, 'Describe it', '[]', '{}', 2, 1, '{}', \
-                 '{\"score\": 0.5}', v, 1 \
+             SELECT a, c, $3, 1, s, 'Atom ' || s, b, 'Describe it', '[]'::jsonb, '{}'::text[], 2, 1, '{}'::uuid[], \
+                 '{\"score\": 0.5}'::jsonb, v, 1 \
              FROM unnest($1::uuid[], $2::uuid[], $4::int[], $5::text[], $6::bytea[]) \
                  AS t(a, c, s, b, v)",
         )
