@@ -116,6 +116,32 @@ fn file_error(error: FileError) -> ApiError {
     }
 }
 
+/// 202: accepted, the atomizer answers asynchronously.
+fn processing(written: trellis_runtime::Written) -> (StatusCode, Json<Processing>) {
+    (
+        StatusCode::ACCEPTED,
+        Json(Processing {
+            id: written.id,
+            status: "processing",
+            version: written.version,
+        }),
+    )
+}
+
+/// Only uploaders' roles upload (checked again by the use case; here before any byte is
+/// read).
+fn may_upload(actor: &trellis_identity::Actor) -> Result<(), ApiError> {
+    if crate::use_cases::UPLOADERS.iter().any(|r| actor.has(*r)) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+fn required(field: &str) -> ApiError {
+    ApiError::field(field, "is required")
+}
+
 /// The multipart form of an upload (documentation only: the handler streams the parts).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -274,17 +300,11 @@ pub(crate) async fn upload(
 ) -> Result<(StatusCode, Json<Processing>), ApiError> {
     caller.spend_write(&state.edge)?;
     let actor = caller.actor(&request);
-    if !crate::use_cases::UPLOADERS.iter().any(|r| actor.has(*r)) {
-        // Refused before a byte is read or stored.
-        return Err(ApiError::Forbidden);
-    }
+    // Refused before a byte is read or stored.
+    may_upload(&actor)?;
     let form = read_form(&state.library, multipart, &["title", "metadata"]).await?;
-    let file = form
-        .file
-        .ok_or_else(|| ApiError::field("file", "is required"))?;
-    let title = form
-        .title
-        .ok_or_else(|| ApiError::field("title", "is required"))?;
+    let file = form.file.ok_or_else(|| required("file"))?;
+    let title = form.title.ok_or_else(|| required("title"))?;
     let metadata = form
         .metadata
         .unwrap_or_default()
@@ -295,14 +315,7 @@ pub(crate) async fn upload(
         .upload(&actor, title, metadata, file)
         .await
         .map_err(mapped)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Processing {
-            id: written.id,
-            status: "processing",
-            version: written.version,
-        }),
-    ))
+    Ok(processing(written))
 }
 
 /// Upload a new version of a content's file (multipart `file`): atomized afresh, history
@@ -333,26 +346,15 @@ pub(crate) async fn upload_version(
     let actor = caller.actor(&request);
     // Existence first (404 for another organization's id), before any byte is stored.
     state.library.get(&actor, id, None).await.map_err(mapped)?;
-    if !crate::use_cases::UPLOADERS.iter().any(|r| actor.has(*r)) {
-        return Err(ApiError::Forbidden);
-    }
+    may_upload(&actor)?;
     let form = read_form(&state.library, multipart, &[]).await?;
-    let file = form
-        .file
-        .ok_or_else(|| ApiError::field("file", "is required"))?;
+    let file = form.file.ok_or_else(|| required("file"))?;
     let written = state
         .library
         .upload_version(&actor, id, file)
         .await
         .map_err(mapped)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Processing {
-            id: written.id,
-            status: "processing",
-            version: written.version,
-        }),
-    ))
+    Ok(processing(written))
 }
 
 /// Archive a content (admin, or its uploader): it leaves lists and search.
@@ -404,14 +406,7 @@ pub(crate) async fn reatomize(
         .reatomize(&caller.actor(&request), id)
         .await
         .map_err(mapped)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Processing {
-            id: written.id,
-            status: "processing",
-            version: written.version,
-        }),
-    ))
+    Ok(processing(written))
 }
 
 /// A content (`GET /v1/contents/{id}`).

@@ -143,40 +143,17 @@ impl Search {
             }
         };
         if kinds.contains(&Kind::Atom) {
-            let text: Vec<Uuid> = sqlx::query_scalar(&format!(
-                "SELECT atom_id FROM ( \
-                     SELECT a.atom_id, a.search FROM {ATOMS_TABLE} a, \
-                          websearch_to_tsquery('english', $2) query \
-                     WHERE a.organization_id = $1 AND NOT a.archived AND a.search @@ query \
-                     LIMIT $4) matches, websearch_to_tsquery('english', $2) query \
-                 ORDER BY ts_rank_cd(search, query) DESC, atom_id LIMIT $3"
-            ))
-            .bind(organization_id)
-            .bind(q)
-            .bind(CANDIDATES as i64)
-            .bind(RANKED_MATCHES as i64)
-            .fetch_all(&self.pool)
-            .await?;
-            add(Kind::Atom, &text);
-            let meaning = self.nearest_atoms(organization_id, q).await?;
-            add(Kind::Atom, &meaning);
+            add(
+                Kind::Atom,
+                &self.text_matches(Kind::Atom, organization_id, q).await?,
+            );
+            add(Kind::Atom, &self.nearest_atoms(organization_id, q).await?);
         }
         if kinds.contains(&Kind::Content) {
-            let text: Vec<Uuid> = sqlx::query_scalar(&format!(
-                "SELECT content_id FROM ( \
-                     SELECT content_id, search FROM {CONTENTS_TABLE}, \
-                          websearch_to_tsquery('english', $2) query \
-                     WHERE organization_id = $1 AND NOT archived AND search @@ query \
-                     LIMIT $4) matches, websearch_to_tsquery('english', $2) query \
-                 ORDER BY ts_rank_cd(search, query) DESC, content_id LIMIT $3"
-            ))
-            .bind(organization_id)
-            .bind(q)
-            .bind(CANDIDATES as i64)
-            .bind(RANKED_MATCHES as i64)
-            .fetch_all(&self.pool)
-            .await?;
-            add(Kind::Content, &text);
+            add(
+                Kind::Content,
+                &self.text_matches(Kind::Content, organization_id, q).await?,
+            );
         }
         let mut ranked: Vec<((Kind, Uuid), f64)> = fused.into_iter().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.1.cmp(&b.0.1)));
@@ -243,6 +220,33 @@ impl Search {
             })
             .take(limit)
             .collect())
+    }
+
+    /// The organization's atoms or contents matching `q` in full text, best first (at most
+    /// [`RANKED_MATCHES`] matches ranked, archived ones never).
+    async fn text_matches(
+        &self,
+        kind: Kind,
+        organization_id: Uuid,
+        q: &str,
+    ) -> Result<Vec<Uuid>, sqlx::Error> {
+        let (table, id) = match kind {
+            Kind::Atom => (ATOMS_TABLE, "atom_id"),
+            Kind::Content => (CONTENTS_TABLE, "content_id"),
+        };
+        sqlx::query_scalar(&format!(
+            "SELECT {id} FROM ( \
+                 SELECT {id}, search FROM {table}, websearch_to_tsquery('english', $2) query \
+                 WHERE organization_id = $1 AND NOT archived AND search @@ query \
+                 LIMIT $4) matches, websearch_to_tsquery('english', $2) query \
+             ORDER BY ts_rank_cd(search, query) DESC, {id} LIMIT $3"
+        ))
+        .bind(organization_id)
+        .bind(q)
+        .bind(CANDIDATES as i64)
+        .bind(RANKED_MATCHES as i64)
+        .fetch_all(&self.pool)
+        .await
     }
 
     /// The organization's atoms nearest to `q` in meaning, best first.

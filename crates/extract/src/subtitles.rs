@@ -30,78 +30,67 @@ pub(crate) fn extract_vtt(text: &str, limits: &Limits) -> Result<Document, Extra
     // The header runs to the first blank line.
     while lines.next_if(|(_, l)| !l.trim().is_empty()).is_some() {}
     let mut cues = Vec::new();
-    let mut block: Vec<(usize, &str)> = Vec::new();
-    for (n, line) in lines.chain(std::iter::once((usize::MAX, ""))) {
-        if !line.trim().is_empty() {
-            block.push((n, line));
+    for block in blocks(lines) {
+        let first = block[0].1;
+        let comment = ["NOTE", "STYLE", "REGION"]
+            .iter()
+            .any(|k| first == *k || first.starts_with(&format!("{k} ")));
+        if comment {
             continue;
         }
-        if let Some(&(first_n, first)) = block.first() {
-            let skip = ["NOTE", "STYLE", "REGION"]
-                .iter()
-                .any(|k| first == *k || first.starts_with(&format!("{k} ")));
-            if !skip {
-                let timing = block
-                    .iter()
-                    .position(|(_, l)| l.contains("-->"))
-                    .ok_or_else(|| {
-                        ExtractError::Malformed(format!(
-                            "line {}: a cue without a timing line",
-                            first_n + 1
-                        ))
-                    })?;
-                if timing > 1 {
-                    return Err(ExtractError::Malformed(format!(
-                        "line {}: a cue without a timing line",
-                        first_n + 1
-                    )));
-                }
-                let (n, line) = block[timing];
-                let (start, end) = timing_line(line, '.').map_err(|why| line_error(n, &why))?;
-                let text: Vec<&str> = block[timing + 1..].iter().map(|(_, l)| *l).collect();
-                cues.push(Cue {
-                    start,
-                    end,
-                    text: strip_tags(&text.join(" ")),
-                });
-            }
-        }
-        block.clear();
+        // An optional identifier line, then the timing line.
+        let timing = block
+            .iter()
+            .position(|(_, l)| l.contains("-->"))
+            .filter(|&i| i <= 1)
+            .unwrap_or(usize::MAX);
+        cues.push(cue(&block, timing, '.')?);
     }
     group(cues, limits)
 }
 
 pub(crate) fn extract_srt(text: &str, limits: &Limits) -> Result<Document, ExtractError> {
     let mut cues = Vec::new();
-    let mut block: Vec<(usize, &str)> = Vec::new();
-    for (n, line) in text
-        .lines()
-        .enumerate()
-        .chain(std::iter::once((usize::MAX, "")))
-    {
-        if !line.trim().is_empty() {
-            block.push((n, line));
-            continue;
-        }
-        if let Some(&(first_n, first)) = block.first() {
-            let timing = usize::from(first.trim().bytes().all(|b| b.is_ascii_digit()));
-            let Some(&(n, line)) = block.get(timing) else {
-                return Err(ExtractError::Malformed(format!(
-                    "line {}: a cue without a timing line",
-                    first_n + 1
-                )));
-            };
-            let (start, end) = timing_line(line, ',').map_err(|why| line_error(n, &why))?;
-            let text: Vec<&str> = block[timing + 1..].iter().map(|(_, l)| *l).collect();
-            cues.push(Cue {
-                start,
-                end,
-                text: strip_tags(&text.join(" ")),
-            });
-        }
-        block.clear();
+    for block in blocks(text.lines().enumerate()) {
+        // A cue number, then the timing line.
+        let timing = usize::from(block[0].1.trim().bytes().all(|b| b.is_ascii_digit()));
+        cues.push(cue(&block, timing, ',')?);
     }
     group(cues, limits)
+}
+
+/// Runs of non-blank lines, each line with its index.
+fn blocks<'a>(lines: impl Iterator<Item = (usize, &'a str)>) -> Vec<Vec<(usize, &'a str)>> {
+    let mut out = Vec::new();
+    let mut block = Vec::new();
+    for (n, line) in lines {
+        if line.trim().is_empty() {
+            if !block.is_empty() {
+                out.push(std::mem::take(&mut block));
+            }
+        } else {
+            block.push((n, line));
+        }
+    }
+    if !block.is_empty() {
+        out.push(block);
+    }
+    out
+}
+
+/// The cue of a block whose timing line is at `timing` (`sep` before the milliseconds).
+fn cue(block: &[(usize, &str)], timing: usize, sep: char) -> Result<Cue, ExtractError> {
+    let Some(&(n, line)) = block.get(timing) else {
+        let first = block.first().map_or(0, |(n, _)| *n);
+        return Err(line_error(first, "a cue without a timing line"));
+    };
+    let (start, end) = timing_line(line, sep).map_err(|why| line_error(n, &why))?;
+    let text: Vec<&str> = block[timing + 1..].iter().map(|(_, l)| *l).collect();
+    Ok(Cue {
+        start,
+        end,
+        text: strip_tags(&text.join(" ")),
+    })
 }
 
 fn line_error(n: usize, why: &str) -> ExtractError {
