@@ -451,6 +451,28 @@ async fn a_stored_v1_event_is_seen_as_v2_by_projections_reactions_and_audit() {
 
 // --- each context on its own topic ----------------------------------------------------------
 
+/// The store's `$all` once it shows events of every product context: `$all` stops below the
+/// oldest transaction still open (a projection's batch, say), so a read right after the
+/// writes may not reach the last of them yet.
+async fn every_contexts_events(
+    app: &TestApp,
+    modules: &trellis_module::Modules,
+) -> Vec<RecordedEvent> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let events = app.store.read_all(None, 10_000).await.unwrap();
+        let complete = modules.iter().all(|m| {
+            events
+                .iter()
+                .any(|e| modules.context_of(e.stream_id.kind()).ok() == Some(m.name))
+        });
+        if complete || tokio::time::Instant::now() > deadline {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits until every product context's events in `events` are on its topic (each context
 /// must have written some); returns what each topic holds, by key.
 async fn published_by_context(
@@ -484,8 +506,8 @@ async fn each_contexts_events_arrive_on_its_own_topic() {
     let Transport::Kafka(config) = &app.transport else {
         unreachable!("a Kafka app")
     };
-    let events = app.store.read_all(None, 10_000).await.unwrap();
     let modules = trellis_contexts::modules();
+    let events = every_contexts_events(&app, &modules).await;
     for (context, per_key) in published_by_context(config, &events, &modules).await {
         for key in per_key.keys() {
             let kind = StreamId::parse(key).unwrap();
@@ -524,8 +546,8 @@ async fn an_outside_consumer_finds_only_product_events_each_valid_against_its_sc
     let Transport::Kafka(config) = &app.transport else {
         unreachable!("a Kafka app")
     };
-    let events = app.store.read_all(None, 10_000).await.unwrap();
     let modules = trellis_contexts::modules();
+    let events = every_contexts_events(&app, &modules).await;
     // Wait until the relay has published everything written so far.
     published_by_context(config, &events, &modules).await;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
