@@ -23,9 +23,7 @@ use sqlx::PgPool;
 use trellis_atomizer::{ATOMIZER_VERSION, Input, KnownAtom};
 use trellis_content::content::{ATOMIZATION_TRIGGERS, Content, ContentCommand, ContentStatus};
 use trellis_embed::Embedder;
-use trellis_kernel::{
-    CommandContext, CommandHandler, EventStore, IdempotencyKey, Metadata, RecordedEvent,
-};
+use trellis_kernel::{CommandContext, CommandHandler, EventStore, RecordedEvent};
 use trellis_runtime::{EventHandler, HandlerError};
 use uuid::Uuid;
 
@@ -46,20 +44,6 @@ pub trait SkillLinks: Send + Sync {
         organization_id: Uuid,
         phrases: &[String],
     ) -> Result<Vec<Vec<Uuid>>, Box<dyn std::error::Error + Send + Sync>>;
-}
-
-/// Links nothing (no catalog to link to).
-pub struct NoSkillLinks;
-
-#[async_trait]
-impl SkillLinks for NoSkillLinks {
-    async fn link(
-        &self,
-        _organization_id: Uuid,
-        phrases: &[String],
-    ) -> Result<Vec<Vec<Uuid>>, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(vec![Vec::new(); phrases.len()])
-    }
 }
 
 /// The service.
@@ -283,13 +267,8 @@ impl EventHandler for Atomizer {
             if let ContentCommand::RecordFailure { reason, .. } = &command {
                 tracing::info!(content = %event.stream_id, %reason, "atomization failed");
             }
-            let key = IdempotencyKey::parse(&format!("atomizer/{}", event.event_id))
+            let context = CommandContext::reacting_to(event, "atomizer")
                 .map_err(|e| HandlerError::from_error("idempotency key", e))?;
-            let context = CommandContext {
-                metadata: Metadata::caused_by(event, None),
-                idempotency_key: Some(key),
-                expected_version: None,
-            };
             self.commands
                 .handle::<Content>(event.stream_id.id(), &command, &context)
                 .await

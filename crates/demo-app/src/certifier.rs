@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use trellis_demo::{Tally, TallyCommand};
-use trellis_kernel::{
-    CommandContext, CommandHandler, EventStore, IdempotencyKey, Metadata, RecordedEvent,
-};
+use trellis_kernel::{CommandContext, CommandHandler, EventStore, RecordedEvent};
 use trellis_runtime::{EventHandler, HandlerError};
 
 /// The reaction.
@@ -40,14 +38,8 @@ impl<S: EventStore + ?Sized + 'static> EventHandler for Certifier<S> {
 
     async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {
         for event in events {
-            let key = IdempotencyKey::parse(&format!("certifier/{}", event.event_id))
+            let context = CommandContext::reacting_to(event, "certifier")
                 .map_err(|e| HandlerError::from_error("idempotency key", e))?;
-            let context = CommandContext {
-                // Correlation flows from the trigger; the trigger is the causation.
-                metadata: Metadata::caused_by(event, None),
-                idempotency_key: Some(key),
-                expected_version: None,
-            };
             self.commands
                 .handle::<Tally>(event.stream_id.id(), &TallyCommand::Certify, &context)
                 .await

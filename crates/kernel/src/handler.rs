@@ -28,6 +28,28 @@ pub struct CommandContext {
     pub expected_version: Option<ExpectedVersion>,
 }
 
+impl CommandContext {
+    /// The context of a reaction's answer to `trigger`: correlation flows from the trigger,
+    /// the trigger is the causation, and the idempotency key `<reaction>/<trigger event id>`
+    /// makes a redelivered or restarted reaction answer at most once.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidIdempotencyKey`] for a reaction name that makes no valid key.
+    pub fn reacting_to(
+        trigger: &crate::envelope::RecordedEvent,
+        reaction: &str,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            metadata: Metadata::caused_by(trigger, None),
+            idempotency_key: Some(IdempotencyKey::parse(&format!(
+                "{reaction}/{}",
+                trigger.event_id
+            ))?),
+            expected_version: None,
+        })
+    }
+}
+
 /// What a handled command did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandOutcome {
@@ -258,4 +280,45 @@ fn to_new_events<E: DomainEvent>(
         events.push(new);
     }
     Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::envelope::RecordedEvent;
+    use crate::ids::{GlobalPosition, TenantId};
+
+    #[test]
+    fn a_reaction_answers_under_the_triggers_correlation_with_one_key_per_trigger() {
+        let trigger = RecordedEvent {
+            event_id: EventId::new(),
+            stream_id: StreamId::new("tally", uuid::Uuid::now_v7()).unwrap(),
+            stream_version: 1,
+            global_position: GlobalPosition(7),
+            event_type: "TallyClosed".into(),
+            schema_version: 1,
+            payload: serde_json::json!({}),
+            metadata: Metadata {
+                correlation_id: Some(EventId::new()),
+                tenant_id: Some(TenantId::new()),
+                ..Metadata::default()
+            },
+            recorded_at: chrono::Utc::now(),
+        };
+        let context = CommandContext::reacting_to(&trigger, "certifier").unwrap();
+        assert_eq!(
+            context.metadata.correlation_id,
+            trigger.metadata.correlation_id
+        );
+        assert_eq!(context.metadata.causation_id, Some(trigger.event_id));
+        assert_eq!(context.metadata.tenant_id, trigger.metadata.tenant_id);
+        assert_eq!(
+            context.idempotency_key,
+            Some(IdempotencyKey::parse(&format!("certifier/{}", trigger.event_id)).unwrap())
+        );
+        assert!(context.expected_version.is_none());
+        assert!(CommandContext::reacting_to(&trigger, "no spaces allowed").is_err());
+    }
 }

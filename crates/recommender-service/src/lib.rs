@@ -31,8 +31,7 @@ use trellis_development::esco::Occupations;
 use trellis_development::idp::{Gap, Idp, IdpCommand, Recommendation};
 use trellis_embed::Embedder;
 use trellis_kernel::{
-    AllSubscription, CommandContext, CommandHandler, EventStore, IdempotencyKey, Metadata,
-    RecordedEvent, SubscriptionOptions,
+    AllSubscription, CommandContext, CommandHandler, EventStore, RecordedEvent, SubscriptionOptions,
 };
 use trellis_recommender::RankOptions;
 use trellis_recommender::rank::gaps;
@@ -352,13 +351,8 @@ impl<S: EventStore + ?Sized + 'static> EventHandler for Recommender<S> {
                 }
                 _ => self.decide(id),
             };
-            let key = IdempotencyKey::parse(&format!("recommender/{}", event.event_id))
+            let context = CommandContext::reacting_to(event, "recommender")
                 .map_err(|e| HandlerError::from_error("idempotency key", e))?;
-            let context = CommandContext {
-                metadata: Metadata::caused_by(event, None),
-                idempotency_key: Some(key),
-                expected_version: None,
-            };
             self.commands
                 .handle::<Idp>(event.stream_id.id(), &command, &context)
                 .await
