@@ -12,6 +12,6 @@ pub mod settings;
 pub mod storage;
 pub mod use_cases;
 
-pub use atomizer::{Atomizer, NoSkillLinks, SkillLinks};
+pub use atomizer::{Atomizer, SkillLinks};
 pub use library::ContentLibrary;
 pub use settings::ContentSettings;
