@@ -53,6 +53,16 @@ pub fn development() -> ContextModule {
         .owners(trellis_development_app::concerned_users)
 }
 
+/// The embedding model both reactive services load (off the async workers).
+async fn embedding_model() -> anyhow::Result<trellis_embed::MiniLm> {
+    let dir = trellis_embed::model_dir_from_env();
+    tokio::task::spawn_blocking(move || trellis_embed::MiniLm::load(&dir))
+        .await?
+        .map_err(|e| {
+            anyhow::anyhow!("loading the embedding model (scripts/fetch-model installs it): {e}")
+        })
+}
+
 /// The IDP recommender: loads the embedding model, folds the catalog from the store and
 /// answers new and retried plans as a consumer-group member of `trellis.development`.
 fn recommender() -> Service {
@@ -61,14 +71,7 @@ fn recommender() -> Service {
         reads: &["development"],
         start: |deps| {
             Box::pin(async move {
-                let dir = trellis_embed::model_dir_from_env();
-                let model = tokio::task::spawn_blocking(move || trellis_embed::MiniLm::load(&dir))
-                    .await?
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "loading the embedding model (scripts/fetch-model installs it): {e}"
-                        )
-                    })?;
+                let model = embedding_model().await?;
                 let recommender = Arc::new(trellis_recommender_service::Recommender::new(
                     deps.store,
                     Arc::new(model),
@@ -149,14 +152,7 @@ fn atomizer() -> Service {
                         settings.worker.program.display()
                     );
                 }
-                let dir = trellis_embed::model_dir_from_env();
-                let model = tokio::task::spawn_blocking(move || trellis_embed::MiniLm::load(&dir))
-                    .await?
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "loading the embedding model (scripts/fetch-model installs it): {e}"
-                        )
-                    })?;
+                let model = embedding_model().await?;
                 let sweep: BoxFuture<'static, anyhow::Result<()>> = Box::pin({
                     let (pool, storage) = (deps.pool.clone(), storage.clone());
                     let shutdown = (deps.shutdown)();
