@@ -30,13 +30,6 @@ fn apply_error(event: &RecordedEvent, e: impl std::fmt::Display) -> ProjectionEr
     ProjectionError::apply(event, e.to_string())
 }
 
-fn media_name(media: trellis_content::MediaType) -> String {
-    serde_json::to_value(media)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 #[async_trait]
 impl Projection for ContentLibrary {
     fn name(&self) -> &'static str {
@@ -93,7 +86,7 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
             .bind(id)
             .bind(organization)
             .bind(title)
-            .bind(media_name(file.media_type))
+            .bind(file.media_type.name())
             .bind(file.filename)
             .bind(i64::try_from(file.size).unwrap_or(i64::MAX))
             .bind(file.sha256)
@@ -120,7 +113,7 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
             )
             .bind(id)
             .bind(i32::try_from(content_version).unwrap_or(i32::MAX))
-            .bind(media_name(file.media_type))
+            .bind(file.media_type.name())
             .bind(file.filename)
             .bind(i64::try_from(file.size).unwrap_or(i64::MAX))
             .bind(file.sha256)

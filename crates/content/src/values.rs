@@ -30,6 +30,37 @@ pub enum MediaType {
 }
 
 impl MediaType {
+    /// Every accepted format.
+    pub const ALL: [Self; 8] = [
+        Self::PlainText,
+        Self::Markdown,
+        Self::Html,
+        Self::Pdf,
+        Self::Docx,
+        Self::Restructuredtext,
+        Self::Webvtt,
+        Self::Srt,
+    ];
+
+    /// Its name in events and the API (`plain_text`, `markdown`, …): the serde name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PlainText => "plain_text",
+            Self::Markdown => "markdown",
+            Self::Html => "html",
+            Self::Pdf => "pdf",
+            Self::Docx => "docx",
+            Self::Restructuredtext => "restructuredtext",
+            Self::Webvtt => "webvtt",
+            Self::Srt => "srt",
+        }
+    }
+
+    /// The format named `name` ([`Self::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+
     /// The MIME type.
     pub fn mime(self) -> &'static str {
         match self {
@@ -155,5 +186,22 @@ impl ContentMetadata {
             language,
             tags,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MediaType;
+
+    #[test]
+    fn every_media_type_is_named_as_it_is_serialized_and_parsed_back() {
+        for media in MediaType::ALL {
+            assert_eq!(
+                serde_json::to_value(media).ok(),
+                Some(serde_json::Value::String(media.name().to_owned()))
+            );
+            assert_eq!(MediaType::from_name(media.name()), Some(media));
+        }
+        assert_eq!(MediaType::from_name("exe"), None);
     }
 }

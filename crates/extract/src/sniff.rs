@@ -187,18 +187,7 @@ fn by_extension(extension: &str) -> Option<MediaType> {
 }
 
 fn by_mime(mime: &str) -> Option<MediaType> {
-    [
-        MediaType::Pdf,
-        MediaType::Docx,
-        MediaType::Html,
-        MediaType::Markdown,
-        MediaType::Restructuredtext,
-        MediaType::Webvtt,
-        MediaType::Srt,
-        MediaType::PlainText,
-    ]
-    .into_iter()
-    .find(|t| t.mime() == mime)
+    MediaType::ALL.into_iter().find(|t| t.mime() == mime)
 }
 
 /// Whether a claimed format may describe sniffed bytes: binary formats must match exactly;

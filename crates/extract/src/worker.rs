@@ -49,13 +49,9 @@ impl Args {
 
     /// The command-line arguments that give these values to the worker.
     pub fn to_args(&self) -> Vec<String> {
-        let media = serde_json::to_value(self.media_type)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
         vec![
             "--media-type".into(),
-            media,
+            self.media_type.name().into(),
             "--memory-mib".into(),
             self.memory_mib.to_string(),
             "--cpu-seconds".into(),
@@ -89,8 +85,8 @@ impl Args {
             match flag.as_str() {
                 "--media-type" => {
                     media = Some(
-                        serde_json::from_value(serde_json::Value::String(value.clone()))
-                            .map_err(|_| format!("unknown media type `{value}`"))?,
+                        MediaType::from_name(value)
+                            .ok_or_else(|| format!("unknown media type `{value}`"))?,
                     );
                 }
                 "--memory-mib" => parsed.memory_mib = number()?,
