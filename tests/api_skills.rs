@@ -336,8 +336,9 @@ async fn an_organizations_catalog_is_bounded() {
     searchable(&app, &admin, "Skill 0").await;
     sqlx::query(
         "INSERT INTO rm_development_catalog.skills \
-             (skill_id, organization_id, name, description, aliases, version, created_at) \
-         SELECT gen_random_uuid(), $1, 'Filler ' || i, '', '{}', 1, now() \
+             (skill_id, organization_id, name, description, aliases, aliases_text, position, \
+              version, created_at) \
+         SELECT gen_random_uuid(), $1, 'Filler ' || i, '', '{}', '', -i, 1, now() \
          FROM generate_series(1, $2) AS i",
     )
     .bind(uuid::Uuid::parse_str(&organization_id).unwrap())
@@ -606,4 +607,121 @@ async fn over_long_text_script_urls_and_bidi_overrides_answer_422_naming_the_fie
     .await
     .unwrap();
     assert_eq!(events.len(), 2, "{events:?}");
+}
+
+/// The hits of `/v1/search` for `query` as `(kind, title, highlight)`.
+async fn search_hits(app: &TestApp, token: &str, query: &str) -> Vec<(String, String, String)> {
+    let found = json_of(app.get(&format!("/v1/search?{query}"), Some(token)).await).await;
+    found
+        .as_array()
+        .unwrap_or_else(|| panic!("{found}"))
+        .iter()
+        .map(|h| {
+            (
+                h["kind"].as_str().unwrap().to_owned(),
+                h["title"].as_str().unwrap().to_owned(),
+                h["highlight"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_skills_and_resources_by_words_parts_of_words_and_meaning() {
+    let app = spawn_app().await;
+    let (_, _, admin_email) = app.sign_up("Searchable catalog").await;
+    let admin = app.token(&admin_email).await;
+    let (_, learner_email) = app.create_user(&admin, &["learner"], None).await;
+    let learner = app.token(&learner_email).await;
+    let mut python = String::new();
+    for (name, aliases, description) in [
+        (
+            "Python (computer programming)",
+            json!(["Python3"]),
+            "Writing software in the Python language.",
+        ),
+        (
+            "Team leadership",
+            json!([]),
+            "Guiding a group of colleagues towards a shared goal.",
+        ),
+        ("Pastry baking", json!([]), "Making cakes & tarts."),
+    ] {
+        let r = app
+            .post(
+                "/v1/skills",
+                Some(&admin),
+                json!({"name": name, "aliases": aliases, "description": description}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        if python.is_empty() {
+            python = json_of(r).await["id"].as_str().unwrap().to_owned();
+        }
+    }
+    let published = app
+        .post(
+            "/v1/resources",
+            Some(&admin),
+            json!({"title": "Effective Python", "description": "Ninety ways to write better <code>",
+                   "kind": "book", "duration_minutes": 600, "difficulty": 3,
+                   "skills": [{"skill_id": python, "level": 3}]}),
+        )
+        .await;
+    assert_eq!(published.status(), 201);
+
+    // Whole words by full text, with the words marked and the rest escaped.
+    let resources = search_hits(&app, &learner, "q=python&kind=resource").await;
+    assert_eq!(resources.len(), 1, "{resources:?}");
+    assert_eq!(resources[0].0, "resource");
+    assert_eq!(resources[0].1, "Effective Python");
+    assert!(
+        resources[0].2.contains("<mark>Python</mark>"),
+        "{resources:?}"
+    );
+    assert!(
+        resources[0].2.contains("&lt;code") && !resources[0].2.contains("<code"),
+        "{resources:?}"
+    );
+    // Part of a word (full text cannot see it) and an alias.
+    let skills = search_hits(&app, &learner, "q=pyth&kind=skill").await;
+    assert_eq!(skills[0].1, "Python (computer programming)", "{skills:?}");
+    assert!(skills[0].2.contains("<mark>Pyth</mark>on"), "{skills:?}");
+    let by_alias = search_hits(&app, &learner, "q=python3&kind=skill").await;
+    assert_eq!(by_alias[0].1, "Python (computer programming)");
+    // Meaning: no word in common; the catalog is embedded in the background after the first
+    // query, so the hit appears within seconds.
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "a skill found by meaning",
+        || async {
+            search_hits(&app, &learner, "q=managing%20people&kind=skill")
+                .await
+                .first()
+                .is_some_and(|hit| hit.1 == "Team leadership")
+        },
+    )
+    .await;
+    // Without `kind`, every kind: the skill and the resource both answer "python".
+    let all = search_hits(&app, &learner, "q=python").await;
+    let kinds: std::collections::BTreeSet<&str> = all.iter().map(|h| h.0.as_str()).collect();
+    assert!(
+        kinds.contains("skill") && kinds.contains("resource"),
+        "{all:?}"
+    );
+
+    let bad = app
+        .get("/v1/search?q=python&kind=recipe", Some(&learner))
+        .await;
+    assert_eq!(bad.status(), 422);
+    assert_eq!(json_of(bad).await["errors"][0]["field"], "kind");
+    // Another organization finds none of it.
+    let (_, _, other_email) = app.sign_up("Elsewhere").await;
+    let other = app.token(&other_email).await;
+    assert!(search_hits(&app, &other, "q=python").await.is_empty());
+    assert!(
+        search_hits(&app, &other, "q=pyth&kind=skill")
+            .await
+            .is_empty()
+    );
 }

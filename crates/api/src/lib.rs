@@ -94,6 +94,7 @@ impl AppState {
         let edge = Edge {
             commands: Commands::new(handler, pool.clone(), config.max_read_wait),
             sessions: modules.sessions(pool.clone()),
+            searchables: modules.searchables(&pool),
             pool,
             config,
             limits: Arc::new(RateLimiter::default()),

@@ -21,7 +21,7 @@ use trellis_edge::{ApiError, Edge};
 use uuid::Uuid;
 
 use crate::library::{AtomRow, ContentRow};
-use crate::search::{Hit, Kind, Search};
+use crate::search::{Hit, Search};
 use crate::use_cases::{FileError, Library, LibraryError};
 
 /// What the content handlers reach.
@@ -53,7 +53,7 @@ pub fn router(edge: &Edge) -> Router {
         storage,
         settings: Arc::new(settings),
     };
-    let search = Arc::new(Search::new(edge.pool.clone()));
+    let search = Arc::new(Search::new(edge.pool.clone(), &edge.searchables));
     Router::new()
         .route("/v1/contents", post(upload).get(list))
         .route("/v1/contents/{id}", get(read))
@@ -619,8 +619,8 @@ pub(crate) struct SearchQuery {
     /// What to find: words, "quoted phrases", -excluded words (web search syntax).
     #[param(min_length = 1, max_length = 200)]
     q: String,
-    /// `atom` or `content` (default both).
-    #[param(pattern = "^(atom|content)$")]
+    /// `atom`, `content`, `resource` or `skill` (default all).
+    #[param(pattern = "^(atom|content|resource|skill)$")]
     kind: Option<String>,
     /// 1 to 50 (default 10).
     #[param(minimum = 1, maximum = 50)]
@@ -632,9 +632,9 @@ pub(crate) struct SearchQuery {
 pub(crate) struct HitView {
     /// The matching passage, matched terms in `<mark>…</mark>` (the rest HTML-escaped).
     highlight: String,
-    /// The atom's or content's id.
+    /// The hit's id.
     id: Uuid,
-    /// `atom` or `content`.
+    /// `atom`, `content`, `resource` or `skill`.
     kind: String,
     /// Fused rank score, higher first.
     score: f64,
@@ -659,9 +659,10 @@ impl From<Hit> for HitView {
     }
 }
 
-/// Search the organization's atoms and contents: full-text (PostgreSQL
-/// `websearch_to_tsquery`, `ts_rank_cd`) and MiniLM vector similarity, fused by reciprocal
-/// rank. Archived contents and their atoms are never found.
+/// Search the organization's atoms, contents, resources and skills: full text (PostgreSQL
+/// `websearch_to_tsquery`, `ts_rank_cd`; skills also by part of a name or alias) and MiniLM
+/// vector similarity, fused by reciprocal rank. Archived contents and their atoms are never
+/// found.
 #[utoipa::path(get, path = "/v1/search", tag = "content", operation_id = "searchContent",
     params(SearchQuery), security(("bearer" = [])),
     responses((status = 200, description = "Hits, best first", body = Vec<HitView>)))]
@@ -679,9 +680,10 @@ pub(crate) async fn search_handler(
         return Err(ApiError::field("limit", "must be 1 to 50"));
     }
     let kinds = match query.kind.as_deref() {
-        None => vec![Kind::Atom, Kind::Content],
-        Some(name) => vec![Kind::parse(name).ok_or_else(|| {
-            ApiError::field("kind", "must be `atom` or `content` (resources and skills: GET /v1/skills, GET /v1/resources)")
+        None => state.search.kinds(),
+        Some(name) => vec![state.search.kind(name).ok_or_else(|| {
+            let names: Vec<&str> = state.search.kinds().iter().map(|k| k.name()).collect();
+            ApiError::field("kind", format!("must be one of {}", names.join(", ")))
         })?],
     };
     caller.spend_expensive(&state.edge)?;

@@ -15,9 +15,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use tokio::sync::{Mutex, OnceCell};
+use trellis_edge::Searchable;
+use trellis_edge::search::{HEADLINE, escaped};
 use trellis_embed::{Embedder, MiniLm};
 use uuid::Uuid;
 
@@ -34,6 +37,10 @@ const RRF_K: f64 = 60.0;
 const RANKED_MATCHES: usize = 2_000;
 /// Vector hits below this cosine are noise, not meaning.
 const MIN_COSINE: f32 = 0.2;
+/// Texts of another kind embedded per round of its background indexing.
+const INDEX_BATCH: usize = 64;
+/// How often a query looks for another kind's new entries to embed.
+const INDEX_CHECK: Duration = Duration::from_secs(1);
 
 /// What a hit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,6 +49,8 @@ pub enum Kind {
     Atom,
     /// A whole content.
     Content,
+    /// What another context registered (its [`Searchable::kind`]).
+    Other(&'static str),
 }
 
 impl Kind {
@@ -50,15 +59,7 @@ impl Kind {
         match self {
             Self::Atom => "atom",
             Self::Content => "content",
-        }
-    }
-
-    /// Parses a name.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "atom" => Some(Self::Atom),
-            "content" => Some(Self::Content),
-            _ => None,
+            Self::Other(name) => name,
         }
     }
 }
@@ -88,24 +89,53 @@ struct OrgVectors {
     dim: usize,
 }
 
+/// Another kind's vectors in one organization, filled in the background.
+#[derive(Default)]
+struct Indexed {
+    vectors: Arc<OrgVectors>,
+    indexing: bool,
+    checked: Option<Instant>,
+}
+
+type OtherVectors = Arc<Mutex<HashMap<(Uuid, &'static str), Indexed>>>;
+
 /// The search read side.
 pub struct Search {
     pool: PgPool,
     model: OnceCell<Option<Arc<MiniLm>>>,
     vectors: Mutex<HashMap<Uuid, Arc<OrgVectors>>>,
+    others: Vec<Arc<dyn Searchable>>,
+    other_vectors: OtherVectors,
 }
 
-const HEADLINE: &str = "StartSel=<mark>, StopSel=</mark>, MaxWords=35, MinWords=12, \
-                        MaxFragments=2, FragmentDelimiter=\" … \"";
-
 impl Search {
-    /// Search over `pool`'s read models (the model loads on first use).
-    pub fn new(pool: PgPool) -> Self {
+    /// Search over `pool`'s read models and what other contexts let it find (the model loads
+    /// on first use).
+    pub fn new(pool: PgPool, others: &[Arc<dyn Searchable>]) -> Self {
         Self {
             pool,
             model: OnceCell::new(),
             vectors: Mutex::new(HashMap::new()),
+            others: others.to_vec(),
+            other_vectors: Arc::default(),
         }
+    }
+
+    /// Every kind it can find: atoms, contents, then the registered ones.
+    pub fn kinds(&self) -> Vec<Kind> {
+        [Kind::Atom, Kind::Content]
+            .into_iter()
+            .chain(self.others.iter().map(|o| Kind::Other(o.kind())))
+            .collect()
+    }
+
+    /// The kind named `name`, if it can find it.
+    pub fn kind(&self, name: &str) -> Option<Kind> {
+        self.kinds().into_iter().find(|k| k.name() == name)
+    }
+
+    fn other(&self, kind: Kind) -> Option<&Arc<dyn Searchable>> {
+        self.others.iter().find(|o| Kind::Other(o.kind()) == kind)
     }
 
     async fn model(&self) -> Option<Arc<MiniLm>> {
@@ -142,18 +172,31 @@ impl Search {
                 *fused.entry((kind, *id)).or_insert(0.0) += 1.0 / (RRF_K + rank as f64 + 1.0);
             }
         };
-        if kinds.contains(&Kind::Atom) {
-            add(
-                Kind::Atom,
-                &self.text_matches(Kind::Atom, organization_id, q).await?,
-            );
-            add(Kind::Atom, &self.nearest_atoms(organization_id, q).await?);
-        }
-        if kinds.contains(&Kind::Content) {
-            add(
-                Kind::Content,
-                &self.text_matches(Kind::Content, organization_id, q).await?,
-            );
+        let query = self.embedded(q).await;
+        for &kind in kinds {
+            match kind {
+                Kind::Atom | Kind::Content => {
+                    add(kind, &self.text_matches(kind, organization_id, q).await?);
+                }
+                Kind::Other(_) => {
+                    let Some(other) = self.other(kind) else {
+                        continue;
+                    };
+                    for ranking in other.rankings(organization_id, q, CANDIDATES).await? {
+                        add(kind, &ranking);
+                    }
+                }
+            }
+            if let Some(query) = &query {
+                let vectors = match kind {
+                    Kind::Atom => Some(self.vectors(organization_id).await?),
+                    Kind::Content => None,
+                    Kind::Other(_) => self.other_vectors(organization_id, kind).await,
+                };
+                if let Some(vectors) = vectors {
+                    add(kind, &nearest(&vectors, query));
+                }
+            }
         }
         let mut ranked: Vec<((Kind, Uuid), f64)> = fused.into_iter().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.1.cmp(&b.0.1)));
@@ -170,11 +213,24 @@ impl Search {
             .map(|((_, id), _)| *id)
             .collect();
         let mut shown: HashMap<Uuid, (Option<Uuid>, String, String)> = HashMap::new();
+        for other in &self.others {
+            let kind = Kind::Other(other.kind());
+            let ids: Vec<Uuid> = ranked
+                .iter()
+                .filter(|((k, _), _)| *k == kind)
+                .map(|((_, id), _)| *id)
+                .collect();
+            if !ids.is_empty() {
+                for (id, title, highlight) in other.shown(organization_id, &ids, q).await? {
+                    shown.insert(id, (None, title, highlight));
+                }
+            }
+        }
         if !atom_ids.is_empty() {
+            let body = escaped("a.body");
             let rows: Vec<(Uuid, Uuid, String, String)> = sqlx::query_as(&format!(
                 "SELECT a.atom_id, a.content_id, a.title, \
-                        ts_headline('english', replace(replace(replace(a.body, '&', '&amp;'), \
-                            '<', '&lt;'), '>', '&gt;'), query, '{HEADLINE}') \
+                        ts_headline('english', {body}, query, '{HEADLINE}') \
                  FROM {ATOMS_TABLE} a, websearch_to_tsquery('english', $3) query \
                  WHERE a.organization_id = $1 AND a.atom_id = ANY($2) AND NOT a.archived"
             ))
@@ -188,11 +244,10 @@ impl Search {
             }
         }
         if !content_ids.is_empty() {
+            let text = escaped("title || ' — ' || coalesce(metadata->>'subject', '')");
             let rows: Vec<(Uuid, String, String)> = sqlx::query_as(&format!(
                 "SELECT content_id, title, \
-                        ts_headline('english', replace(replace(replace(title || ' — ' || \
-                            coalesce(metadata->>'subject', ''), '&', '&amp;'), '<', '&lt;'), \
-                            '>', '&gt;'), query, '{HEADLINE}') \
+                        ts_headline('english', {text}, query, '{HEADLINE}') \
                  FROM {CONTENTS_TABLE}, websearch_to_tsquery('english', $3) query \
                  WHERE organization_id = $1 AND content_id = ANY($2) AND NOT archived"
             ))
@@ -233,6 +288,7 @@ impl Search {
         let (table, id) = match kind {
             Kind::Atom => (ATOMS_TABLE, "atom_id"),
             Kind::Content => (CONTENTS_TABLE, "content_id"),
+            Kind::Other(_) => return Ok(Vec::new()),
         };
         sqlx::query_scalar(&format!(
             "SELECT {id} FROM ( \
@@ -249,53 +305,43 @@ impl Search {
         .await
     }
 
-    /// The organization's atoms nearest to `q` in meaning, best first.
-    async fn nearest_atoms(
-        &self,
-        organization_id: Uuid,
-        q: &str,
-    ) -> Result<Vec<Uuid>, sqlx::Error> {
-        let Some(model) = self.model().await else {
-            return Ok(Vec::new());
-        };
+    /// `q` embedded, quantized like the stored vectors (none without the model).
+    async fn embedded(&self, q: &str) -> Option<Vec<i32>> {
+        let model = self.model().await?;
         let query = q.to_owned();
-        let embedded = tokio::task::spawn_blocking(move || model.embed(&[query.as_str()]))
+        let vector = tokio::task::spawn_blocking(move || model.embed(&[query.as_str()]))
             .await
             .ok()
             .and_then(Result::ok)
-            .and_then(|mut v| v.pop());
-        let Some(query) = embedded else {
-            return Ok(Vec::new());
-        };
-        let vectors = self.vectors(organization_id).await?;
-        if vectors.dim != query.len() || vectors.ids.is_empty() {
-            return Ok(Vec::new());
+            .and_then(|mut v| v.pop())?;
+        Some(vector.iter().map(|x| (x * 127.0).round() as i32).collect())
+    }
+
+    /// Another kind's vectors in the organization as far as they are embedded; starts or
+    /// continues their embedding in the background (new entries at most a second after a
+    /// query sees them, a 14,700-skill catalog in about a minute on two cores).
+    async fn other_vectors(&self, organization_id: Uuid, kind: Kind) -> Option<Arc<OrgVectors>> {
+        let other = Arc::clone(self.other(kind)?);
+        let model = self.model().await?;
+        let key = (organization_id, other.kind());
+        let mut all = self.other_vectors.lock().await;
+        let entry = all.entry(key).or_default();
+        let due = entry.checked.is_none_or(|at| at.elapsed() >= INDEX_CHECK);
+        if !entry.indexing && due {
+            entry.indexing = true;
+            entry.checked = Some(Instant::now());
+            let shared = Arc::clone(&self.other_vectors);
+            let from = entry.vectors.position;
+            tokio::spawn(async move {
+                if let Err(e) = index(&shared, &*other, &model, organization_id, from).await {
+                    tracing::warn!(error = %e, kind = other.kind(), "search could not embed");
+                }
+                if let Some(entry) = shared.lock().await.get_mut(&key) {
+                    entry.indexing = false;
+                }
+            });
         }
-        let query: Vec<i32> = query.iter().map(|x| (x * 127.0).round() as i32).collect();
-        let min = (MIN_COSINE * 127.0 * 127.0) as i32;
-        let mut scored: Vec<(i32, Uuid)> = vectors
-            .data
-            .chunks_exact(vectors.dim)
-            .zip(&vectors.ids)
-            .map(|(v, id)| {
-                (
-                    v.iter()
-                        .zip(&query)
-                        .map(|(a, b)| i32::from(*a) * b)
-                        .sum::<i32>(),
-                    *id,
-                )
-            })
-            .filter(|(s, _)| *s >= min)
-            .collect();
-        let keep = CANDIDATES.min(scored.len());
-        if keep == 0 {
-            return Ok(Vec::new());
-        }
-        scored.select_nth_unstable_by(keep - 1, |a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        scored.truncate(keep);
-        scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        Ok(scored.into_iter().map(|(_, id)| id).collect())
+        Some(Arc::clone(&entry.vectors))
     }
 
     /// The organization's atom vectors, brought up to date with the read model.
@@ -329,4 +375,78 @@ impl Search {
         all.insert(organization_id, Arc::clone(&next));
         Ok(next)
     }
+}
+
+/// Embeds another kind's entries after `position` in batches, publishing each batch.
+async fn index(
+    shared: &OtherVectors,
+    other: &dyn Searchable,
+    model: &Arc<MiniLm>,
+    organization_id: Uuid,
+    mut position: i64,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let key = (organization_id, other.kind());
+    loop {
+        let batch = other
+            .texts_after(organization_id, position, INDEX_BATCH)
+            .await?;
+        let Some(last) = batch.last().map(|(_, _, p)| *p) else {
+            return Ok(());
+        };
+        let model = Arc::clone(model);
+        let texts: Vec<String> = batch.iter().map(|(_, t, _)| t.clone()).collect();
+        let vectors = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            model.embed(&refs)
+        })
+        .await??;
+        let mut all = shared.lock().await;
+        let entry = all.entry(key).or_default();
+        let mut next = (*entry.vectors).clone();
+        for ((id, _, _), vector) in batch.iter().zip(vectors) {
+            if next.dim == 0 {
+                next.dim = vector.len();
+            }
+            if vector.len() == next.dim {
+                next.ids.push(*id);
+                next.data
+                    .extend(vector.iter().map(|x| (x * 127.0).round() as i8));
+            }
+        }
+        next.position = last;
+        position = last;
+        entry.vectors = Arc::new(next);
+    }
+}
+
+/// The [`CANDIDATES`] entries of `vectors` nearest to `query`, best first (exact dot products
+/// over quantized unit vectors; below [`MIN_COSINE`] is not a hit).
+fn nearest(vectors: &OrgVectors, query: &[i32]) -> Vec<Uuid> {
+    if vectors.dim != query.len() || vectors.ids.is_empty() {
+        return Vec::new();
+    }
+    let min = (MIN_COSINE * 127.0 * 127.0) as i32;
+    let mut scored: Vec<(i32, Uuid)> = vectors
+        .data
+        .chunks_exact(vectors.dim)
+        .zip(&vectors.ids)
+        .map(|(v, id)| {
+            (
+                v.iter()
+                    .zip(query)
+                    .map(|(a, b)| i32::from(*a) * b)
+                    .sum::<i32>(),
+                *id,
+            )
+        })
+        .filter(|(s, _)| *s >= min)
+        .collect();
+    let keep = CANDIDATES.min(scored.len());
+    if keep == 0 {
+        return Vec::new();
+    }
+    scored.select_nth_unstable_by(keep - 1, |a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored.truncate(keep);
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored.into_iter().map(|(_, id)| id).collect()
 }

@@ -80,7 +80,7 @@ impl Projection for DevelopmentCatalog {
     }
 
     fn version(&self) -> i32 {
-        3
+        4
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -115,15 +115,18 @@ impl Projection for DevelopmentCatalog {
             let organization = ProjectionError::tenant_of(event)?;
             sqlx::query(
                 "INSERT INTO skills (skill_id, organization_id, name, description, aliases, \
-                                     esco_uri, version, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (skill_id) DO NOTHING",
+                                     esco_uri, aliases_text, position, version, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (skill_id) DO NOTHING",
             )
             .bind(event.stream_id.id())
             .bind(organization)
             .bind(name)
             .bind(description)
-            .bind(aliases)
+            .bind(&aliases)
             .bind(esco_uri)
+            .bind(aliases.join("\n"))
+            .bind(event.global_position.0)
             .bind(event.stream_version as i64)
             .bind(event.recorded_at)
             .execute(&mut *conn)
@@ -160,8 +163,8 @@ async fn apply_resource(
                 .map_err(|e| ProjectionError::apply(event, e.to_string()))?;
             sqlx::query(
                 "INSERT INTO resources (resource_id, organization_id, title, description, url, \
-                     kind, duration_minutes, difficulty, skills, version, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                     kind, duration_minutes, difficulty, skills, position, version, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                  ON CONFLICT (resource_id) DO NOTHING",
             )
             .bind(id)
@@ -173,6 +176,7 @@ async fn apply_resource(
             .bind(i32::try_from(duration_minutes).unwrap_or(i32::MAX))
             .bind(i16::from(difficulty.get()))
             .bind(skills)
+            .bind(event.global_position.0)
             .bind(event.stream_version as i64)
             .bind(event.recorded_at)
             .execute(&mut *conn)
@@ -237,8 +241,13 @@ fn like_literal(text: &str) -> String {
         .replace('_', "\\_")
 }
 
-/// Searches an organization's skills by name and alias: exact name first, then name
-/// prefix, then name substring, then alias substring; an empty query lists by name.
+/// Searches an organization's skills by name and alias, case-insensitively: the exact name
+/// first, then names starting with the query, then names holding it, then aliases holding
+/// it, each tier in name order; an empty query lists by name.
+///
+/// Every tier is an index walk that stops at `limit` (a byte-ordered B-tree on the lower-cased
+/// name for prefixes and for name order, trigram GIN indexes for substrings), so a broad
+/// query over 14,700 skills no longer sorts all its matches.
 ///
 /// # Errors
 /// Database failures.
@@ -248,18 +257,47 @@ pub async fn search_skills(
     query: &str,
     limit: i64,
 ) -> Result<Vec<SkillRow>, sqlx::Error> {
-    let needle = like_literal(query.trim());
+    let query = query.trim();
+    if query.is_empty() {
+        return sqlx::query_as(&format!(
+            "SELECT skill_id AS id, name, description, aliases, esco_uri FROM {SKILLS_TABLE} \
+             WHERE organization_id = $1 ORDER BY name_key LIMIT $2"
+        ))
+        .bind(organization_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await;
+    }
+    // The prefix tier is a range [q, q + U+10FFFF) in byte order, which the B-tree walks in
+    // name order; the exact name sorts first in it.
+    const LOW: &str = "(lower($2) COLLATE \"C\")";
+    const HIGH: &str = "((lower($2) || chr(1114111)) COLLATE \"C\")";
+    const INSIDE: &str = "(('%' || lower($3) || '%') COLLATE \"C\")";
     sqlx::query_as(&format!(
-        "SELECT skill_id AS id, name, description, aliases, esco_uri FROM {SKILLS_TABLE} \
-         WHERE organization_id = $1 AND ($2 = '' OR name ILIKE '%' || $2 || '%' \
-               OR EXISTS (SELECT 1 FROM unnest(aliases) a WHERE a ILIKE '%' || $2 || '%')) \
-         ORDER BY CASE WHEN lower(name) = lower($2) THEN 0 \
-                       WHEN name ILIKE $2 || '%' THEN 1 \
-                       WHEN name ILIKE '%' || $2 || '%' THEN 2 ELSE 3 END, name \
-         LIMIT $3"
+        "SELECT id, name, description, aliases, esco_uri FROM ( \
+           (SELECT skill_id AS id, name, description, aliases, esco_uri, name_key, 0 AS tier \
+            FROM {SKILLS_TABLE} WHERE organization_id = $1 \
+              AND name_key >= {LOW} AND name_key < {HIGH} \
+            ORDER BY name_key LIMIT $4) \
+           UNION ALL \
+           (SELECT skill_id, name, description, aliases, esco_uri, name_key, 1 \
+            FROM {SKILLS_TABLE} WHERE organization_id = $1 \
+              AND name_key LIKE {INSIDE} AND NOT (name_key >= {LOW} AND name_key < {HIGH}) \
+            ORDER BY name_key LIMIT $4) \
+           UNION ALL \
+           (SELECT skill_id, name, description, aliases, esco_uri, name_key, 2 \
+            FROM {SKILLS_TABLE} WHERE organization_id = $1 \
+              AND alias_key LIKE {INSIDE} AND name_key NOT LIKE {INSIDE} \
+            ORDER BY name_key LIMIT $4)) tiers \
+         ORDER BY tier, name_key LIMIT $4"
     ))
+    // Not a prepared statement: each query is planned for its own text. A generic plan
+    // (PostgreSQL's choice after five runs) cannot see whether a pattern is selective and
+    // scans: p95 30 ms instead of under 10.
+    .persistent(false)
     .bind(organization_id)
-    .bind(needle)
+    .bind(query)
+    .bind(like_literal(query))
     .bind(limit)
     .fetch_all(pool)
     .await
@@ -338,4 +376,180 @@ impl trellis_runtime::Shows<trellis_development::skill::Skill> for DevelopmentCa
 impl trellis_runtime::Shows<trellis_development::resource::Resource> for DevelopmentCatalog {
     const TABLE: &'static str = RESOURCES_TABLE;
     const ID_COLUMN: &'static str = "resource_id";
+}
+
+/// Full-text matches of `table` for `q` (web search syntax), best first.
+async fn text_ranking(
+    pool: &PgPool,
+    table: &str,
+    id: &str,
+    organization_id: Uuid,
+    q: &str,
+    limit: usize,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT {id} FROM {table}, websearch_to_tsquery('english', $2) query \
+         WHERE organization_id = $1 AND search @@ query \
+         ORDER BY ts_rank_cd(search, query) DESC, {id} LIMIT $3"
+    ))
+    .bind(organization_id)
+    .bind(q)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await
+}
+
+/// `GET /v1/search?kind=skill`: the catalog's skills by full text (name over aliases over
+/// description) and by part of a name or alias (the `GET /v1/skills?q=` tiers, so "pyth"
+/// finds Python).
+pub struct SkillSearch(pub PgPool);
+
+#[async_trait]
+impl trellis_edge::Searchable for SkillSearch {
+    fn kind(&self) -> &'static str {
+        "skill"
+    }
+
+    async fn rankings(
+        &self,
+        organization_id: Uuid,
+        q: &str,
+        limit: usize,
+    ) -> Result<Vec<Vec<Uuid>>, sqlx::Error> {
+        let text = text_ranking(&self.0, SKILLS_TABLE, "skill_id", organization_id, q, limit);
+        let names = search_skills(
+            &self.0,
+            organization_id,
+            q,
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        );
+        let (text, names) = tokio::try_join!(text, names)?;
+        Ok(vec![text, names.into_iter().map(|row| row.id).collect()])
+    }
+
+    async fn texts_after(
+        &self,
+        organization_id: Uuid,
+        position: i64,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, String, i64)>, sqlx::Error> {
+        // The recommender's text for a skill: its name and the start of its description.
+        sqlx::query_as(&format!(
+            "SELECT skill_id, CASE WHEN description = '' THEN name \
+                               ELSE name || '. ' || left(description, 300) END, position \
+             FROM {SKILLS_TABLE} WHERE organization_id = $1 AND position > $2 \
+             ORDER BY position LIMIT $3"
+        ))
+        .bind(organization_id)
+        .bind(position)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.0)
+        .await
+    }
+
+    async fn shown(
+        &self,
+        organization_id: Uuid,
+        ids: &[Uuid],
+        q: &str,
+    ) -> Result<Vec<(Uuid, String, String)>, sqlx::Error> {
+        let text = trellis_edge::search::escaped(
+            "name || CASE WHEN aliases_text = '' THEN '' \
+                     ELSE ' (' || replace(aliases_text, E'\\n', ', ') || ')' END \
+             || CASE WHEN description = '' THEN '' ELSE ' — ' || description END",
+        );
+        let rows: Vec<(Uuid, String, String)> = sqlx::query_as(&format!(
+            "SELECT skill_id, name, ts_headline('english', {text}, query, '{}') \
+             FROM {SKILLS_TABLE}, websearch_to_tsquery('english', $3) query \
+             WHERE organization_id = $1 AND skill_id = ANY($2)",
+            trellis_edge::search::HEADLINE
+        ))
+        .bind(organization_id)
+        .bind(ids)
+        .bind(q)
+        .fetch_all(&self.0)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, highlight)| (id, name, trellis_edge::search::mark_words(highlight, q)))
+            .collect())
+    }
+}
+
+/// `GET /v1/search?kind=resource`: the catalog's resources by full text (title over
+/// description).
+pub struct ResourceSearch(pub PgPool);
+
+#[async_trait]
+impl trellis_edge::Searchable for ResourceSearch {
+    fn kind(&self) -> &'static str {
+        "resource"
+    }
+
+    async fn rankings(
+        &self,
+        organization_id: Uuid,
+        q: &str,
+        limit: usize,
+    ) -> Result<Vec<Vec<Uuid>>, sqlx::Error> {
+        Ok(vec![
+            text_ranking(
+                &self.0,
+                RESOURCES_TABLE,
+                "resource_id",
+                organization_id,
+                q,
+                limit,
+            )
+            .await?,
+        ])
+    }
+
+    async fn texts_after(
+        &self,
+        organization_id: Uuid,
+        position: i64,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, String, i64)>, sqlx::Error> {
+        // The recommender's text for a resource: its title and the start of its description.
+        sqlx::query_as(&format!(
+            "SELECT resource_id, CASE WHEN description = '' THEN title \
+                                  ELSE title || '. ' || left(description, 600) END, position \
+             FROM {RESOURCES_TABLE} WHERE organization_id = $1 AND position > $2 \
+             ORDER BY position LIMIT $3"
+        ))
+        .bind(organization_id)
+        .bind(position)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.0)
+        .await
+    }
+
+    async fn shown(
+        &self,
+        organization_id: Uuid,
+        ids: &[Uuid],
+        q: &str,
+    ) -> Result<Vec<(Uuid, String, String)>, sqlx::Error> {
+        let text = trellis_edge::search::escaped(
+            "title || CASE WHEN description = '' THEN '' ELSE ' — ' || description END",
+        );
+        let rows: Vec<(Uuid, String, String)> = sqlx::query_as(&format!(
+            "SELECT resource_id, title, ts_headline('english', {text}, query, '{}') \
+             FROM {RESOURCES_TABLE}, websearch_to_tsquery('english', $3) query \
+             WHERE organization_id = $1 AND resource_id = ANY($2)",
+            trellis_edge::search::HEADLINE
+        ))
+        .bind(organization_id)
+        .bind(ids)
+        .bind(q)
+        .fetch_all(&self.0)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, title, highlight)| {
+                (id, title, trellis_edge::search::mark_words(highlight, q))
+            })
+            .collect())
+    }
 }

@@ -15,6 +15,7 @@ pub mod extract;
 pub mod policy;
 pub mod ratelimit;
 pub mod schema;
+pub mod search;
 
 use std::sync::Arc;
 
@@ -26,6 +27,51 @@ use uuid::Uuid;
 pub use config::ApiConfig;
 pub use error::ApiError;
 pub use ratelimit::RateLimiter;
+
+/// Something a context lets `GET /v1/search` find beside atoms and contents (the development
+/// context's skills and resources): registered once on the context's module, answered from
+/// the context's own read model, so the search owns no other context's tables.
+#[async_trait::async_trait]
+pub trait Searchable: Send + Sync + 'static {
+    /// Its `kind` in the API (`skill`, `resource`).
+    fn kind(&self) -> &'static str;
+
+    /// The organization's matches for `q` as one or more lexical rankings, each best first
+    /// and at most `limit` long (fused by reciprocal rank with the meaning ranking).
+    ///
+    /// # Errors
+    /// Database failures.
+    async fn rankings(
+        &self,
+        organization_id: Uuid,
+        q: &str,
+        limit: usize,
+    ) -> Result<Vec<Vec<Uuid>>, sqlx::Error>;
+
+    /// Up to `limit` of the organization's texts to embed for meaning search, after `position`
+    /// in position order: `(id, text, position)`. Entries are only ever added.
+    ///
+    /// # Errors
+    /// Database failures.
+    async fn texts_after(
+        &self,
+        organization_id: Uuid,
+        position: i64,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, String, i64)>, sqlx::Error>;
+
+    /// Title and highlight (matched terms in `<mark>…</mark>`, the rest HTML-escaped) of those
+    /// of `ids` that the organization still holds.
+    ///
+    /// # Errors
+    /// Database failures.
+    async fn shown(
+        &self,
+        organization_id: Uuid,
+        ids: &[Uuid],
+        q: &str,
+    ) -> Result<Vec<(Uuid, String, String)>, sqlx::Error>;
+}
 
 /// The active user behind a valid session: what the [`Caller`](extract::Caller) extractor
 /// learns from the identity context on every request.
@@ -71,4 +117,6 @@ pub struct Edge {
     pub limits: Arc<RateLimiter>,
     /// Who is signed in.
     pub sessions: Arc<dyn Sessions>,
+    /// What other contexts let search find.
+    pub searchables: Arc<[Arc<dyn Searchable>]>,
 }

@@ -193,7 +193,12 @@ pub struct ContextModule {
     pub sessions: Option<SessionsFactory>,
     /// Its own tables' migrations (beside its projections' schemas).
     pub migrations: Option<fn() -> trellis_store_postgres::migrations::Owned>,
+    /// What it lets `GET /v1/search` find.
+    pub searchables: Vec<SearchableFactory>,
 }
+
+/// Builds one kind of search hits over a pool.
+pub type SearchableFactory = fn(sqlx::PgPool) -> Arc<dyn trellis_edge::Searchable>;
 
 /// Builds the edge's view of who is signed in over a pool.
 pub type SessionsFactory = fn(sqlx::PgPool) -> Arc<dyn trellis_edge::Sessions>;
@@ -212,6 +217,7 @@ impl ContextModule {
             services: Vec::new(),
             sessions: None,
             migrations: None,
+            searchables: Vec::new(),
         }
     }
 
@@ -262,6 +268,13 @@ impl ContextModule {
         openapi: fn() -> utoipa::openapi::OpenApi,
     ) -> Self {
         self.http = Some(HttpSlice { router, openapi });
+        self
+    }
+
+    /// Lets `GET /v1/search` find one more kind of this context's things.
+    #[must_use]
+    pub fn searchable(mut self, searchable: SearchableFactory) -> Self {
+        self.searchables.push(searchable);
         self
     }
 
@@ -444,6 +457,14 @@ impl Modules {
         self.modules
             .iter()
             .filter_map(|m| m.http.map(|slice| (m.name, slice)))
+    }
+
+    /// Every kind of search hit the modules register, over `pool`.
+    pub fn searchables(&self, pool: &sqlx::PgPool) -> Arc<[Arc<dyn trellis_edge::Searchable>]> {
+        self.modules
+            .iter()
+            .flat_map(|m| m.searchables.iter().map(|f| f(pool.clone())))
+            .collect()
     }
 
     /// Who is signed in, answered by the module that declares it.

@@ -119,7 +119,7 @@ pub async fn search(url: &str, atoms: usize, queries: usize) -> anyhow::Result<(
             .execute(&pool)
             .await?;
     }
-    let search = Search::new(pool.clone());
+    let search = Search::new(pool.clone(), &[]);
     let query = |rng: &mut StdRng| -> String {
         let n = rng.random_range(1..=3);
         (0..n)

@@ -7,6 +7,7 @@ mod latency;
 mod rebuild;
 mod recommender;
 mod relay;
+mod skills;
 mod timed;
 
 use std::sync::Arc;
@@ -138,6 +139,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 300)]
         queries: usize,
     },
+    /// `GET /v1/skills?q=`'s query over an organization with `skills` skills: p50/p95/p99.
+    Skills {
+        /// Skills in the organization (seeded once into the read model from ESCO labels).
+        #[arg(long, default_value_t = 14_700)]
+        skills: usize,
+        /// Timed queries.
+        #[arg(long, default_value_t = 1_000)]
+        queries: usize,
+        /// Folder with skills.jsonl and occupations.jsonl.
+        #[arg(long, default_value = "data/esco")]
+        data: std::path::PathBuf,
+    },
     /// Seed the store, then time a projection rebuild from it.
     Rebuild {
         /// Events in the store.
@@ -186,6 +199,11 @@ pub async fn run(url: &str, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Search { atoms, queries } => {
             content::search(url, atoms, queries.max(1)).await
         }
+        BenchCommand::Skills {
+            skills,
+            queries,
+            data,
+        } => skills::run(url, &data, skills, queries.max(1)).await,
         BenchCommand::Embed { texts, data } => {
             tokio::task::block_in_place(|| recommender::embed(&data, texts.max(1)))
         }
