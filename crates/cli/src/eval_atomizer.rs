@@ -2,7 +2,8 @@
 //!
 //! Real documents, fetched on demand from Debian packages (`apt-get download`, then
 //! `dpkg-deb -x`, into a cache folder; never by the run or test commands): the Python 3.11
-//! documentation's reST sources, the Node.js Markdown API docs and PostgreSQL's HTML manual.
+//! documentation's reST sources, the Node.js Markdown API docs, PostgreSQL's HTML manual and
+//! R's PDF manuals (pdfTeX: headings only by font size).
 //!
 //! - **Segmentation.** Each document is extracted as Trellis extracts uploads; its sections
 //!   are the reference (every heading a boundary, paragraphs the units). With the headings
@@ -47,14 +48,26 @@ pub struct EvalAtomizerArgs {
     /// Only the prerequisite evaluation (the segmentation tables take minutes).
     #[arg(long)]
     prerequisites_only: bool,
+    /// Only the corpora whose name contains this (`PDF`, `reST`, …).
+    #[arg(long)]
+    corpus: Option<String>,
 }
 
-const PACKAGES: &[&str] = &["python3.11-doc", "nodejs-doc", "postgresql-doc-15"];
+const PACKAGES: &[&str] = &[
+    "python3.11-doc",
+    "nodejs-doc",
+    "postgresql-doc-15",
+    "r-doc-pdf",
+];
+
+/// PDFs larger than this are left out (R's 3,000-page reference manual).
+const PDF_MAX_BYTES: u64 = 4 << 20;
 
 /// Downloads and unpacks the packages once; returns the unpacked root.
 fn fetch(cache: &Path) -> anyhow::Result<PathBuf> {
     let root = cache.join("root");
-    let done = cache.join(".unpacked");
+    // Named by the package list: a cache unpacked for fewer packages is completed.
+    let done = cache.join(format!(".unpacked-{}", PACKAGES.len()));
     if done.exists() {
         return Ok(root);
     }
@@ -100,6 +113,7 @@ fn corpus(root: &Path, limit: usize) -> anyhow::Result<Vec<(&'static str, Vec<Do
     let python = root.join("usr/share/doc/python3.11/html/_sources/library");
     let node = root.join("usr/share/doc/nodejs/api");
     let postgres = root.join("usr/share/doc/postgresql-doc-15/html");
+    let r = root.join("usr/share/doc/r-doc-pdf/manual");
     let mut out = Vec::new();
     for (name, dir, suffix, media) in [
         (
@@ -115,11 +129,16 @@ fn corpus(root: &Path, limit: usize) -> anyhow::Result<Vec<(&'static str, Vec<Do
             ".html",
             MediaType::Html,
         ),
+        ("r-manuals (PDF)", r, ".pdf", MediaType::Pdf),
     ] {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.to_string_lossy().ends_with(suffix))
+            .filter(|p| {
+                media != MediaType::Pdf
+                    || std::fs::metadata(p).is_ok_and(|m| m.len() <= PDF_MAX_BYTES)
+            })
             .collect();
         files.sort();
         let mut docs = Vec::new();
@@ -190,6 +209,13 @@ pub fn run(args: &EvalAtomizerArgs) -> anyhow::Result<()> {
     );
     println!("|---|---:|---|---:|---:|---:|");
     for (name, docs) in corpus(&root, args.docs)? {
+        if args
+            .corpus
+            .as_ref()
+            .is_some_and(|c| !name.contains(c.as_str()))
+        {
+            continue;
+        }
         let mut methods: Vec<(&str, Totals)> = [
             "atomizer (cohesion + MiniLM + length prior)",
             "atomizer, lexical only",

@@ -1,0 +1,532 @@
+//! Given/when/then for the cohort pool (with its queue) and the group; emitted events are
+//! schema-checked against `events/cohorts/`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use trellis_cohorts::group::{CohortGroup, GroupCommand, GroupError, GroupEvent, Step, StepKind};
+use trellis_cohorts::pool::{
+    CohortPool, FormedGroup, Member, PoolCommand, PoolError, PoolEvent, Unplaced, group_id,
+};
+use trellis_cohorts::{
+    BatchRule, Criterion, Day, FieldError, GroupSize, LearnerProfile, Mode, SkillLevel, Slot,
+};
+use trellis_kernel::Aggregate;
+use trellis_testkit::harness::AggregateTest;
+use uuid::Uuid;
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_800_000_000 + seconds, 0).unwrap()
+}
+
+fn created() -> PoolEvent {
+    PoolEvent::PoolCreated {
+        name: "Rust study groups".into(),
+        group_size: GroupSize { min: 2, max: 3 },
+        criteria: vec![
+            Criterion {
+                attribute: "skills".into(),
+                mode: Mode::Diverse,
+                weight: 0.6,
+            },
+            Criterion {
+                attribute: "answers.role".into(),
+                mode: Mode::Similar,
+                weight: 0.4,
+            },
+        ],
+        batch: BatchRule {
+            min_queue: 4,
+            max_wait_seconds: 60,
+        },
+        created_by: id(1),
+    }
+}
+
+fn slot(day: Day, start: &str, end: &str) -> Slot {
+    Slot {
+        day,
+        start: start.into(),
+        end: end.into(),
+    }
+}
+
+fn profile(slots: Vec<Slot>) -> LearnerProfile {
+    LearnerProfile {
+        skills: vec![SkillLevel {
+            skill_id: id(70),
+            level: 2,
+        }],
+        goals: "Write async services".into(),
+        timezone: "Europe/Lisbon".into(),
+        availability: slots,
+        answers: BTreeMap::from([("role".into(), "backend".into())]),
+    }
+}
+
+fn evenings() -> Vec<Slot> {
+    vec![
+        slot(Day::Mon, "18:00", "20:00"),
+        slot(Day::Wed, "18:00", "20:00"),
+    ]
+}
+
+/// Learner `n` (id 100 + n) with ticket 200 + n.
+fn joined(n: u128, slots: Vec<Slot>) -> PoolEvent {
+    PoolEvent::MatchQueueJoined {
+        ticket_id: id(200 + n),
+        learner_id: id(100 + n),
+        profile: profile(slots),
+        joined_at: at(n as i64),
+    }
+}
+
+fn join(n: u128) -> PoolCommand {
+    PoolCommand::Join {
+        ticket_id: id(200 + n),
+        learner_id: id(100 + n),
+        profile: profile(evenings()),
+        joined_at: at(n as i64),
+    }
+}
+
+fn member(n: u128) -> Member {
+    Member {
+        ticket_id: id(200 + n),
+        learner_id: id(100 + n),
+    }
+}
+
+fn form(groups: Vec<Vec<u128>>, unplaced: Vec<u128>) -> PoolCommand {
+    PoolCommand::FormGroups {
+        batch_id: id(900),
+        groups: groups
+            .into_iter()
+            .map(|g| g.into_iter().map(|n| id(200 + n)).collect())
+            .collect(),
+        unplaced: unplaced
+            .into_iter()
+            .map(|n| (id(200 + n), "no common weekly slot with the others".into()))
+            .collect(),
+    }
+}
+
+fn queue_of(n: u128) -> Vec<PoolEvent> {
+    std::iter::once(created())
+        .chain((1..=n).map(|i| joined(i, evenings())))
+        .collect()
+}
+
+#[test]
+fn a_pool_is_created_with_checked_settings() {
+    let PoolEvent::PoolCreated {
+        name,
+        group_size,
+        criteria,
+        batch,
+        created_by,
+    } = created()
+    else {
+        unreachable!()
+    };
+    let create =
+        |group_size: GroupSize, criteria: Vec<Criterion>, batch: BatchRule| PoolCommand::Create {
+            name: format!("  {name} "),
+            group_size,
+            criteria,
+            batch,
+            created_by,
+        };
+    AggregateTest::<CohortPool>::given_no_events()
+        .when(create(group_size, criteria.clone(), batch))
+        .then_events(vec![created()]);
+    AggregateTest::<CohortPool>::given(vec![created()])
+        .when(create(group_size, criteria.clone(), batch))
+        .then_error(PoolError::AlreadyExists);
+    let field = |f: &str, r: &str| PoolError::Field(FieldError::new(f, r));
+    AggregateTest::<CohortPool>::given_no_events()
+        .when(create(GroupSize { min: 4, max: 3 }, vec![], batch))
+        .then_error(field("group_size.max", "must be at least group_size.min"));
+    AggregateTest::<CohortPool>::given_no_events()
+        .when(create(GroupSize { min: 1, max: 3 }, vec![], batch))
+        .then_error(field("group_size.min", "must be at least 2"));
+    let mut unknown = criteria.clone();
+    unknown[1].attribute = "shoe_size".into();
+    AggregateTest::<CohortPool>::given_no_events()
+        .when(create(group_size, unknown, batch))
+        .then_error(field(
+            "criteria[1].attribute",
+            "must be skills, goals, timezone, availability or answers.<key> (a-z, 0-9, _)",
+        ));
+    let mut heavy = criteria;
+    heavy[0].weight = 1.5;
+    AggregateTest::<CohortPool>::given_no_events()
+        .when(create(group_size, heavy, batch))
+        .then_error(field("criteria[0].weight", "must be between 0 and 1"));
+    AggregateTest::<CohortPool>::given_no_events()
+        .when(create(
+            group_size,
+            vec![],
+            BatchRule {
+                min_queue: 1,
+                max_wait_seconds: 60,
+            },
+        ))
+        .then_error(field("batch.min_queue", "must be 2 to 10000"));
+}
+
+#[test]
+fn a_learner_holds_one_open_ticket_per_pool() {
+    AggregateTest::<CohortPool>::given(vec![created()])
+        .when(join(1))
+        .then_events(vec![joined(1, evenings())]);
+    AggregateTest::<CohortPool>::given(queue_of(1))
+        .when(PoolCommand::Join {
+            ticket_id: id(299),
+            learner_id: id(101),
+            profile: profile(evenings()),
+            joined_at: at(5),
+        })
+        .then_error(PoolError::AlreadyQueued);
+    // After leaving, or after being placed, they may queue again with a new ticket.
+    let mut left = queue_of(1);
+    left.push(PoolEvent::MatchQueueLeft {
+        ticket_id: id(201),
+        learner_id: id(101),
+    });
+    AggregateTest::<CohortPool>::given(left)
+        .when(PoolCommand::Join {
+            ticket_id: id(299),
+            learner_id: id(101),
+            profile: profile(evenings()),
+            joined_at: at(5),
+        })
+        .then_events(vec![PoolEvent::MatchQueueJoined {
+            ticket_id: id(299),
+            learner_id: id(101),
+            profile: profile(evenings()),
+            joined_at: at(5),
+        }]);
+}
+
+#[test]
+fn a_profile_is_checked_against_the_pools_criteria() {
+    let bad = |change: fn(&mut LearnerProfile)| {
+        let mut p = profile(evenings());
+        change(&mut p);
+        PoolCommand::Join {
+            ticket_id: id(201),
+            learner_id: id(101),
+            profile: p,
+            joined_at: at(1),
+        }
+    };
+    let field = |f: &str, r: &str| PoolError::Field(FieldError::new(f, r));
+    AggregateTest::<CohortPool>::given(vec![created()])
+        .when(bad(|p| p.answers.clear()))
+        .then_error(field("answers.role", "is required by the pool's criteria"));
+    AggregateTest::<CohortPool>::given(vec![created()])
+        .when(bad(|p| p.skills[0].level = 6))
+        .then_error(field("skills[0].level", "must be 1 to 5"));
+    AggregateTest::<CohortPool>::given(vec![created()])
+        .when(bad(|p| p.availability[1].end = "17:00".into()))
+        .then_error(field("availability[1].end", "must be after start"));
+    AggregateTest::<CohortPool>::given(vec![created()])
+        .when(bad(|p| p.availability[0].start = "7pm".into()))
+        .then_error(field("availability[0].start", "must be HH:MM"));
+    AggregateTest::<CohortPool>::given(vec![created()])
+        .when(bad(|p| p.availability.clear()))
+        .then_error(field("availability", "must list 1 to 42 weekly slots"));
+}
+
+#[test]
+fn leaving_takes_the_ticket_out_and_is_idempotent() {
+    let leave = PoolCommand::Leave {
+        learner_id: id(101),
+    };
+    AggregateTest::<CohortPool>::given(queue_of(2))
+        .when(leave.clone())
+        .then_events(vec![PoolEvent::MatchQueueLeft {
+            ticket_id: id(201),
+            learner_id: id(101),
+        }]);
+    AggregateTest::<CohortPool>::given(vec![created()])
+        .when(leave)
+        .then_events(vec![]);
+}
+
+#[test]
+fn a_batch_places_every_ticket_once_or_says_why_not() {
+    let formed = PoolEvent::GroupsFormed {
+        batch_id: id(900),
+        groups: vec![
+            FormedGroup {
+                group_id: group_id(id(900), 0),
+                members: vec![member(1), member(2)],
+            },
+            FormedGroup {
+                group_id: group_id(id(900), 1),
+                members: vec![member(3), member(4)],
+            },
+        ],
+        unplaced: vec![Unplaced {
+            ticket_id: id(205),
+            learner_id: id(105),
+            reason: "no common weekly slot with the others".into(),
+        }],
+    };
+    AggregateTest::<CohortPool>::given(queue_of(5))
+        .when(form(vec![vec![1, 2], vec![3, 4]], vec![5]))
+        .then_events(vec![formed.clone()]);
+    // Redelivered: nothing more.
+    let mut after = queue_of(5);
+    after.push(formed);
+    AggregateTest::<CohortPool>::given(after.clone())
+        .when(form(vec![vec![1, 2], vec![3, 4]], vec![5]))
+        .then_events(vec![]);
+    let state = CohortPool::fold(&after);
+    assert_eq!(state.queue.len(), 1, "the unplaced ticket stays queued");
+    assert_eq!(state.placed[&id(101)], group_id(id(900), 0));
+    // A placed learner cannot leave the queue they are no longer in.
+    AggregateTest::<CohortPool>::given(after)
+        .when(PoolCommand::Leave {
+            learner_id: id(101),
+        })
+        .then_error(PoolError::AlreadyPlaced);
+
+    AggregateTest::<CohortPool>::given(queue_of(4))
+        .when(form(vec![vec![1, 2], vec![2, 3, 4]], vec![]))
+        .then_error(PoolError::PlacedTwice(id(202)));
+    AggregateTest::<CohortPool>::given(queue_of(4))
+        .when(form(vec![vec![1, 2]], vec![]))
+        .then_error(PoolError::TicketLeftOut(id(203)));
+    AggregateTest::<CohortPool>::given(queue_of(4))
+        .when(form(vec![vec![1, 2, 3, 4]], vec![]))
+        .then_error(PoolError::BadGroupSize { index: 0, size: 4 });
+    AggregateTest::<CohortPool>::given(queue_of(4))
+        .when(form(vec![vec![1], vec![2, 3, 4]], vec![]))
+        .then_error(PoolError::BadGroupSize { index: 0, size: 1 });
+}
+
+#[test]
+fn a_learner_who_left_is_never_placed() {
+    // The matcher read four tickets; learner 2 left before its answer was appended. Decided on
+    // the fresh state, the batch is refused (and appended with the stale version, it would
+    // conflict in the store).
+    let mut events = queue_of(4);
+    events.push(PoolEvent::MatchQueueLeft {
+        ticket_id: id(202),
+        learner_id: id(102),
+    });
+    AggregateTest::<CohortPool>::given(events)
+        .when(form(vec![vec![1, 2], vec![3, 4]], vec![]))
+        .then_error(PoolError::NotQueued(id(202)));
+}
+
+#[test]
+fn members_of_a_group_share_a_weekly_slot() {
+    let mut events = queue_of(2);
+    events.push(joined(3, vec![slot(Day::Sat, "09:00", "10:00")]));
+    AggregateTest::<CohortPool>::given(events.clone())
+        .when(form(vec![vec![1, 2, 3]], vec![]))
+        .then_error(PoolError::NoCommonSlot(0));
+    AggregateTest::<CohortPool>::given(events)
+        .when(form(vec![vec![1, 2]], vec![3]))
+        .then_events(vec![PoolEvent::GroupsFormed {
+            batch_id: id(900),
+            groups: vec![FormedGroup {
+                group_id: group_id(id(900), 0),
+                members: vec![member(1), member(2)],
+            }],
+            unplaced: vec![Unplaced {
+                ticket_id: id(203),
+                learner_id: id(103),
+                reason: "no common weekly slot with the others".into(),
+            }],
+        }]);
+}
+
+#[test]
+fn a_batch_is_due_at_min_queue_or_after_the_wait() {
+    let three = CohortPool::fold(&queue_of(3));
+    assert!(!three.batch_due(at(30)), "3 of 4, oldest waited 29 s");
+    assert!(three.batch_due(at(61)), "the oldest waited 60 s");
+    assert_eq!(three.wait_deadline(), Some(at(61)));
+    assert!(CohortPool::fold(&queue_of(4)).batch_due(at(4)));
+    // Tickets a batch left unplaced do not start the timer again.
+    let mut deferred = queue_of(1);
+    deferred.push(PoolEvent::GroupsFormed {
+        batch_id: id(900),
+        groups: vec![],
+        unplaced: vec![Unplaced {
+            ticket_id: id(201),
+            learner_id: id(101),
+            reason: "not enough learners for a group".into(),
+        }],
+    });
+    let state = CohortPool::fold(&deferred);
+    assert!(!state.batch_due(at(10_000)));
+    assert_eq!(state.wait_deadline(), None);
+    let mut closed = queue_of(4);
+    closed.push(PoolEvent::PoolClosed { closed_by: id(1) });
+    assert!(!CohortPool::fold(&closed).batch_due(at(100)));
+}
+
+#[test]
+fn a_closed_pool_takes_no_joins_and_forms_no_batch() {
+    let mut closed = queue_of(2);
+    closed.push(PoolEvent::PoolClosed { closed_by: id(1) });
+    AggregateTest::<CohortPool>::given(closed.clone())
+        .when(join(3))
+        .then_error(PoolError::Closed);
+    AggregateTest::<CohortPool>::given(closed)
+        .when(form(vec![vec![1, 2]], vec![]))
+        .then_error(PoolError::Closed);
+    AggregateTest::<CohortPool>::given_no_events()
+        .when(join(1))
+        .then_error(PoolError::NotFound);
+}
+
+fn opened() -> GroupEvent {
+    GroupEvent::GroupOpened {
+        pool_id: id(50),
+        batch_id: id(900),
+        members: vec![member(1), member(2)],
+    }
+}
+
+fn step(n: u128, skipped_by: Vec<Uuid>) -> Step {
+    Step {
+        id: id(600 + n),
+        title: format!("Step {n}"),
+        kind: StepKind::Atom,
+        ref_id: id(700 + n),
+        skill_id: Some(id(70)),
+        minutes: 5,
+        skipped_by,
+    }
+}
+
+#[test]
+fn a_group_opens_once_and_gets_one_curriculum() {
+    let open = GroupCommand::Open {
+        pool_id: id(50),
+        batch_id: id(900),
+        members: vec![member(1), member(2)],
+    };
+    AggregateTest::<CohortGroup>::given_no_events()
+        .when(open.clone())
+        .then_events(vec![opened()]);
+    AggregateTest::<CohortGroup>::given(vec![opened()])
+        .when(open)
+        .then_events(vec![]);
+    let curriculum = GroupEvent::CurriculumGenerated {
+        steps: vec![step(1, vec![id(101)]), step(2, vec![])],
+    };
+    AggregateTest::<CohortGroup>::given(vec![opened()])
+        .when(GroupCommand::RecordCurriculum {
+            steps: vec![step(1, vec![id(101)]), step(2, vec![])],
+        })
+        .then_events(vec![curriculum.clone()]);
+    AggregateTest::<CohortGroup>::given(vec![opened(), curriculum])
+        .when(GroupCommand::RecordCurriculum { steps: vec![] })
+        .then_error(GroupError::CurriculumExists);
+    AggregateTest::<CohortGroup>::given(vec![opened()])
+        .when(GroupCommand::RecordCurriculum {
+            steps: vec![step(1, vec![id(999)])],
+        })
+        .then_error(GroupError::Field(FieldError::new(
+            "steps[0].skipped_by",
+            format!("{} is not a member", id(999)),
+        )));
+}
+
+#[test]
+fn members_complete_steps_and_may_leave() {
+    let given = vec![
+        opened(),
+        GroupEvent::CurriculumGenerated {
+            steps: vec![step(1, vec![])],
+        },
+    ];
+    let done = GroupCommand::CompleteStep {
+        learner_id: id(101),
+        step_id: id(601),
+    };
+    AggregateTest::<CohortGroup>::given(given.clone())
+        .when(done.clone())
+        .then_events(vec![GroupEvent::StepCompleted {
+            learner_id: id(101),
+            step_id: id(601),
+        }]);
+    let mut twice = given.clone();
+    twice.push(GroupEvent::StepCompleted {
+        learner_id: id(101),
+        step_id: id(601),
+    });
+    AggregateTest::<CohortGroup>::given(twice)
+        .when(done)
+        .then_events(vec![]);
+    AggregateTest::<CohortGroup>::given(given.clone())
+        .when(GroupCommand::CompleteStep {
+            learner_id: id(999),
+            step_id: id(601),
+        })
+        .then_error(GroupError::NotAMember);
+    AggregateTest::<CohortGroup>::given(given.clone())
+        .when(GroupCommand::CompleteStep {
+            learner_id: id(101),
+            step_id: id(699),
+        })
+        .then_error(GroupError::NoSuchStep);
+    let left = GroupEvent::MemberLeftGroup {
+        learner_id: id(102),
+    };
+    AggregateTest::<CohortGroup>::given(given.clone())
+        .when(GroupCommand::Leave {
+            learner_id: id(102),
+        })
+        .then_events(vec![left.clone()]);
+    let mut after = given;
+    after.push(left);
+    AggregateTest::<CohortGroup>::given(after.clone())
+        .when(GroupCommand::Leave {
+            learner_id: id(102),
+        })
+        .then_events(vec![]);
+    AggregateTest::<CohortGroup>::given(after)
+        .when(GroupCommand::CompleteStep {
+            learner_id: id(102),
+            step_id: id(601),
+        })
+        .then_error(GroupError::NotAMember);
+}
+
+#[test]
+fn common_slots_intersect_every_members_week() {
+    let a = vec![
+        slot(Day::Mon, "18:00", "20:00"),
+        slot(Day::Sun, "22:00", "24:00"),
+    ];
+    let b = vec![slot(Day::Mon, "19:00", "21:00")];
+    let c = vec![
+        slot(Day::Mon, "19:30", "19:45"),
+        slot(Day::Sun, "23:00", "23:30"),
+    ];
+    assert_eq!(
+        trellis_cohorts::common_slots([a.as_slice(), b.as_slice(), c.as_slice()]),
+        vec![(19 * 60 + 30, 19 * 60 + 45)]
+    );
+    assert!(
+        trellis_cohorts::common_slots([a.as_slice(), &[slot(Day::Tue, "18:00", "20:00")]])
+            .is_empty()
+    );
+    assert!(GroupSize { min: 3, max: 4 }.can_split(7));
+    assert!(!GroupSize { min: 3, max: 4 }.can_split(5));
+}
