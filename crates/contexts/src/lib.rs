@@ -196,7 +196,23 @@ pub fn fixture() -> ContextModule {
 
 /// The product's modules.
 pub fn product() -> Vec<ContextModule> {
-    vec![identity(), development(), career(), content()]
+    vec![identity(), development(), career(), content(), cohorts()]
+}
+
+/// The cohorts context: pools and their match queue, groups (the matcher and curriculum
+/// services are still to come).
+pub fn cohorts() -> ContextModule {
+    use trellis_cohorts::group::CohortGroup;
+    use trellis_cohorts::pool::CohortPool;
+    ContextModule::new("cohorts")
+        .aggregate::<CohortPool>()
+        .aggregate::<CohortGroup>()
+        .projection(trellis_cohorts_app::CohortPools)
+        .http(trellis_cohorts_app::http::router, || {
+            <trellis_cohorts_app::http::CohortsApi as utoipa::OpenApi>::openapi()
+        })
+        .personal_data(trellis_cohorts::PERSONAL_DATA)
+        .owners(trellis_cohorts_app::concerned_users)
 }
 
 /// The modules Trellis runs.

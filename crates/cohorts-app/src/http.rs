@@ -1,0 +1,409 @@
+//! The cohorts context over HTTP (SPEC §5): pools and their match queue.
+//!
+//! `POST /v1/cohorts/pools` (admin, instructor), `GET /v1/cohorts/pools/{id}`,
+//! `POST /v1/cohorts/pools/{id}/queue` (learner) and `DELETE /v1/cohorts/pools/{id}/queue`.
+//! Another organization's pool answers 404 to everything.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use trellis_cohorts::pool::{CohortPool, PoolCommand, PoolError};
+use trellis_cohorts::{BatchRule, Criterion, Day, GroupSize, LearnerProfile, Mode, SkillLevel};
+use trellis_edge::Edge;
+use trellis_edge::error::{ApiError, from_handle, from_use_case};
+use trellis_edge::extract::{ApiJson, Caller, RequestId};
+use trellis_edge::policy;
+use trellis_edge::schema::Accepted;
+use trellis_identity::Role;
+use uuid::Uuid;
+
+use crate::pools::{self, CohortPools};
+
+/// The context's routes over `edge`.
+pub fn router(edge: &Edge) -> Router {
+    Router::new()
+        .route("/v1/cohorts/pools", post(create))
+        .route("/v1/cohorts/pools/{id}", get(read))
+        .route("/v1/cohorts/pools/{id}/queue", post(join).delete(leave))
+        .with_state(edge.clone())
+}
+
+/// The context's operations, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, read, join, leave))]
+pub struct CohortsApi;
+
+fn pool_error(error: PoolError) -> ApiError {
+    match error {
+        PoolError::Field(e) => ApiError::field(&e.field, e.reason),
+        PoolError::NotFound => ApiError::NotFound,
+        PoolError::AlreadyExists
+        | PoolError::Closed
+        | PoolError::AlreadyQueued
+        | PoolError::AlreadyPlaced => ApiError::Conflict(error.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+/// Group sizes.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GroupSizeForm {
+    /// At least 2.
+    #[schema(minimum = 2, maximum = 50)]
+    min: u32,
+    /// At least `min`, at most 50.
+    #[schema(minimum = 2, maximum = 50)]
+    max: u32,
+}
+
+/// One weighted criterion.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CriterionForm {
+    /// `skills`, `goals`, `timezone`, `availability`, or a custom answer `answers.<key>`.
+    #[schema(pattern = "^(skills|goals|timezone|availability|answers\\.[a-z0-9_]{1,40})$")]
+    attribute: String,
+    /// `similar` or `diverse`.
+    #[schema(value_type = String, pattern = "^(similar|diverse)$")]
+    mode: Mode,
+    /// 0 to 1.
+    #[schema(minimum = 0, maximum = 1)]
+    weight: f64,
+}
+
+/// When a batch forms.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BatchForm {
+    /// As soon as this many learners queue (2 to 10,000, at least `group_size.min`).
+    #[schema(minimum = 2, maximum = 10000)]
+    min_queue: u32,
+    /// Or when the oldest has waited this long (1 s to 7 days).
+    #[schema(minimum = 1, maximum = 604800)]
+    max_wait_seconds: u32,
+}
+
+/// `POST /v1/cohorts/pools`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreatePool {
+    /// 1 to 200 characters, one line.
+    #[schema(min_length = 1, max_length = 200, format = "trellis:nonblank-line")]
+    name: String,
+    group_size: GroupSizeForm,
+    /// At most 20, each attribute once.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    criteria: Vec<CriterionForm>,
+    batch: BatchForm,
+}
+
+/// Create a cohort pool (admin, instructor).
+#[utoipa::path(post, path = "/v1/cohorts/pools", tag = "cohorts", operation_id = "createPool",
+    request_body = CreatePool, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = Accepted),
+        (status = 403, description = "Not an admin or instructor"),
+        (status = 422, description = "Invalid sizes, criteria or batch rule, naming the field"),
+    ))]
+pub(crate) async fn create(
+    State(edge): State<Edge>,
+    caller: Caller,
+    request: RequestId,
+    ApiJson(body): ApiJson<CreatePool>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    caller.spend_write(&edge)?;
+    policy::require_any(&caller, &[Role::Admin, Role::Instructor])?;
+    let id = Uuid::now_v7();
+    let command = PoolCommand::Create {
+        name: body.name,
+        group_size: GroupSize {
+            min: body.group_size.min,
+            max: body.group_size.max,
+        },
+        criteria: body
+            .criteria
+            .into_iter()
+            .map(|c| Criterion {
+                attribute: c.attribute,
+                mode: c.mode,
+                weight: c.weight,
+            })
+            .collect(),
+        batch: BatchRule {
+            min_queue: body.batch.min_queue,
+            max_wait_seconds: body.batch.max_wait_seconds,
+        },
+        created_by: caller.user_id,
+    };
+    let written = edge
+        .commands
+        .run::<CohortPool, CohortPools>(id, &command, &request.metadata(Some(&caller)))
+        .await
+        .map_err(|e| from_handle(e, pool_error))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Accepted {
+            id,
+            version: written.version,
+        }),
+    ))
+}
+
+/// Your ticket in a pool.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TicketView {
+    /// The ticket.
+    ticket_id: Uuid,
+    /// `queued`, `left` or `placed`.
+    status: String,
+    /// Why the last batch left it queued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    reason: Option<String>,
+}
+
+/// A pool.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PoolView {
+    /// Id.
+    id: Uuid,
+    /// Name.
+    name: String,
+    /// `{min, max}`.
+    #[schema(value_type = Object)]
+    group_size: serde_json::Value,
+    /// `[{attribute, mode, weight}]`.
+    #[schema(value_type = Vec<Object>)]
+    criteria: serde_json::Value,
+    /// `{min_queue, max_wait_seconds}`.
+    #[schema(value_type = Object)]
+    batch: serde_json::Value,
+    /// `open` or `closed`.
+    status: String,
+    /// Learners queued now.
+    queue_size: i32,
+    /// Groups formed so far.
+    groups_formed: i32,
+    /// Stream version.
+    version: i64,
+    /// Your latest ticket, if you joined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    your_ticket: Option<TicketView>,
+}
+
+/// A pool of your organization: settings, status, queue size and your ticket.
+#[utoipa::path(get, path = "/v1/cohorts/pools/{id}", tag = "cohorts", operation_id = "readPool",
+    params(("id" = Uuid, Path, description = "Pool id")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The pool", body = PoolView),
+        (status = 404, description = "No such pool in your organization"),
+    ))]
+pub(crate) async fn read(
+    State(edge): State<Edge>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<PoolView>, ApiError> {
+    let row = pools::pool(&edge.pool, caller.organization_id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let ticket = pools::ticket_of(&edge.pool, id, caller.user_id).await?;
+    Ok(Json(PoolView {
+        id: row.id,
+        name: row.name,
+        group_size: row.group_size,
+        criteria: row.criteria,
+        batch: row.batch,
+        status: if row.closed { "closed" } else { "open" }.to_owned(),
+        queue_size: row.queue_size,
+        groups_formed: row.groups_formed,
+        version: row.version,
+        your_ticket: ticket.map(|(ticket_id, status, reason)| TicketView {
+            ticket_id,
+            status,
+            reason,
+        }),
+    }))
+}
+
+/// A skill with a level.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SkillForm {
+    /// A skill of your catalog.
+    skill_id: Uuid,
+    /// 1 to 5.
+    #[schema(minimum = 1, maximum = 5)]
+    level: u8,
+}
+
+/// A weekly slot in UTC.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SlotForm {
+    /// `mon` … `sun`.
+    #[schema(value_type = String, pattern = "^(mon|tue|wed|thu|fri|sat|sun)$")]
+    day: Day,
+    /// `HH:MM`.
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    start: String,
+    /// `HH:MM` after `start` (`24:00` allowed).
+    #[schema(pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
+    end: String,
+}
+
+/// `POST /v1/cohorts/pools/{id}/queue`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JoinQueue {
+    /// Your skills with levels (at most 50, each once).
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    skills: Vec<SkillForm>,
+    /// What you want to learn.
+    #[schema(min_length = 1, max_length = 2000, format = "trellis:text")]
+    goals: String,
+    /// Your IANA time zone, e.g. `Europe/Lisbon`.
+    #[schema(min_length = 1, max_length = 64)]
+    timezone: String,
+    /// When you are available each week, in UTC (1 to 42 slots).
+    #[schema(min_items = 1, max_items = 42)]
+    availability: Vec<SlotForm>,
+    /// Answers to the pool's custom attributes (`answers.<key>` criteria).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    answers: std::collections::BTreeMap<String, String>,
+}
+
+/// A queued ticket.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Queued {
+    /// Your ticket.
+    ticket_id: Uuid,
+    /// `queued`.
+    status: &'static str,
+    /// The pool's stream version after the join.
+    version: u64,
+}
+
+/// Join a pool's match queue (learner): you are placed in a group when a batch forms.
+#[utoipa::path(post, path = "/v1/cohorts/pools/{id}/queue", tag = "cohorts", operation_id = "joinMatchQueue",
+    request_body = JoinQueue, params(("id" = Uuid, Path, description = "Pool id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Queued", body = Queued),
+        (status = 403, description = "Not a learner"),
+        (status = 404, description = "No such pool in your organization"),
+        (status = 409, description = "Already queued, or the pool is closed"),
+        (status = 422, description = "Unknown skills, an invalid time zone or slot, a missing answer"),
+    ))]
+pub(crate) async fn join(
+    State(edge): State<Edge>,
+    caller: Caller,
+    request: RequestId,
+    Path(id): Path<Uuid>,
+    ApiJson(body): ApiJson<JoinQueue>,
+) -> Result<(StatusCode, Json<Queued>), ApiError> {
+    caller.spend_write(&edge)?;
+    policy::require_any(&caller, &[Role::Learner])?;
+    pools::pool(&edge.pool, caller.organization_id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let timezone = body.timezone.trim().to_owned();
+    if jiff::tz::db().get(&timezone).is_err() {
+        return Err(ApiError::field(
+            "timezone",
+            "must be an IANA time zone name such as Europe/Lisbon",
+        ));
+    }
+    let ids: Vec<Uuid> = body.skills.iter().map(|s| s.skill_id).collect();
+    trellis_development_app::idps::check_known_skills(
+        &edge.pool,
+        caller.organization_id,
+        &ids,
+        |i| format!("skills[{i}].skill_id"),
+    )
+    .await
+    .map_err(|e| from_use_case(e, |never: std::convert::Infallible| match never {}))?;
+    let ticket_id = Uuid::now_v7();
+    let command = PoolCommand::Join {
+        ticket_id,
+        learner_id: caller.user_id,
+        profile: LearnerProfile {
+            skills: body
+                .skills
+                .iter()
+                .map(|s| SkillLevel {
+                    skill_id: s.skill_id,
+                    level: s.level,
+                })
+                .collect(),
+            goals: body.goals.trim().to_owned(),
+            timezone,
+            availability: body
+                .availability
+                .into_iter()
+                .map(|s| trellis_cohorts::Slot {
+                    day: s.day,
+                    start: s.start,
+                    end: s.end,
+                })
+                .collect(),
+            answers: body
+                .answers
+                .into_iter()
+                .map(|(k, v)| (k, v.trim().to_owned()))
+                .collect(),
+        },
+        joined_at: chrono::Utc::now(),
+    };
+    let written = edge
+        .commands
+        .run::<CohortPool, CohortPools>(id, &command, &request.metadata(Some(&caller)))
+        .await
+        .map_err(|e| from_handle(e, pool_error))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Queued {
+            ticket_id,
+            status: "queued",
+            version: written.version,
+        }),
+    ))
+}
+
+/// Leave a pool's match queue (learner). Not queued: nothing to do (204); already placed in
+/// a group: 409.
+#[utoipa::path(delete, path = "/v1/cohorts/pools/{id}/queue", tag = "cohorts", operation_id = "leaveMatchQueue",
+    params(("id" = Uuid, Path, description = "Pool id")), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Not queued any more"),
+        (status = 404, description = "No such pool in your organization"),
+        (status = 409, description = "Placed in a group already"),
+    ))]
+pub(crate) async fn leave(
+    State(edge): State<Edge>,
+    caller: Caller,
+    request: RequestId,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    caller.spend_write(&edge)?;
+    pools::pool(&edge.pool, caller.organization_id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    edge.commands
+        .run::<CohortPool, CohortPools>(
+            id,
+            &PoolCommand::Leave {
+                learner_id: caller.user_id,
+            },
+            &request.metadata(Some(&caller)),
+        )
+        .await
+        .map_err(|e| from_handle(e, pool_error))?;
+    Ok(StatusCode::NO_CONTENT)
+}

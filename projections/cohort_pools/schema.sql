@@ -1,0 +1,32 @@
+-- cohort_pools: pools with their queue size, and every ticket (queued, left or placed).
+CREATE TABLE pools (
+    pool_id         uuid        PRIMARY KEY,
+    organization_id uuid        NOT NULL,
+    name            text        NOT NULL,
+    group_size      jsonb       NOT NULL,
+    criteria        jsonb       NOT NULL,
+    batch           jsonb       NOT NULL,
+    closed          boolean     NOT NULL DEFAULT false,
+    queue_size      integer     NOT NULL DEFAULT 0,
+    groups_formed   integer     NOT NULL DEFAULT 0,
+    created_by      uuid        NOT NULL,
+    version         bigint      NOT NULL,
+    created_at      timestamptz NOT NULL,
+    updated_at      timestamptz NOT NULL
+);
+CREATE INDEX pools_org_idx ON pools (organization_id, created_at DESC);
+
+CREATE TABLE tickets (
+    ticket_id       uuid        PRIMARY KEY,
+    pool_id         uuid        NOT NULL,
+    organization_id uuid        NOT NULL,
+    learner_id      uuid        NOT NULL,
+    -- queued | left | placed
+    status          text        NOT NULL,
+    joined_at       timestamptz NOT NULL,
+    group_id        uuid,
+    -- Why the last batch left it queued.
+    unplaced_reason text
+);
+CREATE INDEX tickets_pool_idx ON tickets (pool_id, status);
+CREATE INDEX tickets_learner_idx ON tickets (learner_id, pool_id);
