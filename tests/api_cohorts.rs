@@ -215,3 +215,184 @@ async fn bad_pools_and_profiles_name_the_field() {
         404,
     );
 }
+
+/// Twelve learners join a pool with `min_queue` 12 through Kafka; a thirteenth joined and left
+/// before. The matcher forms groups within `max_wait_seconds` + 2 s: sizes within bounds,
+/// nobody twice, the one who left in no group; every member sees their group, and one of them
+/// hears `GroupsFormed` over server-sent events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twelve_learners_are_formed_into_groups_through_kafka() {
+    let (_cluster, app) = spawn_kafka_app().await;
+    let _matcher = app.spawn_service("matcher").await;
+    let (_, _, admin_email) = app.sign_up("Matching").await;
+    let admin = app.token(&admin_email).await;
+    let skill = app
+        .post("/v1/skills", Some(&admin), json!({"name": "Rust"}))
+        .await;
+    let skill = json_of(skill).await["id"].as_str().unwrap().to_owned();
+    let mut body = pool_body();
+    body["batch"] = json!({"min_queue": 12, "max_wait_seconds": 5});
+    let pool = app.post("/v1/cohorts/pools", Some(&admin), body).await;
+    let pool = json_of(pool).await["id"].as_str().unwrap().to_owned();
+    let queue = format!("/v1/cohorts/pools/{pool}/queue");
+
+    let mut learners = Vec::new();
+    for _ in 0..13 {
+        let (id, email) = app.create_user(&admin, &["learner"], None).await;
+        learners.push((id, app.token(&email).await));
+    }
+    let mut live = app.get("/v1/me/events", Some(&learners[1].1)).await;
+    assert_eq!(live.status(), 200);
+    // The first learner joins and leaves before the batch.
+    assert_eq!(
+        app.post(&queue, Some(&learners[0].1), join_body(&skill))
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(delete(&app, &queue, &learners[0].1).await.status(), 204);
+    let started = std::time::Instant::now();
+    for (i, (_, token)) in learners.iter().enumerate().skip(1) {
+        let mut join = join_body(&skill);
+        join["answers"]["role"] = json!(["backend", "frontend", "data"][i % 3]);
+        assert_eq!(app.post(&queue, Some(token), join).await.status(), 202);
+    }
+    let groups_path = format!("/v1/cohorts/pools/{pool}/groups");
+    let deadline = started + std::time::Duration::from_secs(5 + 2);
+    let groups = loop {
+        let groups = json_of(app.get(&groups_path, Some(&admin)).await).await;
+        if groups.as_array().is_some_and(|g| !g.is_empty()) {
+            break groups;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no groups within max_wait_seconds + 2 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let groups = groups.as_array().unwrap().clone();
+    let mut placed = std::collections::BTreeSet::new();
+    for group in &groups {
+        let members = group["members"].as_array().unwrap();
+        assert!((3..=4).contains(&members.len()), "{group}");
+        for m in members {
+            assert!(
+                placed.insert(m.as_str().unwrap().to_owned()),
+                "placed twice: {m}"
+            );
+        }
+    }
+    assert_eq!(placed.len(), 12, "{groups:?}");
+    assert!(
+        !placed.contains(&learners[0].0),
+        "the learner who left was placed"
+    );
+    let read = json_of(
+        app.get(&format!("/v1/cohorts/pools/{pool}"), Some(&admin))
+            .await,
+    )
+    .await;
+    assert_eq!(read["queue_size"], 0, "{read}");
+
+    // Every member sees their group (the read model is the same one, so no wait).
+    for (id, token) in &learners[1..] {
+        let mine = json_of(app.get("/v1/me/groups", Some(token)).await).await;
+        let mine = mine.as_array().unwrap();
+        assert_eq!(mine.len(), 1, "{id}: {mine:?}");
+        assert!(
+            mine[0]["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m == id)
+        );
+    }
+    let nothing = json_of(app.get("/v1/me/groups", Some(&learners[0].1)).await).await;
+    assert_eq!(nothing, json!([]));
+    // The instructor-only list is not a learner's.
+    assert_problem(&app.get(&groups_path, Some(&learners[1].1)).await, 403);
+
+    // The member listening live heard the batch.
+    let mut received = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !received.contains("event: GroupsFormed") {
+        let chunk = tokio::time::timeout_at(deadline, live.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no GroupsFormed over SSE: {received}"))
+            .unwrap()
+            .unwrap();
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+/// The matcher is killed with a due batch; after a restart the batch forms exactly once and
+/// no ticket is lost (the deadline is derived from the log, not a timer in memory).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_matcher_forms_the_due_batch_once_after_a_restart() {
+    let (_cluster, app) = spawn_kafka_app().await;
+    let (_, _, admin_email) = app.sign_up("Matcher restarts").await;
+    let admin = app.token(&admin_email).await;
+    let skill = app
+        .post("/v1/skills", Some(&admin), json!({"name": "Go"}))
+        .await;
+    let skill = json_of(skill).await["id"].as_str().unwrap().to_owned();
+    let mut body = pool_body();
+    body["batch"] = json!({"min_queue": 12, "max_wait_seconds": 2});
+    let pool = app.post("/v1/cohorts/pools", Some(&admin), body).await;
+    let pool = json_of(pool).await["id"].as_str().unwrap().to_owned();
+    let queue = format!("/v1/cohorts/pools/{pool}/queue");
+    // Seven learners queue while no matcher runs; their wait passes.
+    for _ in 0..7 {
+        let (_, email) = app.create_user(&admin, &["learner"], None).await;
+        let token = app.token(&email).await;
+        assert_eq!(
+            app.post(&queue, Some(&token), join_body(&skill))
+                .await
+                .status(),
+            202
+        );
+    }
+    let matcher = app.spawn_service("matcher").await;
+    matcher.kill();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // Two matchers start at once after the crash: both find the batch due.
+    let _first = app.spawn_service("matcher").await;
+    let _second = app.spawn_service("matcher").await;
+    let groups_path = format!("/v1/cohorts/pools/{pool}/groups");
+    wait_until(
+        std::time::Duration::from_secs(10),
+        "groups formed",
+        || async {
+            json_of(app.get(&groups_path, Some(&admin)).await)
+                .await
+                .as_array()
+                .is_some_and(|g| !g.is_empty())
+        },
+    )
+    .await;
+    // Give a duplicate every chance to appear.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let audit = json_of(
+        app.get(
+            &format!("/v1/audit/streams/cohort_pool-{pool}"),
+            Some(&admin),
+        )
+        .await,
+    )
+    .await;
+    let formed: Vec<&Value> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "GroupsFormed")
+        .collect();
+    assert_eq!(formed.len(), 1, "{audit}");
+    let groups = json_of(app.get(&groups_path, Some(&admin)).await).await;
+    let placed: usize = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["members"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(placed, 7, "{groups}");
+}

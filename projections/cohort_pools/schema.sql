@@ -30,3 +30,15 @@ CREATE TABLE tickets (
 );
 CREATE INDEX tickets_pool_idx ON tickets (pool_id, status);
 CREATE INDEX tickets_learner_idx ON tickets (learner_id, pool_id);
+
+-- Groups as batches formed them (members as learner ids, in ticket order).
+CREATE TABLE groups (
+    group_id        uuid        PRIMARY KEY,
+    pool_id         uuid        NOT NULL,
+    organization_id uuid        NOT NULL,
+    batch_id        uuid        NOT NULL,
+    members         uuid[]      NOT NULL,
+    formed_at       timestamptz NOT NULL
+);
+CREATE INDEX groups_pool_idx ON groups (pool_id, formed_at);
+CREATE INDEX groups_members_idx ON groups USING gin (members);

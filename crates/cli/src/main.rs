@@ -5,6 +5,7 @@ mod dev;
 mod esco_data;
 mod eval;
 mod eval_atomizer;
+mod eval_matcher;
 mod import;
 mod projections;
 mod relay;
@@ -63,6 +64,9 @@ enum EvalCommand {
     /// The atomizer's segmentation (Pk, WindowDiff) and prerequisites on Debian
     /// documentation, against baselines (docs/atomization.md).
     Atomizer(eval_atomizer::EvalAtomizerArgs),
+    /// The cohort matcher on ESCO-based synthetic learners against greedy, random and (on
+    /// tiny instances) the exact optimum (docs/matching.md).
+    Matcher(eval_matcher::EvalMatcherArgs),
 }
 
 #[tokio::main]
@@ -93,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Relay(command) => relay::run(&cli.database_url, command).await,
         Command::Eval(EvalCommand::Recommender(args)) => eval::run(args).await,
         Command::Eval(EvalCommand::Atomizer(args)) => eval_atomizer::run(&args),
+        Command::Eval(EvalCommand::Matcher(args)) => eval_matcher::run(&args),
     }
 }
 

@@ -4,7 +4,7 @@
 //! `POST /v1/cohorts/pools/{id}/queue` (learner) and `DELETE /v1/cohorts/pools/{id}/queue`.
 //! Another organization's pool answers 404 to everything.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,7 +13,7 @@ use trellis_cohorts::pool::{CohortPool, PoolCommand, PoolError};
 use trellis_cohorts::{BatchRule, Criterion, Day, GroupSize, LearnerProfile, Mode, SkillLevel};
 use trellis_edge::Edge;
 use trellis_edge::error::{ApiError, from_handle, from_use_case};
-use trellis_edge::extract::{ApiJson, Caller, RequestId};
+use trellis_edge::extract::{ApiJson, ApiPath, Caller, RequestId};
 use trellis_edge::policy;
 use trellis_edge::schema::Accepted;
 use trellis_identity::Role;
@@ -27,12 +27,14 @@ pub fn router(edge: &Edge) -> Router {
         .route("/v1/cohorts/pools", post(create))
         .route("/v1/cohorts/pools/{id}", get(read))
         .route("/v1/cohorts/pools/{id}/queue", post(join).delete(leave))
+        .route("/v1/cohorts/pools/{id}/groups", get(pool_groups))
+        .route("/v1/me/groups", get(my_groups))
         .with_state(edge.clone())
 }
 
 /// The context's operations, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(create, read, join, leave))]
+#[openapi(paths(create, read, join, leave, pool_groups, my_groups))]
 pub struct CohortsApi;
 
 fn pool_error(error: PoolError) -> ApiError {
@@ -206,7 +208,7 @@ pub(crate) struct PoolView {
 pub(crate) async fn read(
     State(edge): State<Edge>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<PoolView>, ApiError> {
     let row = pools::pool(&edge.pool, caller.organization_id, id)
         .await?
@@ -305,7 +307,7 @@ pub(crate) async fn join(
     State(edge): State<Edge>,
     caller: Caller,
     request: RequestId,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<JoinQueue>,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
     caller.spend_write(&edge)?;
@@ -389,7 +391,7 @@ pub(crate) async fn leave(
     State(edge): State<Edge>,
     caller: Caller,
     request: RequestId,
-    Path(id): Path<Uuid>,
+    ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     caller.spend_write(&edge)?;
     pools::pool(&edge.pool, caller.organization_id, id)
@@ -406,4 +408,64 @@ pub(crate) async fn leave(
         .await
         .map_err(|e| from_handle(e, pool_error))?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A formed group.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct GroupView {
+    /// Id.
+    id: Uuid,
+    /// Its pool.
+    pool_id: Uuid,
+    /// The pool's name.
+    pool_name: String,
+    /// Members (user ids).
+    members: Vec<Uuid>,
+    /// When the batch formed it.
+    formed_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<pools::GroupRow> for GroupView {
+    fn from(row: pools::GroupRow) -> Self {
+        Self {
+            id: row.id,
+            pool_id: row.pool_id,
+            pool_name: row.pool_name,
+            members: row.members,
+            formed_at: row.formed_at,
+        }
+    }
+}
+
+/// The groups a pool's batches formed (admin, instructor).
+#[utoipa::path(get, path = "/v1/cohorts/pools/{id}/groups", tag = "cohorts", operation_id = "listPoolGroups",
+    params(("id" = Uuid, Path, description = "Pool id")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Groups, oldest first", body = Vec<GroupView>),
+        (status = 403, description = "Not an admin or instructor"),
+        (status = 404, description = "No such pool in your organization"),
+    ))]
+pub(crate) async fn pool_groups(
+    State(edge): State<Edge>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Vec<GroupView>>, ApiError> {
+    pools::pool(&edge.pool, caller.organization_id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    policy::require_any(&caller, &[Role::Admin, Role::Instructor])?;
+    let rows = pools::groups_of_pool(&edge.pool, caller.organization_id, id).await?;
+    Ok(Json(rows.into_iter().map(GroupView::from).collect()))
+}
+
+/// The groups you are a member of, newest first.
+#[utoipa::path(get, path = "/v1/me/groups", tag = "cohorts", operation_id = "listMyGroups",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Your groups, newest first", body = Vec<GroupView>)))]
+pub(crate) async fn my_groups(
+    State(edge): State<Edge>,
+    caller: Caller,
+) -> Result<Json<Vec<GroupView>>, ApiError> {
+    let rows = pools::groups_of_member(&edge.pool, caller.organization_id, caller.user_id).await?;
+    Ok(Json(rows.into_iter().map(GroupView::from).collect()))
 }

@@ -3,8 +3,10 @@
 //! curriculum service and the groups read model are still to come (docs/cohorts.md).
 
 pub mod http;
+pub mod matcher;
 pub mod pools;
 
+pub use matcher::Matcher;
 pub use pools::CohortPools;
 
 /// Which users a cohorts event concerns (their audit and, later, their notifications and

@@ -16,6 +16,8 @@ pub struct CohortPools;
 pub const POOLS_TABLE: &str = "rm_cohort_pools.pools";
 /// The tickets table.
 pub const TICKETS_TABLE: &str = "rm_cohort_pools.tickets";
+/// The groups table.
+pub const GROUPS_TABLE: &str = "rm_cohort_pools.groups";
 
 #[async_trait]
 impl Projection for CohortPools {
@@ -24,7 +26,7 @@ impl Projection for CohortPools {
     }
 
     fn version(&self) -> i32 {
-        1
+        2
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -117,10 +119,27 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
             bump(conn, pool, version, event.recorded_at, -1, 0).await?;
         }
         PoolEvent::GroupsFormed {
-            groups, unplaced, ..
+            batch_id,
+            groups,
+            unplaced,
         } => {
+            let organization = ProjectionError::tenant_of(event)?;
             let mut placed = 0;
             for group in &groups {
+                let members: Vec<Uuid> = group.members.iter().map(|m| m.learner_id).collect();
+                sqlx::query(
+                    "INSERT INTO groups (group_id, pool_id, organization_id, batch_id, members, \
+                         formed_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (group_id) DO NOTHING",
+                )
+                .bind(group.group_id)
+                .bind(pool)
+                .bind(organization)
+                .bind(batch_id)
+                .bind(&members)
+                .bind(event.recorded_at)
+                .execute(&mut *conn)
+                .await?;
                 let tickets: Vec<Uuid> = group.members.iter().map(|m| m.ticket_id).collect();
                 placed += tickets.len();
                 sqlx::query(
@@ -240,6 +259,62 @@ pub async fn ticket_of(
     .bind(pool_id)
     .bind(learner_id)
     .fetch_optional(db)
+    .await
+}
+
+/// A formed group.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct GroupRow {
+    /// Id.
+    pub id: Uuid,
+    /// Its pool.
+    pub pool_id: Uuid,
+    /// The pool's name.
+    pub pool_name: String,
+    /// Members (learner ids).
+    pub members: Vec<Uuid>,
+    /// When the batch formed it.
+    pub formed_at: DateTime<Utc>,
+}
+
+/// The groups of the organization's pool `pool_id`, oldest first.
+///
+/// # Errors
+/// Database failures.
+pub async fn groups_of_pool(
+    db: &PgPool,
+    organization_id: Uuid,
+    pool_id: Uuid,
+) -> Result<Vec<GroupRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT g.group_id AS id, g.pool_id, p.name AS pool_name, g.members, g.formed_at \
+         FROM {GROUPS_TABLE} g JOIN {POOLS_TABLE} p USING (pool_id) \
+         WHERE g.organization_id = $1 AND g.pool_id = $2 ORDER BY g.formed_at, g.group_id"
+    ))
+    .bind(organization_id)
+    .bind(pool_id)
+    .fetch_all(db)
+    .await
+}
+
+/// The groups `learner_id` of the organization is a member of, newest first.
+///
+/// # Errors
+/// Database failures.
+pub async fn groups_of_member(
+    db: &PgPool,
+    organization_id: Uuid,
+    learner_id: Uuid,
+) -> Result<Vec<GroupRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT g.group_id AS id, g.pool_id, p.name AS pool_name, g.members, g.formed_at \
+         FROM {GROUPS_TABLE} g JOIN {POOLS_TABLE} p USING (pool_id) \
+         WHERE g.organization_id = $1 AND g.members @> ARRAY[$2::uuid] \
+         ORDER BY g.formed_at DESC, g.group_id"
+    ))
+    .bind(organization_id)
+    .bind(learner_id)
+    .fetch_all(db)
     .await
 }
 

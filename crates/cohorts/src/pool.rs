@@ -299,6 +299,9 @@ impl CohortPool {
             return Err(PoolError::AlreadyExists);
         }
         let name = name.trim();
+        if name.is_empty() {
+            return Err(FieldError::new("name", "must not be empty").into());
+        }
         check_line(name, POOL_NAME_MAX).map_err(|p| FieldError::new("name", p.to_string()))?;
         let group_size = group_size.check()?;
         check_criteria(criteria)?;

@@ -211,8 +211,35 @@ pub fn cohorts() -> ContextModule {
         .http(trellis_cohorts_app::http::router, || {
             <trellis_cohorts_app::http::CohortsApi as utoipa::OpenApi>::openapi()
         })
+        .service(matcher())
         .personal_data(trellis_cohorts::PERSONAL_DATA)
         .owners(trellis_cohorts_app::concerned_users)
+}
+
+/// The matcher: forms due batches of every pool (joins as they arrive, a tick against the
+/// clock) and opens the groups they formed, as a consumer-group member of `trellis.cohorts`.
+fn matcher() -> Service {
+    Service {
+        name: "matcher",
+        reads: &["cohorts"],
+        start: |deps| {
+            Box::pin(async move {
+                let matcher = Arc::new(trellis_cohorts_app::Matcher::new(deps.store, deps.pool));
+                let tick: BoxFuture<'static, anyhow::Result<()>> = Box::pin({
+                    let matcher = Arc::clone(&matcher);
+                    let shutdown = (deps.shutdown)();
+                    async move {
+                        matcher.tick(shutdown).await;
+                        Ok(())
+                    }
+                });
+                Ok(StartedService {
+                    handler: matcher,
+                    tasks: vec![tick],
+                })
+            })
+        },
+    }
 }
 
 /// The modules Trellis runs.
