@@ -32,6 +32,10 @@ use uuid::Uuid;
 
 use crate::pools::POOLS_TABLE;
 
+/// Most tickets one batch takes (the oldest first): its `GroupsFormed` stays well under the
+/// store's 256 KiB event limit (~100 bytes a member).
+pub const BATCH_MAX: usize = 1_200;
+
 /// How often the matcher checks open pools against the clock.
 pub const TICK: Duration = Duration::from_secs(1);
 
@@ -59,12 +63,21 @@ impl Matcher {
         pool_id: Uuid,
         metadata: &Metadata,
     ) -> Result<bool, HandleError<PoolError>> {
+        let mut formed = false;
         // A join or leave between reading the queue and appending the batch refuses it; the
-        // next attempt reads the new queue.
-        for _ in 0..5 {
+        // next attempt reads the new queue. A queue longer than [`BATCH_MAX`] forms in
+        // consecutive batches, the oldest untried tickets first; each batch tries at least
+        // one untried ticket, so the rounds end.
+        let mut refused = 0;
+        while refused < 5 {
             let (state, version) = self.commands.load::<CohortPool>(pool_id).await?;
-            if !state.batch_due(Utc::now()) {
-                return Ok(false);
+            let due = if formed {
+                state.queue.values().any(|t| t.unplaced_reason.is_none()) && !state.closed
+            } else {
+                state.batch_due(Utc::now())
+            };
+            if !due {
+                return Ok(formed);
             }
             let batch_id = Uuid::new_v5(&pool_id, format!("batch-{version}").as_bytes());
             let command = batch(&state, batch_id);
@@ -77,8 +90,9 @@ impl Matcher {
                 .handle::<CohortPool>(pool_id, &command, &context)
                 .await
             {
-                Ok(_) => return Ok(true),
+                Ok(_) => formed = true,
                 Err(HandleError::Domain(PoolError::NotQueued(_) | PoolError::TicketLeftOut(_))) => {
+                    refused += 1
                 }
                 Err(e) => return Err(e),
             }
@@ -178,7 +192,8 @@ impl EventHandler for Matcher {
 
 /// The matcher's answer for the queue in `state`.
 fn batch(state: &PoolState, batch_id: Uuid) -> PoolCommand {
-    let tickets: Vec<(&Uuid, &trellis_cohorts::pool::QueuedTicket)> = state.queue.iter().collect();
+    let mut tickets = state.batch_order();
+    tickets.truncate(BATCH_MAX);
     let now = jiff::Timestamp::now();
     let learners: Vec<Learner> = tickets
         .iter()
@@ -229,12 +244,12 @@ fn batch(state: &PoolState, batch_id: Uuid) -> PoolCommand {
         groups: outcome
             .groups
             .iter()
-            .map(|g| g.iter().map(|&i| *tickets[i].0).collect())
+            .map(|g| g.iter().map(|&i| tickets[i].0).collect())
             .collect(),
         unplaced: outcome
             .unplaced
             .iter()
-            .map(|&(i, reason)| (*tickets[i].0, reason.to_owned()))
+            .map(|&(i, reason)| (tickets[i].0, reason.to_owned()))
             .collect(),
     }
 }

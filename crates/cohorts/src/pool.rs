@@ -216,6 +216,15 @@ impl PoolState {
             .map(|oldest| oldest + Duration::seconds(i64::from(batch.max_wait_seconds)))
     }
 
+    /// The queued tickets in the order batches take them: those no batch has tried, oldest
+    /// first (by join time, then id), then those an earlier batch left queued.
+    pub fn batch_order(&self) -> Vec<(Uuid, &QueuedTicket)> {
+        let mut tickets: Vec<(Uuid, &QueuedTicket)> =
+            self.queue.iter().map(|(id, t)| (*id, t)).collect();
+        tickets.sort_by_key(|(id, t)| (t.unplaced_reason.is_some(), t.joined_at, *id));
+        tickets
+    }
+
     /// Whether a batch should form at `now`: the queue reached `min_queue` with a ticket no
     /// batch has tried yet, or such a ticket has waited `max_wait_seconds`.
     pub fn batch_due(&self, now: DateTime<Utc>) -> bool {
@@ -253,7 +262,8 @@ pub enum PoolError {
     /// A batch over tickets that are no longer queued: the matcher read a stale queue.
     #[error("ticket {0} is not queued")]
     NotQueued(Uuid),
-    /// A batch leaves a queued ticket out (neither placed nor told why).
+    /// A batch leaves out a queued ticket older than one it covers (neither placed nor told
+    /// why).
     #[error("ticket {0} is neither placed nor left with a reason")]
     TicketLeftOut(Uuid),
     /// A ticket twice in one batch.
@@ -384,8 +394,31 @@ impl CohortPool {
                 reason,
             });
         }
-        if let Some(left_out) = state.queue.keys().find(|id| !seen.contains(*id)) {
-            return Err(PoolError::TicketLeftOut(*left_out));
+        // A batch covers the oldest untried tickets: every untried ticket that joined before
+        // the newest untried one it covers is covered too, so a long queue forms in
+        // consecutive batches and each makes progress. Tickets an earlier batch left queued
+        // may ride along or wait.
+        let untried = |t: &QueuedTicket| t.unplaced_reason.is_none();
+        let newest = seen
+            .iter()
+            .filter_map(|id| {
+                state
+                    .queue
+                    .get(id)
+                    .filter(|t| untried(t))
+                    .map(|t| (t.joined_at, *id))
+            })
+            .max();
+        if let Some(left_out) = state
+            .queue
+            .iter()
+            .filter(|(id, t)| {
+                untried(t) && !seen.contains(*id) && newest.is_some_and(|n| (t.joined_at, **id) < n)
+            })
+            .map(|(id, _)| *id)
+            .next()
+        {
+            return Err(PoolError::TicketLeftOut(left_out));
         }
         Ok(vec![PoolEvent::GroupsFormed {
             batch_id,

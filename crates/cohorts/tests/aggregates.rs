@@ -303,9 +303,20 @@ fn a_batch_places_every_ticket_once_or_says_why_not() {
     AggregateTest::<CohortPool>::given(queue_of(4))
         .when(form(vec![vec![1, 2], vec![2, 3, 4]], vec![]))
         .then_error(PoolError::PlacedTwice(id(202)));
+    // A batch of the oldest tickets is whole; one that skips an older ticket is not.
     AggregateTest::<CohortPool>::given(queue_of(4))
         .when(form(vec![vec![1, 2]], vec![]))
-        .then_error(PoolError::TicketLeftOut(id(203)));
+        .then_events(vec![PoolEvent::GroupsFormed {
+            batch_id: id(900),
+            groups: vec![FormedGroup {
+                group_id: group_id(id(900), 0),
+                members: vec![member(1), member(2)],
+            }],
+            unplaced: vec![],
+        }]);
+    AggregateTest::<CohortPool>::given(queue_of(4))
+        .when(form(vec![vec![1, 3]], vec![]))
+        .then_error(PoolError::TicketLeftOut(id(202)));
     AggregateTest::<CohortPool>::given(queue_of(4))
         .when(form(vec![vec![1, 2, 3, 4]], vec![]))
         .then_error(PoolError::BadGroupSize { index: 0, size: 4 });
@@ -529,4 +540,35 @@ fn common_slots_intersect_every_members_week() {
     );
     assert!(GroupSize { min: 3, max: 4 }.can_split(7));
     assert!(!GroupSize { min: 3, max: 4 }.can_split(5));
+}
+
+#[test]
+fn a_later_batch_may_leave_tickets_an_earlier_batch_tried() {
+    // Ticket 1 was tried and left queued; tickets 2–3 joined since. A batch of 2–3 alone is
+    // whole (and the batch order puts untried tickets first).
+    let mut events = queue_of(1);
+    events.push(PoolEvent::GroupsFormed {
+        batch_id: id(899),
+        groups: vec![],
+        unplaced: vec![Unplaced {
+            ticket_id: id(201),
+            learner_id: id(101),
+            reason: "not enough learners are queued to form a group yet".into(),
+        }],
+    });
+    events.push(joined(2, evenings()));
+    events.push(joined(3, evenings()));
+    let state = CohortPool::fold(&events);
+    let order: Vec<Uuid> = state.batch_order().iter().map(|(id, _)| *id).collect();
+    assert_eq!(order, vec![id(202), id(203), id(201)]);
+    AggregateTest::<CohortPool>::given(events)
+        .when(form(vec![vec![2, 3]], vec![]))
+        .then_events(vec![PoolEvent::GroupsFormed {
+            batch_id: id(900),
+            groups: vec![FormedGroup {
+                group_id: group_id(id(900), 0),
+                members: vec![member(2), member(3)],
+            }],
+            unplaced: vec![],
+        }]);
 }

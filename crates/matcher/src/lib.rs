@@ -119,7 +119,7 @@ impl Settings {
             max: max.max(min.max(1)),
             criteria,
             seed,
-            steps_per_learner: 40,
+            steps_per_learner: 200,
             time_cap: Duration::from_millis(1_500),
         }
     }
@@ -545,44 +545,59 @@ fn improve(
         .collect();
     let fits = |members: &[usize]| !common(members, learners).is_empty();
     let steps = settings.steps_per_learner * learners.len();
-    // Tries at the same worst group before it gives way to the next worst.
+    // Each round samples this many changes around the worst group and keeps the best.
+    const SAMPLE: usize = 8;
+    // Fruitless rounds at one group before the search turns to the next worst.
+    const PATIENCE: usize = 8;
     let mut stuck = 0usize;
     let mut skip = 0usize;
-    for step in 0..steps {
-        if step % 256 == 0 && started.elapsed() > settings.time_cap {
+    let mut tried = 0usize;
+    while tried < steps {
+        if tried % 256 < SAMPLE && started.elapsed() > settings.time_cap {
             break;
         }
         let Some(&(_, a)) = ranked.iter().nth(skip.min(k - 1)) else {
             break;
         };
-        let b = loop {
-            let b = rng.random_range(0..k);
-            if b != a {
-                break b;
+        let before_a = scores[a];
+        let mut best: Option<((i64, i64), usize, Vec<usize>, Vec<usize>, f64, f64)> = None;
+        for _ in 0..SAMPLE {
+            tried += 1;
+            let b = loop {
+                let b = rng.random_range(0..k);
+                if b != a {
+                    break b;
+                }
+            };
+            let i = rng.random_range(0..groups[a].len());
+            let j = rng.random_range(0..groups[b].len());
+            // A swap, or (when sizes allow) a move of a's member to b or of b's member to a.
+            let (mut na, mut nb) = (groups[a].clone(), groups[b].clone());
+            match rng.random_range(0..3u8) {
+                0 => std::mem::swap(&mut na[i], &mut nb[j]),
+                1 if na.len() > settings.min && nb.len() < settings.max => {
+                    nb.push(na.swap_remove(i));
+                }
+                2 if nb.len() > settings.min && na.len() < settings.max => {
+                    na.push(nb.swap_remove(j));
+                }
+                _ => continue,
             }
-        };
-        let i = rng.random_range(0..groups[a].len());
-        let j = rng.random_range(0..groups[b].len());
-        // A swap, or (when sizes allow) a move of a's member to b or of b's member to a.
-        let kind = rng.random_range(0..3u8);
-        let (mut na, mut nb) = (groups[a].clone(), groups[b].clone());
-        match kind {
-            0 => std::mem::swap(&mut na[i], &mut nb[j]),
-            1 if na.len() > settings.min && nb.len() < settings.max => {
-                nb.push(na.swap_remove(i));
+            if !fits(&na) || !fits(&nb) {
+                continue;
             }
-            2 if nb.len() > settings.min && na.len() < settings.max => {
-                na.push(nb.swap_remove(j));
+            let (sa, sb) = (score(&na), score(&nb));
+            let before = (key(before_a.min(scores[b])), key(before_a + scores[b]));
+            let after = (key(sa.min(sb)), key(sa + sb));
+            if after > before
+                && best
+                    .as_ref()
+                    .is_none_or(|(gain, ..)| (after.0 - before.0, after.1 - before.1) > *gain)
+            {
+                best = Some(((after.0 - before.0, after.1 - before.1), b, na, nb, sa, sb));
             }
-            _ => continue,
         }
-        if !fits(&na) || !fits(&nb) {
-            continue;
-        }
-        let (sa, sb) = (score(&na), score(&nb));
-        let before = (key(scores[a].min(scores[b])), key(scores[a] + scores[b]));
-        let after = (key(sa.min(sb)), key(sa + sb));
-        if after > before {
+        if let Some((_, b, na, nb, sa, sb)) = best {
             ranked.remove(&(key(scores[a]), a));
             ranked.remove(&(key(scores[b]), b));
             groups[a] = na;
@@ -595,7 +610,7 @@ fn improve(
             skip = 0;
         } else {
             stuck += 1;
-            if stuck > 64 {
+            if stuck > PATIENCE {
                 stuck = 0;
                 skip = (skip + 1) % k;
             }
