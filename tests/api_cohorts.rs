@@ -396,3 +396,116 @@ async fn a_killed_matcher_forms_the_due_batch_once_after_a_restart() {
         .sum();
     assert_eq!(placed, 7, "{groups}");
 }
+
+/// A formed group gets a curriculum from the catalog: the skills its goals name that members
+/// lack, covered by resources, skipped by the member who has the skill; members mark steps
+/// done and see their progress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_formed_group_gets_a_personal_curriculum_and_progress() {
+    let (_cluster, app) = spawn_kafka_app().await;
+    let _matcher = app.spawn_service("matcher").await;
+    let _curriculum = app.spawn_service("curriculum").await;
+    let (_, _, admin_email) = app.sign_up("Curricula").await;
+    let admin = app.token(&admin_email).await;
+    let skill = app
+        .post(
+            "/v1/skills",
+            Some(&admin),
+            json!({"name": "Rust programming"}),
+        )
+        .await;
+    let skill = json_of(skill).await["id"].as_str().unwrap().to_owned();
+    let course = app
+        .post(
+            "/v1/resources",
+            Some(&admin),
+            json!({"title": "Rust from zero", "kind": "course", "duration_minutes": 120,
+                   "difficulty": 1, "skills": [{"skill_id": skill, "level": 2}]}),
+        )
+        .await;
+    assert_eq!(course.status(), 201);
+    let course = json_of(course).await["id"].as_str().unwrap().to_owned();
+    let pool = app
+        .post(
+            "/v1/cohorts/pools",
+            Some(&admin),
+            json!({"name": "Rust trio", "group_size": {"min": 3, "max": 3},
+                   "criteria": [{"attribute": "goals", "mode": "similar", "weight": 1.0}],
+                   "batch": {"min_queue": 3, "max_wait_seconds": 60}}),
+        )
+        .await;
+    let pool = json_of(pool).await["id"].as_str().unwrap().to_owned();
+    let mut tokens = Vec::new();
+    for level in [4, 1, 0] {
+        let (_, email) = app.create_user(&admin, &["learner"], None).await;
+        let token = app.token(&email).await;
+        let skills = if level > 0 {
+            json!([{"skill_id": skill, "level": level}])
+        } else {
+            json!([])
+        };
+        let joined = app
+            .post(
+                &format!("/v1/cohorts/pools/{pool}/queue"),
+                Some(&token),
+                json!({"skills": skills, "goals": "Get better at Rust programming",
+                       "timezone": "Europe/Berlin",
+                       "availability": [{"day": "wed", "start": "17:00", "end": "19:00"}]}),
+            )
+            .await;
+        assert_eq!(joined.status(), 202);
+        tokens.push(token);
+    }
+    // Formed and given a curriculum through Kafka.
+    let mut groups = Value::Null;
+    for _ in 0..100 {
+        groups = json_of(app.get("/v1/me/groups", Some(&tokens[1])).await).await;
+        if groups[0]["curriculum"].is_array() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if !groups[0]["curriculum"].is_array() {
+        let audit = json_of(
+            app.get(
+                &format!(
+                    "/v1/audit/streams/cohort_group-{}",
+                    groups[0]["id"].as_str().unwrap_or("")
+                ),
+                Some(&admin),
+            )
+            .await,
+        )
+        .await;
+        panic!("no curriculum: {groups}\ngroup stream: {audit}");
+    }
+    let steps = groups[0]["curriculum"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "{groups}");
+    assert_eq!(steps[0]["kind"], "resource");
+    assert_eq!(steps[0]["ref_id"], course.as_str());
+    assert_eq!(steps[0]["skipped"], false);
+    assert_eq!(groups[0]["progress"], json!({"done": 0, "total": 1}));
+    // The member at level 4 skips it.
+    let expert = json_of(app.get("/v1/me/groups", Some(&tokens[0])).await).await;
+    assert_eq!(expert[0]["curriculum"][0]["skipped"], true, "{expert}");
+    assert_eq!(expert[0]["progress"], json!({"done": 0, "total": 0}));
+    // Marking it done (twice: no change) shows in progress.
+    let group = groups[0]["id"].as_str().unwrap().to_owned();
+    let step = steps[0]["id"].as_str().unwrap().to_owned();
+    let done_path = format!("/v1/me/groups/{group}/steps/{step}/done");
+    for _ in 0..2 {
+        let done = app.post(&done_path, Some(&tokens[1]), json!({})).await;
+        assert_eq!(done.status(), 200, "{:?}", done.text().await);
+    }
+    let after = json_of(app.get("/v1/me/groups", Some(&tokens[1])).await).await;
+    assert_eq!(
+        after[0]["progress"],
+        json!({"done": 1, "total": 1}),
+        "{after}"
+    );
+    assert_eq!(after[0]["curriculum"][0]["done"], true);
+    // Someone outside the group cannot mark its steps.
+    let (_, outsider_email) = app.create_user(&admin, &["learner"], None).await;
+    let outsider = app.token(&outsider_email).await;
+    assert_problem(&app.post(&done_path, Some(&outsider), json!({})).await, 404);
+}

@@ -42,3 +42,27 @@ CREATE TABLE groups (
 );
 CREATE INDEX groups_pool_idx ON groups (pool_id, formed_at);
 CREATE INDEX groups_members_idx ON groups USING gin (members);
+
+-- Each group's curriculum (steps in order) and the steps each member has done.
+CREATE TABLE group_steps (
+    group_id   uuid     NOT NULL,
+    step_id    uuid     NOT NULL,
+    position   integer  NOT NULL,
+    title      text     NOT NULL,
+    kind       text     NOT NULL,
+    ref_id     uuid     NOT NULL,
+    skill_id   uuid,
+    minutes    integer  NOT NULL,
+    skipped_by uuid[]   NOT NULL,
+    PRIMARY KEY (group_id, step_id)
+);
+CREATE TABLE steps_done (
+    group_id   uuid NOT NULL,
+    step_id    uuid NOT NULL,
+    learner_id uuid NOT NULL,
+    PRIMARY KEY (group_id, step_id, learner_id)
+);
+-- Whether the curriculum is generated (it may have no steps), and who left.
+ALTER TABLE groups ADD COLUMN curriculum_ready boolean NOT NULL DEFAULT false;
+ALTER TABLE groups ADD COLUMN left_members uuid[] NOT NULL DEFAULT '{}';
+ALTER TABLE groups ADD COLUMN version bigint NOT NULL DEFAULT 0;

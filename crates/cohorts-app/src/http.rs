@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use trellis_cohorts::group::{CohortGroup, GroupCommand, GroupError};
 use trellis_cohorts::pool::{CohortPool, PoolCommand, PoolError};
 use trellis_cohorts::{BatchRule, Criterion, Day, GroupSize, LearnerProfile, Mode, SkillLevel};
 use trellis_edge::Edge;
@@ -29,12 +30,16 @@ pub fn router(edge: &Edge) -> Router {
         .route("/v1/cohorts/pools/{id}/queue", post(join).delete(leave))
         .route("/v1/cohorts/pools/{id}/groups", get(pool_groups))
         .route("/v1/me/groups", get(my_groups))
+        .route(
+            "/v1/me/groups/{id}/steps/{step_id}/done",
+            post(complete_step),
+        )
         .with_state(edge.clone())
 }
 
 /// The context's operations, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(create, read, join, leave, pool_groups, my_groups))]
+#[openapi(paths(create, read, join, leave, pool_groups, my_groups, complete_step))]
 pub struct CohortsApi;
 
 fn pool_error(error: PoolError) -> ApiError {
@@ -458,14 +463,134 @@ pub(crate) async fn pool_groups(
     Ok(Json(rows.into_iter().map(GroupView::from).collect()))
 }
 
-/// The groups you are a member of, newest first.
+/// A step of your group's curriculum.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct StepView {
+    /// Step id.
+    id: Uuid,
+    /// Title.
+    title: String,
+    /// `atom` or `resource`.
+    kind: String,
+    /// The atom's or resource's id.
+    ref_id: Uuid,
+    /// The skill it teaches.
+    #[schema(nullable = true)]
+    skill_id: Option<Uuid>,
+    /// Estimated minutes.
+    minutes: i32,
+    /// You skip it: you have its skill already.
+    skipped: bool,
+    /// You marked it done.
+    done: bool,
+}
+
+/// Your progress through your group's curriculum.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Progress {
+    /// Steps you marked done.
+    done: usize,
+    /// Steps for you (the curriculum less the ones you skip).
+    total: usize,
+}
+
+/// One of your groups with your curriculum.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct MyGroupView {
+    #[serde(flatten)]
+    group: GroupView,
+    /// Your curriculum, in order (null until the curriculum service generated it).
+    #[schema(nullable = true)]
+    curriculum: Option<Vec<StepView>>,
+    /// Your progress (null until the curriculum exists).
+    #[schema(nullable = true)]
+    progress: Option<Progress>,
+}
+
+/// The groups you are a member of, newest first, each with your curriculum and progress.
 #[utoipa::path(get, path = "/v1/me/groups", tag = "cohorts", operation_id = "listMyGroups",
     security(("bearer" = [])),
-    responses((status = 200, description = "Your groups, newest first", body = Vec<GroupView>)))]
+    responses((status = 200, description = "Your groups, newest first", body = Vec<MyGroupView>)))]
 pub(crate) async fn my_groups(
     State(edge): State<Edge>,
     caller: Caller,
-) -> Result<Json<Vec<GroupView>>, ApiError> {
+) -> Result<Json<Vec<MyGroupView>>, ApiError> {
     let rows = pools::groups_of_member(&edge.pool, caller.organization_id, caller.user_id).await?;
-    Ok(Json(rows.into_iter().map(GroupView::from).collect()))
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (ready, steps) = pools::curriculum(&edge.pool, row.id, caller.user_id).await?;
+        let (curriculum, progress) = if ready {
+            let progress = Progress {
+                done: steps.iter().filter(|s| s.done && !s.skipped).count(),
+                total: steps.iter().filter(|s| !s.skipped).count(),
+            };
+            let steps = steps
+                .into_iter()
+                .map(|s| StepView {
+                    id: s.id,
+                    title: s.title,
+                    kind: s.kind,
+                    ref_id: s.ref_id,
+                    skill_id: s.skill_id,
+                    minutes: s.minutes,
+                    skipped: s.skipped,
+                    done: s.done,
+                })
+                .collect();
+            (Some(steps), Some(progress))
+        } else {
+            (None, None)
+        };
+        out.push(MyGroupView {
+            group: GroupView::from(row),
+            curriculum,
+            progress,
+        });
+    }
+    Ok(Json(out))
+}
+
+/// Mark a step of your group's curriculum done (again: no change).
+#[utoipa::path(post, path = "/v1/me/groups/{id}/steps/{step_id}/done", tag = "cohorts",
+    operation_id = "completeGroupStep",
+    params(("id" = Uuid, Path, description = "Group id"), ("step_id" = Uuid, Path, description = "Step id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done: the group's stream version", body = Accepted),
+        (status = 404, description = "Not one of your groups, or no such step"),
+    ))]
+pub(crate) async fn complete_step(
+    State(edge): State<Edge>,
+    caller: Caller,
+    request: RequestId,
+    ApiPath((id, step_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<Json<Accepted>, ApiError> {
+    caller.spend_write(&edge)?;
+    let mine = pools::groups_of_member(&edge.pool, caller.organization_id, caller.user_id).await?;
+    if !mine.iter().any(|g| g.id == id) {
+        return Err(ApiError::NotFound);
+    }
+    let written = edge
+        .commands
+        .run::<CohortGroup, CohortPools>(
+            id,
+            &GroupCommand::CompleteStep {
+                learner_id: caller.user_id,
+                step_id,
+            },
+            &request.metadata(Some(&caller)),
+        )
+        .await
+        .map_err(|e| {
+            from_handle(e, |e| match e {
+                GroupError::NotFound | GroupError::NotAMember | GroupError::NoSuchStep => {
+                    ApiError::NotFound
+                }
+                other => ApiError::Conflict(other.to_string()),
+            })
+        })?;
+    Ok(Json(Accepted {
+        id,
+        version: written.version,
+    }))
 }

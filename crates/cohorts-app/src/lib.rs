@@ -2,10 +2,12 @@
 //! ([`pools`]) and the HTTP slice of pools and their match queue ([`http`]). The matcher, the
 //! curriculum service and the groups read model are still to come (docs/cohorts.md).
 
+pub mod curriculum;
 pub mod http;
 pub mod matcher;
 pub mod pools;
 
+pub use curriculum::{Curriculum, LearningSources};
 pub use matcher::Matcher;
 pub use pools::CohortPools;
 

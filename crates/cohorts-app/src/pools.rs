@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
+use trellis_cohorts::group::{CohortGroup, GroupEvent, StepKind};
 use trellis_cohorts::pool::PoolEvent;
 use trellis_kernel::{DomainEvent, RecordedEvent, VariantNames};
 use trellis_runtime::projection::{Projection, ProjectionError};
@@ -26,11 +27,13 @@ impl Projection for CohortPools {
     }
 
     fn version(&self) -> i32 {
-        2
+        3
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        PoolEvent::VARIANTS
+        static TYPES: std::sync::LazyLock<Vec<&'static str>> =
+            std::sync::LazyLock::new(|| [PoolEvent::VARIANTS, GroupEvent::VARIANTS].concat());
+        &TYPES
     }
 
     fn schema_sql(&self) -> &'static str {
@@ -43,7 +46,11 @@ impl Projection for CohortPools {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         for event in events {
-            apply(conn, event).await?;
+            if event.stream_id.kind() == <CohortGroup as trellis_kernel::Aggregate>::KIND {
+                apply_group(conn, event).await?;
+            } else {
+                apply(conn, event).await?;
+            }
         }
         Ok(())
     }
@@ -163,6 +170,97 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
             bump(conn, pool, version, event.recorded_at, -placed, formed).await?;
         }
     }
+    Ok(())
+}
+
+async fn apply_group(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<(), ProjectionError> {
+    let decoded = GroupEvent::from_payload(&event.event_type, event.payload.clone())
+        .map_err(|e| ProjectionError::apply(event, e.to_string()))?;
+    let group = event.stream_id.id();
+    match decoded {
+        // The pool's GroupsFormed and the group's GroupOpened both make the row (the two
+        // streams may arrive in either order on different partitions).
+        GroupEvent::GroupOpened {
+            pool_id,
+            batch_id,
+            members,
+        } => {
+            let organization = ProjectionError::tenant_of(event)?;
+            let members: Vec<Uuid> = members.iter().map(|m| m.learner_id).collect();
+            sqlx::query(
+                "INSERT INTO groups (group_id, pool_id, organization_id, batch_id, members, \
+                     formed_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (group_id) DO NOTHING",
+            )
+            .bind(group)
+            .bind(pool_id)
+            .bind(organization)
+            .bind(batch_id)
+            .bind(&members)
+            .bind(event.recorded_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        GroupEvent::CurriculumGenerated { steps } => {
+            for (position, step) in steps.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO group_steps (group_id, step_id, position, title, kind, ref_id, \
+                         skill_id, minutes, skipped_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+                )
+                .bind(group)
+                .bind(step.id)
+                .bind(i32::try_from(position).unwrap_or(i32::MAX))
+                .bind(&step.title)
+                .bind(match step.kind {
+                    StepKind::Atom => "atom",
+                    StepKind::Resource => "resource",
+                })
+                .bind(step.ref_id)
+                .bind(step.skill_id)
+                .bind(i32::try_from(step.minutes).unwrap_or(i32::MAX))
+                .bind(&step.skipped_by)
+                .execute(&mut *conn)
+                .await?;
+            }
+            sqlx::query("UPDATE groups SET curriculum_ready = true WHERE group_id = $1")
+                .bind(group)
+                .execute(&mut *conn)
+                .await?;
+        }
+        GroupEvent::StepCompleted {
+            learner_id,
+            step_id,
+        } => {
+            sqlx::query(
+                "INSERT INTO steps_done (group_id, step_id, learner_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(group)
+            .bind(step_id)
+            .bind(learner_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        GroupEvent::MemberLeftGroup { learner_id } => {
+            sqlx::query(
+                "UPDATE groups SET members = array_remove(members, $2), \
+                     left_members = array_append(left_members, $2) WHERE group_id = $1",
+            )
+            .bind(group)
+            .bind(learner_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    sqlx::query("UPDATE groups SET version = $2 WHERE group_id = $1")
+        .bind(group)
+        .bind(event.stream_version as i64)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -316,6 +414,64 @@ pub async fn groups_of_member(
     .bind(learner_id)
     .fetch_all(db)
     .await
+}
+
+/// One step of a group's curriculum as a member sees it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StepRow {
+    /// Step id.
+    pub id: Uuid,
+    /// Title.
+    pub title: String,
+    /// `atom` or `resource`.
+    pub kind: String,
+    /// The atom's or resource's id.
+    pub ref_id: Uuid,
+    /// The skill it teaches.
+    pub skill_id: Option<Uuid>,
+    /// Estimated minutes.
+    pub minutes: i32,
+    /// The member skips it (has the skill).
+    pub skipped: bool,
+    /// The member marked it done.
+    pub done: bool,
+}
+
+/// The curriculum of `group_id` as `learner_id` sees it (in order), and whether it is
+/// generated yet.
+///
+/// # Errors
+/// Database failures.
+pub async fn curriculum(
+    db: &PgPool,
+    group_id: Uuid,
+    learner_id: Uuid,
+) -> Result<(bool, Vec<StepRow>), sqlx::Error> {
+    let ready: Option<bool> = sqlx::query_scalar(&format!(
+        "SELECT curriculum_ready FROM {GROUPS_TABLE} WHERE group_id = $1"
+    ))
+    .bind(group_id)
+    .fetch_optional(db)
+    .await?;
+    let steps = sqlx::query_as(
+        "SELECT s.step_id AS id, s.title, s.kind, s.ref_id, s.skill_id, s.minutes, \
+                $2 = ANY(s.skipped_by) AS skipped, d.learner_id IS NOT NULL AS done \
+         FROM rm_cohort_pools.group_steps s \
+         LEFT JOIN rm_cohort_pools.steps_done d \
+           ON d.group_id = s.group_id AND d.step_id = s.step_id AND d.learner_id = $2 \
+         WHERE s.group_id = $1 ORDER BY s.position",
+    )
+    .bind(group_id)
+    .bind(learner_id)
+    .fetch_all(db)
+    .await?;
+    Ok((ready.unwrap_or(false), steps))
+}
+
+/// Commands on a group are visible once this read model applied them.
+impl trellis_runtime::Shows<CohortGroup> for CohortPools {
+    const TABLE: &'static str = GROUPS_TABLE;
+    const ID_COLUMN: &'static str = "group_id";
 }
 
 /// Commands on a pool are visible once this read model applied them.

@@ -130,6 +130,8 @@ pub struct GroupState {
     pub members: BTreeSet<Uuid>,
     /// Members who left.
     pub left: BTreeSet<Uuid>,
+    /// Whether the curriculum was generated (it may have no steps).
+    pub curriculum: bool,
     /// Step ids of the curriculum, once generated.
     pub steps: Vec<Uuid>,
     /// Steps done per member.
@@ -215,7 +217,7 @@ impl Aggregate for CohortGroup {
         match command {
             GroupCommand::Open { .. } => Ok(Vec::new()),
             GroupCommand::RecordCurriculum { steps } => {
-                if !state.steps.is_empty() {
+                if state.curriculum {
                     return Err(GroupError::CurriculumExists);
                 }
                 let everyone: BTreeSet<Uuid> = state.members.union(&state.left).copied().collect();
@@ -270,6 +272,7 @@ impl Aggregate for CohortGroup {
                 state.members = members.iter().map(|m| m.learner_id).collect();
             }
             GroupEvent::CurriculumGenerated { steps } => {
+                state.curriculum = true;
                 state.steps = steps.iter().map(|s| s.id).collect();
             }
             GroupEvent::StepCompleted {

@@ -443,3 +443,52 @@ pub async fn position(pool: &PgPool, id: Uuid) -> Result<Option<i64>, sqlx::Erro
     .fetch_optional(pool)
     .await
 }
+
+/// An atom that teaches a skill (for curricula).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TeachingAtom {
+    /// The atom.
+    pub atom_id: Uuid,
+    /// Its title.
+    pub title: String,
+    /// The skill one of its concepts links to.
+    pub skill_id: Uuid,
+    /// Study time.
+    pub estimated_minutes: i32,
+    /// Atoms it builds on.
+    pub prerequisites: Vec<Uuid>,
+    /// Its content.
+    pub content_id: Uuid,
+    /// Its place in the content.
+    pub sequence: i32,
+    /// Its quality score.
+    pub quality: f64,
+}
+
+/// The organization's current atoms (not archived) whose concepts link to one of `skills`,
+/// best quality first, at most `limit`.
+///
+/// # Errors
+/// Database failures.
+pub async fn atoms_teaching(
+    pool: &PgPool,
+    organization_id: Uuid,
+    skills: &[Uuid],
+    limit: i64,
+) -> Result<Vec<TeachingAtom>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT DISTINCT ON (a.atom_id, s.skill_id) a.atom_id, a.title, s.skill_id, \
+                a.estimated_minutes, a.prerequisites, a.content_id, a.sequence, \
+                coalesce((a.quality->>'score')::float8, 0) AS quality \
+         FROM {ATOMS_TABLE} a \
+         CROSS JOIN LATERAL (SELECT (jsonb_array_elements_text(c->'skill_ids'))::uuid AS skill_id \
+                             FROM jsonb_array_elements(a.concepts) c) s \
+         WHERE a.organization_id = $1 AND NOT a.archived AND s.skill_id = ANY($2) \
+         ORDER BY a.atom_id, s.skill_id LIMIT $3"
+    ))
+    .bind(organization_id)
+    .bind(skills)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

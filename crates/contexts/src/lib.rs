@@ -212,8 +212,100 @@ pub fn cohorts() -> ContextModule {
             <trellis_cohorts_app::http::CohortsApi as utoipa::OpenApi>::openapi()
         })
         .service(matcher())
+        .service(curriculum())
         .personal_data(trellis_cohorts::PERSONAL_DATA)
         .owners(trellis_cohorts_app::concerned_users)
+}
+
+/// Curricula from the development catalog and the content library (the composition is the
+/// one place the contexts meet).
+struct CatalogAndLibrary(sqlx::PgPool);
+
+#[async_trait::async_trait]
+impl trellis_cohorts_app::LearningSources for CatalogAndLibrary {
+    async fn skills_for_goals(
+        &self,
+        organization_id: uuid::Uuid,
+        goals: &str,
+        limit: usize,
+    ) -> Result<Vec<uuid::Uuid>, trellis_cohorts_app::curriculum::SourceError> {
+        Ok(trellis_development_app::catalog::skills_for_text(
+            &self.0,
+            organization_id,
+            goals,
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        )
+        .await?)
+    }
+
+    async fn atoms(
+        &self,
+        organization_id: uuid::Uuid,
+        skills: &[uuid::Uuid],
+    ) -> Result<
+        Vec<trellis_cohorts_app::curriculum::AtomSource>,
+        trellis_cohorts_app::curriculum::SourceError,
+    > {
+        let rows =
+            trellis_content_app::library::atoms_teaching(&self.0, organization_id, skills, 500)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|a| trellis_cohorts_app::curriculum::AtomSource {
+                id: a.atom_id,
+                title: a.title,
+                skill_id: a.skill_id,
+                minutes: u32::try_from(a.estimated_minutes).unwrap_or(0),
+                prerequisites: a.prerequisites,
+                order: (a.content_id, a.sequence),
+                quality: a.quality,
+            })
+            .collect())
+    }
+
+    async fn resources(
+        &self,
+        organization_id: uuid::Uuid,
+        skills: &[uuid::Uuid],
+    ) -> Result<
+        Vec<trellis_cohorts_app::curriculum::ResourceSource>,
+        trellis_cohorts_app::curriculum::SourceError,
+    > {
+        let rows = trellis_development_app::catalog::resources_teaching(
+            &self.0,
+            organization_id,
+            skills,
+            500,
+        )
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| trellis_cohorts_app::curriculum::ResourceSource {
+                id: r.resource_id,
+                title: r.title,
+                skill_id: r.skill_id,
+                minutes: u32::try_from(r.duration_minutes).unwrap_or(0),
+            })
+            .collect())
+    }
+}
+
+/// The curriculum service: answers every opened group with its curriculum, as a
+/// consumer-group member of `trellis.cohorts`.
+fn curriculum() -> Service {
+    Service {
+        name: "curriculum",
+        reads: &["cohorts"],
+        start: |deps| {
+            Box::pin(async move {
+                let sources = Arc::new(CatalogAndLibrary(deps.pool));
+                Ok(StartedService {
+                    handler: Arc::new(trellis_cohorts_app::Curriculum::new(deps.store, sources)),
+                    tasks: Vec::new(),
+                })
+            })
+        },
+    }
 }
 
 /// The matcher: forms due batches of every pool (joins as they arrive, a tick against the

@@ -553,3 +553,66 @@ impl trellis_edge::Searchable for ResourceSearch {
             .collect())
     }
 }
+
+/// Up to `limit` skills of the organization whose names share words with `text` (English
+/// stemming, any word: a learner's goals name skills loosely), best match first.
+///
+/// # Errors
+/// Database failures.
+pub async fn skills_for_text(
+    pool: &PgPool,
+    organization_id: Uuid,
+    text: &str,
+    limit: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT skill_id FROM {SKILLS_TABLE}, \
+             (SELECT replace(plainto_tsquery('english', $2)::text, '&', '|')::tsquery AS query) q \
+         WHERE organization_id = $1 AND numnode(q.query) > 0 AND name_search @@ q.query \
+         ORDER BY ts_rank_cd(name_search, q.query) DESC, length(name), skill_id LIMIT $3"
+    ))
+    .bind(organization_id)
+    .bind(text)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// A resource that teaches a skill (for curricula).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TeachingResource {
+    /// The resource.
+    pub resource_id: Uuid,
+    /// Its title.
+    pub title: String,
+    /// The skill it teaches.
+    pub skill_id: Uuid,
+    /// Its duration.
+    pub duration_minutes: i32,
+    /// 1 to 5.
+    pub difficulty: i16,
+}
+
+/// The organization's resources teaching one of `skills`, easiest first, at most `limit`.
+///
+/// # Errors
+/// Database failures.
+pub async fn resources_teaching(
+    pool: &PgPool,
+    organization_id: Uuid,
+    skills: &[Uuid],
+    limit: i64,
+) -> Result<Vec<TeachingResource>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT r.resource_id, r.title, (s->>'skill_id')::uuid AS skill_id, r.duration_minutes, \
+                r.difficulty \
+         FROM {RESOURCES_TABLE} r, jsonb_array_elements(r.skills) s \
+         WHERE r.organization_id = $1 AND (s->>'skill_id')::uuid = ANY($2) \
+         ORDER BY r.difficulty, r.resource_id LIMIT $3"
+    ))
+    .bind(organization_id)
+    .bind(skills)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

@@ -524,6 +524,17 @@ fn key(score: f64) -> i64 {
     (score * 1e9).round() as i64
 }
 
+/// A sampled change of the local search: group `a` (the worst) becomes `na`, group `b`
+/// becomes `nb`.
+struct Change {
+    gain: (i64, i64),
+    b: usize,
+    na: Vec<usize>,
+    nb: Vec<usize>,
+    sa: f64,
+    sb: f64,
+}
+
 /// Local search: the worst group trades members with seeded random partners.
 fn improve(
     groups: &mut [Vec<usize>],
@@ -560,7 +571,7 @@ fn improve(
             break;
         };
         let before_a = scores[a];
-        let mut best: Option<((i64, i64), usize, Vec<usize>, Vec<usize>, f64, f64)> = None;
+        let mut best: Option<Change> = None;
         for _ in 0..SAMPLE {
             tried += 1;
             let b = loop {
@@ -589,15 +600,22 @@ fn improve(
             let (sa, sb) = (score(&na), score(&nb));
             let before = (key(before_a.min(scores[b])), key(before_a + scores[b]));
             let after = (key(sa.min(sb)), key(sa + sb));
-            if after > before
-                && best
-                    .as_ref()
-                    .is_none_or(|(gain, ..)| (after.0 - before.0, after.1 - before.1) > *gain)
-            {
-                best = Some(((after.0 - before.0, after.1 - before.1), b, na, nb, sa, sb));
+            let gain = (after.0 - before.0, after.1 - before.1);
+            if after > before && best.as_ref().is_none_or(|c| gain > c.gain) {
+                best = Some(Change {
+                    gain,
+                    b,
+                    na,
+                    nb,
+                    sa,
+                    sb,
+                });
             }
         }
-        if let Some((_, b, na, nb, sa, sb)) = best {
+        if let Some(Change {
+            b, na, nb, sa, sb, ..
+        }) = best
+        {
             ranked.remove(&(key(scores[a]), a));
             ranked.remove(&(key(scores[b]), b));
             groups[a] = na;
