@@ -280,11 +280,38 @@ pub(crate) struct JoinQueue {
     /// When you are available each week, in UTC (1 to 42 slots).
     #[schema(min_items = 1, max_items = 42)]
     availability: Vec<SlotForm>,
-    /// Answers to the pool's custom attributes (`answers.<key>` criteria).
+    /// Answers to the pool's custom attributes (`answers.<key>` criteria): keys of 1 to 40
+    /// of `a-z`, `0-9`, `_`, each a one-line answer of at most 200 characters.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = AnswersMap)]
     answers: std::collections::BTreeMap<String, String>,
 }
+
+/// The `answers` object in the document (documentation only: the request holds a map).
+pub(crate) struct AnswersMap;
+
+impl utoipa::PartialSchema for AnswersMap {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .max_properties(Some(20))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[a-z0-9_]{1,40}$")),
+            ))
+            .additional_properties(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(200))
+                    .format(Some(SchemaFormat::Custom("trellis:line".into()))),
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AnswersMap {}
 
 /// A queued ticket.
 #[derive(Serialize, utoipa::ToSchema)]
