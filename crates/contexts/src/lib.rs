@@ -47,8 +47,16 @@ pub fn development() -> ContextModule {
         .http(trellis_development_app::http::router, || {
             <trellis_development_app::http::DevelopmentApi as utoipa::OpenApi>::openapi()
         })
-        .searchable(|pool| Arc::new(trellis_development_app::catalog::SkillSearch(pool)))
-        .searchable(|pool| Arc::new(trellis_development_app::catalog::ResourceSearch(pool)))
+        .searchable(|pool| {
+            Arc::new(trellis_development_app::catalog::CatalogSearch::skills(
+                pool,
+            ))
+        })
+        .searchable(|pool| {
+            Arc::new(trellis_development_app::catalog::CatalogSearch::resources(
+                pool,
+            ))
+        })
         .service(recommender())
         .personal_data(trellis_development::PERSONAL_DATA)
         // The employee hears about their plan's creation and their reviews.

@@ -378,36 +378,85 @@ impl trellis_runtime::Shows<trellis_development::resource::Resource> for Develop
     const ID_COLUMN: &'static str = "resource_id";
 }
 
-/// Full-text matches of `table` for `q` (web search syntax), best first.
-async fn text_ranking(
-    pool: &PgPool,
-    table: &str,
-    id: &str,
-    organization_id: Uuid,
-    q: &str,
-    limit: usize,
-) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(&format!(
-        "SELECT {id} FROM {table}, websearch_to_tsquery('english', $2) query \
-         WHERE organization_id = $1 AND search @@ query \
-         ORDER BY ts_rank_cd(search, query) DESC, {id} LIMIT $3"
-    ))
-    .bind(organization_id)
-    .bind(q)
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .fetch_all(pool)
-    .await
+/// Text the embedder sees for a skill: its name and the start of its description (the
+/// recommender and search embed the same text).
+pub fn skill_text(name: &str, description: &str) -> String {
+    entry_text(name, description, 300)
 }
 
-/// `GET /v1/search?kind=skill`: the catalog's skills by full text (name over aliases over
-/// description) and by part of a name or alias (the `GET /v1/skills?q=` tiers, so "pyth"
-/// finds Python).
-pub struct SkillSearch(pub PgPool);
+/// Text the embedder sees for a resource: its title and the start of its description.
+pub fn resource_text(title: &str, description: &str) -> String {
+    entry_text(title, description, 600)
+}
+
+fn entry_text(title: &str, description: &str, chars: usize) -> String {
+    let description: String = description.chars().take(chars).collect();
+    if description.is_empty() {
+        title.to_owned()
+    } else {
+        format!("{title}. {description}")
+    }
+}
+
+/// A catalog table `GET /v1/search` finds entries of.
+struct Searched {
+    kind: &'static str,
+    table: &'static str,
+    id: &'static str,
+    title: &'static str,
+    /// The passage highlighted (SQL over the row).
+    passage: &'static str,
+    /// The text embedded for meaning search.
+    embedded: fn(&str, &str) -> String,
+}
+
+const SKILLS: Searched = Searched {
+    kind: "skill",
+    table: SKILLS_TABLE,
+    id: "skill_id",
+    title: "name",
+    passage: "name || CASE WHEN aliases_text = '' THEN '' \
+                   ELSE ' (' || replace(aliases_text, E'\\n', ', ') || ')' END \
+              || CASE WHEN description = '' THEN '' ELSE ' — ' || description END",
+    embedded: skill_text,
+};
+
+const RESOURCES: Searched = Searched {
+    kind: "resource",
+    table: RESOURCES_TABLE,
+    id: "resource_id",
+    title: "title",
+    passage: "title || CASE WHEN description = '' THEN '' ELSE ' — ' || description END",
+    embedded: resource_text,
+};
+
+/// `GET /v1/search?kind=skill|resource`: the catalog's entries by full text (skills: name over
+/// aliases over description; resources: title over description), skills also by part of a
+/// name or alias (the `GET /v1/skills?q=` tiers, so "pyth" finds Python).
+pub struct CatalogSearch {
+    pool: PgPool,
+    of: &'static Searched,
+}
+
+impl CatalogSearch {
+    /// Skills of the catalog.
+    pub fn skills(pool: PgPool) -> Self {
+        Self { pool, of: &SKILLS }
+    }
+
+    /// Resources of the catalog.
+    pub fn resources(pool: PgPool) -> Self {
+        Self {
+            pool,
+            of: &RESOURCES,
+        }
+    }
+}
 
 #[async_trait]
-impl trellis_edge::Searchable for SkillSearch {
+impl trellis_edge::Searchable for CatalogSearch {
     fn kind(&self) -> &'static str {
-        "skill"
+        self.of.kind
     }
 
     async fn rankings(
@@ -416,14 +465,22 @@ impl trellis_edge::Searchable for SkillSearch {
         q: &str,
         limit: usize,
     ) -> Result<Vec<Vec<Uuid>>, sqlx::Error> {
-        let text = text_ranking(&self.0, SKILLS_TABLE, "skill_id", organization_id, q, limit);
-        let names = search_skills(
-            &self.0,
-            organization_id,
-            q,
-            i64::try_from(limit).unwrap_or(i64::MAX),
-        );
-        let (text, names) = tokio::try_join!(text, names)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let Searched { table, id, .. } = *self.of;
+        let text = sqlx::query_scalar(&format!(
+            "SELECT {id} FROM {table}, websearch_to_tsquery('english', $2) query \
+             WHERE organization_id = $1 AND search @@ query \
+             ORDER BY ts_rank_cd(search, query) DESC, {id} LIMIT $3"
+        ))
+        .bind(organization_id)
+        .bind(q)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        if self.of.kind != SKILLS.kind {
+            return Ok(vec![text]);
+        }
+        let names = search_skills(&self.pool, organization_id, q, limit).await?;
         Ok(vec![text, names.into_iter().map(|row| row.id).collect()])
     }
 
@@ -433,96 +490,24 @@ impl trellis_edge::Searchable for SkillSearch {
         position: i64,
         limit: usize,
     ) -> Result<Vec<(Uuid, String, i64)>, sqlx::Error> {
-        // The recommender's text for a skill: its name and the start of its description.
-        sqlx::query_as(&format!(
-            "SELECT skill_id, CASE WHEN description = '' THEN name \
-                               ELSE name || '. ' || left(description, 300) END, position \
-             FROM {SKILLS_TABLE} WHERE organization_id = $1 AND position > $2 \
-             ORDER BY position LIMIT $3"
+        let Searched {
+            table, id, title, ..
+        } = *self.of;
+        let rows: Vec<(Uuid, String, String, i64)> = sqlx::query_as(&format!(
+            "SELECT {id}, {title}, description, position FROM {table} \
+             WHERE organization_id = $1 AND position > $2 ORDER BY position LIMIT $3"
         ))
         .bind(organization_id)
         .bind(position)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.0)
-        .await
-    }
-
-    async fn shown(
-        &self,
-        organization_id: Uuid,
-        ids: &[Uuid],
-        q: &str,
-    ) -> Result<Vec<(Uuid, String, String)>, sqlx::Error> {
-        let text = trellis_edge::search::escaped(
-            "name || CASE WHEN aliases_text = '' THEN '' \
-                     ELSE ' (' || replace(aliases_text, E'\\n', ', ') || ')' END \
-             || CASE WHEN description = '' THEN '' ELSE ' — ' || description END",
-        );
-        let rows: Vec<(Uuid, String, String)> = sqlx::query_as(&format!(
-            "SELECT skill_id, name, ts_headline('english', {text}, query, '{}') \
-             FROM {SKILLS_TABLE}, websearch_to_tsquery('english', $3) query \
-             WHERE organization_id = $1 AND skill_id = ANY($2)",
-            trellis_edge::search::HEADLINE
-        ))
-        .bind(organization_id)
-        .bind(ids)
-        .bind(q)
-        .fetch_all(&self.0)
+        .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, name, highlight)| (id, name, trellis_edge::search::mark_words(highlight, q)))
+            .map(|(id, title, description, position)| {
+                (id, (self.of.embedded)(&title, &description), position)
+            })
             .collect())
-    }
-}
-
-/// `GET /v1/search?kind=resource`: the catalog's resources by full text (title over
-/// description).
-pub struct ResourceSearch(pub PgPool);
-
-#[async_trait]
-impl trellis_edge::Searchable for ResourceSearch {
-    fn kind(&self) -> &'static str {
-        "resource"
-    }
-
-    async fn rankings(
-        &self,
-        organization_id: Uuid,
-        q: &str,
-        limit: usize,
-    ) -> Result<Vec<Vec<Uuid>>, sqlx::Error> {
-        Ok(vec![
-            text_ranking(
-                &self.0,
-                RESOURCES_TABLE,
-                "resource_id",
-                organization_id,
-                q,
-                limit,
-            )
-            .await?,
-        ])
-    }
-
-    async fn texts_after(
-        &self,
-        organization_id: Uuid,
-        position: i64,
-        limit: usize,
-    ) -> Result<Vec<(Uuid, String, i64)>, sqlx::Error> {
-        // The recommender's text for a resource: its title and the start of its description.
-        sqlx::query_as(&format!(
-            "SELECT resource_id, CASE WHEN description = '' THEN title \
-                                  ELSE title || '. ' || left(description, 600) END, position \
-             FROM {RESOURCES_TABLE} WHERE organization_id = $1 AND position > $2 \
-             ORDER BY position LIMIT $3"
-        ))
-        .bind(organization_id)
-        .bind(position)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.0)
-        .await
     }
 
     async fn shown(
@@ -531,19 +516,24 @@ impl trellis_edge::Searchable for ResourceSearch {
         ids: &[Uuid],
         q: &str,
     ) -> Result<Vec<(Uuid, String, String)>, sqlx::Error> {
-        let text = trellis_edge::search::escaped(
-            "title || CASE WHEN description = '' THEN '' ELSE ' — ' || description END",
-        );
+        let Searched {
+            table,
+            id,
+            title,
+            passage,
+            ..
+        } = *self.of;
+        let passage = trellis_edge::search::escaped(passage);
         let rows: Vec<(Uuid, String, String)> = sqlx::query_as(&format!(
-            "SELECT resource_id, title, ts_headline('english', {text}, query, '{}') \
-             FROM {RESOURCES_TABLE}, websearch_to_tsquery('english', $3) query \
-             WHERE organization_id = $1 AND resource_id = ANY($2)",
+            "SELECT {id}, {title}, ts_headline('english', {passage}, query, '{}') \
+             FROM {table}, websearch_to_tsquery('english', $3) query \
+             WHERE organization_id = $1 AND {id} = ANY($2)",
             trellis_edge::search::HEADLINE
         ))
         .bind(organization_id)
         .bind(ids)
         .bind(q)
-        .fetch_all(&self.0)
+        .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()

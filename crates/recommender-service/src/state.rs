@@ -92,25 +92,7 @@ pub struct State {
     pub folded: u64,
 }
 
-/// Text the embedder sees for a skill: its name and the start of its description.
-pub fn skill_text(name: &str, description: &str) -> String {
-    let description: String = description.chars().take(300).collect();
-    if description.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{name}. {description}")
-    }
-}
-
-/// Text the embedder sees for a resource.
-pub fn resource_text(title: &str, description: &str) -> String {
-    let description: String = description.chars().take(600).collect();
-    if description.is_empty() {
-        title.to_owned()
-    } else {
-        format!("{title}. {description}")
-    }
-}
+pub use trellis_development_app::catalog::{resource_text, skill_text};
 
 /// The text an event needs embedded before it can be folded, if any.
 pub fn text_to_embed(event: &RecordedEvent) -> Option<String> {
