@@ -120,10 +120,7 @@ fn learners(occupations: &[Occupation], n: usize, seed: u64) -> Vec<Learner> {
             let zone = ZONES
                 .choose_weighted(&mut rng, |z| z.1)
                 .map_or("Europe/London", |z| z.0);
-            let offset = jiff::tz::db()
-                .get(zone)
-                .map(|tz| tz.to_offset(now).seconds() / 60)
-                .unwrap_or(0);
+            let offset = trellis_cohorts::utc_offset_minutes(zone, now).unwrap_or(0);
             let mut slots = Vec::new();
             for _ in 0..rng.random_range(2..=4) {
                 if rng.random_bool(0.75) {
@@ -132,22 +129,12 @@ fn learners(occupations: &[Occupation], n: usize, seed: u64) -> Vec<Learner> {
                     utc_slots(5, 10, 13, offset, &mut slots);
                 }
             }
-            slots.sort_unstable();
-            slots.dedup();
-            // Overlapping slots of one learner merge.
-            let mut merged: Vec<(u32, u32)> = Vec::new();
-            for (s, e) in slots {
-                match merged.last_mut() {
-                    Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                    _ => merged.push((s, e)),
-                }
-            }
             Learner {
                 skills,
                 goal_words: goal_words(&format!("Become a {}", occupation.label)),
                 goal_vector: None,
                 utc_offset_minutes: offset,
-                slots: merged,
+                slots: trellis_cohorts::merged(slots),
                 answers: BTreeMap::new(),
             }
         })
@@ -294,14 +281,7 @@ fn partitions(
     for g in 0..current.len() {
         if current[g].len() < max {
             current[g].push(next);
-            let shared = {
-                let slots: Vec<&[(u32, u32)]> = current[g]
-                    .iter()
-                    .map(|&i| learners[i].slots.as_slice())
-                    .collect();
-                shares_slot(&slots)
-            };
-            if shared {
+            if !trellis_matcher::common(&current[g], learners).is_empty() {
                 partitions(learners, min, max, current, next + 1, best, criteria);
             }
             current[g].pop();
@@ -310,22 +290,6 @@ fn partitions(
     current.push(vec![next]);
     partitions(learners, min, max, current, next + 1, best, criteria);
     current.pop();
-}
-
-fn shares_slot(slots: &[&[(u32, u32)]]) -> bool {
-    let mut shared: Vec<(u32, u32)> = slots[0].to_vec();
-    for other in &slots[1..] {
-        let mut next = Vec::new();
-        for &(a, b) in &shared {
-            for &(c, d) in *other {
-                if a.max(c) < b.min(d) {
-                    next.push((a.max(c), b.min(d)));
-                }
-            }
-        }
-        shared = next;
-    }
-    !shared.is_empty()
 }
 
 /// Tiny instances (9 learners, groups of 2–4, all free on one common evening so that a
@@ -337,7 +301,7 @@ fn tiny(occupations: &[Occupation], count: u64) {
         let mut learners = learners(occupations, 9, 77_000 + seed);
         for l in &mut learners {
             l.slots.push((7 * 1440 - 60, 7 * 1440));
-            l.slots.sort_unstable();
+            l.slots = trellis_cohorts::merged(std::mem::take(&mut l.slots));
         }
         let mut best = None;
         partitions(&learners, 2, 4, &mut Vec::new(), 0, &mut best, &criteria);

@@ -348,12 +348,6 @@ pub(crate) async fn join(
         .await?
         .ok_or(ApiError::NotFound)?;
     let timezone = body.timezone.trim().to_owned();
-    if jiff::tz::db().get(&timezone).is_err() {
-        return Err(ApiError::field(
-            "timezone",
-            "must be an IANA time zone name such as Europe/Lisbon",
-        ));
-    }
     let ids: Vec<Uuid> = body.skills.iter().map(|s| s.skill_id).collect();
     trellis_development_app::idps::check_known_skills(
         &edge.pool,

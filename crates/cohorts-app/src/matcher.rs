@@ -199,16 +199,8 @@ fn batch(state: &PoolState, batch_id: Uuid) -> PoolCommand {
         .iter()
         .map(|(_, t)| {
             let profile = &t.profile;
-            let offset = jiff::tz::db()
-                .get(&profile.timezone)
-                .map(|tz| tz.to_offset(now).seconds() / 60)
-                .unwrap_or(0);
-            let mut slots: Vec<(u32, u32)> = profile
-                .availability
-                .iter()
-                .filter_map(|s| s.week_minutes().ok())
-                .collect();
-            slots.sort_unstable();
+            let offset = trellis_cohorts::utc_offset_minutes(&profile.timezone, now).unwrap_or(0);
+            let slots = trellis_cohorts::week_ranges(&profile.availability);
             Learner {
                 skills: profile
                     .skills

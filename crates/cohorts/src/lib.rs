@@ -18,7 +18,7 @@ mod values;
 
 pub use values::{
     BUILTIN_ATTRIBUTES, BatchRule, Criterion, Day, GroupSize, LearnerProfile, Mode, SkillLevel,
-    Slot, common_slots,
+    Slot, common_slots, intersect, merged, utc_offset_minutes, week_ranges,
 };
 
 /// Event fields holding personal data, `(event type, dotted field paths)`: for erasure and

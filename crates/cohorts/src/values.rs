@@ -196,7 +196,7 @@ pub struct Slot {
 
 fn minutes(text: &str) -> Option<u32> {
     let (h, m) = text.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
+    if h.len() != 2 || m.len() != 2 || !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
         return None;
     }
     let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
@@ -227,31 +227,51 @@ impl Slot {
     }
 }
 
-/// The weekly minutes every one of `members` is available, as `[start, end)` ranges (empty:
-/// no common slot). Malformed slots count as unavailable.
-pub fn common_slots<'a>(members: impl IntoIterator<Item = &'a [Slot]>) -> Vec<(u32, u32)> {
-    let mut common: Option<Vec<(u32, u32)>> = None;
-    for slots in members {
-        let mut mine: Vec<(u32, u32)> =
-            slots.iter().filter_map(|s| s.week_minutes().ok()).collect();
-        mine.sort_unstable();
-        common = Some(match common {
-            None => mine,
-            Some(so_far) => {
-                let mut out = Vec::new();
-                for &(a, b) in &so_far {
-                    for &(c, d) in &mine {
-                        let (s, e) = (a.max(c), b.min(d));
-                        if s < e {
-                            out.push((s, e));
-                        }
-                    }
-                }
-                out
-            }
-        });
+/// Minute ranges `[start, end)` from Monday 00:00 UTC, sorted, overlapping or touching ranges
+/// merged into one.
+pub fn merged(mut ranges: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+    for (start, end) in ranges {
+        match out.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => out.push((start, end)),
+        }
     }
-    common.unwrap_or_default()
+    out
+}
+
+/// A learner's week: their slots as merged minute ranges (malformed slots count as
+/// unavailable).
+pub fn week_ranges(slots: &[Slot]) -> Vec<(u32, u32)> {
+    merged(slots.iter().filter_map(|s| s.week_minutes().ok()).collect())
+}
+
+/// The minutes two weeks (each sorted and merged) share.
+pub fn intersect(a: &[(u32, u32)], b: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (s, e) = (a[i].0.max(b[j].0), a[i].1.min(b[j].1));
+        if s < e {
+            out.push((s, e));
+        }
+        if a[i].1 < b[j].1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
+/// The weekly minutes every one of `members` is available (empty: no common slot).
+pub fn common_slots<'a>(members: impl IntoIterator<Item = &'a [Slot]>) -> Vec<(u32, u32)> {
+    let mut weeks = members.into_iter().map(week_ranges);
+    let Some(first) = weeks.next() else {
+        return Vec::new();
+    };
+    weeks.fold(first, |shared, week| intersect(&shared, &week))
 }
 
 /// A skill a learner has, at a level 1 to 5.
@@ -270,13 +290,21 @@ pub struct LearnerProfile {
     pub skills: Vec<SkillLevel>,
     /// What they want to learn (free text).
     pub goals: String,
-    /// IANA time zone name (checked against the time zone database by the edge).
+    /// IANA time zone name (of the time zone database compiled in).
     pub timezone: String,
     /// Weekly availability in UTC.
     pub availability: Vec<Slot>,
     /// Answers to the pool's custom attributes.
     #[serde(default)]
     pub answers: BTreeMap<String, String>,
+}
+
+/// The UTC offset of the IANA zone `zone` at `at`, in minutes (`None`: no such zone).
+pub fn utc_offset_minutes(zone: &str, at: jiff::Timestamp) -> Option<i32> {
+    jiff::tz::db()
+        .get(zone)
+        .ok()
+        .map(|tz| tz.to_offset(at).seconds() / 60)
 }
 
 impl LearnerProfile {
@@ -305,10 +333,10 @@ impl LearnerProfile {
         }
         check_multiline(&self.goals, GOALS_MAX)
             .map_err(|p| FieldError::new("goals", p.to_string()))?;
-        if self.timezone.is_empty() || self.timezone.len() > 64 {
+        if self.timezone.len() > 64 || jiff::tz::db().get(&self.timezone).is_err() {
             return Err(FieldError::new(
                 "timezone",
-                "must be an IANA time zone name",
+                "must be an IANA time zone name such as Europe/Lisbon",
             ));
         }
         if self.availability.is_empty() || self.availability.len() > SLOTS_MAX {

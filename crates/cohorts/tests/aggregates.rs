@@ -241,6 +241,12 @@ fn a_profile_is_checked_against_the_pools_criteria() {
         .when(bad(|p| p.availability[0].start = "7pm".into()))
         .then_error(field("availability[0].start", "must be HH:MM"));
     AggregateTest::<CohortPool>::given(vec![created()])
+        .when(bad(|p| p.timezone = "Mars/Olympus_Mons".into()))
+        .then_error(field(
+            "timezone",
+            "must be an IANA time zone name such as Europe/Lisbon",
+        ));
+    AggregateTest::<CohortPool>::given(vec![created()])
         .when(bad(|p| p.availability.clear()))
         .then_error(field("availability", "must list 1 to 42 weekly slots"));
 }
@@ -571,4 +577,38 @@ fn a_later_batch_may_leave_tickets_an_earlier_batch_tried() {
             }],
             unplaced: vec![],
         }]);
+}
+
+#[test]
+fn a_learners_overlapping_slots_are_one_range_of_their_week() {
+    let overlapping = vec![
+        slot(Day::Mon, "10:00", "12:00"),
+        slot(Day::Mon, "11:00", "13:00"),
+        slot(Day::Mon, "13:00", "14:00"),
+    ];
+    assert_eq!(
+        trellis_cohorts::week_ranges(&overlapping),
+        vec![(600, 14 * 60)]
+    );
+    // Shared minutes are counted once, not once per overlapping slot.
+    let other = vec![slot(Day::Mon, "10:00", "13:00")];
+    assert_eq!(
+        trellis_cohorts::common_slots([overlapping.as_slice(), other.as_slice()]),
+        vec![(600, 13 * 60)]
+    );
+    // Signs are not digits.
+    let signed = Slot {
+        day: Day::Mon,
+        start: "+9:+5".into(),
+        end: "10:00".into(),
+    };
+    assert!(signed.week_minutes().is_err());
+    assert!(
+        trellis_cohorts::utc_offset_minutes("Mars/Olympus_Mons", jiff::Timestamp::UNIX_EPOCH)
+            .is_none()
+    );
+    assert_eq!(
+        trellis_cohorts::utc_offset_minutes("Asia/Kolkata", jiff::Timestamp::UNIX_EPOCH),
+        Some(330)
+    );
 }

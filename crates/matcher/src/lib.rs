@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use trellis_cohorts::Mode;
+use trellis_cohorts::{Mode, intersect};
 
 /// What a criterion looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +76,8 @@ pub struct Learner {
     pub goal_vector: Option<Vec<f32>>,
     /// UTC offset in minutes now.
     pub utc_offset_minutes: i32,
-    /// Weekly availability, minutes from Monday 00:00 UTC, `[start, end)`, sorted.
+    /// Weekly availability, minutes from Monday 00:00 UTC, `[start, end)`, sorted and merged
+    /// ([`trellis_cohorts::week_ranges`]).
     pub slots: Vec<(u32, u32)>,
     /// Custom answers.
     pub answers: BTreeMap<String, String>,
@@ -211,26 +212,8 @@ fn slot_minutes(slots: &[(u32, u32)]) -> u32 {
     slots.iter().map(|(s, e)| e - s).sum()
 }
 
-/// Intersection of two sorted slot lists.
-fn intersect(a: &[(u32, u32)], b: &[(u32, u32)]) -> Vec<(u32, u32)> {
-    let mut out = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        let (s, e) = (a[i].0.max(b[j].0), a[i].1.min(b[j].1));
-        if s < e {
-            out.push((s, e));
-        }
-        if a[i].1 < b[j].1 {
-            i += 1;
-        } else {
-            j += 1;
-        }
-    }
-    out
-}
-
-/// The slots every member shares.
-fn common(members: &[usize], learners: &[Learner]) -> Vec<(u32, u32)> {
+/// The weekly minutes every member of `members` shares.
+pub fn common(members: &[usize], learners: &[Learner]) -> Vec<(u32, u32)> {
     let mut iter = members.iter();
     let Some(&first) = iter.next() else {
         return Vec::new();

@@ -149,3 +149,18 @@ fn scores_follow_the_modes() {
     );
     assert_eq!(Attribute::parse("shoe_size"), None);
 }
+
+#[test]
+fn availability_scores_stay_within_one_for_overlapping_slots() {
+    // A's two slots overlap; as merged ranges they share 180 minutes with B, no more.
+    let a = trellis_cohorts::merged(vec![week(0, 10, 12), week(0, 11, 13)]);
+    let b = vec![week(0, 10, 13)];
+    let learners = vec![learner(1, "x", a), learner(2, "y", b)];
+    let similar = vec![Criterion {
+        attribute: Attribute::Availability,
+        mode: Mode::Similar,
+        weight: 1.0,
+    }];
+    let score = group_score(&[0, 1], &learners, &similar);
+    assert!((score - 1.0).abs() < 1e-9, "{score}");
+}
