@@ -13,6 +13,7 @@
 //! - **Groups**: every `GroupsFormed` opens its groups' streams (`GroupOpened`), idempotent by
 //!   the group's state, so a matcher killed between the two appends opens them on redelivery.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,14 +24,14 @@ use sqlx::PgPool;
 use trellis_cohorts::group::{CohortGroup, GroupCommand};
 use trellis_cohorts::pool::{CohortPool, PoolCommand, PoolError, PoolEvent, PoolState};
 use trellis_kernel::{
-    CommandContext, CommandHandler, DomainEvent, EventStore, HandleError, Metadata, RecordedEvent,
-    TenantId,
+    CommandContext, CommandHandler, DomainEvent, EventStore, ExpectedVersion, HandleError,
+    Metadata, RecordedEvent, StoreError, TenantId,
 };
 use trellis_matcher::{Attribute, Learner, Settings, goal_words};
 use trellis_runtime::{EventHandler, HandlerError};
 use uuid::Uuid;
 
-use crate::pools::POOLS_TABLE;
+use crate::pools::{POOLS_TABLE, TICKETS_TABLE};
 
 /// Most tickets one batch takes (the oldest first): its `GroupsFormed` stays well under the
 /// store's 256 KiB event limit (~100 bytes a member).
@@ -56,48 +57,51 @@ impl Matcher {
 
     /// Forms the pool's batch if one is due now; returns whether one was formed.
     ///
+    /// The batch is decided on the state read and appended at exactly that version, so a join
+    /// or leave in between is a conflict and the queue is read again. A queue longer than
+    /// [`BATCH_MAX`] forms in consecutive batches until every ticket the due decision covered
+    /// is tried; tickets that joined since wait for their own turn (`min_queue` or their wait).
+    ///
     /// # Errors
-    /// Store failures, or a batch the decider keeps refusing.
+    /// Store failures or a batch the decider refuses.
     pub async fn check(
         &self,
         pool_id: Uuid,
         metadata: &Metadata,
     ) -> Result<bool, HandleError<PoolError>> {
+        let mut owed: Option<BTreeSet<Uuid>> = None;
+        let mut conflicts = 0;
         let mut formed = false;
-        // A join or leave between reading the queue and appending the batch refuses it; the
-        // next attempt reads the new queue. A queue longer than [`BATCH_MAX`] forms in
-        // consecutive batches, the oldest untried tickets first; each batch tries at least
-        // one untried ticket, so the rounds end.
-        let mut refused = 0;
-        while refused < 5 {
+        loop {
             let (state, version) = self.commands.load::<CohortPool>(pool_id).await?;
-            let due = if formed {
-                state.queue.values().any(|t| t.unplaced_reason.is_none()) && !state.closed
-            } else {
-                state.batch_due(Utc::now())
+            let due = match &owed {
+                None => state.batch_due(Utc::now()),
+                Some(owed) => still_owed(owed, &state),
             };
             if !due {
                 return Ok(formed);
             }
+            let owed = owed.get_or_insert_with(|| untried(&state));
             let batch_id = Uuid::new_v5(&pool_id, format!("batch-{version}").as_bytes());
-            let command = batch(&state, batch_id);
             let context = CommandContext {
                 metadata: metadata.clone(),
+                expected_version: Some(ExpectedVersion::Exact(version)),
                 ..CommandContext::default()
             };
             match self
                 .commands
-                .handle::<CohortPool>(pool_id, &command, &context)
+                .handle::<CohortPool>(pool_id, &batch(&state, batch_id), &context)
                 .await
             {
                 Ok(_) => formed = true,
-                Err(HandleError::Domain(PoolError::NotQueued(_) | PoolError::TicketLeftOut(_))) => {
-                    refused += 1
+                Err(HandleError::Store(StoreError::Concurrency { .. })) if conflicts < 5 => {
+                    conflicts += 1;
+                    // Tickets that left are owed nothing; the rest stay owed.
+                    owed.retain(|id| state.queue.contains_key(id));
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(HandleError::Domain(PoolError::EmptyBatch))
     }
 
     /// Opens the groups a `GroupsFormed` event formed.
@@ -129,16 +133,25 @@ impl Matcher {
         Ok(())
     }
 
-    /// Every second: forms what is due in every open pool with a queue, until `shutdown`.
+    /// Every second: forms what is due in every open pool, until `shutdown`.
     pub async fn tick(self: Arc<Self>, mut shutdown: BoxFuture<'static, ()>) {
         loop {
             tokio::select! {
                 () = &mut shutdown => return,
                 () = tokio::time::sleep(TICK) => {}
             }
+            // Pools with an untried ticket whose wait is over or a full queue, as far as the
+            // read model knows; the pool's own state decides (`check`).
             let due: Result<Vec<(Uuid, Uuid)>, sqlx::Error> = sqlx::query_as(&format!(
-                "SELECT pool_id, organization_id FROM {POOLS_TABLE} \
-                 WHERE NOT closed AND queue_size > 0 ORDER BY pool_id"
+                "SELECT p.pool_id, p.organization_id FROM {POOLS_TABLE} p \
+                 WHERE NOT p.closed AND EXISTS ( \
+                     SELECT 1 FROM {TICKETS_TABLE} t \
+                     WHERE t.pool_id = p.pool_id AND t.status = 'queued' \
+                       AND t.unplaced_reason IS NULL \
+                       AND (p.queue_size >= (p.batch->>'min_queue')::int \
+                            OR t.joined_at + make_interval(secs => \
+                                   (p.batch->>'max_wait_seconds')::int) <= now())) \
+                 ORDER BY p.pool_id"
             ))
             .fetch_all(&self.pool)
             .await;
@@ -188,6 +201,22 @@ impl EventHandler for Matcher {
         }
         Ok(())
     }
+}
+
+/// The queued tickets no batch has tried yet.
+fn untried(state: &PoolState) -> BTreeSet<Uuid> {
+    state
+        .queue
+        .iter()
+        .filter(|(_, t)| t.unplaced_reason.is_none())
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+/// Whether a ticket a due decision covered is still queued and untried (its queue was longer
+/// than one batch).
+fn still_owed(owed: &BTreeSet<Uuid>, state: &PoolState) -> bool {
+    !state.closed && untried(state).iter().any(|id| owed.contains(id))
 }
 
 /// The matcher's answer for the queue in `state`.
@@ -243,5 +272,72 @@ fn batch(state: &PoolState, batch_id: Uuid) -> PoolCommand {
             .iter()
             .map(|&(i, reason)| (tickets[i].0, reason.to_owned()))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trellis_cohorts::pool::{FormedGroup, Member};
+    use trellis_cohorts::{Day, LearnerProfile, Slot};
+    use trellis_kernel::Aggregate;
+
+    fn joined(n: u128) -> PoolEvent {
+        PoolEvent::MatchQueueJoined {
+            ticket_id: Uuid::from_u128(200 + n),
+            learner_id: Uuid::from_u128(100 + n),
+            profile: LearnerProfile {
+                skills: vec![],
+                goals: "Rust".into(),
+                timezone: "UTC".into(),
+                availability: vec![Slot {
+                    day: Day::Mon,
+                    start: "18:00".into(),
+                    end: "20:00".into(),
+                }],
+                answers: Default::default(),
+            },
+            joined_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_batch_owes_rounds_only_to_the_tickets_it_was_due_for() {
+        let created = PoolEvent::PoolCreated {
+            name: "P".into(),
+            group_size: trellis_cohorts::GroupSize { min: 2, max: 2 },
+            criteria: vec![],
+            batch: trellis_cohorts::BatchRule {
+                min_queue: 2,
+                max_wait_seconds: 600,
+            },
+            created_by: Uuid::nil(),
+        };
+        let before = CohortPool::fold(&[created.clone(), joined(1), joined(2)]);
+        let owed = untried(&before);
+        assert!(still_owed(&owed, &before));
+        // The batch placed both; a third learner joined meanwhile: nothing is owed to them, so
+        // no one-ticket batch forms (it would leave them "not enough learners" for good).
+        let after = CohortPool::fold(&[
+            created,
+            joined(1),
+            joined(2),
+            PoolEvent::GroupsFormed {
+                batch_id: Uuid::nil(),
+                groups: vec![FormedGroup {
+                    group_id: Uuid::from_u128(9),
+                    members: [1, 2]
+                        .map(|n| Member {
+                            ticket_id: Uuid::from_u128(200 + n),
+                            learner_id: Uuid::from_u128(100 + n),
+                        })
+                        .to_vec(),
+                }],
+                unplaced: vec![],
+            },
+            joined(3),
+        ]);
+        assert!(!still_owed(&owed, &after));
+        assert!(!after.batch_due(Utc::now()));
     }
 }
