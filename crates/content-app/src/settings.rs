@@ -21,8 +21,11 @@ use trellis_edge::config::{ConfigError, Settings};
 pub struct ContentSettings {
     /// `TRELLIS_STORAGE_URL`.
     pub storage_url: String,
-    /// `TRELLIS_S3_ENDPOINT`.
+    /// `TRELLIS_S3_ENDPOINT`: an S3-compatible server instead of AWS.
     pub s3_endpoint: Option<String>,
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (otherwise the AWS chain: instance
+    /// roles and the like).
+    pub s3_credentials: Option<(String, String)>,
     /// `TRELLIS_UPLOAD_MAX_BYTES`.
     pub upload_max_bytes: u64,
     /// The extraction worker.
@@ -85,6 +88,7 @@ impl ContentSettings {
         Ok(Self {
             storage_url,
             s3_endpoint: lookup("TRELLIS_S3_ENDPOINT"),
+            s3_credentials: lookup("AWS_ACCESS_KEY_ID").zip(lookup("AWS_SECRET_ACCESS_KEY")),
             upload_max_bytes: number("TRELLIS_UPLOAD_MAX_BYTES", 100_000_000)?,
             worker: WorkerSettings {
                 program,

@@ -109,19 +109,45 @@ impl ContentStorage {
         Ok(Self::new(Arc::new(builder.build()?)))
     }
 
-    /// Storage at `url` (`TRELLIS_STORAGE_URL`): `file:///absolute/path` (the folder is
-    /// made if missing) or `s3://bucket` (AWS, with credentials from the environment; an
-    /// S3-compatible server through [`Self::from_settings`]).
+    /// Storage at `url`: `file:///absolute/path` (the folder is made if missing) or
+    /// `s3://bucket` (AWS, credentials from the environment).
     ///
     /// # Errors
     /// [`StorageError::UnsupportedUrl`] for other schemes; folder creation failures.
     pub fn from_url(url: &str) -> Result<Self, StorageError> {
+        Self::open(url, None, None)
+    }
+
+    /// Storage as configured: `TRELLIS_STORAGE_URL`, for `s3://` with the endpoint and
+    /// credentials of the settings.
+    ///
+    /// # Errors
+    /// As [`Self::from_url`].
+    pub fn from_settings(
+        settings: &crate::settings::ContentSettings,
+    ) -> Result<Self, StorageError> {
+        let credentials = settings
+            .s3_credentials
+            .as_ref()
+            .map(|(key, secret)| (key.as_str(), secret.as_str()));
+        Self::open(
+            &settings.storage_url,
+            settings.s3_endpoint.as_deref(),
+            credentials,
+        )
+    }
+
+    fn open(
+        url: &str,
+        endpoint: Option<&str>,
+        credentials: Option<(&str, &str)>,
+    ) -> Result<Self, StorageError> {
         if let Some(bucket) = url.strip_prefix("s3://") {
             let bucket = bucket.trim_end_matches('/');
             if bucket.len() < 3 || bucket.contains('/') {
                 return Err(StorageError::UnsupportedUrl(url.to_owned()));
             }
-            return Self::s3(bucket, None, None);
+            return Self::s3(bucket, endpoint, credentials);
         }
         let Some(path) = url.strip_prefix("file://").filter(|p| p.starts_with('/')) else {
             return Err(StorageError::UnsupportedUrl(url.to_owned()));
@@ -129,17 +155,6 @@ impl ContentStorage {
         std::fs::create_dir_all(path).map_err(|e| StorageError::Source(Box::new(e)))?;
         let local = object_store::local::LocalFileSystem::new_with_prefix(path)?;
         Ok(Self::new(Arc::new(local)))
-    }
-
-    /// Storage as the settings say (`TRELLIS_STORAGE_URL` and, for S3, its endpoint and
-    /// credentials).
-    ///
-    /// # Errors
-    /// As [`Self::from_url`].
-    pub fn from_settings(
-        settings: &crate::settings::ContentSettings,
-    ) -> Result<Self, StorageError> {
-        Self::from_url(&settings.storage_url)
     }
 
     /// Streams `chunks` into storage, at most `max_bytes`.

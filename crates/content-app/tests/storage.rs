@@ -30,7 +30,16 @@ async fn bucket() -> ContentStorage {
         "create bucket: {}",
         created.status()
     );
-    ContentStorage::s3(&bucket, Some(&endpoint), Some(("test", "test"))).unwrap()
+    // Through the settings, as the service opens it (`TRELLIS_STORAGE_URL=s3://…` with
+    // `TRELLIS_S3_ENDPOINT`).
+    let settings = trellis_content_app::ContentSettings::from_lookup(|name| match name {
+        "TRELLIS_STORAGE_URL" => Some(format!("s3://{bucket}")),
+        "TRELLIS_S3_ENDPOINT" => Some(endpoint.clone()),
+        "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("test".into()),
+        _ => None,
+    })
+    .unwrap();
+    ContentStorage::from_settings(&settings).unwrap()
 }
 
 async fn both() -> Vec<(&'static str, ContentStorage)> {
