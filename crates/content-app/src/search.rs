@@ -141,9 +141,8 @@ impl Search {
     async fn model(&self) -> Option<Arc<MiniLm>> {
         self.model
             .get_or_init(|| async {
-                let dir = trellis_embed::model_dir_from_env();
-                match tokio::task::spawn_blocking(move || MiniLm::load(&dir)).await {
-                    Ok(Ok(model)) => Some(Arc::new(model)),
+                match tokio::task::spawn_blocking(MiniLm::shared).await {
+                    Ok(Ok(model)) => Some(model),
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "search runs on full text alone: no embedding model");
                         None

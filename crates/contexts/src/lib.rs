@@ -63,10 +63,10 @@ pub fn development() -> ContextModule {
         .owners(trellis_development_app::concerned_users)
 }
 
-/// The embedding model both reactive services load (off the async workers).
-async fn embedding_model() -> anyhow::Result<trellis_embed::MiniLm> {
-    let dir = trellis_embed::model_dir_from_env();
-    tokio::task::spawn_blocking(move || trellis_embed::MiniLm::load(&dir))
+/// The process's embedding model, shared by its services and search (loaded off the async
+/// workers on first use).
+async fn embedding_model() -> anyhow::Result<Arc<trellis_embed::MiniLm>> {
+    tokio::task::spawn_blocking(trellis_embed::MiniLm::shared)
         .await?
         .map_err(|e| {
             anyhow::anyhow!("loading the embedding model (scripts/fetch-model installs it): {e}")
@@ -83,8 +83,7 @@ fn recommender() -> Service {
             Box::pin(async move {
                 let model = embedding_model().await?;
                 let recommender = Arc::new(trellis_recommender_service::Recommender::new(
-                    deps.store,
-                    Arc::new(model),
+                    deps.store, model,
                 ));
                 let follower = Arc::clone(&recommender);
                 let shutdown = (deps.shutdown)();
@@ -158,7 +157,7 @@ fn atomizer() -> Service {
                     trellis_content_app::storage::ContentStorage::from_settings(&settings)?;
                 if !settings.worker.program.is_file() {
                     anyhow::bail!(
-                        "the extraction worker {} is missing: build it with `cargo build -p                          trellis-extract` or set TRELLIS_EXTRACT_WORKER",
+                        "the extraction worker {} is missing: build it with `cargo build -p trellis-extract` or set TRELLIS_EXTRACT_WORKER",
                         settings.worker.program.display()
                     );
                 }
@@ -182,7 +181,7 @@ fn atomizer() -> Service {
                     deps.pool.clone(),
                     storage,
                     settings.worker,
-                    Arc::new(model),
+                    model,
                     Arc::new(CatalogSkillLinks(deps.pool)),
                 );
                 Ok(StartedService {

@@ -315,7 +315,13 @@ pub async fn skills_named_by(
     phrases: &[String],
 ) -> Result<Vec<Vec<Uuid>>, sqlx::Error> {
     let rows: Vec<(i64, Uuid)> = sqlx::query_as(&format!(
-        "SELECT p.i, s.skill_id FROM unnest($2::text[]) WITH ORDINALITY AS p(phrase, i)          CROSS JOIN LATERAL (              SELECT skill_id FROM {SKILLS_TABLE}              WHERE organization_id = $1                AND name_search @@ plainto_tsquery('english', p.phrase)                AND numnode(plainto_tsquery('english', p.phrase)) > 0              ORDER BY length(name), skill_id LIMIT 3) s"
+        "SELECT p.i, s.skill_id FROM unnest($2::text[]) WITH ORDINALITY AS p(phrase, i) \
+         CROSS JOIN LATERAL ( \
+             SELECT skill_id FROM {SKILLS_TABLE} \
+             WHERE organization_id = $1 \
+               AND name_search @@ plainto_tsquery('english', p.phrase) \
+               AND numnode(plainto_tsquery('english', p.phrase)) > 0 \
+             ORDER BY length(name), skill_id LIMIT 3) s"
     ))
     .bind(organization_id)
     .bind(phrases)

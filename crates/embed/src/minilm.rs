@@ -83,6 +83,26 @@ impl MiniLm {
         Self::load(&model_dir_from_env())
     }
 
+    /// The process's one model from [`model_dir_from_env`], loaded on first use (blocking):
+    /// the recommender, the atomizer and search in one `trellis serve` share it instead of
+    /// loading ~90 MB each. A failed load is not remembered.
+    ///
+    /// # Errors
+    /// As [`Self::load`].
+    pub fn shared() -> Result<std::sync::Arc<Self>, EmbedError> {
+        static SHARED: std::sync::Mutex<Option<std::sync::Arc<MiniLm>>> =
+            std::sync::Mutex::new(None);
+        let mut slot = SHARED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(model) = &*slot {
+            return Ok(std::sync::Arc::clone(model));
+        }
+        let model = std::sync::Arc::new(Self::load_default()?);
+        *slot = Some(std::sync::Arc::clone(&model));
+        Ok(model)
+    }
+
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let encodings = self
             .tokenizer

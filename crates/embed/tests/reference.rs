@@ -72,3 +72,10 @@ fn a_missing_model_folder_is_a_typed_error() {
         Some(trellis_embed::EmbedError::ModelFile { .. })
     ));
 }
+
+#[test]
+fn the_process_loads_the_shared_model_once() {
+    let first = MiniLm::shared().expect("model loads");
+    let second = MiniLm::shared().expect("model loads");
+    assert!(std::sync::Arc::ptr_eq(&first, &second));
+}
