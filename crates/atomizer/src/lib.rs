@@ -177,22 +177,21 @@ pub fn atom_id(content_id: Uuid, content_version: u32, sequence: usize) -> Uuid 
     )
 }
 
-/// A unit vector as base64 of signed bytes (each component × 127, rounded): 384 bytes
-/// for MiniLM, enough for ranking and small enough for the event.
+/// A unit vector as base64 of [`trellis_embed::quantize`]d bytes: 384 bytes for MiniLM,
+/// enough for ranking and small enough for the event.
 pub fn encode_vector(vector: &[f32]) -> String {
-    let bytes: Vec<u8> = vector
-        .iter()
-        .map(|x| (x.clamp(-1.0, 1.0) * 127.0).round() as i8 as u8)
+    let bytes: Vec<u8> = trellis_embed::quantize(vector)
+        .into_iter()
+        .map(|b| b as u8)
         .collect();
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// The inverse of [`encode_vector`] (signed bytes; divide by 127 for the components).
-pub fn decode_vector(encoded: &str) -> Option<Vec<i8>> {
+/// The inverse of [`encode_vector`]: the signed bytes as stored (read each as `i8`).
+pub fn decode_vector(encoded: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .ok()
-        .map(|bytes| bytes.into_iter().map(|b| b as i8).collect())
 }
 
 fn drafts(input: &Input<'_>, embedder: &dyn Embedder) -> Result<Vec<Draft>, AtomizeError> {

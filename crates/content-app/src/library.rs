@@ -146,8 +146,7 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
                 let vector: Option<Vec<u8>> = atom
                     .vector
                     .as_deref()
-                    .and_then(trellis_atomizer::decode_vector)
-                    .map(|v| v.into_iter().map(|b| b as u8).collect());
+                    .and_then(trellis_atomizer::decode_vector);
                 sqlx::query(
                     "INSERT INTO atoms (atom_id, content_id, organization_id, content_version, \
                          sequence, title, body, objective, concepts, concept_phrases, \

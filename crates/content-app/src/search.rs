@@ -89,6 +89,24 @@ struct OrgVectors {
     dim: usize,
 }
 
+impl OrgVectors {
+    /// These vectors and `added` (of this dimension; others are skipped), up to `position`.
+    fn with(&self, added: impl Iterator<Item = (Uuid, Vec<i8>)>, position: i64) -> Self {
+        let mut next = self.clone();
+        for (id, vector) in added {
+            if next.dim == 0 {
+                next.dim = vector.len();
+            }
+            if vector.len() == next.dim {
+                next.ids.push(id);
+                next.data.extend(vector);
+            }
+        }
+        next.position = next.position.max(position);
+        next
+    }
+}
+
 /// Another kind's vectors in one organization, filled in the background.
 #[derive(Default)]
 struct Indexed {
@@ -171,7 +189,12 @@ impl Search {
                 *fused.entry((kind, *id)).or_insert(0.0) += 1.0 / (RRF_K + rank as f64 + 1.0);
             }
         };
-        let query = self.embedded(q).await;
+        // Contents have no vectors: a contents-only search needs no query embedding.
+        let query = if kinds.iter().any(|k| *k != Kind::Content) {
+            self.embedded(q).await
+        } else {
+            None
+        };
         for &kind in kinds {
             match kind {
                 Kind::Atom | Kind::Content => {
@@ -313,7 +336,12 @@ impl Search {
             .ok()
             .and_then(Result::ok)
             .and_then(|mut v| v.pop())?;
-        Some(vector.iter().map(|x| (x * 127.0).round() as i32).collect())
+        Some(
+            trellis_embed::quantize(&vector)
+                .into_iter()
+                .map(i32::from)
+                .collect(),
+        )
     }
 
     /// Another kind's vectors in the organization as far as they are embedded; starts or
@@ -343,10 +371,16 @@ impl Search {
         Some(Arc::clone(&entry.vectors))
     }
 
-    /// The organization's atom vectors, brought up to date with the read model.
+    /// The organization's atom vectors, brought up to date with the read model (the lock is
+    /// not held while the database answers).
     async fn vectors(&self, organization_id: Uuid) -> Result<Arc<OrgVectors>, sqlx::Error> {
-        let mut all = self.vectors.lock().await;
-        let current = all.get(&organization_id).cloned().unwrap_or_default();
+        let current = self
+            .vectors
+            .lock()
+            .await
+            .get(&organization_id)
+            .cloned()
+            .unwrap_or_default();
         let rows: Vec<(Uuid, Vec<u8>, i64)> = sqlx::query_as(&format!(
             "SELECT atom_id, vector, position FROM {ATOMS_TABLE} \
              WHERE organization_id = $1 AND position > $2 AND vector IS NOT NULL \
@@ -356,23 +390,22 @@ impl Search {
         .bind(current.position)
         .fetch_all(&self.pool)
         .await?;
-        if rows.is_empty() {
+        let Some(last) = rows.last().map(|(_, _, position)| *position) else {
             return Ok(current);
+        };
+        let mut all = self.vectors.lock().await;
+        let stored = all.entry(organization_id).or_default();
+        // Another query may have brought it further meanwhile: keep the furthest.
+        if stored.position == current.position {
+            *stored = Arc::new(
+                current.with(
+                    rows.into_iter()
+                        .map(|(id, v, _)| (id, v.into_iter().map(|b| b as i8).collect())),
+                    last,
+                ),
+            );
         }
-        let mut next = (*current).clone();
-        for (id, vector, position) in rows {
-            if next.dim == 0 {
-                next.dim = vector.len();
-            }
-            if vector.len() == next.dim {
-                next.ids.push(id);
-                next.data.extend(vector.into_iter().map(|b| b as i8));
-            }
-            next.position = next.position.max(position);
-        }
-        let next = Arc::new(next);
-        all.insert(organization_id, Arc::clone(&next));
-        Ok(next)
+        Ok(Arc::clone(stored))
     }
 }
 
@@ -401,20 +434,16 @@ async fn index(
         .await??;
         let mut all = shared.lock().await;
         let entry = all.entry(key).or_default();
-        let mut next = (*entry.vectors).clone();
-        for ((id, _, _), vector) in batch.iter().zip(vectors) {
-            if next.dim == 0 {
-                next.dim = vector.len();
-            }
-            if vector.len() == next.dim {
-                next.ids.push(*id);
-                next.data
-                    .extend(vector.iter().map(|x| (x * 127.0).round() as i8));
-            }
-        }
-        next.position = last;
+        entry.vectors = Arc::new(
+            entry.vectors.with(
+                batch
+                    .iter()
+                    .zip(vectors)
+                    .map(|((id, _, _), v)| (*id, trellis_embed::quantize(&v))),
+                last,
+            ),
+        );
         position = last;
-        entry.vectors = Arc::new(next);
     }
 }
 

@@ -60,6 +60,14 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// A unit vector as signed bytes, each component × 127 rounded: how atoms carry their
+/// vectors and search compares them (stored and query vectors must be scaled alike).
+pub fn quantize(v: &[f32]) -> Vec<i8> {
+    v.iter()
+        .map(|x| (x.clamp(-1.0, 1.0) * 127.0).round() as i8)
+        .collect()
+}
+
 /// Scales `v` to unit length in place (a zero vector stays zero).
 pub fn normalise(v: &mut [f32]) {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();

@@ -79,3 +79,11 @@ fn the_process_loads_the_shared_model_once() {
     let second = MiniLm::shared().expect("model loads");
     assert!(std::sync::Arc::ptr_eq(&first, &second));
 }
+
+#[test]
+fn vectors_quantize_to_signed_bytes_clamped_at_one() {
+    assert_eq!(
+        trellis_embed::quantize(&[1.0, -1.0, 0.5, 0.0, 1.5]),
+        vec![127, -127, 64, 0, 127]
+    );
+}

@@ -192,7 +192,12 @@ async fn seed(
             bodies.push(format!("{} (atom {index})", body.join(" ")));
             let mut v: Vec<f32> = (0..384).map(|_| rng.random_range(-1.0..1.0)).collect();
             trellis_embed::normalise(&mut v);
-            vectors.push(v.iter().map(|x| (x * 127.0).round() as i8 as u8).collect());
+            vectors.push(
+                trellis_embed::quantize(&v)
+                    .into_iter()
+                    .map(|b| b as u8)
+                    .collect(),
+            );
         }
         let mut tx = pool.begin().await?;
         sqlx::query(
