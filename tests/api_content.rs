@@ -457,4 +457,20 @@ async fn uploads_are_checked_before_anything_is_recorded() {
     );
     let listed = json_of(app.get("/v1/contents", Some(&admin)).await).await;
     assert_eq!(listed, serde_json::json!([]), "nothing was recorded");
+
+    // The list's `q` matches part of a title, and wildcards in it match literally.
+    uploaded(&app, &admin, "guide.md", fixture("good", "guide.md")).await;
+    let count = |path: &'static str| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            json_of(app.get(path, Some(admin)).await)
+                .await
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(count("/v1/contents?q=uide%20fr").await, 1);
+    assert_eq!(count("/v1/contents?q=%25").await, 0);
+    assert_eq!(count("/v1/contents?q=G_ide").await, 0);
 }

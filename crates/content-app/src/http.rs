@@ -16,6 +16,7 @@ use trellis_content::content::ContentError;
 use trellis_edge::consistency::MinVersion;
 use trellis_edge::error::{FieldError, from_use_case};
 use trellis_edge::extract::{ApiPath, ApiQuery, Caller, RequestId};
+use trellis_edge::policy;
 use trellis_edge::schema::{Accepted, Processing};
 use trellis_edge::{ApiError, Edge};
 use uuid::Uuid;
@@ -126,16 +127,6 @@ fn processing(written: trellis_runtime::Written) -> (StatusCode, Json<Processing
             version: written.version,
         }),
     )
-}
-
-/// Only uploaders' roles upload (checked again by the use case; here before any byte is
-/// read).
-fn may_upload(actor: &trellis_identity::Actor) -> Result<(), ApiError> {
-    if crate::use_cases::UPLOADERS.iter().any(|r| actor.has(*r)) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
 }
 
 fn required(field: &str) -> ApiError {
@@ -301,7 +292,7 @@ pub(crate) async fn upload(
     caller.spend_write(&state.edge)?;
     let actor = caller.actor(&request);
     // Refused before a byte is read or stored.
-    may_upload(&actor)?;
+    policy::require_any(&caller, crate::use_cases::UPLOADERS)?;
     let form = read_form(&state.library, multipart, &["title", "metadata"]).await?;
     let file = form.file.ok_or_else(|| required("file"))?;
     let title = form.title.ok_or_else(|| required("title"))?;
@@ -344,14 +335,17 @@ pub(crate) async fn upload_version(
 ) -> Result<(StatusCode, Json<Processing>), ApiError> {
     caller.spend_write(&state.edge)?;
     let actor = caller.actor(&request);
-    // Existence first (404 for another organization's id), before any byte is stored.
-    state.library.get(&actor, id, None).await.map_err(mapped)?;
-    may_upload(&actor)?;
+    // Existence (404 for another organization's id) and role, before any byte is stored.
+    let target = state
+        .library
+        .version_target(&actor, id)
+        .await
+        .map_err(mapped)?;
     let form = read_form(&state.library, multipart, &[]).await?;
     let file = form.file.ok_or_else(|| required("file"))?;
     let written = state
         .library
-        .upload_version(&actor, id, file)
+        .upload_version(&actor, target, file)
         .await
         .map_err(mapped)?;
     Ok(processing(written))

@@ -394,13 +394,14 @@ pub async fn list(
         "SELECT {CONTENT_COLUMNS} FROM {CONTENTS_TABLE} \
          WHERE organization_id = $1 AND ($2 OR NOT archived) \
            AND ($3::text IS NULL OR search @@ websearch_to_tsquery('english', $3) \
-                OR title ILIKE '%' || $3 || '%') \
+                OR title ILIKE '%' || $5 || '%') \
          ORDER BY created_at DESC, content_id LIMIT $4"
     ))
     .bind(organization_id)
     .bind(include_archived)
     .bind(q)
     .bind(limit)
+    .bind(q.map(trellis_edge::search::like_literal))
     .fetch_all(pool)
     .await
 }

@@ -24,6 +24,10 @@ use crate::storage::{ContentStorage, StorageError};
 /// What content use cases answer when they refuse.
 pub type LibraryError = UseCaseError<ContentError>;
 
+/// A content the actor may add a version to ([`Library::version_target`]).
+#[derive(Debug, Clone, Copy)]
+pub struct VersionTarget(Uuid);
+
 /// Roles that upload.
 pub const UPLOADERS: &[Role] = &[Role::Admin, Role::Manager, Role::Instructor];
 
@@ -141,25 +145,38 @@ impl Library {
         self.run(actor, Uuid::now_v7(), &command).await
     }
 
-    /// A new version of content `id`'s file.
+    /// Content `id` as a target for a new version: it is the organization's and the actor
+    /// uploads (checked before any byte is stored).
     ///
     /// # Errors
-    /// Not found; forbidden; archived or still processing (409).
-    pub async fn upload_version(
+    /// Not found; forbidden.
+    pub async fn version_target(
         &self,
         actor: &Actor,
         id: Uuid,
-        file: StoredFile,
-    ) -> Result<Written, LibraryError> {
+    ) -> Result<VersionTarget, LibraryError> {
         self.row(actor, id).await?;
         if !UPLOADERS.iter().any(|r| actor.has(*r)) {
             return Err(UseCaseError::Forbidden);
         }
+        Ok(VersionTarget(id))
+    }
+
+    /// A new version of a checked content's file.
+    ///
+    /// # Errors
+    /// Archived or still processing (409).
+    pub async fn upload_version(
+        &self,
+        actor: &Actor,
+        target: VersionTarget,
+        file: StoredFile,
+    ) -> Result<Written, LibraryError> {
         let command = ContentCommand::UploadVersion {
             file,
             uploaded_by: actor.user_id,
         };
-        self.run(actor, id, &command).await
+        self.run(actor, target.0, &command).await
     }
 
     /// Archives content `id` (an admin, or its uploader).

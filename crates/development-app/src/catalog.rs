@@ -234,13 +234,6 @@ pub struct SkillRow {
     pub esco_uri: Option<String>,
 }
 
-/// Escapes LIKE wildcards so user text matches literally.
-fn like_literal(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
 /// Searches an organization's skills by name and alias, case-insensitively: the exact name
 /// first, then names starting with the query, then names holding it, then aliases holding
 /// it, each tier in name order; an empty query lists by name.
@@ -297,7 +290,7 @@ pub async fn search_skills(
     .persistent(false)
     .bind(organization_id)
     .bind(query)
-    .bind(like_literal(query))
+    .bind(trellis_edge::search::like_literal(query))
     .bind(limit)
     .fetch_all(pool)
     .await

@@ -11,6 +11,14 @@ pub fn escaped(expr: &str) -> String {
     format!("replace(replace(replace({expr}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')")
 }
 
+/// `text` with the `LIKE` wildcards (`%`, `_`) and the escape character escaped, so that a
+/// pattern built from it matches user text literally.
+pub fn like_literal(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 /// A highlight without marks (the hit matched by part of a word, which full text does not
 /// see): marks the first ASCII-case-insensitive occurrences of `q`'s words in `highlight`
 /// instead. `highlight` is already HTML-escaped, so `q` is escaped the same way first.
