@@ -97,8 +97,8 @@ async fn everything(app: &TestApp) -> String {
         )
         .await;
     assert_eq!(joined.status(), 202, "{:?}", joined.text().await);
-    // No matcher yet (issue "Cohorts"): a group's stream is written through the command
-    // handler, as the matcher will.
+    // No matcher runs here (these apps run projections only): a group's stream is written
+    // through the command handler, as the matcher writes it.
     open_group(app, &organization_id, &admin_id, &pool).await;
     admin
 }

@@ -38,7 +38,12 @@ CREATE TABLE groups (
     organization_id uuid        NOT NULL,
     batch_id        uuid        NOT NULL,
     members         uuid[]      NOT NULL,
-    formed_at       timestamptz NOT NULL
+    formed_at       timestamptz NOT NULL,
+    -- Whether the curriculum is generated (it may have no steps), and who left.
+    curriculum_ready boolean    NOT NULL DEFAULT false,
+    left_members    uuid[]      NOT NULL DEFAULT '{}',
+    -- The group's stream version (commands on the group wait for it).
+    version         bigint      NOT NULL DEFAULT 0
 );
 CREATE INDEX groups_pool_idx ON groups (pool_id, formed_at);
 CREATE INDEX groups_members_idx ON groups USING gin (members);
@@ -62,7 +67,3 @@ CREATE TABLE steps_done (
     learner_id uuid NOT NULL,
     PRIMARY KEY (group_id, step_id, learner_id)
 );
--- Whether the curriculum is generated (it may have no steps), and who left.
-ALTER TABLE groups ADD COLUMN curriculum_ready boolean NOT NULL DEFAULT false;
-ALTER TABLE groups ADD COLUMN left_members uuid[] NOT NULL DEFAULT '{}';
-ALTER TABLE groups ADD COLUMN version bigint NOT NULL DEFAULT 0;

@@ -14,10 +14,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use trellis_cohorts::group::{CohortGroup, GroupCommand, GroupEvent, Step, StepKind};
-use trellis_cohorts::pool::PoolEvent;
+use trellis_cohorts::limits::STEP_TITLE_MAX;
+use trellis_cohorts::pool::{CohortPool, PoolEvent};
 use trellis_kernel::store::read_whole_stream;
 use trellis_kernel::{
-    CommandContext, CommandHandler, DomainEvent, EventStore, RecordedEvent, StreamId,
+    Aggregate, CommandContext, CommandHandler, DomainEvent, EventStore, RecordedEvent, StreamId,
 };
 use trellis_runtime::{EventHandler, HandlerError};
 use uuid::Uuid;
@@ -137,7 +138,7 @@ pub fn plan(
                     rank,
                     Step {
                         id: Uuid::new_v5(&group_id, atom.id.as_bytes()),
-                        title: atom.title.chars().take(300).collect(),
+                        title: atom.title.chars().take(STEP_TITLE_MAX).collect(),
                         kind: StepKind::Atom,
                         ref_id: atom.id,
                         skill_id: Some(*skill),
@@ -156,7 +157,7 @@ pub fn plan(
                 rank,
                 Step {
                     id: Uuid::new_v5(&group_id, resource.id.as_bytes()),
-                    title: resource.title.chars().take(300).collect(),
+                    title: resource.title.chars().take(STEP_TITLE_MAX).collect(),
                     kind: StepKind::Resource,
                     ref_id: resource.id,
                     skill_id: Some(*skill),
@@ -229,12 +230,22 @@ impl Curriculum {
         let Some(organization) = event.metadata.tenant_id.map(|t| t.as_uuid()) else {
             return Ok(None);
         };
+        // A redelivered group that has its curriculum costs one fold, not a pool replay.
+        let (group, _) = self
+            .commands
+            .load::<CohortGroup>(event.stream_id.id())
+            .await?;
+        if group.curriculum {
+            return Ok(None);
+        }
         // The members' profiles are on the pool's stream (their MatchQueueJoined).
-        let pool_stream = StreamId::new("cohort_pool", pool_id)?;
+        let pool_stream = StreamId::new(<CohortPool as Aggregate>::KIND, pool_id)?;
+        let upcasters = trellis_kernel::upcast::global();
         let tickets: BTreeSet<Uuid> = members.iter().map(|m| m.ticket_id).collect();
         let mut needs = Vec::new();
         let mut wanted = Vec::new();
         for recorded in read_whole_stream(&*self.store, &pool_stream).await? {
+            let recorded = upcasters.upcast(recorded)?;
             if let Ok(PoolEvent::MatchQueueJoined {
                 ticket_id,
                 learner_id,

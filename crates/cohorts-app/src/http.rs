@@ -42,6 +42,13 @@ pub fn router(edge: &Edge) -> Router {
 #[openapi(paths(create, read, join, leave, pool_groups, my_groups, complete_step))]
 pub struct CohortsApi;
 
+/// The caller's organization's pool `id` (404 for any other).
+async fn pool_of(edge: &Edge, caller: &Caller, id: Uuid) -> Result<pools::PoolRow, ApiError> {
+    pools::pool(&edge.pool, caller.organization_id, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
 fn pool_error(error: PoolError) -> ApiError {
     match error {
         PoolError::Field(e) => ApiError::field(&e.field, e.reason),
@@ -215,9 +222,7 @@ pub(crate) async fn read(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<PoolView>, ApiError> {
-    let row = pools::pool(&edge.pool, caller.organization_id, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let row = pool_of(&edge, &caller, id).await?;
     let ticket = pools::ticket_of(&edge.pool, id, caller.user_id).await?;
     Ok(Json(PoolView {
         id: row.id,
@@ -343,10 +348,8 @@ pub(crate) async fn join(
     ApiJson(body): ApiJson<JoinQueue>,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
     caller.spend_write(&edge)?;
+    pool_of(&edge, &caller, id).await?;
     policy::require_any(&caller, &[Role::Learner])?;
-    pools::pool(&edge.pool, caller.organization_id, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
     let timezone = body.timezone.trim().to_owned();
     let ids: Vec<Uuid> = body.skills.iter().map(|s| s.skill_id).collect();
     trellis_development_app::idps::check_known_skills(
@@ -420,9 +423,7 @@ pub(crate) async fn leave(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     caller.spend_write(&edge)?;
-    pools::pool(&edge.pool, caller.organization_id, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    pool_of(&edge, &caller, id).await?;
     edge.commands
         .run::<CohortPool, CohortPools>(
             id,
@@ -476,9 +477,7 @@ pub(crate) async fn pool_groups(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Vec<GroupView>>, ApiError> {
-    pools::pool(&edge.pool, caller.organization_id, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    pool_of(&edge, &caller, id).await?;
     policy::require_any(&caller, &[Role::Admin, Role::Instructor])?;
     let rows = pools::groups_of_pool(&edge.pool, caller.organization_id, id).await?;
     Ok(Json(rows.into_iter().map(GroupView::from).collect()))
@@ -537,38 +536,38 @@ pub(crate) async fn my_groups(
     caller: Caller,
 ) -> Result<Json<Vec<MyGroupView>>, ApiError> {
     let rows = pools::groups_of_member(&edge.pool, caller.organization_id, caller.user_id).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let (ready, steps) = pools::curriculum(&edge.pool, row.id, caller.user_id).await?;
-        let (curriculum, progress) = if ready {
-            let progress = Progress {
-                done: steps.iter().filter(|s| s.done && !s.skipped).count(),
-                total: steps.iter().filter(|s| !s.skipped).count(),
-            };
-            let steps = steps
-                .into_iter()
-                .map(|s| StepView {
-                    id: s.id,
-                    title: s.title,
-                    kind: s.kind,
-                    ref_id: s.ref_id,
-                    skill_id: s.skill_id,
-                    minutes: s.minutes,
-                    skipped: s.skipped,
-                    done: s.done,
-                })
-                .collect();
-            (Some(steps), Some(progress))
-        } else {
-            (None, None)
-        };
-        out.push(MyGroupView {
-            group: GroupView::from(row),
-            curriculum,
-            progress,
+    let ids: Vec<Uuid> = rows.iter().map(|g| g.id).collect();
+    let mut steps: std::collections::HashMap<Uuid, Vec<StepView>> = Default::default();
+    for s in pools::curricula(&edge.pool, &ids, caller.user_id).await? {
+        steps.entry(s.group_id).or_default().push(StepView {
+            id: s.id,
+            title: s.title,
+            kind: s.kind,
+            ref_id: s.ref_id,
+            skill_id: s.skill_id,
+            minutes: s.minutes,
+            skipped: s.skipped,
+            done: s.done,
         });
     }
-    Ok(Json(out))
+    Ok(Json(
+        rows.into_iter()
+            .map(|row| {
+                let curriculum = row
+                    .curriculum_ready
+                    .then(|| steps.remove(&row.id).unwrap_or_default());
+                let progress = curriculum.as_ref().map(|steps| Progress {
+                    done: steps.iter().filter(|s| s.done && !s.skipped).count(),
+                    total: steps.iter().filter(|s| !s.skipped).count(),
+                });
+                MyGroupView {
+                    group: GroupView::from(row),
+                    curriculum,
+                    progress,
+                }
+            })
+            .collect(),
+    ))
 }
 
 /// Mark a step of your group's curriculum done (again: no change).
@@ -587,10 +586,8 @@ pub(crate) async fn complete_step(
     ApiPath((id, step_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<Accepted>, ApiError> {
     caller.spend_write(&edge)?;
-    let mine = pools::groups_of_member(&edge.pool, caller.organization_id, caller.user_id).await?;
-    if !mine.iter().any(|g| g.id == id) {
-        return Err(ApiError::NotFound);
-    }
+    // Only members complete steps (another organization's user is never one): the group
+    // answers NotAMember, a 404.
     let written = edge
         .commands
         .run::<CohortGroup, CohortPools>(

@@ -1,6 +1,6 @@
-//! The cohorts context's application side (seed 003): the `cohort_pools` read model
-//! ([`pools`]) and the HTTP slice of pools and their match queue ([`http`]). The matcher, the
-//! curriculum service and the groups read model are still to come (docs/cohorts.md).
+//! The cohorts context's application side (seed 003): the `cohort_pools` read model of pools,
+//! tickets, groups and curricula ([`pools`]), the HTTP slice ([`http`]), and the two reactive
+//! services, the [`matcher`] and the [`curriculum`] (docs/cohorts.md).
 
 pub mod curriculum;
 pub mod http;

@@ -158,13 +158,20 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
                 .execute(&mut *conn)
                 .await?;
             }
-            for u in &unplaced {
-                sqlx::query("UPDATE tickets SET unplaced_reason = $2 WHERE ticket_id = $1")
-                    .bind(u.ticket_id)
-                    .bind(&u.reason)
-                    .execute(&mut *conn)
-                    .await?;
-            }
+            // One statement for the whole batch (up to 1,200 tickets).
+            let (ids, reasons): (Vec<Uuid>, Vec<&str>) = unplaced
+                .iter()
+                .map(|u| (u.ticket_id, u.reason.as_str()))
+                .unzip();
+            sqlx::query(
+                "UPDATE tickets t SET unplaced_reason = u.reason \
+                 FROM unnest($1::uuid[], $2::text[]) AS u(ticket_id, reason) \
+                 WHERE t.ticket_id = u.ticket_id",
+            )
+            .bind(&ids)
+            .bind(&reasons)
+            .execute(&mut *conn)
+            .await?;
             let placed = i32::try_from(placed).unwrap_or(i32::MAX);
             let formed = i32::try_from(groups.len()).unwrap_or(i32::MAX);
             bump(conn, pool, version, event.recorded_at, -placed, formed).await?;
@@ -373,6 +380,28 @@ pub struct GroupRow {
     pub members: Vec<Uuid>,
     /// When the batch formed it.
     pub formed_at: DateTime<Utc>,
+    /// Whether its curriculum is generated (it may have no steps).
+    pub curriculum_ready: bool,
+}
+
+/// The organization's groups matching `filter` (SQL over `g` and the id `$2`), in `order`.
+async fn groups(
+    db: &PgPool,
+    organization_id: Uuid,
+    filter: &str,
+    id: Uuid,
+    order: &str,
+) -> Result<Vec<GroupRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT g.group_id AS id, g.pool_id, p.name AS pool_name, g.members, g.formed_at, \
+                g.curriculum_ready \
+         FROM {GROUPS_TABLE} g JOIN {POOLS_TABLE} p USING (pool_id) \
+         WHERE g.organization_id = $1 AND {filter} ORDER BY {order}"
+    ))
+    .bind(organization_id)
+    .bind(id)
+    .fetch_all(db)
+    .await
 }
 
 /// The groups of the organization's pool `pool_id`, oldest first.
@@ -384,15 +413,8 @@ pub async fn groups_of_pool(
     organization_id: Uuid,
     pool_id: Uuid,
 ) -> Result<Vec<GroupRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT g.group_id AS id, g.pool_id, p.name AS pool_name, g.members, g.formed_at \
-         FROM {GROUPS_TABLE} g JOIN {POOLS_TABLE} p USING (pool_id) \
-         WHERE g.organization_id = $1 AND g.pool_id = $2 ORDER BY g.formed_at, g.group_id"
-    ))
-    .bind(organization_id)
-    .bind(pool_id)
-    .fetch_all(db)
-    .await
+    let order = "g.formed_at, g.group_id";
+    groups(db, organization_id, "g.pool_id = $2", pool_id, order).await
 }
 
 /// The groups `learner_id` of the organization is a member of, newest first.
@@ -404,21 +426,22 @@ pub async fn groups_of_member(
     organization_id: Uuid,
     learner_id: Uuid,
 ) -> Result<Vec<GroupRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT g.group_id AS id, g.pool_id, p.name AS pool_name, g.members, g.formed_at \
-         FROM {GROUPS_TABLE} g JOIN {POOLS_TABLE} p USING (pool_id) \
-         WHERE g.organization_id = $1 AND g.members @> ARRAY[$2::uuid] \
-         ORDER BY g.formed_at DESC, g.group_id"
-    ))
-    .bind(organization_id)
-    .bind(learner_id)
-    .fetch_all(db)
+    let order = "g.formed_at DESC, g.group_id";
+    groups(
+        db,
+        organization_id,
+        "g.members @> ARRAY[$2]",
+        learner_id,
+        order,
+    )
     .await
 }
 
 /// One step of a group's curriculum as a member sees it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct StepRow {
+    /// Its group.
+    pub group_id: Uuid,
     /// Step id.
     pub id: Uuid,
     /// Title.
@@ -437,35 +460,28 @@ pub struct StepRow {
     pub done: bool,
 }
 
-/// The curriculum of `group_id` as `learner_id` sees it (in order), and whether it is
-/// generated yet.
+/// The curricula of `groups` as `learner_id` sees them, each group's steps in order (one
+/// query for all of them).
 ///
 /// # Errors
 /// Database failures.
-pub async fn curriculum(
+pub async fn curricula(
     db: &PgPool,
-    group_id: Uuid,
+    groups: &[Uuid],
     learner_id: Uuid,
-) -> Result<(bool, Vec<StepRow>), sqlx::Error> {
-    let ready: Option<bool> = sqlx::query_scalar(&format!(
-        "SELECT curriculum_ready FROM {GROUPS_TABLE} WHERE group_id = $1"
-    ))
-    .bind(group_id)
-    .fetch_optional(db)
-    .await?;
-    let steps = sqlx::query_as(
-        "SELECT s.step_id AS id, s.title, s.kind, s.ref_id, s.skill_id, s.minutes, \
+) -> Result<Vec<StepRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.group_id, s.step_id AS id, s.title, s.kind, s.ref_id, s.skill_id, s.minutes, \
                 $2 = ANY(s.skipped_by) AS skipped, d.learner_id IS NOT NULL AS done \
          FROM rm_cohort_pools.group_steps s \
          LEFT JOIN rm_cohort_pools.steps_done d \
            ON d.group_id = s.group_id AND d.step_id = s.step_id AND d.learner_id = $2 \
-         WHERE s.group_id = $1 ORDER BY s.position",
+         WHERE s.group_id = ANY($1) ORDER BY s.group_id, s.position",
     )
-    .bind(group_id)
+    .bind(groups)
     .bind(learner_id)
     .fetch_all(db)
-    .await?;
-    Ok((ready.unwrap_or(false), steps))
+    .await
 }
 
 /// Commands on a group are visible once this read model applied them.

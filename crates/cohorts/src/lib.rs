@@ -22,9 +22,9 @@ pub use values::{
 };
 
 /// Event fields holding personal data, `(event type, dotted field paths)`: for erasure and
-/// exports. A learner's goals and custom answers are free text about them.
-pub const PERSONAL_DATA: &[(&str, &[&str])] =
-    &[("MatchQueueJoined", &["profile.goals", "profile.answers"])];
+/// exports. A learner's whole profile is about them: goals and answers (free text), skills and
+/// levels, time zone and weekly availability.
+pub const PERSONAL_DATA: &[(&str, &[&str])] = &[("MatchQueueJoined", &["profile"])];
 
 /// A rule a command breaks, naming the request field (`group_size.min`, `availability[2].end`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

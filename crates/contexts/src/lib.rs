@@ -206,8 +206,8 @@ pub fn product() -> Vec<ContextModule> {
     vec![identity(), development(), career(), content(), cohorts()]
 }
 
-/// The cohorts context: pools and their match queue, groups (the matcher and curriculum
-/// services are still to come).
+/// The cohorts context: pools and their match queue, groups and their curricula, and the
+/// matcher and curriculum services.
 pub fn cohorts() -> ContextModule {
     use trellis_cohorts::group::CohortGroup;
     use trellis_cohorts::pool::CohortPool;
