@@ -21,7 +21,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use sqlx::PgPool;
 use trellis_atomizer::{ATOMIZER_VERSION, Input, KnownAtom};
-use trellis_content::content::{ATOMIZATION_TRIGGERS, Content, ContentCommand, ContentStatus};
+use trellis_content::content::{ATOMIZATION_TRIGGERS, Content, ContentCommand};
 use trellis_embed::Embedder;
 use trellis_kernel::{CommandContext, CommandHandler, EventStore, RecordedEvent};
 use trellis_runtime::{EventHandler, HandlerError};
@@ -86,8 +86,9 @@ impl Atomizer {
             .await
             .map_err(|e| HandlerError::from_error("loading the content", e))?;
         let version = state.content_version;
-        let awaited = state.status == ContentStatus::Processing
-            && trigger_version(event).is_none_or(|v| v == version);
+        let awaited = state
+            .awaits_answer_for(trigger_version(event).unwrap_or(version))
+            .unwrap_or(false);
         let Some(file) = state.file.clone().filter(|_| awaited) else {
             return Ok(None);
         };

@@ -221,15 +221,12 @@ impl Library {
         min_version: Option<u64>,
     ) -> Result<ContentRow, LibraryError> {
         if let Some(version) = min_version {
-            if !self
-                .commands
-                .in_organization::<Content>(id, actor.organization_id)
-                .await?
-            {
-                return Err(UseCaseError::NotFound);
-            }
             self.commands
-                .wait::<Content, ContentLibrary>(id, version)
+                .wait_in_organization::<Content, ContentLibrary, _>(
+                    id,
+                    actor.organization_id,
+                    version,
+                )
                 .await?;
         }
         self.row(actor, id).await

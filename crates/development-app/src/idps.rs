@@ -315,16 +315,9 @@ pub async fn get(
 ) -> Result<IdpDetails, PlanError> {
     let pool = development.pool();
     if let Some(version) = min_version {
-        if !development
-            .commands
-            .in_organization::<Idp>(id, actor.organization_id)
-            .await?
-        {
-            return Err(UseCaseError::NotFound);
-        }
         development
             .commands
-            .wait::<Idp, DevelopmentPlans>(id, version)
+            .wait_in_organization::<Idp, DevelopmentPlans, _>(id, actor.organization_id, version)
             .await?;
     }
     let (mut plan, _) = load(development, actor, id).await?;

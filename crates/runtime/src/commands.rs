@@ -126,6 +126,24 @@ impl Commands {
         }))
     }
 
+    /// A read's `?min_version=` wait: when `id` is `organization_id`'s, waits (bounded) until
+    /// `R` shows it at `version`; otherwise not found at once (see [`Self::in_organization`]).
+    ///
+    /// # Errors
+    /// [`UseCaseError::NotFound`]; store and database failures.
+    pub async fn wait_in_organization<A: Aggregate, R: Shows<A>, D: std::error::Error + 'static>(
+        &self,
+        id: Uuid,
+        organization_id: Uuid,
+        version: u64,
+    ) -> Result<(), crate::UseCaseError<D>> {
+        if !self.in_organization::<A>(id, organization_id).await? {
+            return Err(crate::UseCaseError::NotFound);
+        }
+        self.wait::<A, R>(id, version).await?;
+        Ok(())
+    }
+
     /// Waits (bounded) until read model `R` shows entity `id` at `version` or later.
     ///
     /// # Errors
