@@ -471,9 +471,6 @@ pub struct ServiceProcess {
     stop: Stop,
 }
 
-/// The recommender, as a killable "process".
-pub type RecommenderProcess = ServiceProcess;
-
 impl ServiceProcess {
     /// Aborts it at whatever await it is in: no draining, no final checkpoint.
     pub fn kill(self) {
@@ -493,7 +490,7 @@ impl TestApp {
     /// Starts the recommender on the app's transport with the real model, as `trellis
     /// serve` does: the development module's `recommender` service (ADR 0011), its handler
     /// as a consumer of the topics it declares, its follower as a task.
-    pub async fn spawn_recommender(&self) -> RecommenderProcess {
+    pub async fn spawn_recommender(&self) -> ServiceProcess {
         self.spawn_service("recommender").await
     }
 

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::text::{is_stopword, tokens};
 
 /// Concepts kept per atom.
-pub const PER_ATOM: usize = 6;
+pub(crate) const PER_ATOM: usize = 6;
 
 /// Candidate phrases of a text with their counts.
-pub fn candidates(text: &str) -> BTreeMap<String, usize> {
+pub(crate) fn candidates(text: &str) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for clause in text.split(|c: char| {
         matches!(
@@ -93,7 +93,7 @@ pub fn extract(texts: &[(&str, &str)]) -> Vec<Vec<(String, f64)>> {
 }
 
 /// Whether `phrase`'s words occur in order in `text`'s words.
-pub fn contains_words(text: &str, phrase: &str) -> bool {
+pub(crate) fn contains_words(text: &str, phrase: &str) -> bool {
     let hay: Vec<&str> = text.split(' ').collect();
     let needle: Vec<&str> = phrase.split(' ').collect();
     hay.windows(needle.len()).any(|w| w == needle.as_slice())

@@ -170,7 +170,7 @@ pub fn atomize(input: &Input<'_>, embedder: &dyn Embedder) -> Result<Vec<Atom>, 
 }
 
 /// The deterministic id of an atom.
-pub fn atom_id(content_id: Uuid, content_version: u32, sequence: usize) -> Uuid {
+pub(crate) fn atom_id(content_id: Uuid, content_version: u32, sequence: usize) -> Uuid {
     Uuid::new_v5(
         &content_id,
         format!("atom/{content_version}/{ATOMIZER_VERSION}/{sequence}").as_bytes(),
@@ -179,7 +179,7 @@ pub fn atom_id(content_id: Uuid, content_version: u32, sequence: usize) -> Uuid 
 
 /// A unit vector as base64 of [`trellis_embed::quantize`]d bytes: 384 bytes for MiniLM,
 /// enough for ranking and small enough for the event.
-pub fn encode_vector(vector: &[f32]) -> String {
+pub(crate) fn encode_vector(vector: &[f32]) -> String {
     let bytes: Vec<u8> = trellis_embed::quantize(vector)
         .into_iter()
         .map(|b| b as u8)

@@ -55,7 +55,7 @@ pub fn sentences(text: &str) -> Vec<&str> {
 }
 
 /// Syllables of an English word, by vowel groups (the usual heuristic of readability tools).
-pub fn syllables(word: &str) -> usize {
+pub(crate) fn syllables(word: &str) -> usize {
     let word = word.to_lowercase();
     let mut count = 0;
     let mut previous_vowel = false;

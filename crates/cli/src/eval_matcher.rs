@@ -132,7 +132,6 @@ fn learners(occupations: &[Occupation], n: usize, seed: u64) -> Vec<Learner> {
             Learner {
                 skills,
                 goal_words: goal_words(&format!("Become a {}", occupation.label)),
-                goal_vector: None,
                 utc_offset_minutes: offset,
                 slots: trellis_cohorts::merged(slots),
                 answers: BTreeMap::new(),

@@ -237,7 +237,6 @@ fn batch(state: &PoolState, batch_id: Uuid) -> PoolCommand {
                     .map(|s| (s.skill_id, s.level))
                     .collect(),
                 goal_words: goal_words(&profile.goals),
-                goal_vector: None,
                 utc_offset_minutes: offset,
                 slots,
                 answers: profile.answers.clone(),

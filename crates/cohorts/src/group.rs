@@ -124,8 +124,6 @@ impl DomainEvent for GroupEvent {
 pub struct GroupState {
     /// Opened.
     pub exists: bool,
-    /// The pool.
-    pub pool_id: Option<Uuid>,
     /// Current members.
     pub members: BTreeSet<Uuid>,
     /// Members who left.
@@ -264,11 +262,8 @@ impl Aggregate for CohortGroup {
 
     fn evolve(state: &mut GroupState, event: &GroupEvent) {
         match event {
-            GroupEvent::GroupOpened {
-                pool_id, members, ..
-            } => {
+            GroupEvent::GroupOpened { members, .. } => {
                 state.exists = true;
-                state.pool_id = Some(*pool_id);
                 state.members = members.iter().map(|m| m.learner_id).collect();
             }
             GroupEvent::CurriculumGenerated { steps } => {

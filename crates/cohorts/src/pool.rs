@@ -189,8 +189,8 @@ pub struct PoolState {
     pub batch: Option<BatchRule>,
     /// Queued tickets by id.
     pub queue: BTreeMap<Uuid, QueuedTicket>,
-    /// Each placed learner's group (latest).
-    pub placed: BTreeMap<Uuid, Uuid>,
+    /// Learners placed in a group and not queued again since.
+    pub placed: BTreeSet<Uuid>,
     /// Batches answered.
     pub batches: BTreeSet<Uuid>,
 }
@@ -482,7 +482,7 @@ impl Aggregate for CohortPool {
                     ticket_id,
                     learner_id: *learner_id,
                 }]),
-                None if state.placed.contains_key(learner_id) => Err(PoolError::AlreadyPlaced),
+                None if state.placed.contains(learner_id) => Err(PoolError::AlreadyPlaced),
                 None => Ok(Vec::new()),
             },
             PoolCommand::FormGroups {
@@ -543,7 +543,7 @@ impl Aggregate for CohortPool {
                 for group in groups {
                     for member in &group.members {
                         state.queue.remove(&member.ticket_id);
-                        state.placed.insert(member.learner_id, group.group_id);
+                        state.placed.insert(member.learner_id);
                     }
                 }
                 for u in unplaced {

@@ -50,13 +50,6 @@ impl GroupSize {
         }
         Ok(self)
     }
-
-    /// Whether `n` learners can be split into groups of these sizes.
-    pub fn can_split(self, n: usize) -> bool {
-        let (min, max) = (self.min as usize, self.max as usize);
-        // k groups hold between k·min and k·max learners.
-        (1..=n / min.max(1)).any(|k| k * min <= n && n <= k * max)
-    }
 }
 
 /// How a criterion scores a group.

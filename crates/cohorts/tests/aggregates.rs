@@ -298,7 +298,7 @@ fn a_batch_places_every_ticket_once_or_says_why_not() {
         .then_events(vec![]);
     let state = CohortPool::fold(&after);
     assert_eq!(state.queue.len(), 1, "the unplaced ticket stays queued");
-    assert_eq!(state.placed[&id(101)], group_id(id(900), 0));
+    assert!(state.placed.contains(&id(101)));
     // A placed learner cannot leave the queue they are no longer in.
     AggregateTest::<CohortPool>::given(after)
         .when(PoolCommand::Leave {
@@ -544,8 +544,6 @@ fn common_slots_intersect_every_members_week() {
         trellis_cohorts::common_slots([a.as_slice(), &[slot(Day::Tue, "18:00", "20:00")]])
             .is_empty()
     );
-    assert!(GroupSize { min: 3, max: 4 }.can_split(7));
-    assert!(!GroupSize { min: 3, max: 4 }.can_split(5));
 }
 
 #[test]

@@ -578,8 +578,6 @@ pub struct TeachingResource {
     pub skill_id: Uuid,
     /// Its duration.
     pub duration_minutes: i32,
-    /// 1 to 5.
-    pub difficulty: i16,
 }
 
 /// The organization's resources teaching one of `skills`, easiest first, at most `limit`.
@@ -593,8 +591,7 @@ pub async fn resources_teaching(
     limit: i64,
 ) -> Result<Vec<TeachingResource>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT r.resource_id, r.title, (s->>'skill_id')::uuid AS skill_id, r.duration_minutes, \
-                r.difficulty \
+        "SELECT r.resource_id, r.title, (s->>'skill_id')::uuid AS skill_id, r.duration_minutes \
          FROM {RESOURCES_TABLE} r, jsonb_array_elements(r.skills) s \
          WHERE r.organization_id = $1 AND (s->>'skill_id')::uuid = ANY($2) \
          ORDER BY r.difficulty, r.resource_id LIMIT $3"

@@ -31,7 +31,7 @@ use trellis_cohorts::{Mode, intersect};
 pub enum Attribute {
     /// Skills with levels.
     Skills,
-    /// Goals (text, or its embedding when given).
+    /// Goals (their content words).
     Goals,
     /// UTC offset.
     Timezone,
@@ -70,10 +70,8 @@ pub struct Criterion {
 pub struct Learner {
     /// Skills: `(skill, level 1–5)`.
     pub skills: Vec<(uuid::Uuid, u8)>,
-    /// Goal words (lower-cased, deduplicated), used when there is no goal vector.
+    /// Goal words (lower-cased, deduplicated).
     pub goal_words: BTreeSet<String>,
-    /// The goals' embedding (unit length), when the service has a model.
-    pub goal_vector: Option<Vec<f32>>,
     /// UTC offset in minutes now.
     pub utc_offset_minutes: i32,
     /// Weekly availability, minutes from Monday 00:00 UTC, `[start, end)`, sorted and merged
@@ -179,10 +177,6 @@ fn cosine_skills(a: &Learner, b: &Learner) -> f64 {
 }
 
 fn goal_similarity(a: &Learner, b: &Learner) -> f64 {
-    if let (Some(x), Some(y)) = (&a.goal_vector, &b.goal_vector) {
-        let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
-        return f64::from(dot.clamp(0.0, 1.0));
-    }
     let common = a.goal_words.intersection(&b.goal_words).count();
     let union = a.goal_words.len() + b.goal_words.len() - common;
     if union == 0 {

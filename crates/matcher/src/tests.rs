@@ -8,7 +8,6 @@ fn learner(skill: u128, role: &str, slots: Vec<(u32, u32)>) -> Learner {
     Learner {
         skills: vec![(uuid::Uuid::from_u128(skill), 3)],
         goal_words: goal_words("Build web services in Rust"),
-        goal_vector: None,
         utc_offset_minutes: 0,
         slots,
         answers: BTreeMap::from([("role".to_owned(), role.to_owned())]),
