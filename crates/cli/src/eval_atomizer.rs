@@ -109,7 +109,13 @@ struct Doc {
     document: Document,
 }
 
-fn corpus(root: &Path, limit: usize) -> anyhow::Result<Vec<(&'static str, Vec<Doc>)>> {
+/// The corpora (those whose name contains `only`, when given), each with its first `limit`
+/// documents that have enough structure.
+fn corpus(
+    root: &Path,
+    limit: usize,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<(&'static str, Vec<Doc>)>> {
     let python = root.join("usr/share/doc/python3.11/html/_sources/library");
     let node = root.join("usr/share/doc/nodejs/api");
     let postgres = root.join("usr/share/doc/postgresql-doc-15/html");
@@ -131,6 +137,9 @@ fn corpus(root: &Path, limit: usize) -> anyhow::Result<Vec<(&'static str, Vec<Do
         ),
         ("r-manuals (PDF)", r, ".pdf", MediaType::Pdf),
     ] {
+        if only.is_some_and(|only| !name.contains(only)) {
+            continue;
+        }
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .with_context(|| format!("reading {}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -208,14 +217,7 @@ pub fn run(args: &EvalAtomizerArgs) -> anyhow::Result<()> {
         "| corpus | documents | method | Pk | WindowDiff | segments per document (reference) |"
     );
     println!("|---|---:|---|---:|---:|---:|");
-    for (name, docs) in corpus(&root, args.docs)? {
-        if args
-            .corpus
-            .as_ref()
-            .is_some_and(|c| !name.contains(c.as_str()))
-        {
-            continue;
-        }
+    for (name, docs) in corpus(&root, args.docs, args.corpus.as_deref())? {
         let mut methods: Vec<(&str, Totals)> = [
             "atomizer (cohesion + MiniLM + length prior)",
             "atomizer, lexical only",

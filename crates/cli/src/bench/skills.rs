@@ -134,16 +134,23 @@ pub async fn run(
 
 /// `count` distinct skill names with their aliases (joined by new lines).
 fn catalog(data: &std::path::Path, count: usize) -> anyhow::Result<Vec<(String, String)>> {
-    let read = |file: &str| -> anyhow::Result<Vec<serde_json::Value>> {
-        std::fs::read_to_string(data.join(file))?
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| Ok(serde_json::from_str(l)?))
-            .collect()
+    use anyhow::Context;
+    use trellis_development::skill::SkillCommand;
+    let read = |file: &str| {
+        std::fs::read_to_string(data.join(file))
+            .with_context(|| format!("reading {}", data.join(file).display()))
     };
-    let skills = read("skills.jsonl")?;
-    let occupations = read("occupations.jsonl")?;
-    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    // Parsed as `trellis import esco` parses them (trimmed, deduplicated, capped aliases).
+    let mut skills: Vec<(String, Vec<String>)> = Vec::new();
+    for (i, line) in read("skills.jsonl")?.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (_, SkillCommand::Define { name, aliases, .. }) =
+            trellis_development::esco::parse_skill_line(i + 1, line)?;
+        skills.push((name, aliases));
+    }
+    let occupations = trellis_development::esco::Occupations::parse(&read("occupations.jsonl")?)?;
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(count);
     let mut push = |name: String, aliases: String, out: &mut Vec<(String, String)>| {
@@ -151,29 +158,22 @@ fn catalog(data: &std::path::Path, count: usize) -> anyhow::Result<Vec<(String, 
             out.push((name, aliases));
         }
     };
-    for skill in &skills {
-        let aliases: Vec<String> = skill["alt_labels"]
-            .as_array()
-            .map(|a| a.iter().map(text).collect())
-            .unwrap_or_default();
-        push(text(&skill["label"]), aliases.join("\n"), &mut out);
+    for (name, aliases) in &skills {
+        push(name.clone(), aliases.join("\n"), &mut out);
     }
-    for skill in &skills {
-        for alias in skill["alt_labels"].as_array().into_iter().flatten() {
-            push(text(alias), String::new(), &mut out);
-        }
+    for alias in skills.iter().flat_map(|(_, aliases)| aliases) {
+        push(alias.clone(), String::new(), &mut out);
     }
-    'outer: for occupation in &occupations {
-        for skill in &skills {
+    'outer: for occupation in occupations.all() {
+        for (name, _) in &skills {
             if out.len() >= count {
                 break 'outer;
             }
-            let name = format!(
-                "{} for {}",
-                text(&skill["label"]),
-                text(&occupation["label"])
+            push(
+                format!("{name} for {}", occupation.label),
+                String::new(),
+                &mut out,
             );
-            push(name, String::new(), &mut out);
         }
     }
     Ok(out)
