@@ -1,5 +1,5 @@
 //! Cohort pools and their match queue over HTTP: create, read, join, leave; roles, tenants and
-//! named fields. (The matcher that forms groups is still to come: docs/cohorts.md.)
+//! named fields; groups formed through Kafka, a killed matcher, curricula.
 
 use serde_json::{Value, json};
 use trellis_tests::*;
@@ -134,13 +134,6 @@ async fn bad_pools_and_profiles_name_the_field() {
         .await;
     let skill = json_of(skill).await["id"].as_str().unwrap().to_owned();
 
-    let field_of = |response: reqwest::Response| async move {
-        assert_problem(&response, 422);
-        json_of(response).await["errors"][0]["field"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
     for (change, field) in [
         (
             json!({"group_size": {"min": 5, "max": 3}}),

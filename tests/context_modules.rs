@@ -97,6 +97,14 @@ async fn everything(app: &TestApp) -> String {
         )
         .await;
     assert_eq!(joined.status(), 202, "{:?}", joined.text().await);
+    let hooked = app
+        .post(
+            &format!("/v1/cohorts/pools/{pool}/webhooks"),
+            Some(&admin),
+            json!({"url": "https://hooks.example.com/trellis"}),
+        )
+        .await;
+    assert_eq!(hooked.status(), 201, "{:?}", hooked.text().await);
     // No matcher runs here (these apps run projections only): a group's stream is written
     // through the command handler, as the matcher writes it.
     open_group(app, &organization_id, &admin_id, &pool).await;
@@ -207,6 +215,7 @@ fn every_product_kind_has_an_audit_test_below() {
         "content",
         "cohort_pool",
         "cohort_group",
+        "cohort_webhooks",
     ];
     let declared: Vec<&str> = trellis_contexts::modules()
         .routes()
@@ -226,6 +235,11 @@ async fn audit_folds_cohort_pool_streams() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_folds_cohort_group_streams() {
     audit_folds("cohort_group").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_folds_cohort_webhooks_streams() {
+    audit_folds("cohort_webhooks").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -662,7 +676,7 @@ async fn an_outside_consumer_finds_only_product_events_each_valid_against_its_sc
 // --- migrations with owners ---------------------------------------------------------------
 
 /// The tables every owner's migrations make (ADR 0011).
-const OWNED_TABLES: [&str; 9] = [
+const OWNED_TABLES: [&str; 12] = [
     "events",
     "idempotency_keys",
     "relay_checkpoints",
@@ -672,6 +686,9 @@ const OWNED_TABLES: [&str; 9] = [
     "projection_state",
     "auth_sessions",
     "http_idempotency",
+    "cohort_webhook_secrets",
+    "cohort_webhook_deliveries",
+    "cohort_webhook_attempts",
 ];
 
 async fn migrated_versions(pool: &sqlx::PgPool) -> Vec<i64> {
@@ -701,7 +718,7 @@ async fn missing_tables(pool: &sqlx::PgPool) -> Vec<&'static str> {
 /// nothing re-applied, nothing lost, and a second run changes nothing.
 #[tokio::test]
 async fn migrations_have_owners_and_a_database_migrated_before_them_is_adopted() {
-    let expected: Vec<i64> = (1..=8).collect();
+    let expected: Vec<i64> = (1..=9).collect();
 
     let fresh = fresh_pg_store(2).await;
     assert_eq!(migrated_versions(fresh.pool()).await, expected);

@@ -9,6 +9,7 @@
 // Tests may unwrap: a panic is the failure report. Here once for every module.
 #![allow(clippy::unwrap_used)]
 
+mod api_cohort_workspaces;
 mod api_cohorts;
 mod api_content;
 mod api_identity;

@@ -67,3 +67,43 @@ CREATE TABLE steps_done (
     learner_id uuid NOT NULL,
     PRIMARY KEY (group_id, step_id, learner_id)
 );
+
+-- Each group's workspace: projects and their tasks (as they now stand).
+CREATE TABLE projects (
+    project_id  uuid        PRIMARY KEY,
+    group_id    uuid        NOT NULL,
+    title       text        NOT NULL,
+    created_by  uuid        NOT NULL,
+    created_at  timestamptz NOT NULL
+);
+CREATE INDEX projects_group_idx ON projects (group_id, created_at);
+CREATE TABLE tasks (
+    task_id     uuid        PRIMARY KEY,
+    group_id    uuid        NOT NULL,
+    project_id  uuid        NOT NULL,
+    title       text        NOT NULL,
+    assignee    uuid,
+    -- todo | doing | done
+    state       text        NOT NULL,
+    due         date,
+    created_at  timestamptz NOT NULL,
+    updated_at  timestamptz NOT NULL
+);
+CREATE INDEX tasks_project_idx ON tasks (project_id, created_at);
+
+-- Each pool's webhooks (the `cohort_webhooks` stream; its version per pool) without their
+-- secrets, which no event carries.
+CREATE TABLE webhook_sets (
+    pool_id     uuid        PRIMARY KEY,
+    version     bigint      NOT NULL
+);
+CREATE TABLE webhooks (
+    webhook_id    uuid        PRIMARY KEY,
+    pool_id       uuid        NOT NULL,
+    organization_id uuid      NOT NULL,
+    url           text        NOT NULL,
+    registered_by uuid        NOT NULL,
+    registered_at timestamptz NOT NULL,
+    removed_at    timestamptz
+);
+CREATE INDEX webhooks_pool_idx ON webhooks (pool_id, registered_at);

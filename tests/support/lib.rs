@@ -439,6 +439,8 @@ pub async fn spawn_app_on(
         // production default of 5 s; a 2xx that returns before its read model catches up
         // would make the next request of a test flaky.
         max_read_wait: Duration::from_secs(30),
+        // The tests' webhook receivers listen on 127.0.0.1.
+        webhooks_allow_private: true,
         ..trellis_api::ApiConfig::default()
     };
     tweak(&mut config);
@@ -513,6 +515,14 @@ impl TestApp {
                     let _ = rx.wait_for(|s| *s).await;
                 })
             }),
+            settings: Arc::new(|name: &str| {
+                // The test's webhook receivers listen on 127.0.0.1, and retries come fast.
+                match name {
+                    "TRELLIS_WEBHOOKS_ALLOW_PRIVATE" => Some("1".to_owned()),
+                    "TRELLIS_WEBHOOK_BACKOFF_MS" => Some("200".to_owned()),
+                    _ => std::env::var(name).ok(),
+                }
+            }),
         };
         let started = (service.start)(deps)
             .await
@@ -551,6 +561,15 @@ pub async fn spawn_kafka_app() -> (trellis_bus_kafka::DevCluster, TestApp) {
 /// Starts the API with the default configuration.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
+}
+
+/// The field a 422 problem names first.
+pub async fn field_of(response: reqwest::Response) -> String {
+    assert_problem(&response, 422);
+    json_of(response).await["errors"][0]["field"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The JSON body of a response.

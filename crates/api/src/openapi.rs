@@ -593,6 +593,7 @@ impl Modify for Conventions {
         routes::audit::stream,
         routes::audit::events,
         routes::events::events,
+        routes::events::websocket,
         routes::ops::metrics,
         routes::ops::projections,
         routes::ops::parked,

@@ -133,6 +133,10 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
             store: Arc::clone(&store) as _,
             pool: pool.clone(),
             shutdown: Arc::new(move || Box::pin(shutdown())),
+            settings: {
+                let settings = settings.clone();
+                Arc::new(move |name: &str| settings.get(name))
+            },
         };
         let started = (service.start)(deps)
             .await

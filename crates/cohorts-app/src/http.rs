@@ -1,20 +1,25 @@
-//! The cohorts context over HTTP (SPEC §5): pools and their match queue.
+//! The cohorts context over HTTP (SPEC §5): pools and their match queue, groups with their
+//! curricula and workspaces, and pools' webhooks.
 //!
-//! `POST /v1/cohorts/pools` (admin, instructor), `GET /v1/cohorts/pools/{id}`,
-//! `POST /v1/cohorts/pools/{id}/queue` (learner) and `DELETE /v1/cohorts/pools/{id}/queue`.
-//! Another organization's pool answers 404 to everything.
+//! Pools: `POST /v1/cohorts/pools` (admin, instructor), `GET /v1/cohorts/pools/{id}`,
+//! `POST /v1/cohorts/pools/{id}/close`, `POST|DELETE /v1/cohorts/pools/{id}/queue` (learner),
+//! `GET /v1/cohorts/pools/{id}/groups`. Members: `GET /v1/me/groups`, `DELETE
+//! /v1/me/groups/{id}` (leave), steps done. Workspaces: `/v1/cohorts/groups/{id}/projects`,
+//! their tasks. Webhooks: `/v1/cohorts/pools/{id}/webhooks` and their delivery log.
+//! Another organization's pool or group answers 404 to everything.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use trellis_cohorts::group::{CohortGroup, GroupCommand, GroupError};
+use trellis_cohorts::group::{CohortGroup, GroupCommand, GroupError, TaskChanges, TaskState};
 use trellis_cohorts::pool::{CohortPool, PoolCommand, PoolError};
+use trellis_cohorts::webhooks::{PoolWebhooks, WebhookCommand, WebhookError};
 use trellis_cohorts::{BatchRule, Criterion, Day, GroupSize, LearnerProfile, Mode, SkillLevel};
 use trellis_edge::Edge;
 use trellis_edge::error::{ApiError, from_handle, from_use_case};
-use trellis_edge::extract::{ApiJson, ApiPath, Caller, RequestId};
+use trellis_edge::extract::{ApiJson, ApiPath, ApiQuery, Caller, RequestId};
 use trellis_edge::policy;
 use trellis_edge::schema::Accepted;
 use trellis_identity::Role;
@@ -27,9 +32,35 @@ pub fn router(edge: &Edge) -> Router {
     Router::new()
         .route("/v1/cohorts/pools", post(create))
         .route("/v1/cohorts/pools/{id}", get(read))
+        .route("/v1/cohorts/pools/{id}/close", post(close))
         .route("/v1/cohorts/pools/{id}/queue", post(join).delete(leave))
         .route("/v1/cohorts/pools/{id}/groups", get(pool_groups))
+        .route(
+            "/v1/cohorts/pools/{id}/webhooks",
+            post(register_webhook).get(list_webhooks),
+        )
+        .route(
+            "/v1/cohorts/pools/{id}/webhooks/{webhook_id}",
+            delete(remove_webhook),
+        )
+        .route(
+            "/v1/cohorts/pools/{id}/webhooks/{webhook_id}/deliveries",
+            get(webhook_deliveries),
+        )
+        .route(
+            "/v1/cohorts/groups/{id}/projects",
+            post(create_project).get(list_projects),
+        )
+        .route(
+            "/v1/cohorts/groups/{id}/projects/{project_id}/tasks",
+            post(add_task),
+        )
+        .route(
+            "/v1/cohorts/groups/{id}/tasks/{task_id}",
+            patch(update_task),
+        )
         .route("/v1/me/groups", get(my_groups))
+        .route("/v1/me/groups/{id}", delete(leave_group))
         .route(
             "/v1/me/groups/{id}/steps/{step_id}/done",
             post(complete_step),
@@ -39,7 +70,25 @@ pub fn router(edge: &Edge) -> Router {
 
 /// The context's operations, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(create, read, join, leave, pool_groups, my_groups, complete_step))]
+#[openapi(paths(
+    create,
+    read,
+    close,
+    join,
+    leave,
+    pool_groups,
+    my_groups,
+    leave_group,
+    complete_step,
+    create_project,
+    list_projects,
+    add_task,
+    update_task,
+    register_webhook,
+    list_webhooks,
+    remove_webhook,
+    webhook_deliveries
+))]
 pub struct CohortsApi;
 
 /// The caller's organization's pool `id` (404 for any other).
@@ -165,6 +214,41 @@ pub(crate) async fn create(
             version: written.version,
         }),
     ))
+}
+
+/// Close a pool (admin, instructor): nobody joins any more and no batch forms; queued
+/// learners stay unplaced. Closing a closed pool changes nothing.
+#[utoipa::path(post, path = "/v1/cohorts/pools/{id}/close", tag = "cohorts", operation_id = "closePool",
+    params(("id" = Uuid, Path, description = "Pool id")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Closed: the pool's stream version", body = Accepted),
+        (status = 403, description = "Not an admin or instructor"),
+        (status = 404, description = "No such pool in your organization"),
+    ))]
+pub(crate) async fn close(
+    State(edge): State<Edge>,
+    caller: Caller,
+    request: RequestId,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Accepted>, ApiError> {
+    caller.spend_write(&edge)?;
+    pool_of(&edge, &caller, id).await?;
+    policy::require_any(&caller, &[Role::Admin, Role::Instructor])?;
+    let written = edge
+        .commands
+        .run::<CohortPool, CohortPools>(
+            id,
+            &PoolCommand::Close {
+                closed_by: caller.user_id,
+            },
+            &request.metadata(Some(&caller)),
+        )
+        .await
+        .map_err(|e| from_handle(e, pool_error))?;
+    Ok(Json(Accepted {
+        id,
+        version: written.version,
+    }))
 }
 
 /// Your ticket in a pool.
@@ -448,20 +532,61 @@ pub(crate) struct GroupView {
     pool_name: String,
     /// Members (user ids).
     members: Vec<Uuid>,
+    /// Members with their display names, in the order of `members`.
+    roster: Vec<MemberView>,
     /// When the batch formed it.
     formed_at: chrono::DateTime<chrono::Utc>,
 }
 
-impl From<pools::GroupRow> for GroupView {
-    fn from(row: pools::GroupRow) -> Self {
-        Self {
-            id: row.id,
-            pool_id: row.pool_id,
-            pool_name: row.pool_name,
-            members: row.members,
-            formed_at: row.formed_at,
-        }
-    }
+/// A member with their display name.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct MemberView {
+    /// User id.
+    user_id: Uuid,
+    /// Their display name (empty if the user is gone).
+    display_name: String,
+}
+
+/// `rows` as the API shows them, with every member's display name (one query).
+async fn group_views(
+    edge: &Edge,
+    organization_id: Uuid,
+    rows: Vec<pools::GroupRow>,
+) -> Result<Vec<(GroupView, bool)>, ApiError> {
+    let people: Vec<Uuid> = rows
+        .iter()
+        .flat_map(|g| g.members.iter().copied())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let names = edge
+        .sessions
+        .display_names(organization_id, &people)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let roster = row
+                .members
+                .iter()
+                .map(|m| MemberView {
+                    user_id: *m,
+                    display_name: names.get(m).cloned().unwrap_or_default(),
+                })
+                .collect();
+            (
+                GroupView {
+                    id: row.id,
+                    pool_id: row.pool_id,
+                    pool_name: row.pool_name,
+                    members: row.members,
+                    roster,
+                    formed_at: row.formed_at,
+                },
+                row.curriculum_ready,
+            )
+        })
+        .collect())
 }
 
 /// The groups a pool's batches formed (admin, instructor).
@@ -480,7 +605,8 @@ pub(crate) async fn pool_groups(
     pool_of(&edge, &caller, id).await?;
     policy::require_any(&caller, &[Role::Admin, Role::Instructor])?;
     let rows = pools::groups_of_pool(&edge.pool, caller.organization_id, id).await?;
-    Ok(Json(rows.into_iter().map(GroupView::from).collect()))
+    let views = group_views(&edge, caller.organization_id, rows).await?;
+    Ok(Json(views.into_iter().map(|(view, _)| view).collect()))
 }
 
 /// A step of your group's curriculum.
@@ -550,18 +676,19 @@ pub(crate) async fn my_groups(
             done: s.done,
         });
     }
+    let views = group_views(&edge, caller.organization_id, rows).await?;
     Ok(Json(
-        rows.into_iter()
-            .map(|row| {
-                let curriculum = row
-                    .curriculum_ready
-                    .then(|| steps.remove(&row.id).unwrap_or_default());
+        views
+            .into_iter()
+            .map(|(group, curriculum_ready)| {
+                let curriculum =
+                    curriculum_ready.then(|| steps.remove(&group.id).unwrap_or_default());
                 let progress = curriculum.as_ref().map(|steps| Progress {
                     done: steps.iter().filter(|s| s.done && !s.skipped).count(),
                     total: steps.iter().filter(|s| !s.skipped).count(),
                 });
                 MyGroupView {
-                    group: GroupView::from(row),
+                    group,
                     curriculum,
                     progress,
                 }
@@ -611,4 +738,522 @@ pub(crate) async fn complete_step(
         id,
         version: written.version,
     }))
+}
+
+/// A group command's refusal: not the caller's group, step, project or task is a 404.
+fn group_error(error: GroupError) -> ApiError {
+    match error {
+        GroupError::NotFound
+        | GroupError::NotAMember
+        | GroupError::NoSuchStep
+        | GroupError::NoSuchProject
+        | GroupError::NoSuchTask => ApiError::NotFound,
+        GroupError::Field(e) => ApiError::field(&e.field, e.reason),
+        other => ApiError::Conflict(other.to_string()),
+    }
+}
+
+/// Leave one of your groups: you keep no place in it, its workspace and curriculum are no
+/// longer yours. Leaving again changes nothing.
+#[utoipa::path(delete, path = "/v1/me/groups/{id}", tag = "cohorts", operation_id = "leaveGroup",
+    params(("id" = Uuid, Path, description = "Group id")), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Not a member any more"),
+        (status = 404, description = "Not one of your groups"),
+    ))]
+pub(crate) async fn leave_group(
+    State(edge): State<Edge>,
+    caller: Caller,
+    request: RequestId,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    caller.spend_write(&edge)?;
+    edge.commands
+        .run::<CohortGroup, CohortPools>(
+            id,
+            &GroupCommand::Leave {
+                learner_id: caller.user_id,
+            },
+            &request.metadata(Some(&caller)),
+        )
+        .await
+        .map_err(|e| from_handle(e, group_error))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's organization's group `id` that they may read: a member's, or any group for
+/// an admin or instructor (404 for anyone else: another organization's group, or a learner
+/// who is not in it).
+async fn readable_group(
+    edge: &Edge,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<pools::GroupRow, ApiError> {
+    let group = pools::group(&edge.pool, caller.organization_id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let staff = caller.has(Role::Admin) || caller.has(Role::Instructor);
+    if staff || group.members.contains(&caller.user_id) {
+        Ok(group)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// `POST /v1/cohorts/groups/{id}/projects`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateProject {
+    /// 1 to 200 characters, one line.
+    #[schema(min_length = 1, max_length = 200, format = "trellis:nonblank-line")]
+    title: String,
+}
+
+/// Start a project in your group's workspace (members).
+#[utoipa::path(post, path = "/v1/cohorts/groups/{id}/projects", tag = "cohorts",
+    operation_id = "createGroupProject", request_body = CreateProject,
+    params(("id" = Uuid, Path, description = "Group id")), security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created: the project's id and the group's version", body = Accepted),
+        (status = 404, description = "Not one of your groups"),
+        (status = 409, description = "The workspace holds 50 projects already"),
+        (status = 422, description = "Invalid title"),
+    ))]
+pub(crate) async fn create_project(
+    State(edge): State<Edge>,
+    caller: Caller,
+    request: RequestId,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<CreateProject>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    caller.spend_write(&edge)?;
+    let project_id = Uuid::now_v7();
+    let written = edge
+        .commands
+        .run::<CohortGroup, CohortPools>(
+            id,
+            &GroupCommand::CreateProject {
+                project_id,
+                title: body.title,
+                by: caller.user_id,
+            },
+            &request.metadata(Some(&caller)),
+        )
+        .await
+        .map_err(|e| from_handle(e, group_error))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Accepted {
+            id: project_id,
+            version: written.version,
+        }),
+    ))
+}
+
+/// A task of a project.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TaskView {
+    /// Id.
+    id: Uuid,
+    /// Title.
+    title: String,
+    /// The member doing it.
+    #[schema(nullable = true)]
+    assignee: Option<Uuid>,
+    /// `todo`, `doing` or `done`.
+    #[schema(pattern = "^(todo|doing|done)$")]
+    state: String,
+    /// Due date.
+    #[schema(nullable = true)]
+    due: Option<chrono::NaiveDate>,
+    /// Last change.
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A project with its tasks.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ProjectView {
+    /// Id.
+    id: Uuid,
+    /// Title.
+    title: String,
+    /// The member who started it.
+    created_by: Uuid,
+    /// When.
+    created_at: chrono::DateTime<chrono::Utc>,
+    /// Tasks, oldest first.
+    #[schema(value_type = Vec<TaskView>)]
+    tasks: serde_json::Value,
+}
+
+/// A group's workspace: its projects with their tasks, oldest first (members, and admins and
+/// instructors of the organization).
+#[utoipa::path(get, path = "/v1/cohorts/groups/{id}/projects", tag = "cohorts",
+    operation_id = "listGroupProjects",
+    params(("id" = Uuid, Path, description = "Group id")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Projects with their tasks", body = Vec<ProjectView>),
+        (status = 404, description = "No such group you may read"),
+    ))]
+pub(crate) async fn list_projects(
+    State(edge): State<Edge>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Vec<ProjectView>>, ApiError> {
+    readable_group(&edge, &caller, id).await?;
+    let rows = pools::workspace(&edge.pool, id).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|p| ProjectView {
+                id: p.id,
+                title: p.title,
+                created_by: p.created_by,
+                created_at: p.created_at,
+                tasks: p.tasks,
+            })
+            .collect(),
+    ))
+}
+
+/// `POST /v1/cohorts/groups/{id}/projects/{project_id}/tasks`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddTask {
+    /// 1 to 200 characters, one line.
+    #[schema(min_length = 1, max_length = 200, format = "trellis:nonblank-line")]
+    title: String,
+    /// A member of the group.
+    #[serde(default)]
+    #[schema(nullable = true)]
+    assignee: Option<Uuid>,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    #[schema(nullable = true)]
+    due: Option<chrono::NaiveDate>,
+}
+
+/// Add a task to a project of your group's workspace (members); it starts `todo`.
+#[utoipa::path(post, path = "/v1/cohorts/groups/{id}/projects/{project_id}/tasks", tag = "cohorts",
+    operation_id = "addGroupTask", request_body = AddTask,
+    params(("id" = Uuid, Path, description = "Group id"), ("project_id" = Uuid, Path, description = "Project id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Added: the task's id and the group's version", body = Accepted),
+        (status = 404, description = "Not one of your groups, or no such project"),
+        (status = 409, description = "The workspace holds 1,000 tasks already"),
+        (status = 422, description = "Invalid title, or an assignee who is not a member"),
+    ))]
+pub(crate) async fn add_task(
+    State(edge): State<Edge>,
+    caller: Caller,
+    request: RequestId,
+    ApiPath((id, project_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<AddTask>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    caller.spend_write(&edge)?;
+    let task_id = Uuid::now_v7();
+    let written = edge
+        .commands
+        .run::<CohortGroup, CohortPools>(
+            id,
+            &GroupCommand::AddTask {
+                project_id,
+                task_id,
+                title: body.title,
+                assignee: body.assignee,
+                due: body.due,
+                by: caller.user_id,
+            },
+            &request.metadata(Some(&caller)),
+        )
+        .await
+        .map_err(|e| from_handle(e, group_error))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Accepted {
+            id: task_id,
+            version: written.version,
+        }),
+    ))
+}
+
+/// A present field, even `null` (absent stays `None`: unchanged).
+fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// `PATCH /v1/cohorts/groups/{id}/tasks/{task_id}`: absent fields stay as they are.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateTask {
+    /// 1 to 200 characters, one line.
+    #[schema(min_length = 1, max_length = 200, format = "trellis:nonblank-line")]
+    title: Option<String>,
+    /// A member of the group, or `null` for nobody.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Uuid>, nullable = true)]
+    assignee: Option<Option<Uuid>>,
+    /// `todo`, `doing` or `done`.
+    #[schema(value_type = Option<String>, pattern = "^(todo|doing|done)$", nullable = false)]
+    state: Option<TaskState>,
+    /// `YYYY-MM-DD`, or `null` for none.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<chrono::NaiveDate>, nullable = true)]
+    due: Option<Option<chrono::NaiveDate>>,
+}
+
+/// Change a task of your group's workspace (members): title, assignee, state, due date.
+#[utoipa::path(patch, path = "/v1/cohorts/groups/{id}/tasks/{task_id}", tag = "cohorts",
+    operation_id = "updateGroupTask", request_body = UpdateTask,
+    params(("id" = Uuid, Path, description = "Group id"), ("task_id" = Uuid, Path, description = "Task id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed (or already so): the group's version", body = Accepted),
+        (status = 404, description = "Not one of your groups, or no such task"),
+        (status = 422, description = "Invalid title, or an assignee who is not a member"),
+    ))]
+pub(crate) async fn update_task(
+    State(edge): State<Edge>,
+    caller: Caller,
+    request: RequestId,
+    ApiPath((id, task_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<UpdateTask>,
+) -> Result<Json<Accepted>, ApiError> {
+    caller.spend_write(&edge)?;
+    let written = edge
+        .commands
+        .run::<CohortGroup, CohortPools>(
+            id,
+            &GroupCommand::UpdateTask {
+                task_id,
+                changes: TaskChanges {
+                    title: body.title,
+                    assignee: body.assignee,
+                    state: body.state,
+                    due: body.due,
+                },
+                by: caller.user_id,
+            },
+            &request.metadata(Some(&caller)),
+        )
+        .await
+        .map_err(|e| from_handle(e, group_error))?;
+    Ok(Json(Accepted {
+        id: task_id,
+        version: written.version,
+    }))
+}
+
+/// `POST /v1/cohorts/pools/{id}/webhooks`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RegisterWebhook {
+    /// `https://` (or `http://`) URL that receives the pool's group events; no user name or
+    /// password, no private address.
+    #[schema(min_length = 8, max_length = 2000, pattern = "^https?://")]
+    url: String,
+}
+
+/// A registered webhook, with its secret (shown this once).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct RegisteredWebhook {
+    /// Id.
+    id: Uuid,
+    /// The URL as stored.
+    url: String,
+    /// The HMAC-SHA256 key of `Trellis-Signature` (`sha256=<hex of HMAC(secret, body)>`).
+    /// Shown only now: store it.
+    secret: String,
+    /// The pool's webhooks stream version.
+    version: u64,
+}
+
+fn webhook_error(error: WebhookError) -> ApiError {
+    match error {
+        WebhookError::Field(e) => ApiError::field(&e.field, e.reason),
+        WebhookError::NotFound => ApiError::NotFound,
+        WebhookError::Duplicate => ApiError::Conflict(error.to_string()),
+    }
+}
+
+/// Register a webhook (admin, instructor): every group event of the pool from now on
+/// (`GroupsFormed`, `GroupOpened`, `CurriculumGenerated`, steps, members leaving, workspace
+/// changes, `PoolClosed`) is POSTed to it as JSON, signed, retried with backoff.
+#[utoipa::path(post, path = "/v1/cohorts/pools/{id}/webhooks", tag = "cohorts",
+    operation_id = "registerPoolWebhook", request_body = RegisterWebhook,
+    params(("id" = Uuid, Path, description = "Pool id")), security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Registered; the secret is shown only now", body = RegisteredWebhook),
+        (status = 403, description = "Not an admin or instructor"),
+        (status = 404, description = "No such pool in your organization"),
+        (status = 409, description = "The URL is registered already"),
+        (status = 422, description = "An invalid or private URL, or ten webhooks already"),
+    ))]
+pub(crate) async fn register_webhook(
+    State(edge): State<Edge>,
+    caller: Caller,
+    request: RequestId,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<RegisterWebhook>,
+) -> Result<(StatusCode, Json<RegisteredWebhook>), ApiError> {
+    caller.spend_write(&edge)?;
+    pool_of(&edge, &caller, id).await?;
+    policy::require_any(&caller, &[Role::Admin, Role::Instructor])?;
+    let url = crate::webhooks::check_target(&body.url, edge.config.webhooks_allow_private)
+        .map_err(|e| ApiError::field(&e.field, e.reason))?;
+    let webhook_id = Uuid::now_v7();
+    // The secret first: an append that fails leaves an unused secret, never a webhook
+    // without one.
+    let secret =
+        crate::webhooks::create_secret(&edge.pool, webhook_id, caller.organization_id).await?;
+    let written = edge
+        .commands
+        .run::<PoolWebhooks, CohortPools>(
+            id,
+            &WebhookCommand::Register {
+                webhook_id,
+                url: url.clone(),
+                registered_by: caller.user_id,
+            },
+            &request.metadata(Some(&caller)),
+        )
+        .await
+        .map_err(|e| from_handle(e, webhook_error))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RegisteredWebhook {
+            id: webhook_id,
+            url,
+            secret,
+            version: written.version,
+        }),
+    ))
+}
+
+/// A pool's webhook (without its secret).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct WebhookView {
+    /// Id.
+    id: Uuid,
+    /// Where events go.
+    url: String,
+    /// Who registered it.
+    registered_by: Uuid,
+    /// When.
+    registered_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A pool's active webhooks, oldest first (admin, instructor).
+#[utoipa::path(get, path = "/v1/cohorts/pools/{id}/webhooks", tag = "cohorts",
+    operation_id = "listPoolWebhooks",
+    params(("id" = Uuid, Path, description = "Pool id")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Webhooks", body = Vec<WebhookView>),
+        (status = 403, description = "Not an admin or instructor"),
+        (status = 404, description = "No such pool in your organization"),
+    ))]
+pub(crate) async fn list_webhooks(
+    State(edge): State<Edge>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Vec<WebhookView>>, ApiError> {
+    pool_of(&edge, &caller, id).await?;
+    policy::require_any(&caller, &[Role::Admin, Role::Instructor])?;
+    let rows = pools::webhooks(&edge.pool, caller.organization_id, id).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|w| WebhookView {
+                id: w.id,
+                url: w.url,
+                registered_by: w.registered_by,
+                registered_at: w.registered_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Remove a webhook (admin, instructor): nothing more is sent to it, pending retries
+/// included.
+#[utoipa::path(delete, path = "/v1/cohorts/pools/{id}/webhooks/{webhook_id}", tag = "cohorts",
+    operation_id = "removePoolWebhook",
+    params(("id" = Uuid, Path, description = "Pool id"), ("webhook_id" = Uuid, Path, description = "Webhook id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Not an admin or instructor"),
+        (status = 404, description = "No such pool or webhook"),
+    ))]
+pub(crate) async fn remove_webhook(
+    State(edge): State<Edge>,
+    caller: Caller,
+    request: RequestId,
+    ApiPath((id, webhook_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    caller.spend_write(&edge)?;
+    pool_of(&edge, &caller, id).await?;
+    policy::require_any(&caller, &[Role::Admin, Role::Instructor])?;
+    edge.commands
+        .run::<PoolWebhooks, CohortPools>(
+            id,
+            &WebhookCommand::Remove {
+                webhook_id,
+                removed_by: caller.user_id,
+            },
+            &request.metadata(Some(&caller)),
+        )
+        .await
+        .map_err(|e| from_handle(e, webhook_error))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `?limit=` of the delivery log.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeliveriesQuery {
+    /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
+}
+
+/// A webhook's delivery log, newest event first, each with every attempt (admin,
+/// instructor).
+#[utoipa::path(get, path = "/v1/cohorts/pools/{id}/webhooks/{webhook_id}/deliveries", tag = "cohorts",
+    operation_id = "listWebhookDeliveries",
+    params(("id" = Uuid, Path, description = "Pool id"), ("webhook_id" = Uuid, Path, description = "Webhook id"), DeliveriesQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Deliveries", body = Vec<crate::webhooks::DeliveryView>),
+        (status = 403, description = "Not an admin or instructor"),
+        (status = 404, description = "No such pool or webhook"),
+        (status = 422, description = "Invalid limit"),
+    ))]
+pub(crate) async fn webhook_deliveries(
+    State(edge): State<Edge>,
+    caller: Caller,
+    ApiPath((id, webhook_id)): ApiPath<(Uuid, Uuid)>,
+    ApiQuery(query): ApiQuery<DeliveriesQuery>,
+) -> Result<Json<Vec<crate::webhooks::DeliveryView>>, ApiError> {
+    pool_of(&edge, &caller, id).await?;
+    policy::require_any(&caller, &[Role::Admin, Role::Instructor])?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::field("limit", "must be 1 to 200"));
+    }
+    // A webhook of another pool (or organization) is no webhook here.
+    let known = pools::webhook_of_pool(&edge.pool, caller.organization_id, id, webhook_id).await?;
+    if !known {
+        return Err(ApiError::NotFound);
+    }
+    let rows = crate::webhooks::deliveries(
+        &edge.pool,
+        caller.organization_id,
+        webhook_id,
+        i64::from(limit),
+    )
+    .await?;
+    Ok(Json(rows))
 }

@@ -1,15 +1,25 @@
 //! The cohorts context's application side (seed 003): the `cohort_pools` read model of pools,
-//! tickets, groups and curricula ([`pools`]), the HTTP slice ([`http`]), and the two reactive
-//! services, the [`matcher`] and the [`curriculum`] (docs/cohorts.md).
+//! tickets, groups, curricula, workspaces and webhooks ([`pools`]), the HTTP slice ([`http`]),
+//! and the reactive services: the [`matcher`], the [`curriculum`] and the [`webhooks`]
+//! dispatcher (docs/cohorts.md).
 
 pub mod curriculum;
 pub mod http;
 pub mod matcher;
 pub mod pools;
+pub mod webhooks;
 
 pub use curriculum::{Curriculum, LearningSources};
 pub use matcher::Matcher;
 pub use pools::CohortPools;
+
+/// The context's own tables (webhook secrets and deliveries), migrated by their owner.
+pub fn migrations() -> trellis_store_postgres::migrations::Owned {
+    trellis_store_postgres::migrations::Owned::new(
+        "trellis-cohorts-app",
+        sqlx::migrate!("./migrations"),
+    )
+}
 
 /// Which users a cohorts event concerns (their audit and, later, their notifications and
 /// exports): the learner of a ticket, the members of a formed or opened group.
@@ -37,8 +47,23 @@ pub fn concerned_users(event: &trellis_kernel::RecordedEvent) -> Vec<uuid::Uuid>
         }
         Ok(
             GroupEvent::StepCompleted { learner_id, .. }
-            | GroupEvent::MemberLeftGroup { learner_id },
+            | GroupEvent::MemberLeftGroup { learner_id }
+            | GroupEvent::ProjectCreated {
+                created_by: learner_id,
+                ..
+            },
         ) => vec![learner_id],
+        // The member who changed a task and the one it is assigned to.
+        Ok(
+            GroupEvent::TaskAdded {
+                task, added_by: by, ..
+            }
+            | GroupEvent::TaskUpdated {
+                task,
+                updated_by: by,
+                ..
+            },
+        ) => std::iter::once(by).chain(task.assignee).collect(),
         Ok(GroupEvent::CurriculumGenerated { .. }) | Err(_) => Vec::new(),
     }
 }

@@ -1,11 +1,13 @@
-//! `cohort_pools`: each pool with its settings, status and queue size, and every ticket.
+//! `cohort_pools`: each pool with its settings, status and queue size, every ticket, the
+//! groups with their curricula and workspaces, and each pool's webhooks.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
-use trellis_cohorts::group::{CohortGroup, GroupEvent, StepKind};
+use trellis_cohorts::group::{CohortGroup, GroupEvent, StepKind, Task};
 use trellis_cohorts::pool::PoolEvent;
+use trellis_cohorts::webhooks::{PoolWebhooks, WebhookEvent};
 use trellis_kernel::{DomainEvent, RecordedEvent, VariantNames};
 use trellis_runtime::projection::{Projection, ProjectionError};
 use uuid::Uuid;
@@ -27,12 +29,18 @@ impl Projection for CohortPools {
     }
 
     fn version(&self) -> i32 {
-        3
+        4
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        static TYPES: std::sync::LazyLock<Vec<&'static str>> =
-            std::sync::LazyLock::new(|| [PoolEvent::VARIANTS, GroupEvent::VARIANTS].concat());
+        static TYPES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+            [
+                PoolEvent::VARIANTS,
+                GroupEvent::VARIANTS,
+                WebhookEvent::VARIANTS,
+            ]
+            .concat()
+        });
         &TYPES
     }
 
@@ -45,11 +53,12 @@ impl Projection for CohortPools {
         conn: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
+        use trellis_kernel::Aggregate;
         for event in events {
-            if event.stream_id.kind() == <CohortGroup as trellis_kernel::Aggregate>::KIND {
-                apply_group(conn, event).await?;
-            } else {
-                apply(conn, event).await?;
+            match event.stream_id.kind() {
+                CohortGroup::KIND => apply_group(conn, event).await?,
+                PoolWebhooks::KIND => apply_webhooks(conn, event).await?,
+                _ => apply(conn, event).await?,
             }
         }
         Ok(())
@@ -262,12 +271,107 @@ async fn apply_group(
             .execute(&mut *conn)
             .await?;
         }
+        GroupEvent::ProjectCreated {
+            project_id,
+            title,
+            created_by,
+        } => {
+            sqlx::query(
+                "INSERT INTO projects (project_id, group_id, title, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id) DO NOTHING",
+            )
+            .bind(project_id)
+            .bind(group)
+            .bind(title)
+            .bind(created_by)
+            .bind(event.recorded_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        GroupEvent::TaskAdded { task_id, task, .. }
+        | GroupEvent::TaskUpdated { task_id, task, .. } => {
+            upsert_task(conn, group, task_id, &task, event.recorded_at).await?;
+        }
     }
     sqlx::query("UPDATE groups SET version = $2 WHERE group_id = $1")
         .bind(group)
         .bind(event.stream_version as i64)
         .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+/// The task as it now stands (added or updated).
+async fn upsert_task(
+    conn: &mut PgConnection,
+    group: Uuid,
+    task_id: Uuid,
+    task: &Task,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tasks (task_id, group_id, project_id, title, assignee, state, due, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+         ON CONFLICT (task_id) DO UPDATE SET title = $4, assignee = $5, state = $6, due = $7, \
+             updated_at = $8",
+    )
+    .bind(task_id)
+    .bind(group)
+    .bind(task.project_id)
+    .bind(&task.title)
+    .bind(task.assignee)
+    .bind(task.state.as_str())
+    .bind(task.due)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn apply_webhooks(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<(), ProjectionError> {
+    let decoded = WebhookEvent::from_payload(&event.event_type, event.payload.clone())
+        .map_err(|e| ProjectionError::apply(event, e.to_string()))?;
+    let pool = event.stream_id.id();
+    match decoded {
+        WebhookEvent::WebhookRegistered {
+            webhook_id,
+            url,
+            registered_by,
+        } => {
+            let organization = ProjectionError::tenant_of(event)?;
+            sqlx::query(
+                "INSERT INTO webhooks (webhook_id, pool_id, organization_id, url, registered_by, \
+                     registered_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (webhook_id) DO NOTHING",
+            )
+            .bind(webhook_id)
+            .bind(pool)
+            .bind(organization)
+            .bind(url)
+            .bind(registered_by)
+            .bind(event.recorded_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        WebhookEvent::WebhookRemoved { webhook_id, .. } => {
+            sqlx::query("UPDATE webhooks SET removed_at = $2 WHERE webhook_id = $1")
+                .bind(webhook_id)
+                .bind(event.recorded_at)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    sqlx::query(
+        "INSERT INTO webhook_sets (pool_id, version) VALUES ($1, $2) \
+         ON CONFLICT (pool_id) DO UPDATE SET version = $2",
+    )
+    .bind(pool)
+    .bind(event.stream_version as i64)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -494,4 +598,117 @@ impl trellis_runtime::Shows<CohortGroup> for CohortPools {
 impl trellis_runtime::Shows<trellis_cohorts::pool::CohortPool> for CohortPools {
     const TABLE: &'static str = POOLS_TABLE;
     const ID_COLUMN: &'static str = "pool_id";
+}
+
+/// Commands on a pool's webhooks are visible once this read model applied them.
+impl trellis_runtime::Shows<PoolWebhooks> for CohortPools {
+    const TABLE: &'static str = "rm_cohort_pools.webhook_sets";
+    const ID_COLUMN: &'static str = "pool_id";
+}
+
+/// A project of a group's workspace with its tasks.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ProjectRow {
+    /// Id.
+    pub id: Uuid,
+    /// Title.
+    pub title: String,
+    /// The member who started it.
+    pub created_by: Uuid,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// Its tasks, oldest first: `[{id, title, assignee, state, due, updated_at}]`.
+    pub tasks: serde_json::Value,
+}
+
+/// The workspace of group `group_id`: its projects, oldest first, each with its tasks (one
+/// query).
+///
+/// # Errors
+/// Database failures.
+pub async fn workspace(db: &PgPool, group_id: Uuid) -> Result<Vec<ProjectRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.project_id AS id, p.title, p.created_by, p.created_at, \
+                COALESCE(jsonb_agg(jsonb_build_object('id', t.task_id, 'title', t.title, \
+                    'assignee', t.assignee, 'state', t.state, 'due', t.due, \
+                    'updated_at', t.updated_at) ORDER BY t.created_at, t.task_id) \
+                    FILTER (WHERE t.task_id IS NOT NULL), '[]') AS tasks \
+         FROM rm_cohort_pools.projects p \
+         LEFT JOIN rm_cohort_pools.tasks t ON t.project_id = p.project_id \
+         WHERE p.group_id = $1 GROUP BY p.project_id ORDER BY p.created_at, p.project_id",
+    )
+    .bind(group_id)
+    .fetch_all(db)
+    .await
+}
+
+/// The organization's group `id` (any pool).
+///
+/// # Errors
+/// Database failures.
+pub async fn group(
+    db: &PgPool,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<Option<GroupRow>, sqlx::Error> {
+    Ok(
+        groups(db, organization_id, "g.group_id = $2", id, "g.group_id")
+            .await?
+            .pop(),
+    )
+}
+
+/// A pool's webhook (never its secret).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct WebhookRow {
+    /// Id.
+    pub id: Uuid,
+    /// Where events go.
+    pub url: String,
+    /// Who registered it.
+    pub registered_by: Uuid,
+    /// When.
+    pub registered_at: DateTime<Utc>,
+}
+
+/// The active webhooks of the organization's pool `pool_id`, oldest first.
+///
+/// # Errors
+/// Database failures.
+pub async fn webhooks(
+    db: &PgPool,
+    organization_id: Uuid,
+    pool_id: Uuid,
+) -> Result<Vec<WebhookRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT webhook_id AS id, url, registered_by, registered_at \
+         FROM rm_cohort_pools.webhooks \
+         WHERE organization_id = $1 AND pool_id = $2 AND removed_at IS NULL \
+         ORDER BY registered_at, webhook_id",
+    )
+    .bind(organization_id)
+    .bind(pool_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Whether `webhook_id` (active or removed) belongs to the organization's pool `pool_id`.
+///
+/// # Errors
+/// Database failures.
+pub async fn webhook_of_pool(
+    db: &PgPool,
+    organization_id: Uuid,
+    pool_id: Uuid,
+    webhook_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM rm_cohort_pools.webhooks \
+         WHERE organization_id = $1 AND pool_id = $2 AND webhook_id = $3)",
+    )
+    .bind(organization_id)
+    .bind(pool_id)
+    .bind(webhook_id)
+    .fetch_one(db)
+    .await
 }

@@ -1,6 +1,10 @@
 //! A formed group: its members, the curriculum the curriculum service generated for it, each
 //! member's steps done, and members who left.
 //!
+//! The group's workspace (seed 003's project service) lives on the same stream: projects,
+//! and tasks with a title, an assignee among the members, a state (todo, doing, done) and a
+//! due date. Only current members change it.
+//!
 //! The group's stream opens with `GroupOpened`, appended by the matcher after the pool's
 //! `GroupsFormed` (the same members, the group id the batch gave): opening twice changes
 //! nothing, so a matcher restarted between the two appends simply opens it again.
@@ -13,7 +17,7 @@ use trellis_kernel::{Aggregate, DomainEvent};
 use uuid::Uuid;
 
 use crate::FieldError;
-use crate::limits::{STEP_TITLE_MAX, STEPS_MAX};
+use crate::limits::{PROJECTS_MAX, STEP_TITLE_MAX, STEPS_MAX, TASKS_MAX, WORK_TITLE_MAX};
 use crate::pool::Member;
 
 /// What a curriculum step points at.
@@ -45,6 +49,58 @@ pub struct Step {
     pub skipped_by: Vec<Uuid>,
 }
 
+/// Where a task stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Not started.
+    #[default]
+    Todo,
+    /// In progress.
+    Doing,
+    /// Finished.
+    Done,
+}
+
+impl TaskState {
+    /// `todo`, `doing` or `done`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Todo => "todo",
+            Self::Doing => "doing",
+            Self::Done => "done",
+        }
+    }
+}
+
+/// A task as it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// Its project.
+    pub project_id: Uuid,
+    /// Title.
+    pub title: String,
+    /// The member doing it.
+    pub assignee: Option<Uuid>,
+    /// Where it stands.
+    pub state: TaskState,
+    /// When it is due.
+    pub due: Option<chrono::NaiveDate>,
+}
+
+/// What a task update changes (absent fields stay as they are; `Some(None)` clears).
+#[derive(Debug, Clone, Default)]
+pub struct TaskChanges {
+    /// New title.
+    pub title: Option<String>,
+    /// New assignee, or none.
+    pub assignee: Option<Option<Uuid>>,
+    /// New state.
+    pub state: Option<TaskState>,
+    /// New due date, or none.
+    pub due: Option<Option<chrono::NaiveDate>>,
+}
+
 /// Commands.
 #[derive(Debug, Clone)]
 pub enum GroupCommand {
@@ -73,6 +129,39 @@ pub enum GroupCommand {
     Leave {
         /// The member.
         learner_id: Uuid,
+    },
+    /// A member starts a project in the group's workspace.
+    CreateProject {
+        /// The new project's id.
+        project_id: Uuid,
+        /// Title.
+        title: String,
+        /// The member.
+        by: Uuid,
+    },
+    /// A member adds a task to a project.
+    AddTask {
+        /// The project.
+        project_id: Uuid,
+        /// The new task's id.
+        task_id: Uuid,
+        /// Title.
+        title: String,
+        /// A member, or nobody yet.
+        assignee: Option<Uuid>,
+        /// Due date.
+        due: Option<chrono::NaiveDate>,
+        /// The member.
+        by: Uuid,
+    },
+    /// A member changes a task.
+    UpdateTask {
+        /// The task.
+        task_id: Uuid,
+        /// What changes.
+        changes: TaskChanges,
+        /// The member.
+        by: Uuid,
     },
 }
 
@@ -106,6 +195,35 @@ pub enum GroupEvent {
         /// The member.
         learner_id: Uuid,
     },
+    /// A member started a project.
+    ProjectCreated {
+        /// The project.
+        project_id: Uuid,
+        /// Title.
+        title: String,
+        /// The member.
+        created_by: Uuid,
+    },
+    /// A member added a task (state `todo`).
+    TaskAdded {
+        /// The task.
+        task_id: Uuid,
+        /// The task as added.
+        #[serde(flatten)]
+        task: Task,
+        /// The member.
+        added_by: Uuid,
+    },
+    /// A member changed a task: the task as it now is.
+    TaskUpdated {
+        /// The task.
+        task_id: Uuid,
+        /// The task as it now is.
+        #[serde(flatten)]
+        task: Task,
+        /// The member.
+        updated_by: Uuid,
+    },
 }
 
 impl DomainEvent for GroupEvent {
@@ -115,6 +233,9 @@ impl DomainEvent for GroupEvent {
             Self::CurriculumGenerated { .. } => "CurriculumGenerated",
             Self::StepCompleted { .. } => "StepCompleted",
             Self::MemberLeftGroup { .. } => "MemberLeftGroup",
+            Self::ProjectCreated { .. } => "ProjectCreated",
+            Self::TaskAdded { .. } => "TaskAdded",
+            Self::TaskUpdated { .. } => "TaskUpdated",
         }
     }
 }
@@ -134,6 +255,10 @@ pub struct GroupState {
     pub steps: Vec<Uuid>,
     /// Steps done per member.
     pub done: BTreeMap<Uuid, BTreeSet<Uuid>>,
+    /// The workspace's projects.
+    pub projects: BTreeSet<Uuid>,
+    /// The workspace's tasks.
+    pub tasks: BTreeMap<Uuid, Task>,
 }
 
 /// Rules.
@@ -154,6 +279,15 @@ pub enum GroupError {
     /// No such step (404).
     #[error("no such step")]
     NoSuchStep,
+    /// No such project in the group (404).
+    #[error("no such project")]
+    NoSuchProject,
+    /// No such task in the group (404).
+    #[error("no such task")]
+    NoSuchTask,
+    /// The workspace holds as many projects or tasks as it may (409).
+    #[error("the workspace holds at most {0}")]
+    WorkspaceFull(&'static str),
     /// A request field breaks a rule (422 naming it).
     #[error(transparent)]
     Field(#[from] FieldError),
@@ -181,6 +315,109 @@ fn check_steps(steps: &[Step], members: &BTreeSet<Uuid>) -> Result<(), FieldErro
         }
     }
     Ok(())
+}
+
+/// `title` as a one-line title of the workspace (trimmed), or the field's 422.
+fn work_title(title: &str) -> Result<String, FieldError> {
+    let title = title.trim();
+    check_line(title, WORK_TITLE_MAX).map_err(|p| FieldError::new("title", p.to_string()))?;
+    Ok(title.to_owned())
+}
+
+/// `assignee` is nobody or a current member.
+fn check_assignee(state: &GroupState, assignee: Option<Uuid>) -> Result<(), FieldError> {
+    match assignee {
+        Some(member) if !state.members.contains(&member) => {
+            Err(FieldError::new("assignee", "is not a member of the group"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The workspace's rules (the caller is a current member).
+fn decide_work(state: &GroupState, command: &GroupCommand) -> Result<Vec<GroupEvent>, GroupError> {
+    match command {
+        GroupCommand::CreateProject {
+            project_id,
+            title,
+            by,
+        } => {
+            if state.projects.contains(project_id) {
+                return Ok(Vec::new());
+            }
+            if state.projects.len() >= PROJECTS_MAX {
+                return Err(GroupError::WorkspaceFull("50 projects"));
+            }
+            Ok(vec![GroupEvent::ProjectCreated {
+                project_id: *project_id,
+                title: work_title(title)?,
+                created_by: *by,
+            }])
+        }
+        GroupCommand::AddTask {
+            project_id,
+            task_id,
+            title,
+            assignee,
+            due,
+            by,
+        } => {
+            if !state.projects.contains(project_id) {
+                return Err(GroupError::NoSuchProject);
+            }
+            if state.tasks.contains_key(task_id) {
+                return Ok(Vec::new());
+            }
+            if state.tasks.len() >= TASKS_MAX {
+                return Err(GroupError::WorkspaceFull("1000 tasks"));
+            }
+            check_assignee(state, *assignee)?;
+            Ok(vec![GroupEvent::TaskAdded {
+                task_id: *task_id,
+                task: Task {
+                    project_id: *project_id,
+                    title: work_title(title)?,
+                    assignee: *assignee,
+                    state: TaskState::Todo,
+                    due: *due,
+                },
+                added_by: *by,
+            }])
+        }
+        GroupCommand::UpdateTask {
+            task_id,
+            changes,
+            by,
+        } => {
+            let current = state.tasks.get(task_id).ok_or(GroupError::NoSuchTask)?;
+            let mut task = current.clone();
+            if let Some(title) = &changes.title {
+                task.title = work_title(title)?;
+            }
+            if let Some(assignee) = changes.assignee {
+                // Keeping a member who since left is allowed; a new assignee is a member.
+                if assignee != current.assignee {
+                    check_assignee(state, assignee)?;
+                }
+                task.assignee = assignee;
+            }
+            if let Some(new_state) = changes.state {
+                task.state = new_state;
+            }
+            if let Some(due) = changes.due {
+                task.due = due;
+            }
+            if &task == current {
+                return Ok(Vec::new());
+            }
+            Ok(vec![GroupEvent::TaskUpdated {
+                task_id: *task_id,
+                task,
+                updated_by: *by,
+            }])
+        }
+        _ => Ok(Vec::new()),
+    }
 }
 
 impl Aggregate for CohortGroup {
@@ -257,6 +494,14 @@ impl Aggregate for CohortGroup {
                     learner_id: *learner_id,
                 }])
             }
+            GroupCommand::CreateProject { by, .. }
+            | GroupCommand::AddTask { by, .. }
+            | GroupCommand::UpdateTask { by, .. } => {
+                if !state.members.contains(by) {
+                    return Err(GroupError::NotAMember);
+                }
+                decide_work(state, command)
+            }
         }
     }
 
@@ -279,6 +524,13 @@ impl Aggregate for CohortGroup {
             GroupEvent::MemberLeftGroup { learner_id } => {
                 state.members.remove(learner_id);
                 state.left.insert(*learner_id);
+            }
+            GroupEvent::ProjectCreated { project_id, .. } => {
+                state.projects.insert(*project_id);
+            }
+            GroupEvent::TaskAdded { task_id, task, .. }
+            | GroupEvent::TaskUpdated { task_id, task, .. } => {
+                state.tasks.insert(*task_id, task.clone());
             }
         }
     }

@@ -9,12 +9,15 @@
 //!   left meanwhile makes the append conflict and the matcher re-forms the batch. No ticket
 //!   is placed twice or after leaving, and every queued ticket of a batch is either placed or
 //!   told why not (ADR 0014).
-//! - [`group::CohortGroup`]: one formed group: members, curriculum, steps done, departures.
+//! - [`group::CohortGroup`]: one formed group: members, curriculum, steps done, departures,
+//!   and its workspace (projects and tasks).
+//! - [`webhooks::PoolWebhooks`]: the URLs a pool's group events are delivered to.
 
 pub mod group;
 pub mod limits;
 pub mod pool;
 mod values;
+pub mod webhooks;
 
 pub use values::{
     BUILTIN_ATTRIBUTES, BatchRule, Criterion, Day, GroupSize, LearnerProfile, Mode, SkillLevel,

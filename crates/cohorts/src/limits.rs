@@ -28,3 +28,13 @@ pub const REASON_MAX: usize = 500;
 pub const STEPS_MAX: usize = 200;
 /// Longest step title (characters).
 pub const STEP_TITLE_MAX: usize = 300;
+/// Most projects of one group's workspace.
+pub const PROJECTS_MAX: usize = 50;
+/// Most tasks of one group's workspace (all projects).
+pub const TASKS_MAX: usize = 1_000;
+/// Longest project or task title (characters).
+pub const WORK_TITLE_MAX: usize = 200;
+/// Most webhooks a pool delivers to at once.
+pub const WEBHOOKS_MAX: usize = 10;
+/// Longest webhook URL (characters).
+pub const WEBHOOK_URL_MAX: usize = 2_000;

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
-use trellis_cohorts::group::{CohortGroup, GroupCommand, GroupError, GroupEvent, Step, StepKind};
+use trellis_cohorts::group::{
+    CohortGroup, GroupCommand, GroupError, GroupEvent, Step, StepKind, Task, TaskChanges, TaskState,
+};
 use trellis_cohorts::pool::{
     CohortPool, FormedGroup, Member, PoolCommand, PoolError, PoolEvent, Unplaced, group_id,
 };
@@ -609,4 +611,219 @@ fn a_learners_overlapping_slots_are_one_range_of_their_week() {
         trellis_cohorts::utc_offset_minutes("Asia/Kolkata", jiff::Timestamp::UNIX_EPOCH),
         Some(330)
     );
+}
+
+fn project_created() -> GroupEvent {
+    GroupEvent::ProjectCreated {
+        project_id: id(800),
+        title: "Capstone".into(),
+        created_by: id(101),
+    }
+}
+
+fn task(assignee: Option<Uuid>, state: TaskState) -> Task {
+    Task {
+        project_id: id(800),
+        title: "Write the parser".into(),
+        assignee,
+        state,
+        due: chrono::NaiveDate::from_ymd_opt(2027, 1, 15),
+    }
+}
+
+#[test]
+fn members_plan_projects_and_tasks_in_their_workspace() {
+    let create = GroupCommand::CreateProject {
+        project_id: id(800),
+        title: "  Capstone ".into(),
+        by: id(101),
+    };
+    AggregateTest::<CohortGroup>::given(vec![opened()])
+        .when(create.clone())
+        .then_events(vec![project_created()]);
+    // A retried request changes nothing.
+    AggregateTest::<CohortGroup>::given(vec![opened(), project_created()])
+        .when(create)
+        .then_events(vec![]);
+    let add = GroupCommand::AddTask {
+        project_id: id(800),
+        task_id: id(810),
+        title: "Write the parser".into(),
+        assignee: Some(id(102)),
+        due: chrono::NaiveDate::from_ymd_opt(2027, 1, 15),
+        by: id(101),
+    };
+    let added = GroupEvent::TaskAdded {
+        task_id: id(810),
+        task: task(Some(id(102)), TaskState::Todo),
+        added_by: id(101),
+    };
+    AggregateTest::<CohortGroup>::given(vec![opened(), project_created()])
+        .when(add.clone())
+        .then_events(vec![added.clone()]);
+    let given = vec![opened(), project_created(), added];
+    AggregateTest::<CohortGroup>::given(given.clone())
+        .when(GroupCommand::UpdateTask {
+            task_id: id(810),
+            changes: TaskChanges {
+                state: Some(TaskState::Doing),
+                due: Some(None),
+                ..TaskChanges::default()
+            },
+            by: id(102),
+        })
+        .then_events(vec![GroupEvent::TaskUpdated {
+            task_id: id(810),
+            task: Task {
+                due: None,
+                ..task(Some(id(102)), TaskState::Doing)
+            },
+            updated_by: id(102),
+        }]);
+    // Setting what is already there is no change.
+    AggregateTest::<CohortGroup>::given(given.clone())
+        .when(GroupCommand::UpdateTask {
+            task_id: id(810),
+            changes: TaskChanges {
+                state: Some(TaskState::Todo),
+                assignee: Some(Some(id(102))),
+                ..TaskChanges::default()
+            },
+            by: id(101),
+        })
+        .then_events(vec![]);
+}
+
+#[test]
+fn the_workspace_is_the_members_and_assignees_are_members() {
+    let given = vec![opened(), project_created()];
+    AggregateTest::<CohortGroup>::given(given.clone())
+        .when(GroupCommand::CreateProject {
+            project_id: id(801),
+            title: "Mine".into(),
+            by: id(999),
+        })
+        .then_error(GroupError::NotAMember);
+    AggregateTest::<CohortGroup>::given(given.clone())
+        .when(GroupCommand::AddTask {
+            project_id: id(800),
+            task_id: id(811),
+            title: "Review".into(),
+            assignee: Some(id(999)),
+            due: None,
+            by: id(101),
+        })
+        .then_error(GroupError::Field(FieldError::new(
+            "assignee",
+            "is not a member of the group",
+        )));
+    AggregateTest::<CohortGroup>::given(given.clone())
+        .when(GroupCommand::AddTask {
+            project_id: id(899),
+            task_id: id(811),
+            title: "Review".into(),
+            assignee: None,
+            due: None,
+            by: id(101),
+        })
+        .then_error(GroupError::NoSuchProject);
+    AggregateTest::<CohortGroup>::given(given.clone())
+        .when(GroupCommand::UpdateTask {
+            task_id: id(899),
+            changes: TaskChanges::default(),
+            by: id(101),
+        })
+        .then_error(GroupError::NoSuchTask);
+    AggregateTest::<CohortGroup>::given(given.clone())
+        .when(GroupCommand::CreateProject {
+            project_id: id(801),
+            title: "two\nlines".into(),
+            by: id(101),
+        })
+        .then_error(GroupError::Field(FieldError::new(
+            "title",
+            trellis_kernel::text::check_line("two\nlines", 200)
+                .unwrap_err()
+                .to_string(),
+        )));
+    // A member who left no longer works in the group.
+    let mut after = given;
+    after.push(GroupEvent::MemberLeftGroup {
+        learner_id: id(102),
+    });
+    AggregateTest::<CohortGroup>::given(after)
+        .when(GroupCommand::CreateProject {
+            project_id: id(801),
+            title: "Later".into(),
+            by: id(102),
+        })
+        .then_error(GroupError::NotAMember);
+}
+
+#[test]
+fn a_pool_registers_and_removes_webhooks() {
+    use trellis_cohorts::webhooks::{PoolWebhooks, WebhookCommand, WebhookError, WebhookEvent};
+    let register = |n: u128, url: &str| WebhookCommand::Register {
+        webhook_id: id(300 + n),
+        url: url.into(),
+        registered_by: id(1),
+    };
+    let registered = WebhookEvent::WebhookRegistered {
+        webhook_id: id(301),
+        url: "https://hooks.example.com/trellis".into(),
+        registered_by: id(1),
+    };
+    AggregateTest::<PoolWebhooks>::given_no_events()
+        .when(register(1, " https://hooks.example.com/trellis "))
+        .then_events(vec![registered.clone()]);
+    AggregateTest::<PoolWebhooks>::given(vec![registered.clone()])
+        .when(register(1, "https://hooks.example.com/trellis"))
+        .then_events(vec![]);
+    AggregateTest::<PoolWebhooks>::given(vec![registered.clone()])
+        .when(register(2, "https://hooks.example.com/trellis"))
+        .then_error(WebhookError::Duplicate);
+    for (url, reason) in [
+        ("ftp://example.com/x", "must be http:// or https://"),
+        (
+            "https://user:pw@example.com/",
+            "must not carry a user name or password",
+        ),
+        (
+            "https://example.com/a b",
+            "must not contain spaces or control characters",
+        ),
+        ("https://example.com/#top", "must not have a #fragment"),
+    ] {
+        AggregateTest::<PoolWebhooks>::given_no_events()
+            .when(register(3, url))
+            .then_error(WebhookError::Field(FieldError::new("url", reason)));
+    }
+    let removed = WebhookEvent::WebhookRemoved {
+        webhook_id: id(301),
+        removed_by: id(2),
+    };
+    let remove = WebhookCommand::Remove {
+        webhook_id: id(301),
+        removed_by: id(2),
+    };
+    AggregateTest::<PoolWebhooks>::given(vec![registered.clone()])
+        .when(remove.clone())
+        .then_events(vec![removed.clone()]);
+    AggregateTest::<PoolWebhooks>::given(vec![registered.clone(), removed.clone()])
+        .when(remove)
+        .then_events(vec![]);
+    // A removed webhook's URL may be registered again, under a new id.
+    AggregateTest::<PoolWebhooks>::given(vec![registered, removed])
+        .when(register(2, "https://hooks.example.com/trellis"))
+        .then_events(vec![WebhookEvent::WebhookRegistered {
+            webhook_id: id(302),
+            url: "https://hooks.example.com/trellis".into(),
+            registered_by: id(1),
+        }]);
+    AggregateTest::<PoolWebhooks>::given_no_events()
+        .when(WebhookCommand::Remove {
+            webhook_id: id(309),
+            removed_by: id(2),
+        })
+        .then_error(WebhookError::NotFound);
 }

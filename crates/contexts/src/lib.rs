@@ -214,12 +214,15 @@ pub fn cohorts() -> ContextModule {
     ContextModule::new("cohorts")
         .aggregate::<CohortPool>()
         .aggregate::<CohortGroup>()
+        .aggregate::<trellis_cohorts::webhooks::PoolWebhooks>()
         .projection(trellis_cohorts_app::CohortPools)
+        .migrations(trellis_cohorts_app::migrations)
         .http(trellis_cohorts_app::http::router, || {
             <trellis_cohorts_app::http::CohortsApi as utoipa::OpenApi>::openapi()
         })
         .service(matcher())
         .service(curriculum())
+        .service(webhooks())
         .personal_data(trellis_cohorts::PERSONAL_DATA)
         .owners(trellis_cohorts_app::concerned_users)
 }
@@ -294,6 +297,39 @@ impl trellis_cohorts_app::LearningSources for CatalogAndLibrary {
                 minutes: u32::try_from(r.duration_minutes).unwrap_or(0),
             })
             .collect())
+    }
+}
+
+/// The webhook dispatcher: records each group event's deliveries as a consumer-group member
+/// of `trellis.cohorts`, and delivers them (signed, retried with backoff) beside it.
+fn webhooks() -> Service {
+    Service {
+        name: "webhooks",
+        reads: &["cohorts"],
+        start: |deps| {
+            Box::pin(async move {
+                let settings =
+                    trellis_cohorts_app::webhooks::WebhookSettings::from_lookup(&*deps.settings)?;
+                let client = trellis_cohorts_app::webhooks::client(&settings)?;
+                let deliver: BoxFuture<'static, anyhow::Result<()>> = Box::pin({
+                    let pool = deps.pool.clone();
+                    let shutdown = (deps.shutdown)();
+                    async move {
+                        trellis_cohorts_app::webhooks::deliver_periodically(
+                            pool, client, settings, shutdown,
+                        )
+                        .await;
+                        Ok(())
+                    }
+                });
+                Ok(StartedService {
+                    handler: Arc::new(trellis_cohorts_app::webhooks::Dispatcher::new(
+                        deps.store, deps.pool,
+                    )),
+                    tasks: vec![deliver],
+                })
+            })
+        },
     }
 }
 

@@ -83,6 +83,9 @@ pub struct ApiConfig {
     /// Commands (requests that may append events) per user per minute
     /// (`TRELLIS_WRITE_LIMIT_USER`, default 120).
     pub write_limit_per_user: u32,
+    /// Whether outgoing webhooks may be registered for loopback, private and link-local
+    /// addresses (`TRELLIS_WEBHOOKS_ALLOW_PRIVATE=1`; development and tests only).
+    pub webhooks_allow_private: bool,
 }
 
 /// Limits of the listener against slow or greedy clients.
@@ -258,6 +261,7 @@ impl Default for ApiConfig {
             connections: ConnectionLimits::default(),
             expensive_limit_per_user: 60,
             write_limit_per_user: 120,
+            webhooks_allow_private: false,
         }
     }
 }
@@ -343,6 +347,8 @@ impl ApiConfig {
             config.ops_token = Some(Secret::new(token));
         }
         config.kafka_brokers = lookup("KAFKA_BROKERS").filter(|b| !b.trim().is_empty());
+        config.webhooks_allow_private = lookup("TRELLIS_WEBHOOKS_ALLOW_PRIVATE")
+            .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
         for (name, slot) in [
             (
                 "TRELLIS_LOGIN_LIMIT_ACCOUNT",

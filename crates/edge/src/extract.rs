@@ -85,15 +85,37 @@ impl Caller {
     }
 }
 
-/// The token of an `Authorization: Bearer …` header.
+/// The token of an `Authorization: Bearer …` header or, on a WebSocket upgrade only (browsers
+/// cannot set headers there), of a `bearer.<token>` entry of `Sec-WebSocket-Protocol`.
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    if let Some(header) = parts.headers.get(AUTHORIZATION) {
+        return header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized);
+    }
+    let upgrade = parts
+        .headers
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrade {
+        return Err(ApiError::Unauthorized);
+    }
     parts
         .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix(WEBSOCKET_BEARER))
         .ok_or(ApiError::Unauthorized)
 }
+
+/// The `Sec-WebSocket-Protocol` entry prefix that carries an access token (`bearer.<token>`),
+/// offered beside the protocol itself (`trellis.v1`), which the server selects.
+pub const WEBSOCKET_BEARER: &str = "bearer.";
 
 impl<S> FromRequestParts<S> for Caller
 where

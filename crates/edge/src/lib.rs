@@ -102,6 +102,17 @@ pub trait Sessions: Send + Sync + 'static {
         organization_id: Uuid,
         session: Uuid,
     ) -> Result<Option<Principal>, sqlx::Error>;
+
+    /// The display names of those of `users` who belong to `organization_id` (others are
+    /// absent): what other contexts show beside a user id.
+    ///
+    /// # Errors
+    /// Database failures.
+    async fn display_names(
+        &self,
+        organization_id: Uuid,
+        users: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, String>, sqlx::Error>;
 }
 
 /// The state every context's HTTP slice reaches (through `FromRef`).

@@ -174,4 +174,20 @@ impl Sessions for IdentitySessions {
             manager_id: user.manager_id,
         }))
     }
+
+    async fn display_names(
+        &self,
+        organization_id: Uuid,
+        users: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, String>, sqlx::Error> {
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT user_id, display_name FROM rm_identity_users.users \
+             WHERE organization_id = $1 AND user_id = ANY($2)",
+        )
+        .bind(organization_id)
+        .bind(users)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
 }

@@ -140,7 +140,13 @@ pub struct ServiceDeps {
     pub pool: sqlx::PgPool,
     /// Resolves when the process drains.
     pub shutdown: Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>,
+    /// The process's settings by name: the environment, then `TRELLIS_CONFIG`'s file (tests
+    /// pass their own).
+    pub settings: SettingsLookup,
 }
+
+/// A process's settings by name.
+pub type SettingsLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// A started service: the handler its consumer runs, and its background tasks.
 pub struct StartedService {
