@@ -429,9 +429,15 @@ async fn a_formed_group_gets_a_personal_curriculum_and_progress() {
         .await;
     let pool = json_of(pool).await["id"].as_str().unwrap().to_owned();
     let mut tokens = Vec::new();
+    let mut live = None;
     for level in [4, 1, 0] {
         let (_, email) = app.create_user(&admin, &["learner"], None).await;
         let token = app.token(&email).await;
+        if live.is_none() {
+            let stream = app.get("/v1/me/events", Some(&token)).await;
+            assert_eq!(stream.status(), 200);
+            live = Some(stream);
+        }
         let skills = if level > 0 {
             json!([{"skill_id": skill, "level": level}])
         } else {
@@ -471,6 +477,18 @@ async fn a_formed_group_gets_a_personal_curriculum_and_progress() {
         )
         .await;
         panic!("no curriculum: {groups}\ngroup stream: {audit}");
+    }
+    // The first member heard of the curriculum live.
+    let mut live = live.unwrap();
+    let mut received = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !received.contains("event: CurriculumGenerated") {
+        let chunk = tokio::time::timeout_at(deadline, live.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no CurriculumGenerated over SSE: {received}"))
+            .unwrap()
+            .unwrap();
+        received.push_str(&String::from_utf8_lossy(&chunk));
     }
     let steps = groups[0]["curriculum"].as_array().unwrap();
     assert_eq!(steps.len(), 1, "{groups}");

@@ -45,6 +45,7 @@ pub fn concerned_users(event: &trellis_kernel::RecordedEvent) -> Vec<uuid::Uuid>
         Ok(GroupEvent::GroupOpened { members, .. }) => {
             members.iter().map(|m| m.learner_id).collect()
         }
+        Ok(GroupEvent::CurriculumGenerated { members, .. }) => members,
         Ok(
             GroupEvent::StepCompleted { learner_id, .. }
             | GroupEvent::MemberLeftGroup { learner_id }
@@ -64,6 +65,6 @@ pub fn concerned_users(event: &trellis_kernel::RecordedEvent) -> Vec<uuid::Uuid>
                 ..
             },
         ) => std::iter::once(by).chain(task.assignee).collect(),
-        Ok(GroupEvent::CurriculumGenerated { .. }) | Err(_) => Vec::new(),
+        Err(_) => Vec::new(),
     }
 }

@@ -220,7 +220,7 @@ async fn apply_group(
             .execute(&mut *conn)
             .await?;
         }
-        GroupEvent::CurriculumGenerated { steps } => {
+        GroupEvent::CurriculumGenerated { steps, .. } => {
             for (position, step) in steps.iter().enumerate() {
                 sqlx::query(
                     "INSERT INTO group_steps (group_id, step_id, position, title, kind, ref_id, \

@@ -178,10 +178,14 @@ pub enum GroupEvent {
         /// Members.
         members: Vec<Member>,
     },
-    /// Its curriculum was generated.
+    /// Its curriculum was generated (v2 names the members it was made for, so each of them
+    /// is told; v1 events read as made for nobody in particular).
     CurriculumGenerated {
         /// Steps, in order.
         steps: Vec<Step>,
+        /// The members when it was generated.
+        #[serde(default)]
+        members: Vec<Uuid>,
     },
     /// A member finished a step.
     StepCompleted {
@@ -236,6 +240,13 @@ impl DomainEvent for GroupEvent {
             Self::ProjectCreated { .. } => "ProjectCreated",
             Self::TaskAdded { .. } => "TaskAdded",
             Self::TaskUpdated { .. } => "TaskUpdated",
+        }
+    }
+
+    fn schema_version(&self) -> u32 {
+        match self {
+            Self::CurriculumGenerated { .. } => 2,
+            _ => 1,
         }
     }
 }
@@ -459,6 +470,7 @@ impl Aggregate for CohortGroup {
                 check_steps(steps, &everyone)?;
                 Ok(vec![GroupEvent::CurriculumGenerated {
                     steps: steps.clone(),
+                    members: state.members.iter().copied().collect(),
                 }])
             }
             GroupCommand::CompleteStep {
@@ -511,7 +523,7 @@ impl Aggregate for CohortGroup {
                 state.exists = true;
                 state.members = members.iter().map(|m| m.learner_id).collect();
             }
-            GroupEvent::CurriculumGenerated { steps } => {
+            GroupEvent::CurriculumGenerated { steps, .. } => {
                 state.curriculum = true;
                 state.steps = steps.iter().map(|s| s.id).collect();
             }
@@ -534,4 +546,18 @@ impl Aggregate for CohortGroup {
             }
         }
     }
+}
+
+/// Upcasters of the group's events: `CurriculumGenerated` v1 → v2 gains `members` (empty: a
+/// v1 curriculum named nobody).
+pub fn upcasters() -> trellis_kernel::upcast::Upcasters {
+    trellis_kernel::upcast::Upcasters::new().with("CurriculumGenerated", 1, |mut payload| {
+        let object = payload
+            .as_object_mut()
+            .ok_or_else(|| "payload is not an object".to_owned())?;
+        object
+            .entry("members")
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        Ok(payload)
+    })
 }

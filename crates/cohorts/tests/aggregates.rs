@@ -447,6 +447,7 @@ fn a_group_opens_once_and_gets_one_curriculum() {
         .then_events(vec![]);
     let curriculum = GroupEvent::CurriculumGenerated {
         steps: vec![step(1, vec![id(101)]), step(2, vec![])],
+        members: vec![id(101), id(102)],
     };
     AggregateTest::<CohortGroup>::given(vec![opened()])
         .when(GroupCommand::RecordCurriculum {
@@ -472,6 +473,7 @@ fn members_complete_steps_and_may_leave() {
         opened(),
         GroupEvent::CurriculumGenerated {
             steps: vec![step(1, vec![])],
+            members: vec![id(101), id(102)],
         },
     ];
     let done = GroupCommand::CompleteStep {

@@ -216,6 +216,7 @@ pub fn cohorts() -> ContextModule {
         .aggregate::<CohortGroup>()
         .aggregate::<trellis_cohorts::webhooks::PoolWebhooks>()
         .projection(trellis_cohorts_app::CohortPools)
+        .upcasters(trellis_cohorts::group::upcasters())
         .migrations(trellis_cohorts_app::migrations)
         .http(trellis_cohorts_app::http::router, || {
             <trellis_cohorts_app::http::CohortsApi as utoipa::OpenApi>::openapi()
