@@ -712,32 +712,33 @@ pub(crate) async fn complete_step(
     request: RequestId,
     ApiPath((id, step_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<Accepted>, ApiError> {
-    caller.spend_write(&edge)?;
     // Only members complete steps (another organization's user is never one): the group
     // answers NotAMember, a 404.
-    let written = edge
-        .commands
-        .run::<CohortGroup, CohortPools>(
-            id,
-            &GroupCommand::CompleteStep {
-                learner_id: caller.user_id,
-                step_id,
-            },
-            &request.metadata(Some(&caller)),
-        )
-        .await
-        .map_err(|e| {
-            from_handle(e, |e| match e {
-                GroupError::NotFound | GroupError::NotAMember | GroupError::NoSuchStep => {
-                    ApiError::NotFound
-                }
-                other => ApiError::Conflict(other.to_string()),
-            })
-        })?;
+    let command = GroupCommand::CompleteStep {
+        learner_id: caller.user_id,
+        step_id,
+    };
+    let written = run_group(&edge, &caller, &request, id, command).await?;
     Ok(Json(Accepted {
         id,
         version: written.version,
     }))
+}
+
+/// Runs the caller's `command` on group `id` (counted against their write budget), answering
+/// with the version once the read model shows it.
+async fn run_group(
+    edge: &Edge,
+    caller: &Caller,
+    request: &RequestId,
+    id: Uuid,
+    command: GroupCommand,
+) -> Result<trellis_runtime::Written, ApiError> {
+    caller.spend_write(edge)?;
+    edge.commands
+        .run::<CohortGroup, CohortPools>(id, &command, &request.metadata(Some(caller)))
+        .await
+        .map_err(|e| from_handle(e, group_error))
 }
 
 /// A group command's refusal: not the caller's group, step, project or task is a 404.
@@ -767,17 +768,10 @@ pub(crate) async fn leave_group(
     request: RequestId,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    caller.spend_write(&edge)?;
-    edge.commands
-        .run::<CohortGroup, CohortPools>(
-            id,
-            &GroupCommand::Leave {
-                learner_id: caller.user_id,
-            },
-            &request.metadata(Some(&caller)),
-        )
-        .await
-        .map_err(|e| from_handle(e, group_error))?;
+    let command = GroupCommand::Leave {
+        learner_id: caller.user_id,
+    };
+    run_group(&edge, &caller, &request, id, command).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -826,21 +820,13 @@ pub(crate) async fn create_project(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<CreateProject>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    caller.spend_write(&edge)?;
     let project_id = Uuid::now_v7();
-    let written = edge
-        .commands
-        .run::<CohortGroup, CohortPools>(
-            id,
-            &GroupCommand::CreateProject {
-                project_id,
-                title: body.title,
-                by: caller.user_id,
-            },
-            &request.metadata(Some(&caller)),
-        )
-        .await
-        .map_err(|e| from_handle(e, group_error))?;
+    let command = GroupCommand::CreateProject {
+        project_id,
+        title: body.title,
+        by: caller.user_id,
+    };
+    let written = run_group(&edge, &caller, &request, id, command).await?;
     Ok((
         StatusCode::CREATED,
         Json(Accepted {
@@ -950,24 +936,16 @@ pub(crate) async fn add_task(
     ApiPath((id, project_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<AddTask>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    caller.spend_write(&edge)?;
     let task_id = Uuid::now_v7();
-    let written = edge
-        .commands
-        .run::<CohortGroup, CohortPools>(
-            id,
-            &GroupCommand::AddTask {
-                project_id,
-                task_id,
-                title: body.title,
-                assignee: body.assignee,
-                due: body.due,
-                by: caller.user_id,
-            },
-            &request.metadata(Some(&caller)),
-        )
-        .await
-        .map_err(|e| from_handle(e, group_error))?;
+    let command = GroupCommand::AddTask {
+        project_id,
+        task_id,
+        title: body.title,
+        assignee: body.assignee,
+        due: body.due,
+        by: caller.user_id,
+    };
+    let written = run_group(&edge, &caller, &request, id, command).await?;
     Ok((
         StatusCode::CREATED,
         Json(Accepted {
@@ -1023,25 +1001,17 @@ pub(crate) async fn update_task(
     ApiPath((id, task_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<UpdateTask>,
 ) -> Result<Json<Accepted>, ApiError> {
-    caller.spend_write(&edge)?;
-    let written = edge
-        .commands
-        .run::<CohortGroup, CohortPools>(
-            id,
-            &GroupCommand::UpdateTask {
-                task_id,
-                changes: TaskChanges {
-                    title: body.title,
-                    assignee: body.assignee,
-                    state: body.state,
-                    due: body.due,
-                },
-                by: caller.user_id,
-            },
-            &request.metadata(Some(&caller)),
-        )
-        .await
-        .map_err(|e| from_handle(e, group_error))?;
+    let command = GroupCommand::UpdateTask {
+        task_id,
+        changes: TaskChanges {
+            title: body.title,
+            assignee: body.assignee,
+            state: body.state,
+            due: body.due,
+        },
+        by: caller.user_id,
+    };
+    let written = run_group(&edge, &caller, &request, id, command).await?;
     Ok(Json(Accepted {
         id: task_id,
         version: written.version,
