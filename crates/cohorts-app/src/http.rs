@@ -434,7 +434,6 @@ pub(crate) async fn join(
     caller.spend_write(&edge)?;
     pool_of(&edge, &caller, id).await?;
     policy::require_any(&caller, &[Role::Learner])?;
-    let timezone = body.timezone.trim().to_owned();
     let ids: Vec<Uuid> = body.skills.iter().map(|s| s.skill_id).collect();
     trellis_development_app::idps::check_known_skills(
         &edge.pool,
@@ -457,8 +456,8 @@ pub(crate) async fn join(
                     level: s.level,
                 })
                 .collect(),
-            goals: body.goals.trim().to_owned(),
-            timezone,
+            goals: body.goals,
+            timezone: body.timezone,
             availability: body
                 .availability
                 .into_iter()
@@ -468,11 +467,7 @@ pub(crate) async fn join(
                     end: s.end,
                 })
                 .collect(),
-            answers: body
-                .answers
-                .into_iter()
-                .map(|(k, v)| (k, v.trim().to_owned()))
-                .collect(),
+            answers: body.answers,
         },
         joined_at: chrono::Utc::now(),
     };

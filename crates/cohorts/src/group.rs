@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use trellis_kernel::text::check_line;
+use trellis_kernel::text::required_line;
 use trellis_kernel::{Aggregate, DomainEvent};
 use uuid::Uuid;
 
@@ -183,8 +183,7 @@ pub enum GroupEvent {
     CurriculumGenerated {
         /// Steps, in order.
         steps: Vec<Step>,
-        /// The members when it was generated.
-        #[serde(default)]
+        /// The members when it was generated (v1 upcasts with none).
         members: Vec<Uuid>,
     },
     /// A member finished a step.
@@ -297,8 +296,8 @@ pub enum GroupError {
     #[error("no such task")]
     NoSuchTask,
     /// The workspace holds as many projects or tasks as it may (409).
-    #[error("the workspace holds at most {0}")]
-    WorkspaceFull(&'static str),
+    #[error("the workspace holds at most {0} {1}")]
+    WorkspaceFull(usize, &'static str),
     /// A request field breaks a rule (422 naming it).
     #[error(transparent)]
     Field(#[from] FieldError),
@@ -316,7 +315,7 @@ fn check_steps(steps: &[Step], members: &BTreeSet<Uuid>) -> Result<(), FieldErro
         if !ids.insert(step.id) {
             return Err(FieldError::new(format!("steps[{i}].id"), "is used twice"));
         }
-        check_line(&step.title, STEP_TITLE_MAX)
+        required_line(&step.title, STEP_TITLE_MAX)
             .map_err(|p| FieldError::new(format!("steps[{i}].title"), p.to_string()))?;
         if let Some(stranger) = step.skipped_by.iter().find(|m| !members.contains(m)) {
             return Err(FieldError::new(
@@ -330,9 +329,21 @@ fn check_steps(steps: &[Step], members: &BTreeSet<Uuid>) -> Result<(), FieldErro
 
 /// `title` as a one-line title of the workspace (trimmed), or the field's 422.
 fn work_title(title: &str) -> Result<String, FieldError> {
-    let title = title.trim();
-    check_line(title, WORK_TITLE_MAX).map_err(|p| FieldError::new("title", p.to_string()))?;
+    let title = required_line(title, WORK_TITLE_MAX)
+        .map_err(|p| FieldError::new("title", p.to_string()))?;
     Ok(title.to_owned())
+}
+
+/// A due date of years 1 to 9999 (what `YYYY-MM-DD` can say).
+fn check_due(due: Option<chrono::NaiveDate>) -> Result<(), FieldError> {
+    use chrono::Datelike;
+    match due {
+        Some(date) if !(1..=9999).contains(&date.year()) => Err(FieldError::new(
+            "due",
+            "must be a date of the years 1 to 9999",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `assignee` is nobody or a current member.
@@ -345,90 +356,89 @@ fn check_assignee(state: &GroupState, assignee: Option<Uuid>) -> Result<(), Fiel
     }
 }
 
-/// The workspace's rules (the caller is a current member).
-fn decide_work(state: &GroupState, command: &GroupCommand) -> Result<Vec<GroupEvent>, GroupError> {
-    match command {
-        GroupCommand::CreateProject {
-            project_id,
-            title,
-            by,
-        } => {
-            if state.projects.contains(project_id) {
-                return Ok(Vec::new());
-            }
-            if state.projects.len() >= PROJECTS_MAX {
-                return Err(GroupError::WorkspaceFull("50 projects"));
-            }
-            Ok(vec![GroupEvent::ProjectCreated {
-                project_id: *project_id,
-                title: work_title(title)?,
-                created_by: *by,
-            }])
-        }
-        GroupCommand::AddTask {
-            project_id,
-            task_id,
-            title,
-            assignee,
-            due,
-            by,
-        } => {
-            if !state.projects.contains(project_id) {
-                return Err(GroupError::NoSuchProject);
-            }
-            if state.tasks.contains_key(task_id) {
-                return Ok(Vec::new());
-            }
-            if state.tasks.len() >= TASKS_MAX {
-                return Err(GroupError::WorkspaceFull("1000 tasks"));
-            }
-            check_assignee(state, *assignee)?;
-            Ok(vec![GroupEvent::TaskAdded {
-                task_id: *task_id,
-                task: Task {
-                    project_id: *project_id,
-                    title: work_title(title)?,
-                    assignee: *assignee,
-                    state: TaskState::Todo,
-                    due: *due,
-                },
-                added_by: *by,
-            }])
-        }
-        GroupCommand::UpdateTask {
-            task_id,
-            changes,
-            by,
-        } => {
-            let current = state.tasks.get(task_id).ok_or(GroupError::NoSuchTask)?;
-            let mut task = current.clone();
-            if let Some(title) = &changes.title {
-                task.title = work_title(title)?;
-            }
-            if let Some(assignee) = changes.assignee {
-                // Keeping a member who since left is allowed; a new assignee is a member.
-                if assignee != current.assignee {
-                    check_assignee(state, assignee)?;
-                }
-                task.assignee = assignee;
-            }
-            if let Some(new_state) = changes.state {
-                task.state = new_state;
-            }
-            if let Some(due) = changes.due {
-                task.due = due;
-            }
-            if &task == current {
-                return Ok(Vec::new());
-            }
-            Ok(vec![GroupEvent::TaskUpdated {
-                task_id: *task_id,
-                task,
-                updated_by: *by,
-            }])
-        }
-        _ => Ok(Vec::new()),
+/// A member starts a project (again: no change).
+fn create_project(
+    state: &GroupState,
+    project_id: Uuid,
+    title: &str,
+    by: Uuid,
+) -> Result<Vec<GroupEvent>, GroupError> {
+    if state.projects.contains(&project_id) {
+        return Ok(Vec::new());
     }
+    if state.projects.len() >= PROJECTS_MAX {
+        return Err(GroupError::WorkspaceFull(PROJECTS_MAX, "projects"));
+    }
+    Ok(vec![GroupEvent::ProjectCreated {
+        project_id,
+        title: work_title(title)?,
+        created_by: by,
+    }])
+}
+
+/// A member adds a task to a project (again: no change).
+fn add_task(
+    state: &GroupState,
+    task_id: Uuid,
+    task: Task,
+    by: Uuid,
+) -> Result<Vec<GroupEvent>, GroupError> {
+    if !state.projects.contains(&task.project_id) {
+        return Err(GroupError::NoSuchProject);
+    }
+    if state.tasks.contains_key(&task_id) {
+        return Ok(Vec::new());
+    }
+    if state.tasks.len() >= TASKS_MAX {
+        return Err(GroupError::WorkspaceFull(TASKS_MAX, "tasks"));
+    }
+    check_assignee(state, task.assignee)?;
+    check_due(task.due)?;
+    Ok(vec![GroupEvent::TaskAdded {
+        task_id,
+        task: Task {
+            title: work_title(&task.title)?,
+            state: TaskState::Todo,
+            ..task
+        },
+        added_by: by,
+    }])
+}
+
+/// A member changes a task (to what it is already: no change).
+fn update_task(
+    state: &GroupState,
+    task_id: Uuid,
+    changes: &TaskChanges,
+    by: Uuid,
+) -> Result<Vec<GroupEvent>, GroupError> {
+    let current = state.tasks.get(&task_id).ok_or(GroupError::NoSuchTask)?;
+    let mut task = current.clone();
+    if let Some(title) = &changes.title {
+        task.title = work_title(title)?;
+    }
+    if let Some(assignee) = changes.assignee {
+        // Keeping a member who since left is allowed; a new assignee is a member.
+        if assignee != current.assignee {
+            check_assignee(state, assignee)?;
+        }
+        task.assignee = assignee;
+    }
+    if let Some(new_state) = changes.state {
+        task.state = new_state;
+    }
+    if let Some(due) = changes.due {
+        check_due(due)?;
+        task.due = due;
+    }
+    if &task == current {
+        return Ok(Vec::new());
+    }
+    Ok(vec![GroupEvent::TaskUpdated {
+        task_id,
+        task,
+        updated_by: by,
+    }])
 }
 
 impl Aggregate for CohortGroup {
@@ -439,29 +449,23 @@ impl Aggregate for CohortGroup {
     type Error = GroupError;
 
     fn decide(state: &GroupState, command: &GroupCommand) -> Result<Vec<GroupEvent>, GroupError> {
-        if let GroupCommand::Open {
-            pool_id,
-            batch_id,
-            members,
-        } = command
-        {
-            if state.exists {
-                return Ok(Vec::new());
-            }
-            if members.is_empty() {
-                return Err(GroupError::NoMembers);
-            }
-            return Ok(vec![GroupEvent::GroupOpened {
-                pool_id: *pool_id,
-                batch_id: *batch_id,
-                members: members.clone(),
-            }]);
-        }
-        if !state.exists {
-            return Err(GroupError::NotFound);
-        }
         match command {
-            GroupCommand::Open { .. } => Ok(Vec::new()),
+            GroupCommand::Open { .. } if state.exists => Ok(Vec::new()),
+            GroupCommand::Open {
+                pool_id,
+                batch_id,
+                members,
+            } => {
+                if members.is_empty() {
+                    return Err(GroupError::NoMembers);
+                }
+                Ok(vec![GroupEvent::GroupOpened {
+                    pool_id: *pool_id,
+                    batch_id: *batch_id,
+                    members: members.clone(),
+                }])
+            }
+            _ if !state.exists => Err(GroupError::NotFound),
             GroupCommand::RecordCurriculum { steps } => {
                 if state.curriculum {
                     return Err(GroupError::CurriculumExists);
@@ -506,14 +510,43 @@ impl Aggregate for CohortGroup {
                     learner_id: *learner_id,
                 }])
             }
+            // The workspace is its current members'.
             GroupCommand::CreateProject { by, .. }
             | GroupCommand::AddTask { by, .. }
-            | GroupCommand::UpdateTask { by, .. } => {
-                if !state.members.contains(by) {
-                    return Err(GroupError::NotAMember);
-                }
-                decide_work(state, command)
+            | GroupCommand::UpdateTask { by, .. }
+                if !state.members.contains(by) =>
+            {
+                Err(GroupError::NotAMember)
             }
+            GroupCommand::CreateProject {
+                project_id,
+                title,
+                by,
+            } => create_project(state, *project_id, title, *by),
+            GroupCommand::AddTask {
+                project_id,
+                task_id,
+                title,
+                assignee,
+                due,
+                by,
+            } => add_task(
+                state,
+                *task_id,
+                Task {
+                    project_id: *project_id,
+                    title: title.clone(),
+                    assignee: *assignee,
+                    state: TaskState::Todo,
+                    due: *due,
+                },
+                *by,
+            ),
+            GroupCommand::UpdateTask {
+                task_id,
+                changes,
+                by,
+            } => update_task(state, *task_id, changes, *by),
         }
     }
 

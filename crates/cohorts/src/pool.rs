@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use trellis_kernel::text::{check_line, check_multiline};
+use trellis_kernel::text::{required_line, required_text};
 use trellis_kernel::{Aggregate, DomainEvent};
 use uuid::Uuid;
 
@@ -308,11 +308,8 @@ impl CohortPool {
         if state.exists {
             return Err(PoolError::AlreadyExists);
         }
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(FieldError::new("name", "must not be empty").into());
-        }
-        check_line(name, POOL_NAME_MAX).map_err(|p| FieldError::new("name", p.to_string()))?;
+        let name = required_line(name, POOL_NAME_MAX)
+            .map_err(|p| FieldError::new("name", p.to_string()))?;
         let group_size = group_size.check()?;
         check_criteria(criteria)?;
         let batch = batch.check()?;
@@ -386,8 +383,9 @@ impl CohortPool {
         for (id, reason) in unplaced {
             let learner_id = ticket(id)?.learner_id;
             let reason: String = reason.trim().chars().take(REASON_MAX).collect();
-            check_multiline(&reason, REASON_MAX)
-                .map_err(|p| FieldError::new("unplaced.reason", p.to_string()))?;
+            let reason = required_text(&reason, REASON_MAX)
+                .map_err(|p| FieldError::new("unplaced.reason", p.to_string()))?
+                .to_owned();
             deferred.push(Unplaced {
                 ticket_id: *id,
                 learner_id,
@@ -469,11 +467,10 @@ impl Aggregate for CohortPool {
                 if state.queue.contains_key(ticket_id) {
                     return Err(PoolError::TicketTaken);
                 }
-                profile.check(&state.criteria)?;
                 Ok(vec![PoolEvent::MatchQueueJoined {
                     ticket_id: *ticket_id,
                     learner_id: *learner_id,
-                    profile: profile.clone(),
+                    profile: profile.checked(&state.criteria)?,
                     joined_at: *joined_at,
                 }])
             }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use trellis_kernel::text::{check_line, check_multiline};
+use trellis_kernel::text::{check_line, required_text};
 use uuid::Uuid;
 
 use crate::FieldError;
@@ -301,11 +301,13 @@ pub fn utc_offset_minutes(zone: &str, at: jiff::Timestamp) -> Option<i32> {
 }
 
 impl LearnerProfile {
-    /// Checks the profile against the pool's criteria (every custom attribute answered).
+    /// The profile as recorded, checked against the pool's criteria (every custom attribute
+    /// answered): goals, time zone and answers without surrounding whitespace, goals not
+    /// empty.
     ///
     /// # Errors
     /// The first field that breaks a rule.
-    pub fn check(&self, criteria: &[Criterion]) -> Result<(), FieldError> {
+    pub fn checked(&self, criteria: &[Criterion]) -> Result<Self, FieldError> {
         if self.skills.len() > SKILLS_MAX {
             return Err(FieldError::new("skills", format!("at most {SKILLS_MAX}")));
         }
@@ -324,9 +326,10 @@ impl LearnerProfile {
                 ));
             }
         }
-        check_multiline(&self.goals, GOALS_MAX)
+        let goals = required_text(&self.goals, GOALS_MAX)
             .map_err(|p| FieldError::new("goals", p.to_string()))?;
-        if self.timezone.len() > 64 || jiff::tz::db().get(&self.timezone).is_err() {
+        let timezone = self.timezone.trim();
+        if timezone.len() > 64 || jiff::tz::db().get(timezone).is_err() {
             return Err(FieldError::new(
                 "timezone",
                 "must be an IANA time zone name such as Europe/Lisbon",
@@ -352,7 +355,7 @@ impl LearnerProfile {
                     "keys are 1 to 40 of a-z, 0-9, _",
                 ));
             }
-            check_line(answer, ANSWER_MAX)
+            check_line(answer.trim(), ANSWER_MAX)
                 .map_err(|p| FieldError::new(format!("answers.{key}"), p.to_string()))?;
         }
         for criterion in criteria {
@@ -365,6 +368,16 @@ impl LearnerProfile {
                 ));
             }
         }
-        Ok(())
+        Ok(Self {
+            skills: self.skills.clone(),
+            goals: goals.to_owned(),
+            timezone: timezone.to_owned(),
+            availability: self.availability.clone(),
+            answers: self
+                .answers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.trim().to_owned()))
+                .collect(),
+        })
     }
 }

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use trellis_kernel::text::check_web_url;
 use trellis_kernel::{Aggregate, DomainEvent};
 use uuid::Uuid;
 
@@ -92,32 +93,28 @@ pub enum WebhookError {
 /// The aggregate (its id is the pool's).
 pub struct PoolWebhooks;
 
-/// Checks a webhook URL: absolute `http`/`https` with a host, no user name or password (a
-/// secret in a URL ends up in logs), no fragment, at most 2,000 characters. Where it may point
-/// (private addresses) is the application's policy, not this rule's.
+/// Checks a webhook URL: a web URL as every link is (`check_web_url`: absolute `http`/`https`
+/// with a host, no whitespace, control or bidirectional characters), no user name or password
+/// (a secret in a URL ends up in logs), no fragment, and at most 2,000 characters as stored
+/// (normalised: punycode and percent-encoding may lengthen it). Where it may point (private
+/// addresses) is the application's policy, not this rule's.
 ///
 /// # Errors
 /// What is wrong, naming the field `url`.
 pub fn check_url(url: &str) -> Result<url::Url, FieldError> {
-    let bad = |reason: &str| FieldError::new("url", reason);
-    if url.chars().count() > WEBHOOK_URL_MAX {
-        return Err(bad("must be at most 2000 characters"));
-    }
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("must not contain spaces or control characters"));
-    }
-    let parsed = url::Url::parse(url).map_err(|e| bad(&format!("is not a URL ({e})")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(bad("must be http:// or https://"));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(bad("must name a host"));
-    }
+    let bad = |reason: String| FieldError::new("url", reason);
+    check_web_url(url, WEBHOOK_URL_MAX).map_err(|p| bad(p.to_string()))?;
+    let parsed = url::Url::parse(url).map_err(|e| bad(format!("is not a URL ({e})")))?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(bad("must not carry a user name or password"));
+        return Err(bad("must not carry a user name or password".into()));
     }
     if parsed.fragment().is_some() {
-        return Err(bad("must not have a #fragment"));
+        return Err(bad("must not have a #fragment".into()));
+    }
+    if parsed.as_str().chars().count() > WEBHOOK_URL_MAX {
+        return Err(bad(format!(
+            "must be at most {WEBHOOK_URL_MAX} characters once normalised"
+        )));
     }
     Ok(parsed)
 }
@@ -147,7 +144,11 @@ impl Aggregate for PoolWebhooks {
                     return Err(WebhookError::Duplicate);
                 }
                 if state.active.len() >= WEBHOOKS_MAX {
-                    return Err(FieldError::new("url", "a pool has at most 10 webhooks").into());
+                    return Err(FieldError::new(
+                        "url",
+                        format!("a pool has at most {WEBHOOKS_MAX} webhooks"),
+                    )
+                    .into());
                 }
                 Ok(vec![WebhookEvent::WebhookRegistered {
                     webhook_id: *webhook_id,

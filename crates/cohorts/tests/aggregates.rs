@@ -15,7 +15,7 @@ use trellis_cohorts::pool::{
 use trellis_cohorts::{
     BatchRule, Criterion, Day, FieldError, GroupSize, LearnerProfile, Mode, SkillLevel, Slot,
 };
-use trellis_kernel::Aggregate;
+use trellis_kernel::{Aggregate, DomainEvent};
 use trellis_testkit::harness::AggregateTest;
 use uuid::Uuid;
 
@@ -785,14 +785,18 @@ fn a_pool_registers_and_removes_webhooks() {
         .when(register(2, "https://hooks.example.com/trellis"))
         .then_error(WebhookError::Duplicate);
     for (url, reason) in [
-        ("ftp://example.com/x", "must be http:// or https://"),
+        (
+            "ftp://example.com/x",
+            "must be an absolute http or https URL",
+        ),
+        ("https:///no-host", "must be an absolute http or https URL"),
         (
             "https://user:pw@example.com/",
             "must not carry a user name or password",
         ),
         (
             "https://example.com/a b",
-            "must not contain spaces or control characters",
+            "must be an absolute http or https URL",
         ),
         ("https://example.com/#top", "must not have a #fragment"),
     ] {
@@ -828,4 +832,231 @@ fn a_pool_registers_and_removes_webhooks() {
             removed_by: id(2),
         })
         .then_error(WebhookError::NotFound);
+}
+
+#[test]
+fn blank_texts_are_refused_and_a_profile_is_recorded_trimmed() {
+    let mut blank_goals = profile(evenings());
+    blank_goals.goals = " \n ".into();
+    AggregateTest::<CohortPool>::given(vec![created()])
+        .when(PoolCommand::Join {
+            ticket_id: id(201),
+            learner_id: id(101),
+            profile: blank_goals,
+            joined_at: at(1),
+        })
+        .then_error(PoolError::Field(FieldError::new(
+            "goals",
+            "must not be empty",
+        )));
+    let mut padded = profile(evenings());
+    padded.goals = "  Write async services\n".into();
+    padded.timezone = " Europe/Lisbon ".into();
+    padded.answers = BTreeMap::from([("role".into(), " backend ".into())]);
+    AggregateTest::<CohortPool>::given(vec![created()])
+        .when(PoolCommand::Join {
+            ticket_id: id(201),
+            learner_id: id(101),
+            profile: padded,
+            joined_at: at(1),
+        })
+        .then_events(vec![joined(1, evenings())]);
+    AggregateTest::<CohortPool>::given(queue_of(1))
+        .when(PoolCommand::FormGroups {
+            batch_id: id(900),
+            groups: vec![],
+            unplaced: vec![(id(201), "   ".into())],
+        })
+        .then_error(PoolError::Field(FieldError::new(
+            "unplaced.reason",
+            "must not be empty",
+        )));
+    AggregateTest::<CohortGroup>::given(vec![opened()])
+        .when(GroupCommand::CreateProject {
+            project_id: id(801),
+            title: "  ".into(),
+            by: id(101),
+        })
+        .then_error(GroupError::Field(FieldError::new(
+            "title",
+            "must not be empty",
+        )));
+    AggregateTest::<CohortGroup>::given(vec![opened()])
+        .when(GroupCommand::RecordCurriculum {
+            steps: vec![Step {
+                title: " ".into(),
+                ..step(1, vec![])
+            }],
+        })
+        .then_error(GroupError::Field(FieldError::new(
+            "steps[0].title",
+            "must not be empty",
+        )));
+}
+
+#[test]
+fn the_workspace_has_bounds_and_retries_change_nothing() {
+    let mut full = vec![opened()];
+    full.extend((0..50).map(|n| GroupEvent::ProjectCreated {
+        project_id: id(10_000 + n),
+        title: format!("P{n}"),
+        created_by: id(101),
+    }));
+    AggregateTest::<CohortGroup>::given(full)
+        .when(GroupCommand::CreateProject {
+            project_id: id(801),
+            title: "One more".into(),
+            by: id(101),
+        })
+        .then_error(GroupError::WorkspaceFull(50, "projects"));
+    let added = GroupEvent::TaskAdded {
+        task_id: id(810),
+        task: task(Some(id(102)), TaskState::Todo),
+        added_by: id(101),
+    };
+    let add = |due| GroupCommand::AddTask {
+        project_id: id(800),
+        task_id: id(810),
+        title: "Write the parser".into(),
+        assignee: Some(id(102)),
+        due,
+        by: id(101),
+    };
+    AggregateTest::<CohortGroup>::given(vec![opened(), project_created(), added.clone()])
+        .when(add(chrono::NaiveDate::from_ymd_opt(2027, 1, 15)))
+        .then_events(vec![]);
+    AggregateTest::<CohortGroup>::given(vec![opened(), project_created()])
+        .when(add(chrono::NaiveDate::from_ymd_opt(10_000, 1, 1)))
+        .then_error(GroupError::Field(FieldError::new(
+            "due",
+            "must be a date of the years 1 to 9999",
+        )));
+    // Member 102 leaves: a non-member cannot change tasks; the task keeps them as assignee
+    // when it changes otherwise, but nobody can newly assign them.
+    let left = GroupEvent::MemberLeftGroup {
+        learner_id: id(102),
+    };
+    let given = vec![opened(), project_created(), added, left];
+    AggregateTest::<CohortGroup>::given(given.clone())
+        .when(GroupCommand::UpdateTask {
+            task_id: id(810),
+            changes: TaskChanges {
+                state: Some(TaskState::Done),
+                ..TaskChanges::default()
+            },
+            by: id(102),
+        })
+        .then_error(GroupError::NotAMember);
+    AggregateTest::<CohortGroup>::given(given.clone())
+        .when(GroupCommand::UpdateTask {
+            task_id: id(810),
+            changes: TaskChanges {
+                state: Some(TaskState::Done),
+                assignee: Some(Some(id(102))),
+                ..TaskChanges::default()
+            },
+            by: id(101),
+        })
+        .then_events(vec![GroupEvent::TaskUpdated {
+            task_id: id(810),
+            task: task(Some(id(102)), TaskState::Done),
+            updated_by: id(101),
+        }]);
+    AggregateTest::<CohortGroup>::given(given)
+        .when(GroupCommand::AddTask {
+            project_id: id(800),
+            task_id: id(811),
+            title: "Review".into(),
+            assignee: Some(id(102)),
+            due: None,
+            by: id(101),
+        })
+        .then_error(GroupError::Field(FieldError::new(
+            "assignee",
+            "is not a member of the group",
+        )));
+    // Nothing happens on a group that never opened.
+    AggregateTest::<CohortGroup>::given_no_events()
+        .when(GroupCommand::CreateProject {
+            project_id: id(801),
+            title: "Early".into(),
+            by: id(101),
+        })
+        .then_error(GroupError::NotFound);
+}
+
+#[test]
+fn a_pool_holds_ten_webhooks_and_urls_are_bounded_as_stored() {
+    use trellis_cohorts::webhooks::{PoolWebhooks, WebhookCommand, WebhookError, WebhookEvent};
+    let ten: Vec<WebhookEvent> = (0..10)
+        .map(|n| WebhookEvent::WebhookRegistered {
+            webhook_id: id(400 + n),
+            url: format!("https://hooks.example.com/{n}"),
+            registered_by: id(1),
+        })
+        .collect();
+    AggregateTest::<PoolWebhooks>::given(ten.clone())
+        .when(WebhookCommand::Register {
+            webhook_id: id(499),
+            url: "https://hooks.example.com/eleventh".into(),
+            registered_by: id(1),
+        })
+        .then_error(WebhookError::Field(FieldError::new(
+            "url",
+            "a pool has at most 10 webhooks",
+        )));
+    // A removed id registered again (a retried request) changes nothing.
+    let mut removed = ten;
+    removed.push(WebhookEvent::WebhookRemoved {
+        webhook_id: id(400),
+        removed_by: id(1),
+    });
+    AggregateTest::<PoolWebhooks>::given(removed)
+        .when(WebhookCommand::Register {
+            webhook_id: id(400),
+            url: "https://hooks.example.com/again".into(),
+            registered_by: id(1),
+        })
+        .then_events(vec![]);
+    // 1,990 characters that percent-encoding makes longer than 2,000 as stored.
+    let long = format!("https://example.com/{}", "é".repeat(985));
+    assert!(long.chars().count() <= 2000);
+    AggregateTest::<PoolWebhooks>::given_no_events()
+        .when(WebhookCommand::Register {
+            webhook_id: id(401),
+            url: long,
+            registered_by: id(1),
+        })
+        .then_error(WebhookError::Field(FieldError::new(
+            "url",
+            "must be at most 2000 characters once normalised",
+        )));
+}
+
+#[test]
+fn a_v1_curriculum_upcasts_to_one_made_for_nobody() {
+    let v1 = trellis_kernel::RecordedEvent {
+        event_id: trellis_kernel::EventId::new(),
+        stream_id: trellis_kernel::StreamId::new("cohort_group", id(1)).unwrap(),
+        stream_version: 2,
+        global_position: trellis_kernel::GlobalPosition(7),
+        event_type: "CurriculumGenerated".into(),
+        schema_version: 1,
+        payload: serde_json::json!({"steps": []}),
+        metadata: trellis_kernel::Metadata::default(),
+        recorded_at: at(0),
+    };
+    let upcast = trellis_cohorts::group::upcasters().upcast(v1).unwrap();
+    assert_eq!(upcast.schema_version, 2);
+    assert_eq!(
+        upcast.payload,
+        serde_json::json!({"steps": [], "members": []})
+    );
+    assert_eq!(
+        GroupEvent::from_payload("CurriculumGenerated", upcast.payload).unwrap(),
+        GroupEvent::CurriculumGenerated {
+            steps: vec![],
+            members: vec![],
+        }
+    );
 }

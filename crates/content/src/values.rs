@@ -170,12 +170,8 @@ impl ContentMetadata {
         }
         let mut tags: Vec<String> = Vec::new();
         for (i, tag) in self.tags.iter().enumerate() {
-            let tag = tag.trim();
-            let field = format!("metadata.tags[{i}]");
-            if tag.is_empty() {
-                return Err(trellis_kernel::TextProblem::Empty.at(field).into());
-            }
-            check_line(tag, TAG_MAX).map_err(|p| p.at(field))?;
+            let tag = trellis_kernel::text::required_line(tag, TAG_MAX)
+                .map_err(|p| p.at(format!("metadata.tags[{i}]")))?;
             if !tags.iter().any(|t| t == tag) {
                 tags.push(tag.to_owned());
             }

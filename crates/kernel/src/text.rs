@@ -106,6 +106,33 @@ pub fn check_multiline(text: &str, max_chars: usize) -> Result<(), TextProblem> 
     check(text, max_chars, true)
 }
 
+/// A required single line: `text` without its surrounding whitespace, refused when that
+/// leaves nothing, then checked as [`check_line`].
+///
+/// # Errors
+/// [`TextProblem::Empty`], or as [`check_line`].
+pub fn required_line(text: &str, max_chars: usize) -> Result<&str, TextProblem> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(TextProblem::Empty);
+    }
+    check_line(text, max_chars)?;
+    Ok(text)
+}
+
+/// A required multi-line text: as [`required_line`], checked as [`check_multiline`].
+///
+/// # Errors
+/// [`TextProblem::Empty`], or as [`check_multiline`].
+pub fn required_text(text: &str, max_chars: usize) -> Result<&str, TextProblem> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(TextProblem::Empty);
+    }
+    check_multiline(text, max_chars)?;
+    Ok(text)
+}
+
 /// Checks a link users will click: at most `max_chars` characters, an absolute `http` or
 /// `https` URL with a non-empty host, and no whitespace, control or bidirectional characters
 /// anywhere (so `java\tscript:` or a URL that displays differently cannot slip through).
@@ -145,6 +172,24 @@ pub fn check_web_url(text: &str, max_chars: usize) -> Result<(), TextProblem> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn required_text_is_trimmed_and_not_blank() {
+        use super::{TextProblem, required_line, required_text};
+        assert_eq!(required_line("  Capstone ", 20), Ok("Capstone"));
+        assert_eq!(required_line(" \t ", 20), Err(TextProblem::Empty));
+        assert_eq!(
+            required_line("a\nb", 20),
+            Err(TextProblem::ControlCharacter)
+        );
+        assert_eq!(required_text(" a\nb ", 20), Ok("a\nb"));
+        assert_eq!(required_text("\n\n", 20), Err(TextProblem::Empty));
+        assert_eq!(
+            required_line(" abc ", 2),
+            Err(TextProblem::TooLong { max: 2 }),
+            "the limit counts the trimmed text"
+        );
+    }
+
     use super::*;
 
     #[test]
