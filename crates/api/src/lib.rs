@@ -100,7 +100,7 @@ impl AppState {
             limits: Arc::new(RateLimiter::default()),
         };
         Self {
-            live: live::LiveHub::start(store),
+            live: live::LiveHub::start(store, Arc::clone(&modules)),
             document: Arc::new(openapi::Document::of(&modules)),
             modules,
             edge,

@@ -1,16 +1,36 @@
-//! Live updates: one follower of `$all` per process fans events out to Server-Sent Event
-//! streams (`GET /v1/me/events`), each filtered to what concerns its caller.
+//! Live updates: one follower of `$all` per process fans events out to the live feeds
+//! (`GET /v1/me/events`, `GET /v1/me/ws`), each filtered to what concerns its caller. Who an
+//! event concerns and what a feed sends of it are worked out once per event here, not once
+//! per listener.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
-use trellis_kernel::{AllSubscription, EventStore, RecordedEvent, SubscriptionOptions};
+use trellis_kernel::{AllSubscription, EventStore, SubscriptionOptions};
+use trellis_module::Modules;
 use uuid::Uuid;
+
+use crate::openapi::LiveEvent;
+
+/// One event as the live feeds send it.
+#[derive(Debug)]
+pub struct LiveMessage {
+    /// The event type (SSE `event:`).
+    pub event_type: String,
+    /// Its global position (SSE `id:`).
+    pub id: String,
+    /// What a client reads: a `LiveEvent` as JSON (SSE `data:`).
+    pub data: String,
+    /// The WebSocket text message: `{"event", "id", "data"}`.
+    pub text: String,
+    /// The users it concerns, sorted.
+    pub concerned: Vec<Uuid>,
+}
 
 /// The fan-out.
 pub struct LiveHub {
-    sender: broadcast::Sender<Arc<RecordedEvent>>,
+    sender: broadcast::Sender<Arc<LiveMessage>>,
     /// Open streams per user.
     open: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, u32>>>,
 }
@@ -39,7 +59,7 @@ impl Drop for StreamSlot {
 impl LiveHub {
     /// Starts following the store from its current head. The follower lives as long as the
     /// process (one per API process, however many clients listen).
-    pub fn start(store: Arc<dyn EventStore>) -> Arc<Self> {
+    pub fn start(store: Arc<dyn EventStore>, modules: Arc<Modules>) -> Arc<Self> {
         let (sender, _) = broadcast::channel(4096);
         let hub = Arc::new(Self {
             sender: sender.clone(),
@@ -60,9 +80,31 @@ impl LiveHub {
             loop {
                 match subscription.next_batch().await {
                     Ok(batch) => {
+                        // Nobody listening: nothing to work out.
+                        if sender.receiver_count() == 0 {
+                            continue;
+                        }
                         for event in batch {
-                            // No receivers is fine: nobody is listening right now.
-                            let _ = sender.send(Arc::new(event));
+                            let data = LiveEvent {
+                                event_type: event.event_type.clone(),
+                                recorded_at: event.recorded_at,
+                                stream_id: event.stream_id.to_string(),
+                                stream_version: event.stream_version,
+                            };
+                            let id = event.global_position.to_string();
+                            let text = serde_json::json!({
+                                "event": event.event_type, "id": id, "data": data,
+                            })
+                            .to_string();
+                            let message = LiveMessage {
+                                concerned: modules.concerned(&event),
+                                data: serde_json::to_string(&data).unwrap_or_default(),
+                                text,
+                                id,
+                                event_type: event.event_type,
+                            };
+                            // Receivers may all have gone since: fine.
+                            let _ = sender.send(Arc::new(message));
                         }
                     }
                     Err(error) => {
@@ -93,7 +135,7 @@ impl LiveHub {
     }
 
     /// A new receiver of every event from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<RecordedEvent>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveMessage>> {
         self.sender.subscribe()
     }
 }

@@ -21,13 +21,19 @@ pub fn migrations() -> trellis_store_postgres::migrations::Owned {
     )
 }
 
-/// Which users a cohorts event concerns (their audit and, later, their notifications and
-/// exports): the learner of a ticket, the members of a formed or opened group.
+/// Which users a cohorts event concerns (their live notifications, later their exports): the
+/// learner of a ticket, the members of a formed or opened group or of its curriculum, the
+/// member who changed the workspace and the one a task is assigned to. Decoded by the stream's
+/// aggregate (a webhooks event concerns nobody).
 pub fn concerned_users(event: &trellis_kernel::RecordedEvent) -> Vec<uuid::Uuid> {
-    use trellis_cohorts::group::GroupEvent;
-    use trellis_cohorts::pool::PoolEvent;
-    use trellis_kernel::DomainEvent;
-    if let Ok(pool) = PoolEvent::from_payload(&event.event_type, event.payload.clone()) {
+    use trellis_cohorts::group::{CohortGroup, GroupEvent};
+    use trellis_cohorts::pool::{CohortPool, PoolEvent};
+    use trellis_kernel::{Aggregate, DomainEvent};
+    let kind = event.stream_id.kind();
+    if kind == CohortPool::KIND {
+        let Ok(pool) = PoolEvent::from_payload(&event.event_type, event.payload.clone()) else {
+            return Vec::new();
+        };
         return match pool {
             PoolEvent::MatchQueueJoined { learner_id, .. }
             | PoolEvent::MatchQueueLeft { learner_id, .. } => vec![learner_id],
@@ -40,6 +46,9 @@ pub fn concerned_users(event: &trellis_kernel::RecordedEvent) -> Vec<uuid::Uuid>
                 .collect(),
             PoolEvent::PoolCreated { .. } | PoolEvent::PoolClosed { .. } => Vec::new(),
         };
+    }
+    if kind != CohortGroup::KIND {
+        return Vec::new();
     }
     match GroupEvent::from_payload(&event.event_type, event.payload.clone()) {
         Ok(GroupEvent::GroupOpened { members, .. }) => {

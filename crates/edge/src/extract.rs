@@ -85,8 +85,15 @@ impl Caller {
     }
 }
 
-/// The token of an `Authorization: Bearer …` header or, on a WebSocket upgrade only (browsers
-/// cannot set headers there), of a `bearer.<token>` entry of `Sec-WebSocket-Protocol`.
+/// Marks a route (as a request extension, `axum::Extension(TokenInSubprotocol)`) whose callers
+/// may send their access token as a `bearer.<token>` entry of `Sec-WebSocket-Protocol`:
+/// browsers cannot set headers on a WebSocket. Only the live WebSocket route carries it; every
+/// other route takes the `Authorization` header alone.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenInSubprotocol;
+
+/// The token of an `Authorization: Bearer …` header or, on a route marked
+/// [`TokenInSubprotocol`], of a `bearer.<token>` entry of `Sec-WebSocket-Protocol`.
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     if let Some(header) = parts.headers.get(AUTHORIZATION) {
         return header
@@ -95,12 +102,7 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(ApiError::Unauthorized);
     }
-    let upgrade = parts
-        .headers
-        .get(axum::http::header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if !upgrade {
+    if parts.extensions.get::<TokenInSubprotocol>().is_none() {
         return Err(ApiError::Unauthorized);
     }
     parts
@@ -114,8 +116,8 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
 }
 
 /// The `Sec-WebSocket-Protocol` entry prefix that carries an access token (`bearer.<token>`),
-/// offered beside the protocol itself (`trellis.v1`), which the server selects.
-pub const WEBSOCKET_BEARER: &str = "bearer.";
+/// offered beside the protocol itself, which the server selects.
+const WEBSOCKET_BEARER: &str = "bearer.";
 
 impl<S> FromRequestParts<S> for Caller
 where

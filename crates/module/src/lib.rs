@@ -516,12 +516,21 @@ impl Modules {
     /// Whether `event` concerns `user`: the user acted (or a reaction acted on their behalf,
     /// carried by the correlation chain's actor), or the event's module names them.
     pub fn concerns(&self, user: Uuid, event: &RecordedEvent) -> bool {
-        if event.metadata.actor_id.map(|a| a.as_uuid()) == Some(user) {
-            return true;
-        }
-        self.kinds
+        self.concerned(event).contains(&user)
+    }
+
+    /// Everyone `event` concerns (see [`Self::concerns`]), once: live updates decide this per
+    /// event, not per listener.
+    pub fn concerned(&self, event: &RecordedEvent) -> Vec<Uuid> {
+        let mut users = self
+            .kinds
             .get(event.stream_id.kind())
-            .is_some_and(|(m, _)| (self.modules[*m].owners)(event).contains(&user))
+            .map(|(m, _)| (self.modules[*m].owners)(event))
+            .unwrap_or_default();
+        users.extend(event.metadata.actor_id.map(|a| a.as_uuid()));
+        users.sort_unstable();
+        users.dedup();
+        users
     }
 
     /// The personal-data fields of an event type.

@@ -13,45 +13,46 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use futures::{SinkExt, Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
-use trellis_kernel::RecordedEvent;
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::Caller;
-use crate::openapi::LiveEvent;
+use crate::live::LiveMessage;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/me/events", get(events))
-        .route("/v1/me/ws", get(websocket))
+    Router::new().route("/v1/me/events", get(events)).route(
+        "/v1/me/ws",
+        get(websocket).layer(axum::Extension(crate::extract::TokenInSubprotocol)),
+    )
 }
 
 /// One message of a caller's live feed.
 enum LiveItem {
     /// An event that concerns them.
-    Event(Arc<RecordedEvent>),
+    Event(Arc<LiveMessage>),
     /// They were too slow and missed this many (they keep the feed and re-read state).
     Lagged(u64),
 }
 
 impl LiveItem {
-    /// `(event, id, data)`: the SSE fields, and the WebSocket message's.
-    fn parts(&self) -> (String, Option<String>, serde_json::Value) {
+    /// As a Server-Sent Event.
+    fn sse(&self) -> Event {
         match self {
-            Self::Event(event) => {
-                let data = LiveEvent {
-                    event_type: event.event_type.clone(),
-                    recorded_at: event.recorded_at,
-                    stream_id: event.stream_id.to_string(),
-                    stream_version: event.stream_version,
-                };
-                (
-                    event.event_type.clone(),
-                    Some(event.global_position.to_string()),
-                    serde_json::to_value(&data).unwrap_or_default(),
-                )
+            Self::Event(message) => Event::default()
+                .event(&message.event_type)
+                .id(&message.id)
+                .data(&message.data),
+            Self::Lagged(missed) => Event::default().event("lagged").data(missed.to_string()),
+        }
+    }
+
+    /// As a WebSocket text message.
+    fn text(&self) -> String {
+        match self {
+            Self::Event(message) => message.text.clone(),
+            Self::Lagged(missed) => {
+                serde_json::json!({ "event": "lagged", "id": null, "data": missed }).to_string()
             }
-            Self::Lagged(missed) => ("lagged".to_owned(), None, (*missed).into()),
         }
     }
 }
@@ -80,8 +81,8 @@ fn feed(state: AppState, caller: Caller) -> Result<impl Stream<Item = LiveItem>,
         loop {
             tokio::select! {
                 received = live.receiver.recv() => match received {
-                    Ok(event) if live.state.modules.concerns(user, &event) => {
-                        return Some((LiveItem::Event(event), live));
+                    Ok(message) if message.concerned.binary_search(&user).is_ok() => {
+                        return Some((LiveItem::Event(message), live));
                     }
                     Ok(_) => {}
                     Err(RecvError::Lagged(missed)) => return Some((LiveItem::Lagged(missed), live)),
@@ -113,14 +114,7 @@ pub(crate) async fn events(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let stream = feed(state, caller)?.map(|item| {
-        let (event, id, data) = item.parts();
-        let mut sse = Event::default().event(event).data(data.to_string());
-        if let Some(id) = id {
-            sse = sse.id(id);
-        }
-        Ok(sse)
-    });
+    let stream = feed(state, caller)?.map(|item| Ok(item.sse()));
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
@@ -175,9 +169,7 @@ async fn serve_socket(socket: WebSocket, feed: impl Stream<Item = LiveItem>) {
                     let _ = sender.send(Message::Close(Some(close))).await;
                     return;
                 };
-                let (event, id, data) = item.parts();
-                let message = serde_json::json!({ "event": event, "id": id, "data": data });
-                if sender.send(Message::Text(message.to_string().into())).await.is_err() {
+                if sender.send(Message::Text(item.text().into())).await.is_err() {
                     return;
                 }
             }
@@ -197,7 +189,7 @@ async fn serve_socket(socket: WebSocket, feed: impl Stream<Item = LiveItem>) {
 
 /// One open feed and what it needs to re-check its caller.
 struct Live {
-    receiver: tokio::sync::broadcast::Receiver<Arc<RecordedEvent>>,
+    receiver: tokio::sync::broadcast::Receiver<Arc<LiveMessage>>,
     recheck: tokio::time::Interval,
     state: AppState,
     caller: Caller,
