@@ -1,19 +1,21 @@
--- The cohorts context's webhook delivery state (docs/cohorts.md). Not a read model: no
--- rebuild recreates it, because a rebuild must not send anything again. Webhook secrets are
--- kept here and never in an event (every Kafka copy would hold them).
+-- The cohorts context's webhook delivery state (docs/cohorts.md, ADR 0015). Not a read
+-- model: no rebuild recreates it, because a rebuild must not send anything again. Webhook
+-- secrets are kept here and never in an event (every Kafka copy would hold them).
 CREATE TABLE IF NOT EXISTS cohort_webhook_secrets (
     webhook_id      uuid        PRIMARY KEY,
-    organization_id uuid        NOT NULL,
+    pool_id         uuid        NOT NULL,
     secret          text        NOT NULL,
-    created_at      timestamptz NOT NULL DEFAULT now()
+    -- Set when the dispatcher handles the removal: nothing more is sent.
+    removed_at      timestamptz
 );
+CREATE INDEX IF NOT EXISTS cohort_webhook_secrets_pool
+    ON cohort_webhook_secrets (pool_id) WHERE removed_at IS NULL;
 
 -- One row per (webhook, event): the exact body signed and sent on every attempt.
 CREATE TABLE IF NOT EXISTS cohort_webhook_deliveries (
     webhook_id      uuid        NOT NULL,
     event_id        uuid        NOT NULL,
     organization_id uuid        NOT NULL,
-    pool_id         uuid        NOT NULL,
     url             text        NOT NULL,
     event_type      text        NOT NULL,
     global_position bigint      NOT NULL,
@@ -22,8 +24,6 @@ CREATE TABLE IF NOT EXISTS cohort_webhook_deliveries (
     state           text        NOT NULL DEFAULT 'pending',
     attempts        integer     NOT NULL DEFAULT 0,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
-    last_status     integer,
-    last_error      text,
     delivered_at    timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (webhook_id, event_id)

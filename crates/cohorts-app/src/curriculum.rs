@@ -227,9 +227,13 @@ impl Curriculum {
         else {
             return Ok(None);
         };
-        let Some(organization) = event.metadata.tenant_id.map(|t| t.as_uuid()) else {
-            return Ok(None);
-        };
+        // Every cohorts event belongs to an organization; one that does not is dead-lettered,
+        // not silently left without a curriculum.
+        let organization = event
+            .metadata
+            .tenant_id
+            .map(|t| t.as_uuid())
+            .ok_or("a group opened without an organization")?;
         // A redelivered group that has its curriculum costs one fold, not a pool replay.
         let (group, _) = self
             .commands

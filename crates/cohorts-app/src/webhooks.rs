@@ -28,7 +28,7 @@ use sqlx::PgPool;
 use trellis_cohorts::FieldError;
 use trellis_cohorts::group::{CohortGroup, GroupEvent};
 use trellis_cohorts::pool::CohortPool;
-use trellis_cohorts::webhooks::{PoolWebhooks, WebhookEvent};
+use trellis_cohorts::webhooks::{PoolWebhooks, WebhookEvent, WebhooksState};
 use trellis_kernel::store::read_whole_stream;
 use trellis_kernel::{
     Aggregate, Direction, DomainEvent, EventStore, RecordedEvent, StreamId, VariantNames,
@@ -71,7 +71,7 @@ impl WebhookSettings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let mut settings = Self::default();
         if let Some(value) = lookup("TRELLIS_WEBHOOKS_ALLOW_PRIVATE") {
-            settings.allow_private = matches!(value.trim(), "1" | "true" | "yes");
+            settings.allow_private = trellis_edge::config::is_on(&value);
         }
         if let Some(value) = lookup("TRELLIS_WEBHOOK_MAX_ATTEMPTS") {
             settings.max_attempts = value
@@ -160,26 +160,25 @@ pub fn check_target(url: &str, allow_private: bool) -> Result<String, FieldError
     Ok(parsed.to_string())
 }
 
-/// A new webhook secret (`whsec_` and 64 hex digits), stored for `webhook_id`: shown once to
-/// whoever registers the webhook, then only used to sign.
+/// A new webhook secret (`whsec_` and 64 hex digits), stored for `webhook_id` of `pool_id`:
+/// shown once to whoever registers the webhook, then only used to sign.
 ///
 /// # Errors
 /// Database failures.
 pub async fn create_secret(
     db: &PgPool,
     webhook_id: Uuid,
-    organization_id: Uuid,
+    pool_id: Uuid,
 ) -> Result<String, sqlx::Error> {
     use rand::RngCore;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let secret = format!("whsec_{}", hex::encode(bytes));
     sqlx::query(
-        "INSERT INTO cohort_webhook_secrets (webhook_id, organization_id, secret) \
-         VALUES ($1, $2, $3)",
+        "INSERT INTO cohort_webhook_secrets (webhook_id, pool_id, secret) VALUES ($1, $2, $3)",
     )
     .bind(webhook_id)
-    .bind(organization_id)
+    .bind(pool_id)
     .bind(&secret)
     .execute(db)
     .await?;
@@ -286,40 +285,60 @@ impl Dispatcher {
             .copied()
     }
 
-    /// The webhooks of `pool` registered before `position` and not removed before it.
-    async fn active_at(
+    /// The webhooks of `pool` that receive an event at `position`: registered before it and
+    /// not removed (since: a removed webhook is sent nothing more, earlier events included).
+    /// A pool with no webhook costs one indexed query, not a read of its stream.
+    async fn receivers(
         &self,
         pool: Uuid,
         position: i64,
     ) -> Result<Vec<(Uuid, String)>, HandlerError> {
+        let live: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT webhook_id FROM cohort_webhook_secrets \
+             WHERE pool_id = $1 AND removed_at IS NULL",
+        )
+        .bind(pool)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| HandlerError::from_error("reading the pool's webhooks", e))?;
+        if live.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The registrations themselves (their positions) are the stream's.
         let stream = StreamId::new(PoolWebhooks::KIND, pool)
             .map_err(|e| HandlerError::from_error("webhooks stream", e))?;
-        let events = read_whole_stream(&*self.store, &stream)
+        let upcasters = trellis_kernel::upcast::global();
+        let mut state = WebhooksState::default();
+        for recorded in read_whole_stream(&*self.store, &stream)
             .await
-            .map_err(|e| HandlerError::from_error("reading the pool's webhooks", e))?;
-        let mut active: Vec<(Uuid, String)> = Vec::new();
-        for recorded in events.iter().filter(|e| e.global_position.0 < position) {
-            match WebhookEvent::from_payload(&recorded.event_type, recorded.payload.clone()) {
-                Ok(WebhookEvent::WebhookRegistered {
-                    webhook_id, url, ..
-                }) => active.push((webhook_id, url)),
-                Ok(WebhookEvent::WebhookRemoved { webhook_id, .. }) => {
-                    active.retain(|(id, _)| *id != webhook_id);
-                }
-                Err(e) => return Err(HandlerError::from_error("a webhook event", e)),
-            }
+            .map_err(|e| HandlerError::from_error("reading the pool's webhooks", e))?
+            .into_iter()
+            .take_while(|e| e.global_position.0 < position)
+        {
+            let recorded = upcasters
+                .upcast(recorded)
+                .map_err(|e| HandlerError::from_error("upcasting a webhook event", e))?;
+            let event = WebhookEvent::from_payload(&recorded.event_type, recorded.payload)
+                .map_err(|e| HandlerError::from_error("a webhook event", e))?;
+            PoolWebhooks::evolve(&mut state, &event);
         }
-        Ok(active)
+        Ok(state
+            .active
+            .into_iter()
+            .filter(|(id, _)| live.contains(id))
+            .collect())
     }
 
     async fn record(&self, event: &RecordedEvent) -> Result<(), HandlerError> {
-        let Some(organization) = event.metadata.tenant_id.map(|t| t.as_uuid()) else {
-            return Ok(());
-        };
+        let organization = event
+            .metadata
+            .tenant_id
+            .map(|t| t.as_uuid())
+            .ok_or_else(|| HandlerError::msg("a cohorts event without an organization"))?;
         let Some(pool) = self.pool_of(event).await? else {
             return Ok(());
         };
-        let hooks = self.active_at(pool, event.global_position.0).await?;
+        let hooks = self.receivers(pool, event.global_position.0).await?;
         if hooks.is_empty() {
             return Ok(());
         }
@@ -337,8 +356,8 @@ impl Dispatcher {
         let (ids, urls): (Vec<Uuid>, Vec<String>) = hooks.into_iter().unzip();
         sqlx::query(
             "INSERT INTO cohort_webhook_deliveries (webhook_id, url, event_id, organization_id, \
-                 pool_id, event_type, global_position, body) \
-             SELECT h.webhook_id, h.url, $3, $4, $5, $6, $7, $8 \
+                 event_type, global_position, body) \
+             SELECT h.webhook_id, h.url, $3, $4, $5, $6, $7 \
              FROM unnest($1::uuid[], $2::text[]) AS h(webhook_id, url) \
              ON CONFLICT (webhook_id, event_id) DO NOTHING",
         )
@@ -346,7 +365,6 @@ impl Dispatcher {
         .bind(&urls)
         .bind(event.event_id.as_uuid())
         .bind(organization)
-        .bind(pool)
         .bind(&event.event_type)
         .bind(event.global_position.0)
         .bind(&body)
@@ -372,15 +390,16 @@ impl EventHandler for Dispatcher {
             if let Ok(WebhookEvent::WebhookRemoved { webhook_id, .. }) =
                 WebhookEvent::from_payload(&event.event_type, event.payload.clone())
             {
-                // Nothing more goes to a removed webhook, retries included.
+                // Nothing more goes to a removed webhook: the worker cancels what is pending
+                // (also a delivery recorded while this removal was on its way).
                 sqlx::query(
-                    "UPDATE cohort_webhook_deliveries SET state = 'cancelled' \
-                     WHERE webhook_id = $1 AND state = 'pending'",
+                    "UPDATE cohort_webhook_secrets SET removed_at = now() \
+                     WHERE webhook_id = $1 AND removed_at IS NULL",
                 )
                 .bind(webhook_id)
                 .execute(&self.pool)
                 .await
-                .map_err(|e| HandlerError::from_error("cancelling deliveries", e))?;
+                .map_err(|e| HandlerError::from_error("removing a webhook", e))?;
                 continue;
             }
             self.record(event).await?;
@@ -445,7 +464,7 @@ struct Due {
     body: Vec<u8>,
     event_type: String,
     attempts: i32,
-    secret: Option<String>,
+    secret: String,
 }
 
 /// How an attempt ended.
@@ -473,17 +492,27 @@ pub async fn deliver_due(
     client: &reqwest::Client,
     settings: &WebhookSettings,
 ) -> Result<usize, sqlx::Error> {
+    // A removed webhook is sent nothing more, whenever its deliveries were recorded.
+    sqlx::query(
+        "UPDATE cohort_webhook_deliveries d SET state = 'cancelled' \
+         FROM cohort_webhook_secrets s \
+         WHERE d.state = 'pending' AND s.webhook_id = d.webhook_id \
+           AND s.removed_at IS NOT NULL",
+    )
+    .execute(db)
+    .await?;
     let due: Vec<Due> = sqlx::query_as(
         "WITH due AS ( \
-             SELECT webhook_id, event_id FROM cohort_webhook_deliveries \
-             WHERE state = 'pending' AND next_attempt_at <= now() \
-             ORDER BY next_attempt_at, global_position LIMIT 16 FOR UPDATE SKIP LOCKED) \
+             SELECT d.webhook_id, d.event_id, s.secret FROM cohort_webhook_deliveries d \
+             JOIN cohort_webhook_secrets s USING (webhook_id) \
+             WHERE d.state = 'pending' AND d.next_attempt_at <= now() \
+               AND s.removed_at IS NULL \
+             ORDER BY d.next_attempt_at, d.global_position LIMIT 16 FOR UPDATE OF d SKIP LOCKED) \
          UPDATE cohort_webhook_deliveries d \
          SET next_attempt_at = now() + make_interval(secs => $1), attempts = d.attempts + 1 \
          FROM due WHERE d.webhook_id = due.webhook_id AND d.event_id = due.event_id \
          RETURNING d.webhook_id, d.event_id, d.url, d.body, d.event_type, d.attempts, \
-             (SELECT s.secret FROM cohort_webhook_secrets s \
-              WHERE s.webhook_id = d.webhook_id) AS secret",
+             due.secret",
     )
     .bind(LEASE.as_secs_f64())
     .fetch_all(db)
@@ -502,17 +531,13 @@ pub async fn deliver_due(
 
 async fn attempt(client: &reqwest::Client, delivery: &Due) -> Outcome {
     let started = std::time::Instant::now();
-    let Some(secret) = &delivery.secret else {
-        return Outcome {
-            status: None,
-            error: Some("the webhook's secret is missing".into()),
-            millis: 0,
-        };
-    };
     let response = client
         .post(&delivery.url)
         .header("content-type", "application/json")
-        .header("trellis-signature", signature(secret, &delivery.body))
+        .header(
+            "trellis-signature",
+            signature(&delivery.secret, &delivery.body),
+        )
         .header("trellis-webhook-id", delivery.webhook_id.to_string())
         .header("trellis-event-id", delivery.event_id.to_string())
         .header("trellis-event-type", &delivery.event_type)
@@ -579,16 +604,14 @@ async fn record_attempt(
     };
     // A webhook removed meanwhile stays cancelled.
     sqlx::query(
-        "UPDATE cohort_webhook_deliveries SET state = $3, last_status = $4, last_error = $5, \
-             next_attempt_at = now() + make_interval(secs => $6), \
+        "UPDATE cohort_webhook_deliveries SET state = $3, \
+             next_attempt_at = now() + make_interval(secs => $4), \
              delivered_at = CASE WHEN $3 = 'delivered' THEN now() END \
          WHERE webhook_id = $1 AND event_id = $2 AND state = 'pending'",
     )
     .bind(delivery.webhook_id)
     .bind(delivery.event_id)
     .bind(state)
-    .bind(outcome.status.map(i32::from))
-    .bind(&outcome.error)
     .bind(delay.as_secs_f64())
     .execute(&mut *tx)
     .await?;

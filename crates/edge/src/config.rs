@@ -116,6 +116,11 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// Whether a yes/no setting is on: `1`, `true` or `yes` (one reading for every flag).
+pub fn is_on(value: &str) -> bool {
+    matches!(value.trim(), "1" | "true" | "yes")
+}
+
 /// A random 32-byte key, base64: the signing key of a development process or a test.
 fn random_secret() -> Secret {
     use base64::Engine;
@@ -307,7 +312,7 @@ impl ApiConfig {
                 }
             };
         }
-        let dev_mode = lookup("TRELLIS_DEV_MODE").is_some_and(|v| v == "1" || v == "true");
+        let dev_mode = lookup("TRELLIS_DEV_MODE").is_some_and(|v| is_on(&v));
         match lookup("TRELLIS_JWT_SECRET").filter(|s| !s.is_empty()) {
             Some(secret) => {
                 check_secret("TRELLIS_JWT_SECRET", &secret)?;
@@ -347,8 +352,8 @@ impl ApiConfig {
             config.ops_token = Some(Secret::new(token));
         }
         config.kafka_brokers = lookup("KAFKA_BROKERS").filter(|b| !b.trim().is_empty());
-        config.webhooks_allow_private = lookup("TRELLIS_WEBHOOKS_ALLOW_PRIVATE")
-            .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
+        config.webhooks_allow_private =
+            lookup("TRELLIS_WEBHOOKS_ALLOW_PRIVATE").is_some_and(|v| is_on(&v));
         for (name, slot) in [
             (
                 "TRELLIS_LOGIN_LIMIT_ACCOUNT",
