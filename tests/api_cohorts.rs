@@ -18,15 +18,6 @@ fn join_body(skill: &str) -> Value {
            "answers": {"role": "backend"}})
 }
 
-async fn delete(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
-    app.client
-        .delete(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn learners_join_and_leave_a_pools_queue() {
     let app = spawn_app().await;
@@ -81,11 +72,11 @@ async fn learners_join_and_leave_a_pools_queue() {
     );
 
     // Leaving: 204, the ticket is `left`; leaving again changes nothing.
-    assert_eq!(delete(&app, &queue, &learner).await.status(), 204);
+    assert_eq!(app.delete(&queue, &learner).await.status(), 204);
     let read = json_of(app.get(&path, Some(&learner)).await).await;
     assert_eq!(read["queue_size"], 0);
     assert_eq!(read["your_ticket"]["status"], "left");
-    assert_eq!(delete(&app, &queue, &learner).await.status(), 204);
+    assert_eq!(app.delete(&queue, &learner).await.status(), 204);
 
     // The audit shows the queue's history on the pool's stream, the learner as actor.
     let audit = json_of(
@@ -118,7 +109,7 @@ async fn learners_join_and_leave_a_pools_queue() {
         &app.post(&queue, Some(&stranger), join_body(&skill)).await,
         404,
     );
-    assert_problem(&delete(&app, &queue, &stranger).await, 404);
+    assert_problem(&app.delete(&queue, &stranger).await, 404);
     assert_problem(&app.get(&path, None).await, 401);
 }
 
@@ -243,7 +234,7 @@ async fn twelve_learners_are_formed_into_groups_through_kafka() {
             .status(),
         202
     );
-    assert_eq!(delete(&app, &queue, &learners[0].1).await.status(), 204);
+    assert_eq!(app.delete(&queue, &learners[0].1).await.status(), 204);
     let started = std::time::Instant::now();
     for (i, (_, token)) in learners.iter().enumerate().skip(1) {
         let mut join = join_body(&skill);
@@ -252,17 +243,18 @@ async fn twelve_learners_are_formed_into_groups_through_kafka() {
     }
     let groups_path = format!("/v1/cohorts/pools/{pool}/groups");
     let deadline = started + std::time::Duration::from_secs(5 + 2);
-    let groups = loop {
-        let groups = json_of(app.get(&groups_path, Some(&admin)).await).await;
-        if groups.as_array().is_some_and(|g| !g.is_empty()) {
-            break groups;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no groups within max_wait_seconds + 2 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let groups = wait_for(
+        deadline.saturating_duration_since(std::time::Instant::now()),
+        "groups within max_wait_seconds + 2 s",
+        || async {
+            let groups = json_of(app.get(&groups_path, Some(&admin)).await).await;
+            groups
+                .as_array()
+                .is_some_and(|g| !g.is_empty())
+                .then_some(groups)
+        },
+    )
+    .await;
     let groups = groups.as_array().unwrap().clone();
     let mut placed = std::collections::BTreeSet::new();
     for group in &groups {
@@ -306,16 +298,12 @@ async fn twelve_learners_are_formed_into_groups_through_kafka() {
     assert_problem(&app.get(&groups_path, Some(&learners[1].1)).await, 403);
 
     // The member listening live heard the batch.
-    let mut received = String::new();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !received.contains("event: GroupsFormed") {
-        let chunk = tokio::time::timeout_at(deadline, live.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("no GroupsFormed over SSE: {received}"))
-            .unwrap()
-            .unwrap();
-        received.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    read_sse_until(
+        &mut live,
+        "event: GroupsFormed",
+        std::time::Duration::from_secs(5),
+    )
+    .await;
 }
 
 /// The matcher is killed with a due batch; after a restart the batch forms exactly once and
@@ -479,17 +467,12 @@ async fn a_formed_group_gets_a_personal_curriculum_and_progress() {
         panic!("no curriculum: {groups}\ngroup stream: {audit}");
     }
     // The first member heard of the curriculum live.
-    let mut live = live.unwrap();
-    let mut received = String::new();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !received.contains("event: CurriculumGenerated") {
-        let chunk = tokio::time::timeout_at(deadline, live.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("no CurriculumGenerated over SSE: {received}"))
-            .unwrap()
-            .unwrap();
-        received.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    read_sse_until(
+        live.as_mut().unwrap(),
+        "event: CurriculumGenerated",
+        std::time::Duration::from_secs(5),
+    )
+    .await;
     let steps = groups[0]["curriculum"].as_array().unwrap();
     assert_eq!(steps.len(), 1, "{groups}");
     assert_eq!(steps[0]["kind"], "resource");

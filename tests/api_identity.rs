@@ -514,16 +514,12 @@ async fn the_caller_hears_about_changes_to_them_over_server_sent_events() {
     );
     let path = format!("/v1/users/{user}/roles");
     assert_eq!(app.post(&path, Some(&admin), roles).await.status(), 200);
-    let mut received = String::new();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !received.contains("RolesAssigned") {
-        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        received.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let received = read_sse_until(
+        &mut stream,
+        "RolesAssigned",
+        std::time::Duration::from_secs(10),
+    )
+    .await;
     assert!(received.contains("event: RolesAssigned"), "{received}");
     assert!(received.contains(&format!("user-{user}")), "{received}");
     assert!(!received.contains(&other), "{received}");

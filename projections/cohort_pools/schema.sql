@@ -11,8 +11,7 @@ CREATE TABLE pools (
     groups_formed   integer     NOT NULL DEFAULT 0,
     created_by      uuid        NOT NULL,
     version         bigint      NOT NULL,
-    created_at      timestamptz NOT NULL,
-    updated_at      timestamptz NOT NULL
+    created_at      timestamptz NOT NULL
 );
 CREATE INDEX pools_org_idx ON pools (organization_id, created_at DESC);
 
@@ -24,7 +23,6 @@ CREATE TABLE tickets (
     -- queued | left | placed
     status          text        NOT NULL,
     joined_at       timestamptz NOT NULL,
-    group_id        uuid,
     -- Why the last batch left it queued.
     unplaced_reason text
 );
@@ -36,12 +34,10 @@ CREATE TABLE groups (
     group_id        uuid        PRIMARY KEY,
     pool_id         uuid        NOT NULL,
     organization_id uuid        NOT NULL,
-    batch_id        uuid        NOT NULL,
     members         uuid[]      NOT NULL,
     formed_at       timestamptz NOT NULL,
-    -- Whether the curriculum is generated (it may have no steps), and who left.
+    -- Whether the curriculum is generated (it may have no steps).
     curriculum_ready boolean    NOT NULL DEFAULT false,
-    left_members    uuid[]      NOT NULL DEFAULT '{}',
     -- The group's stream version (commands on the group wait for it).
     version         bigint      NOT NULL DEFAULT 0
 );

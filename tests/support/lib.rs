@@ -37,14 +37,50 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
+    wait_for(timeout, what, || {
+        let checked = check();
+        async move { checked.await.then_some(()) }
+    })
+    .await;
+}
+
+/// Polls `find` every 50 ms until it returns a value, or panics after `timeout`.
+pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut find: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
     let deadline = tokio::time::Instant::now() + timeout;
-    while !check().await {
+    loop {
+        if let Some(found) = find().await {
+            return found;
+        }
         assert!(
             tokio::time::Instant::now() < deadline,
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Reads a Server-Sent Events response until its text contains `needle`; returns the text.
+/// Panics after `timeout`, showing what arrived.
+pub async fn read_sse_until(
+    stream: &mut reqwest::Response,
+    needle: &str,
+    timeout: Duration,
+) -> String {
+    let mut received = String::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !received.contains(needle) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no `{needle}` within {timeout:?}: {received}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("the stream ended before `{needle}`: {received}"));
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    received
 }
 
 /// A stop switch for spawned loops.
@@ -319,6 +355,32 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
+    /// DELETEs with a bearer token.
+    pub async fn delete(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// PATCHes JSON with a bearer token.
+    pub async fn patch(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// GETs, optionally with a bearer token.
     pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
         let mut request = self.client.get(self.url(path));
@@ -439,8 +501,6 @@ pub async fn spawn_app_on(
         // production default of 5 s; a 2xx that returns before its read model catches up
         // would make the next request of a test flaky.
         max_read_wait: Duration::from_secs(30),
-        // The tests' webhook receivers listen on 127.0.0.1.
-        webhooks_allow_private: true,
         ..trellis_api::ApiConfig::default()
     };
     tweak(&mut config);
@@ -499,6 +559,19 @@ impl TestApp {
     /// Starts the module service `name` on the app's transport, as `trellis serve --roles
     /// <name>` does: its handler as a consumer of the topics it declares, its tasks beside.
     pub async fn spawn_service(&self, name: &str) -> ServiceProcess {
+        self.spawn_service_with(name, &[]).await
+    }
+
+    /// As [`Self::spawn_service`], with `settings` in front of the environment.
+    pub async fn spawn_service_with(
+        &self,
+        name: &str,
+        settings: &[(&str, &str)],
+    ) -> ServiceProcess {
+        let settings: std::collections::HashMap<String, String> = settings
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let stop = Stop::new();
         let modules = trellis_contexts::modules();
         let service = *modules
@@ -515,13 +588,11 @@ impl TestApp {
                     let _ = rx.wait_for(|s| *s).await;
                 })
             }),
-            settings: Arc::new(|name: &str| {
-                // The test's webhook receivers listen on 127.0.0.1, and retries come fast.
-                match name {
-                    "TRELLIS_WEBHOOKS_ALLOW_PRIVATE" => Some("1".to_owned()),
-                    "TRELLIS_WEBHOOK_BACKOFF_MS" => Some("200".to_owned()),
-                    _ => std::env::var(name).ok(),
-                }
+            settings: Arc::new(move |name: &str| {
+                settings
+                    .get(name)
+                    .cloned()
+                    .or_else(|| std::env::var(name).ok())
             }),
         };
         let started = (service.start)(deps)
@@ -548,11 +619,19 @@ impl TestApp {
 /// The API with every consumer on a fresh dev Kafka cluster (3 brokers) and `/readyz`
 /// checking it. Keep the cluster alive as long as the app.
 pub async fn spawn_kafka_app() -> (trellis_bus_kafka::DevCluster, TestApp) {
+    spawn_kafka_app_with(|_| {}).await
+}
+
+/// As [`spawn_kafka_app`], with `config` tweaks.
+pub async fn spawn_kafka_app_with(
+    tweak: impl FnOnce(&mut trellis_api::ApiConfig),
+) -> (trellis_bus_kafka::DevCluster, TestApp) {
     let cluster = trellis_bus_kafka::DevCluster::start(3, &kafka_config(""), &routing()).unwrap();
     let config = kafka_config(&cluster.bootstrap_servers());
     let brokers = config.brokers.clone();
     let app = spawn_app_on(Transport::Kafka(config), |c| {
-        c.kafka_brokers = Some(brokers)
+        c.kafka_brokers = Some(brokers);
+        tweak(c);
     })
     .await;
     (cluster, app)

@@ -18,11 +18,14 @@ use trellis_cohorts::pool::{CohortPool, PoolCommand, PoolError};
 use trellis_cohorts::webhooks::{PoolWebhooks, WebhookCommand, WebhookError};
 use trellis_cohorts::{BatchRule, Criterion, Day, GroupSize, LearnerProfile, Mode, SkillLevel};
 use trellis_edge::Edge;
+use trellis_edge::consistency::MinVersion;
 use trellis_edge::error::{ApiError, from_handle, from_use_case};
 use trellis_edge::extract::{ApiJson, ApiPath, ApiQuery, Caller, RequestId};
 use trellis_edge::policy;
 use trellis_edge::schema::Accepted;
 use trellis_identity::Role;
+use trellis_kernel::Aggregate;
+use trellis_runtime::Shows;
 use uuid::Uuid;
 
 use crate::pools::{self, CohortPools};
@@ -97,6 +100,17 @@ async fn pool_of(edge: &Edge, caller: &Caller, id: Uuid) -> Result<pools::PoolRo
         .await?
         .ok_or(ApiError::NotFound)
 }
+
+/// The caller's organization's pool `id` (404 for any other), for its admins and
+/// instructors (403 for anyone else of the organization).
+async fn staff_pool(edge: &Edge, caller: &Caller, id: Uuid) -> Result<pools::PoolRow, ApiError> {
+    let pool = pool_of(edge, caller, id).await?;
+    policy::require_any(caller, &STAFF)?;
+    Ok(pool)
+}
+
+/// Who runs pools.
+const STAFF: [Role; 2] = [Role::Admin, Role::Instructor];
 
 fn pool_error(error: PoolError) -> ApiError {
     match error {
@@ -179,7 +193,7 @@ pub(crate) async fn create(
     ApiJson(body): ApiJson<CreatePool>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.spend_write(&edge)?;
-    policy::require_any(&caller, &[Role::Admin, Role::Instructor])?;
+    policy::require_any(&caller, &STAFF)?;
     let id = Uuid::now_v7();
     let command = PoolCommand::Create {
         name: body.name,
@@ -202,11 +216,7 @@ pub(crate) async fn create(
         },
         created_by: caller.user_id,
     };
-    let written = edge
-        .commands
-        .run::<CohortPool, CohortPools>(id, &command, &request.metadata(Some(&caller)))
-        .await
-        .map_err(|e| from_handle(e, pool_error))?;
+    let written = run::<CohortPool>(&edge, &caller, &request, id, &command, pool_error).await?;
     Ok((
         StatusCode::CREATED,
         Json(Accepted {
@@ -232,19 +242,11 @@ pub(crate) async fn close(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Accepted>, ApiError> {
     caller.spend_write(&edge)?;
-    pool_of(&edge, &caller, id).await?;
-    policy::require_any(&caller, &[Role::Admin, Role::Instructor])?;
-    let written = edge
-        .commands
-        .run::<CohortPool, CohortPools>(
-            id,
-            &PoolCommand::Close {
-                closed_by: caller.user_id,
-            },
-            &request.metadata(Some(&caller)),
-        )
-        .await
-        .map_err(|e| from_handle(e, pool_error))?;
+    staff_pool(&edge, &caller, id).await?;
+    let command = PoolCommand::Close {
+        closed_by: caller.user_id,
+    };
+    let written = run::<CohortPool>(&edge, &caller, &request, id, &command, pool_error).await?;
     Ok(Json(Accepted {
         id,
         version: written.version,
@@ -296,7 +298,10 @@ pub(crate) struct PoolView {
 
 /// A pool of your organization: settings, status, queue size and your ticket.
 #[utoipa::path(get, path = "/v1/cohorts/pools/{id}", tag = "cohorts", operation_id = "readPool",
-    params(("id" = Uuid, Path, description = "Pool id")), security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Pool id"),
+           ("min_version" = Option<u64>, Query, minimum = 0,
+               description = "Wait (bounded) until this stream version is visible")),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The pool", body = PoolView),
         (status = 404, description = "No such pool in your organization"),
@@ -305,7 +310,9 @@ pub(crate) async fn read(
     State(edge): State<Edge>,
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(consistency): ApiQuery<MinVersion>,
 ) -> Result<Json<PoolView>, ApiError> {
+    settle::<CohortPool>(&edge, &caller, id, &consistency).await?;
     let row = pool_of(&edge, &caller, id).await?;
     let ticket = pools::ticket_of(&edge.pool, id, caller.user_id).await?;
     Ok(Json(PoolView {
@@ -471,11 +478,7 @@ pub(crate) async fn join(
         },
         joined_at: chrono::Utc::now(),
     };
-    let written = edge
-        .commands
-        .run::<CohortPool, CohortPools>(id, &command, &request.metadata(Some(&caller)))
-        .await
-        .map_err(|e| from_handle(e, pool_error))?;
+    let written = run::<CohortPool>(&edge, &caller, &request, id, &command, pool_error).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Queued {
@@ -503,16 +506,10 @@ pub(crate) async fn leave(
 ) -> Result<StatusCode, ApiError> {
     caller.spend_write(&edge)?;
     pool_of(&edge, &caller, id).await?;
-    edge.commands
-        .run::<CohortPool, CohortPools>(
-            id,
-            &PoolCommand::Leave {
-                learner_id: caller.user_id,
-            },
-            &request.metadata(Some(&caller)),
-        )
-        .await
-        .map_err(|e| from_handle(e, pool_error))?;
+    let command = PoolCommand::Leave {
+        learner_id: caller.user_id,
+    };
+    run::<CohortPool>(&edge, &caller, &request, id, &command, pool_error).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -597,8 +594,7 @@ pub(crate) async fn pool_groups(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Vec<GroupView>>, ApiError> {
-    pool_of(&edge, &caller, id).await?;
-    policy::require_any(&caller, &[Role::Admin, Role::Instructor])?;
+    staff_pool(&edge, &caller, id).await?;
     let rows = pools::groups_of_pool(&edge.pool, caller.organization_id, id).await?;
     let views = group_views(&edge, caller.organization_id, rows).await?;
     Ok(Json(views.into_iter().map(|(view, _)| view).collect()))
@@ -720,8 +716,50 @@ pub(crate) async fn complete_step(
     }))
 }
 
-/// Runs the caller's `command` on group `id` (counted against their write budget), answering
-/// with the version once the read model shows it.
+/// Runs the caller's `command` on `A`'s stream `id`, answering with the version once the
+/// read model shows it; `refused` turns the aggregate's rules into problems.
+async fn run<A: Aggregate>(
+    edge: &Edge,
+    caller: &Caller,
+    request: &RequestId,
+    id: Uuid,
+    command: &A::Command,
+    refused: fn(A::Error) -> ApiError,
+) -> Result<trellis_runtime::Written, ApiError>
+where
+    CohortPools: Shows<A>,
+{
+    edge.commands
+        .run::<A, CohortPools>(id, command, &request.metadata(Some(caller)))
+        .await
+        .map_err(|e| from_handle(e, refused))
+}
+
+/// A read's `?min_version=`: waits (bounded) until the read model shows `A`'s stream `id` at
+/// that version; another organization's stream is a 404 at once.
+async fn settle<A: Aggregate>(
+    edge: &Edge,
+    caller: &Caller,
+    id: Uuid,
+    consistency: &MinVersion,
+) -> Result<(), ApiError>
+where
+    CohortPools: Shows<A>,
+{
+    if let Some(version) = consistency.min_version {
+        edge.commands
+            .wait_in_organization::<A, CohortPools, std::convert::Infallible>(
+                id,
+                caller.organization_id,
+                version,
+            )
+            .await
+            .map_err(|e| from_use_case(e, |never| match never {}))?;
+    }
+    Ok(())
+}
+
+/// The caller's command on group `id` (counted against their write budget).
 async fn run_group(
     edge: &Edge,
     caller: &Caller,
@@ -730,10 +768,7 @@ async fn run_group(
     command: GroupCommand,
 ) -> Result<trellis_runtime::Written, ApiError> {
     caller.spend_write(edge)?;
-    edge.commands
-        .run::<CohortGroup, CohortPools>(id, &command, &request.metadata(Some(caller)))
-        .await
-        .map_err(|e| from_handle(e, group_error))
+    run::<CohortGroup>(edge, caller, request, id, &command, group_error).await
 }
 
 /// A group command's refusal: not the caller's group, step, project or task is a 404.
@@ -781,8 +816,7 @@ async fn readable_group(
     let group = pools::group(&edge.pool, caller.organization_id, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let staff = caller.has(Role::Admin) || caller.has(Role::Instructor);
-    if staff || group.members.contains(&caller.user_id) {
+    if group.members.contains(&caller.user_id) || policy::require_any(caller, &STAFF).is_ok() {
         Ok(group)
     } else {
         Err(ApiError::NotFound)
@@ -871,7 +905,10 @@ pub(crate) struct ProjectView {
 /// instructors of the organization).
 #[utoipa::path(get, path = "/v1/cohorts/groups/{id}/projects", tag = "cohorts",
     operation_id = "listGroupProjects",
-    params(("id" = Uuid, Path, description = "Group id")), security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Group id"),
+           ("min_version" = Option<u64>, Query, minimum = 0,
+               description = "Wait (bounded) until this stream version is visible")),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "Projects with their tasks", body = Vec<ProjectView>),
         (status = 404, description = "No such group you may read"),
@@ -880,7 +917,9 @@ pub(crate) async fn list_projects(
     State(edge): State<Edge>,
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(consistency): ApiQuery<MinVersion>,
 ) -> Result<Json<Vec<ProjectView>>, ApiError> {
+    settle::<CohortGroup>(&edge, &caller, id, &consistency).await?;
     readable_group(&edge, &caller, id).await?;
     let rows = pools::workspace(&edge.pool, id).await?;
     Ok(Json(
@@ -1066,28 +1105,20 @@ pub(crate) async fn register_webhook(
     ApiJson(body): ApiJson<RegisterWebhook>,
 ) -> Result<(StatusCode, Json<RegisteredWebhook>), ApiError> {
     caller.spend_write(&edge)?;
-    pool_of(&edge, &caller, id).await?;
-    policy::require_any(&caller, &[Role::Admin, Role::Instructor])?;
+    staff_pool(&edge, &caller, id).await?;
     let url = crate::webhooks::check_target(&body.url, edge.config.webhooks_allow_private)
         .map_err(|e| ApiError::field(&e.field, e.reason))?;
     let webhook_id = Uuid::now_v7();
     // The secret first: an append that fails leaves an unused secret, never a webhook
     // without one.
-    let secret =
-        crate::webhooks::create_secret(&edge.pool, webhook_id, caller.organization_id).await?;
-    let written = edge
-        .commands
-        .run::<PoolWebhooks, CohortPools>(
-            id,
-            &WebhookCommand::Register {
-                webhook_id,
-                url: url.clone(),
-                registered_by: caller.user_id,
-            },
-            &request.metadata(Some(&caller)),
-        )
-        .await
-        .map_err(|e| from_handle(e, webhook_error))?;
+    let secret = crate::webhooks::create_secret(&edge.pool, webhook_id, id).await?;
+    let command = WebhookCommand::Register {
+        webhook_id,
+        url: url.clone(),
+        registered_by: caller.user_id,
+    };
+    let written =
+        run::<PoolWebhooks>(&edge, &caller, &request, id, &command, webhook_error).await?;
     Ok((
         StatusCode::CREATED,
         Json(RegisteredWebhook {
@@ -1115,7 +1146,10 @@ pub(crate) struct WebhookView {
 /// A pool's active webhooks, oldest first (admin, instructor).
 #[utoipa::path(get, path = "/v1/cohorts/pools/{id}/webhooks", tag = "cohorts",
     operation_id = "listPoolWebhooks",
-    params(("id" = Uuid, Path, description = "Pool id")), security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Pool id"),
+           ("min_version" = Option<u64>, Query, minimum = 0,
+               description = "Wait (bounded) until this stream version is visible")),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "Webhooks", body = Vec<WebhookView>),
         (status = 403, description = "Not an admin or instructor"),
@@ -1125,9 +1159,10 @@ pub(crate) async fn list_webhooks(
     State(edge): State<Edge>,
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(consistency): ApiQuery<MinVersion>,
 ) -> Result<Json<Vec<WebhookView>>, ApiError> {
-    pool_of(&edge, &caller, id).await?;
-    policy::require_any(&caller, &[Role::Admin, Role::Instructor])?;
+    staff_pool(&edge, &caller, id).await?;
+    settle::<PoolWebhooks>(&edge, &caller, id, &consistency).await?;
     let rows = pools::webhooks(&edge.pool, caller.organization_id, id).await?;
     Ok(Json(
         rows.into_iter()
@@ -1159,19 +1194,12 @@ pub(crate) async fn remove_webhook(
     ApiPath((id, webhook_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     caller.spend_write(&edge)?;
-    pool_of(&edge, &caller, id).await?;
-    policy::require_any(&caller, &[Role::Admin, Role::Instructor])?;
-    edge.commands
-        .run::<PoolWebhooks, CohortPools>(
-            id,
-            &WebhookCommand::Remove {
-                webhook_id,
-                removed_by: caller.user_id,
-            },
-            &request.metadata(Some(&caller)),
-        )
-        .await
-        .map_err(|e| from_handle(e, webhook_error))?;
+    staff_pool(&edge, &caller, id).await?;
+    let command = WebhookCommand::Remove {
+        webhook_id,
+        removed_by: caller.user_id,
+    };
+    run::<PoolWebhooks>(&edge, &caller, &request, id, &command, webhook_error).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1202,8 +1230,7 @@ pub(crate) async fn webhook_deliveries(
     ApiPath((id, webhook_id)): ApiPath<(Uuid, Uuid)>,
     ApiQuery(query): ApiQuery<DeliveriesQuery>,
 ) -> Result<Json<Vec<crate::webhooks::DeliveryView>>, ApiError> {
-    pool_of(&edge, &caller, id).await?;
-    policy::require_any(&caller, &[Role::Admin, Role::Instructor])?;
+    staff_pool(&edge, &caller, id).await?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::field("limit", "must be 1 to 200"));

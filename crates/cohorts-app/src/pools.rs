@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use trellis_cohorts::group::{CohortGroup, GroupEvent, StepKind, Task};
-use trellis_cohorts::pool::PoolEvent;
+use trellis_cohorts::pool::{Member, PoolEvent};
 use trellis_cohorts::webhooks::{PoolWebhooks, WebhookEvent};
 use trellis_kernel::{DomainEvent, RecordedEvent, VariantNames};
 use trellis_runtime::projection::{Projection, ProjectionError};
@@ -29,7 +29,7 @@ impl Projection for CohortPools {
     }
 
     fn version(&self) -> i32 {
-        4
+        5
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -81,8 +81,8 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
             let organization = ProjectionError::tenant_of(event)?;
             sqlx::query(
                 "INSERT INTO pools (pool_id, organization_id, name, group_size, criteria, batch, \
-                     created_by, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (pool_id) DO NOTHING",
+                     created_by, version, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (pool_id) DO NOTHING",
             )
             .bind(pool)
             .bind(organization)
@@ -97,14 +97,11 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
             .await?;
         }
         PoolEvent::PoolClosed { .. } => {
-            sqlx::query(
-                "UPDATE pools SET closed = true, version = $2, updated_at = $3 WHERE pool_id = $1",
-            )
-            .bind(pool)
-            .bind(version)
-            .bind(event.recorded_at)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query("UPDATE pools SET closed = true, version = $2 WHERE pool_id = $1")
+                .bind(pool)
+                .bind(version)
+                .execute(&mut *conn)
+                .await?;
         }
         PoolEvent::MatchQueueJoined {
             ticket_id,
@@ -125,45 +122,30 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
             .bind(joined_at)
             .execute(&mut *conn)
             .await?;
-            bump(conn, pool, version, event.recorded_at, 1, 0).await?;
+            bump(conn, pool, version, 1, 0).await?;
         }
         PoolEvent::MatchQueueLeft { ticket_id, .. } => {
             sqlx::query("UPDATE tickets SET status = 'left' WHERE ticket_id = $1")
                 .bind(ticket_id)
                 .execute(&mut *conn)
                 .await?;
-            bump(conn, pool, version, event.recorded_at, -1, 0).await?;
+            bump(conn, pool, version, -1, 0).await?;
         }
         PoolEvent::GroupsFormed {
-            batch_id,
-            groups,
-            unplaced,
+            groups, unplaced, ..
         } => {
             let organization = ProjectionError::tenant_of(event)?;
             let mut placed = 0;
             for group in &groups {
-                let members: Vec<Uuid> = group.members.iter().map(|m| m.learner_id).collect();
-                sqlx::query(
-                    "INSERT INTO groups (group_id, pool_id, organization_id, batch_id, members, \
-                         formed_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (group_id) DO NOTHING",
-                )
-                .bind(group.group_id)
-                .bind(pool)
-                .bind(organization)
-                .bind(batch_id)
-                .bind(&members)
-                .bind(event.recorded_at)
-                .execute(&mut *conn)
-                .await?;
+                let at = event.recorded_at;
+                insert_group(conn, group.group_id, pool, organization, &group.members, at).await?;
                 let tickets: Vec<Uuid> = group.members.iter().map(|m| m.ticket_id).collect();
                 placed += tickets.len();
                 sqlx::query(
-                    "UPDATE tickets SET status = 'placed', group_id = $2, unplaced_reason = NULL \
+                    "UPDATE tickets SET status = 'placed', unplaced_reason = NULL \
                      WHERE ticket_id = ANY($1)",
                 )
                 .bind(&tickets)
-                .bind(group.group_id)
                 .execute(&mut *conn)
                 .await?;
             }
@@ -183,7 +165,7 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
             .await?;
             let placed = i32::try_from(placed).unwrap_or(i32::MAX);
             let formed = i32::try_from(groups.len()).unwrap_or(i32::MAX);
-            bump(conn, pool, version, event.recorded_at, -placed, formed).await?;
+            bump(conn, pool, version, -placed, formed).await?;
         }
     }
     Ok(())
@@ -200,24 +182,17 @@ async fn apply_group(
         // The pool's GroupsFormed and the group's GroupOpened both make the row (the two
         // streams may arrive in either order on different partitions).
         GroupEvent::GroupOpened {
-            pool_id,
-            batch_id,
-            members,
+            pool_id, members, ..
         } => {
             let organization = ProjectionError::tenant_of(event)?;
-            let members: Vec<Uuid> = members.iter().map(|m| m.learner_id).collect();
-            sqlx::query(
-                "INSERT INTO groups (group_id, pool_id, organization_id, batch_id, members, \
-                     formed_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (group_id) DO NOTHING",
+            insert_group(
+                conn,
+                group,
+                pool_id,
+                organization,
+                &members,
+                event.recorded_at,
             )
-            .bind(group)
-            .bind(pool_id)
-            .bind(organization)
-            .bind(batch_id)
-            .bind(&members)
-            .bind(event.recorded_at)
-            .execute(&mut *conn)
             .await?;
         }
         GroupEvent::CurriculumGenerated { steps, .. } => {
@@ -263,8 +238,7 @@ async fn apply_group(
         }
         GroupEvent::MemberLeftGroup { learner_id } => {
             sqlx::query(
-                "UPDATE groups SET members = array_remove(members, $2), \
-                     left_members = array_append(left_members, $2) WHERE group_id = $1",
+                "UPDATE groups SET members = array_remove(members, $2) WHERE group_id = $1",
             )
             .bind(group)
             .bind(learner_id)
@@ -298,6 +272,31 @@ async fn apply_group(
         .bind(event.stream_version as i64)
         .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+/// A formed group's row: from the pool's `GroupsFormed` or the group's `GroupOpened`,
+/// whichever arrives first (they travel on different partitions).
+async fn insert_group(
+    conn: &mut PgConnection,
+    group: Uuid,
+    pool: Uuid,
+    organization: Uuid,
+    members: &[Member],
+    formed_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let members: Vec<Uuid> = members.iter().map(|m| m.learner_id).collect();
+    sqlx::query(
+        "INSERT INTO groups (group_id, pool_id, organization_id, members, formed_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (group_id) DO NOTHING",
+    )
+    .bind(group)
+    .bind(pool)
+    .bind(organization)
+    .bind(&members)
+    .bind(formed_at)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -379,19 +378,17 @@ async fn bump(
     conn: &mut PgConnection,
     pool: Uuid,
     version: i64,
-    at: DateTime<Utc>,
     queue: i32,
     groups: i32,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE pools SET queue_size = queue_size + $2, groups_formed = groups_formed + $3, \
-         version = $4, updated_at = $5 WHERE pool_id = $1",
+         version = $4 WHERE pool_id = $1",
     )
     .bind(pool)
     .bind(queue)
     .bind(groups)
     .bind(version)
-    .bind(at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -651,6 +648,7 @@ pub async fn group(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<Option<GroupRow>, sqlx::Error> {
+    // At most one row: the id is the key.
     Ok(
         groups(db, organization_id, "g.group_id = $2", id, "g.group_id")
             .await?
