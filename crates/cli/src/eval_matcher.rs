@@ -65,27 +65,25 @@ struct Occupation {
     skills: Vec<Uuid>,
 }
 
+/// The ESCO occupations with at least five skills, parsed as the import parses them.
 fn occupations(data: &std::path::Path) -> anyhow::Result<Vec<Occupation>> {
-    let text = std::fs::read_to_string(data.join("occupations.jsonl"))
-        .with_context(|| format!("reading {}", data.join("occupations.jsonl").display()))?;
-    let mut out = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line)?;
-        let skills: Vec<Uuid> = v["skills"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s["uri"].as_str())
-            .map(|uri| Uuid::new_v5(&Uuid::NAMESPACE_URL, uri.as_bytes()))
-            .collect();
-        if skills.len() >= 5 {
-            out.push(Occupation {
-                label: v["label"].as_str().unwrap_or_default().to_owned(),
-                skills,
-            });
-        }
-    }
-    Ok(out)
+    let path = data.join("occupations.jsonl");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let parsed = trellis_development::esco::Occupations::parse(&text)?;
+    Ok(parsed
+        .all()
+        .iter()
+        .filter(|o| o.skills.len() >= 5)
+        .map(|o| Occupation {
+            label: o.label.clone(),
+            skills: o
+                .skills
+                .iter()
+                .map(|s| Uuid::new_v5(&Uuid::NAMESPACE_URL, s.uri.as_bytes()))
+                .collect(),
+        })
+        .collect())
 }
 
 /// Minutes from Monday 00:00 UTC of a local weekly slot, split where it wraps the week.

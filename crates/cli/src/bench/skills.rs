@@ -52,13 +52,8 @@ pub async fn run(
     .await?;
     let organization = Uuid::from_u128(0x005c_1115_0000_4000_8000_0000_0000_0001);
     let names = catalog(data, skills)?;
-    let have: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM rm_development_catalog.skills WHERE organization_id = $1",
-    )
-    .bind(organization)
-    .fetch_one(&pool)
-    .await?;
-    if usize::try_from(have).unwrap_or(0) < skills {
+    let have = trellis_development_app::catalog::count_skills(&pool, organization).await?;
+    if have < skills {
         sqlx::query("DELETE FROM rm_development_catalog.skills WHERE organization_id = $1")
             .bind(organization)
             .execute(&pool)
