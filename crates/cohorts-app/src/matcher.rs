@@ -2,7 +2,8 @@
 //!
 //! - **Batches**: a pool forms a batch when its queue reaches `min_queue` or its oldest
 //!   untried ticket has waited `max_wait_seconds`. Joins are checked as they arrive; a tick
-//!   (every second) checks every open pool with a queue against the clock. The deadline is
+//!   (every second) checks the open pools the read model shows something due in (a full
+//!   queue, or an untried ticket whose wait is over) against their own state. The deadline is
 //!   derived from the log (`PoolState::wait_deadline`), so it survives restarts: a matcher
 //!   that starts after a crash forms what is due at its first tick.
 //! - **Exactly once**: the batch id is a UUIDv5 of the pool and the stream version the queue

@@ -206,8 +206,8 @@ pub fn product() -> Vec<ContextModule> {
     vec![identity(), development(), career(), content(), cohorts()]
 }
 
-/// The cohorts context: pools and their match queue, groups and their curricula, and the
-/// matcher and curriculum services.
+/// The cohorts context: pools and their match queue, groups with their curricula and
+/// workspaces, pool webhooks, and the matcher, curriculum and webhook services.
 pub fn cohorts() -> ContextModule {
     use trellis_cohorts::group::CohortGroup;
     use trellis_cohorts::pool::CohortPool;
