@@ -316,6 +316,8 @@ pub fn form(learners: &[Learner], settings: &Settings) -> Outcome {
     order.sort_by_key(|&i| (slot_minutes(&learners[i].slots), i));
     let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
     let mut shared: Vec<Vec<(u32, u32)>> = vec![Vec::new(); k];
+    // Each group's score as it stands (a candidate's gain needs only the group with them).
+    let mut scores: Vec<f64> = vec![0.0; k];
     let mut unplaced: Vec<(usize, &'static str)> = Vec::new();
     // Fill to `min` first (every group can reach its floor), then up to `max`.
     let mut cap = min;
@@ -336,10 +338,7 @@ pub fn form(learners: &[Learner], settings: &Settings) -> Outcome {
                 }
                 let mut with = groups[g].clone();
                 with.push(i);
-                Some(
-                    group_score(&with, learners, &settings.criteria)
-                        - group_score(&groups[g], learners, &settings.criteria),
-                )
+                Some(group_score(&with, learners, &settings.criteria) - scores[g])
             };
             let mut best: Option<(f64, usize)> = None;
             let consider = |g: usize, best: &mut Option<(f64, usize)>| {
@@ -374,6 +373,7 @@ pub fn form(learners: &[Learner], settings: &Settings) -> Outcome {
                         intersect(&shared[g], &learners[i].slots)
                     };
                     groups[g].push(i);
+                    scores[g] = group_score(&groups[g], learners, &settings.criteria);
                 }
                 None => deferred.push(i),
             }
