@@ -6,7 +6,10 @@
 //! Americas, Europe and Asia-Pacific; availability is 2–4 weekly slots in local time
 //! (weekday evenings 18–21, Saturday 10–13) turned into UTC with the zone's offset. Criteria:
 //! skills diverse 0.4, goals similar 0.3, time zone similar 0.3; a shared weekly slot is the
-//! hard constraint. Methods: Trellis's matcher, the greedy baseline (each learner in queue
+//! hard constraint. Skills and goals compare as MiniLM vectors, as in the service (the skill
+//! texts of `data/esco/skills.jsonl` and the goal texts embedded once per run; `--no-vectors`
+//! compares skill ids and goal words instead). Queues larger than one batch of the service
+//! ([`trellis_matcher::BATCH_MAX`]) are formed in consecutive batches, as the service forms them. Methods: Trellis's matcher, the greedy baseline (each learner in queue
 //! order to the compatible group where the group scores best), random assignment (constraints
 //! ignored), and the exact optimum by enumeration on tiny instances.
 
@@ -23,9 +26,10 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use trellis_cohorts::Mode;
+use trellis_embed::Embedder;
 use trellis_matcher::{
-    Attribute, Criterion, Learner, Outcome, Settings, form, goal_words, greedy, group_score,
-    random, violations,
+    Attribute, BATCH_MAX, Criterion, Learner, Outcome, Scorer, Settings, form, goal_words, greedy,
+    quantize, random, violations,
 };
 use uuid::Uuid;
 
@@ -44,6 +48,9 @@ pub struct EvalMatcherArgs {
     /// Tiny instances solved exactly.
     #[arg(long, default_value_t = 40)]
     tiny: u64,
+    /// Compare skills by ids and goals by words (the service's fallback) instead of vectors.
+    #[arg(long)]
+    no_vectors: bool,
 }
 
 const ZONES: &[(&str, f64)] = &[
@@ -63,14 +70,79 @@ const ZONES: &[(&str, f64)] = &[
 struct Occupation {
     label: String,
     skills: Vec<Uuid>,
+    /// The text embedded for each skill (as the catalog's `skill_text`).
+    skill_texts: Vec<String>,
 }
 
-/// The ESCO occupations with at least five skills, parsed as the import parses them.
+/// Embeddings of the skills and goals the synthetic learners use.
+#[derive(Default)]
+struct Vectors {
+    skills: std::collections::HashMap<Uuid, Vec<f32>>,
+    goals: std::collections::HashMap<String, Vec<f32>>,
+}
+
+fn goal_text(occupation: &Occupation) -> String {
+    format!("Become a {}", occupation.label)
+}
+
+/// Embeds every skill text and goal of `occupations` once.
+fn embed(occupations: &[Occupation]) -> anyhow::Result<Vectors> {
+    let model = trellis_embed::MiniLm::load_default().context("loading the embedding model")?;
+    let mut skills: BTreeMap<Uuid, &str> = BTreeMap::new();
+    for o in occupations {
+        for (id, text) in o.skills.iter().zip(&o.skill_texts) {
+            skills.insert(*id, text);
+        }
+    }
+    let goals: Vec<String> = occupations.iter().map(goal_text).collect();
+    let started = Instant::now();
+    let mut vectors = Vectors::default();
+    let ids: Vec<Uuid> = skills.keys().copied().collect();
+    let texts: Vec<&str> = skills.values().copied().collect();
+    for (chunk_ids, chunk) in ids.chunks(64).zip(texts.chunks(64)) {
+        for (id, v) in chunk_ids.iter().zip(model.embed(chunk)?) {
+            vectors.skills.insert(*id, v);
+        }
+    }
+    let refs: Vec<&str> = goals.iter().map(String::as_str).collect();
+    for chunk in refs.chunks(64) {
+        for (text, v) in chunk.iter().zip(model.embed(chunk)?) {
+            vectors.goals.insert((*text).to_owned(), v);
+        }
+    }
+    eprintln!(
+        "embedded {} skill texts and {} goals in {:.1} s",
+        ids.len(),
+        goals.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(vectors)
+}
+
+/// The ESCO occupations with at least five skills, parsed as the import parses them; each
+/// skill's text from `skills.jsonl` (its label alone when the file lacks it).
 fn occupations(data: &std::path::Path) -> anyhow::Result<Vec<Occupation>> {
-    let path = data.join("occupations.jsonl");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let parsed = trellis_development::esco::Occupations::parse(&text)?;
+    let read = |name: &str| {
+        let path = data.join(name);
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+    };
+    let parsed = trellis_development::esco::Occupations::parse(&read("occupations.jsonl")?)?;
+    let mut texts = std::collections::HashMap::new();
+    for (n, line) in read("skills.jsonl")?.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (
+            uri,
+            trellis_development::skill::SkillCommand::Define {
+                name, description, ..
+            },
+        ) = trellis_development::esco::parse_skill_line(n + 1, line)?;
+        texts.insert(
+            uri,
+            trellis_development_app::catalog::skill_text(&name, &description),
+        );
+    }
     Ok(parsed
         .all()
         .iter()
@@ -81,6 +153,16 @@ fn occupations(data: &std::path::Path) -> anyhow::Result<Vec<Occupation>> {
                 .skills
                 .iter()
                 .map(|s| Uuid::new_v5(&Uuid::NAMESPACE_URL, s.uri.as_bytes()))
+                .collect(),
+            skill_texts: o
+                .skills
+                .iter()
+                .map(|s| {
+                    texts
+                        .get(&s.uri)
+                        .cloned()
+                        .unwrap_or_else(|| s.label.clone())
+                })
                 .collect(),
         })
         .collect())
@@ -103,18 +185,24 @@ fn utc_slots(day: u32, from: u32, to: u32, offset: i32, out: &mut Vec<(u32, u32)
     }
 }
 
-fn learners(occupations: &[Occupation], n: usize, seed: u64) -> Vec<Learner> {
+fn learners(
+    occupations: &[Occupation],
+    vectors: Option<&Vectors>,
+    n: usize,
+    seed: u64,
+) -> Vec<Learner> {
     let mut rng = StdRng::seed_from_u64(seed);
     let now = jiff::Timestamp::now();
     (0..n)
         .map(|_| {
             let occupation = occupations.choose(&mut rng).unwrap_or(&occupations[0]);
             let take = rng.random_range(5..=8).min(occupation.skills.len());
-            let skills = occupation
+            let skills: Vec<(Uuid, u8)> = occupation
                 .skills
                 .choose_multiple(&mut rng, take)
                 .map(|s| (*s, rng.random_range(1..=5u8)))
                 .collect();
+            let goals = goal_text(occupation);
             let zone = ZONES
                 .choose_weighted(&mut rng, |z| z.1)
                 .map_or("Europe/London", |z| z.0);
@@ -127,9 +215,27 @@ fn learners(occupations: &[Occupation], n: usize, seed: u64) -> Vec<Learner> {
                     utc_slots(5, 10, 13, offset, &mut slots);
                 }
             }
+            // As the service does: the level-weighted mean of the skills' vectors.
+            let skill_vector = vectors.map(|v| {
+                let mut mean = vec![0.0f32; trellis_embed::DIM];
+                for (id, level) in &skills {
+                    if let Some(s) = v.skills.get(id) {
+                        for (m, x) in mean.iter_mut().zip(s) {
+                            *m += f32::from(*level) * x;
+                        }
+                    }
+                }
+                trellis_embed::normalise(&mut mean);
+                quantize(&mean)
+            });
+            let goal_vector = vectors
+                .and_then(|v| v.goals.get(&goals))
+                .map(|g| quantize(g));
             Learner {
                 skills,
-                goal_words: goal_words(&format!("Become a {}", occupation.label)),
+                goal_words: goal_words(&goals),
+                skill_vector,
+                goal_vector,
                 utc_offset_minutes: offset,
                 slots: trellis_cohorts::merged(slots),
                 answers: BTreeMap::new(),
@@ -204,28 +310,56 @@ fn avg(values: &[f64]) -> f64 {
 /// Reading the ESCO data.
 pub fn run(args: &EvalMatcherArgs) -> anyhow::Result<()> {
     let occupations = occupations(&args.data)?;
+    let vectors = if args.no_vectors {
+        None
+    } else {
+        Some(embed(&occupations)?)
+    };
     println!(
-        "## Group formation: groups of 4–6, {} seeds per size\n",
-        args.seeds
+        "## Group formation: groups of 4–6, {} seeds per size, skills and goals compared {}\n",
+        args.seeds,
+        if args.no_vectors {
+            "by ids and words"
+        } else {
+            "as MiniLM vectors"
+        }
     );
     println!(
         "| learners | method | worst group | mean | spread (sd) | constraint violations | unplaced (total) | time (median) |"
     );
     println!("|---:|---|---:|---:|---:|---:|---:|---:|");
     for &n in &args.sizes {
-        let mut rows: Vec<(&str, Row)> = ["matcher", "greedy", "random"]
-            .into_iter()
-            .map(|m| (m, Row::default()))
-            .collect();
+        let mut methods = vec!["matcher", "greedy", "random"];
+        if vectors.is_some() {
+            methods.insert(1, "matcher, ids and words");
+        }
+        let mut rows: Vec<(&str, Row)> = methods.into_iter().map(|m| (m, Row::default())).collect();
         for seed in 0..args.seeds {
-            let learners = learners(&occupations, n, seed * 1_000 + n as u64);
+            let learners = learners(&occupations, vectors.as_ref(), n, seed * 1_000 + n as u64);
             let settings = Settings::new(4, 6, criteria(), seed);
             for (method, row) in &mut rows {
+                let run = match *method {
+                    "matcher" | "matcher, ids and words" => form,
+                    "greedy" => greedy,
+                    _ => random,
+                };
                 let started = Instant::now();
-                let outcome = match *method {
-                    "matcher" => form(&learners, &settings),
-                    "greedy" => greedy(&learners, &settings),
-                    _ => random(&learners, &settings),
+                let outcome = if *method == "matcher, ids and words" {
+                    // Formed without the vectors, scored with them: what ignoring meaning costs.
+                    let blind: Vec<Learner> = learners
+                        .iter()
+                        .map(|l| Learner {
+                            skill_vector: None,
+                            goal_vector: None,
+                            ..l.clone()
+                        })
+                        .collect();
+                    let mut outcome = in_batches(&blind, &settings, run);
+                    let scorer = Scorer::new(&learners, &settings.criteria);
+                    outcome.scores = outcome.groups.iter().map(|g| scorer.group(g)).collect();
+                    outcome
+                } else {
+                    in_batches(&learners, &settings, run)
                 };
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
                 row.add(&outcome, &learners, &settings, ms);
@@ -243,8 +377,44 @@ pub fn run(args: &EvalMatcherArgs) -> anyhow::Result<()> {
             );
         }
     }
-    tiny(&occupations, args.tiny);
+    tiny(&occupations, vectors.as_ref(), args.tiny);
     Ok(())
+}
+
+/// Forms `learners` in consecutive batches of at most [`BATCH_MAX`] (queue order), each seeded
+/// apart, as the service forms a long queue; one outcome over all of them.
+fn in_batches(
+    learners: &[Learner],
+    settings: &Settings,
+    run: fn(&[Learner], &Settings) -> Outcome,
+) -> Outcome {
+    let mut all = Outcome {
+        groups: Vec::new(),
+        unplaced: Vec::new(),
+        scores: Vec::new(),
+    };
+    for (b, batch) in learners.chunks(BATCH_MAX).enumerate() {
+        let offset = b * BATCH_MAX;
+        let settings = Settings {
+            seed: settings.seed ^ ((b as u64) << 32),
+            ..settings.clone()
+        };
+        let outcome = run(batch, &settings);
+        all.groups.extend(
+            outcome
+                .groups
+                .into_iter()
+                .map(|g| g.into_iter().map(|i| i + offset).collect::<Vec<_>>()),
+        );
+        all.unplaced.extend(
+            outcome
+                .unplaced
+                .into_iter()
+                .map(|(i, reason)| (i + offset, reason)),
+        );
+        all.scores.extend(outcome.scores);
+    }
+    all
 }
 
 /// Every partition of `0..n` into blocks of `min..=max` whose blocks share a slot.
@@ -255,16 +425,13 @@ fn partitions(
     current: &mut Vec<Vec<usize>>,
     next: usize,
     best: &mut Option<(f64, f64, Vec<Vec<usize>>)>,
-    criteria: &[Criterion],
+    scorer: &Scorer<'_>,
 ) {
     if next == learners.len() {
         if current.iter().any(|g| g.len() < min) {
             return;
         }
-        let scores: Vec<f64> = current
-            .iter()
-            .map(|g| group_score(g, learners, criteria))
-            .collect();
+        let scores: Vec<f64> = current.iter().map(|g| scorer.group(g)).collect();
         let worst = scores.iter().copied().fold(1.0, f64::min);
         let total: f64 = scores.iter().sum();
         if best
@@ -279,29 +446,30 @@ fn partitions(
         if current[g].len() < max {
             current[g].push(next);
             if !trellis_matcher::common(&current[g], learners).is_empty() {
-                partitions(learners, min, max, current, next + 1, best, criteria);
+                partitions(learners, min, max, current, next + 1, best, scorer);
             }
             current[g].pop();
         }
     }
     current.push(vec![next]);
-    partitions(learners, min, max, current, next + 1, best, criteria);
+    partitions(learners, min, max, current, next + 1, best, scorer);
     current.pop();
 }
 
 /// Tiny instances (9 learners, groups of 2–4, all free on one common evening so that a
 /// feasible partition exists) against the exact optimum by enumeration.
-fn tiny(occupations: &[Occupation], count: u64) {
+fn tiny(occupations: &[Occupation], vectors: Option<&Vectors>, count: u64) {
     let criteria = criteria();
     let (mut optimal, mut gaps, mut greedy_gaps) = (0usize, Vec::new(), Vec::new());
     for seed in 0..count {
-        let mut learners = learners(occupations, 9, 77_000 + seed);
+        let mut learners = learners(occupations, vectors, 9, 77_000 + seed);
         for l in &mut learners {
             l.slots.push((7 * 1440 - 60, 7 * 1440));
             l.slots = trellis_cohorts::merged(std::mem::take(&mut l.slots));
         }
         let mut best = None;
-        partitions(&learners, 2, 4, &mut Vec::new(), 0, &mut best, &criteria);
+        let scorer = Scorer::new(&learners, &criteria);
+        partitions(&learners, 2, 4, &mut Vec::new(), 0, &mut best, &scorer);
         let Some((opt, _, _)) = best else { continue };
         let settings = Settings::new(2, 4, criteria.clone(), seed);
         let ours = form(&learners, &settings).worst();

@@ -1,19 +1,21 @@
 //! The cohorts context's application side (seed 003): the `cohort_pools` read model of pools,
 //! tickets, groups, curricula, workspaces and webhooks ([`pools`]), the HTTP slice ([`http`]),
-//! and the reactive services: the [`matcher`], the [`curriculum`] and the [`webhooks`]
-//! dispatcher (docs/cohorts.md).
+//! and the reactive services: the [`matcher`] (scoring with the profile [`vectors`]), the
+//! [`curriculum`] and the [`webhooks`] dispatcher (docs/cohorts.md).
 
 pub mod curriculum;
 pub mod http;
 pub mod matcher;
 pub mod pools;
+pub mod vectors;
 pub mod webhooks;
 
 pub use curriculum::{Curriculum, LearningSources};
 pub use matcher::Matcher;
 pub use pools::CohortPools;
 
-/// The context's own tables (webhook secrets and deliveries), migrated by their owner.
+/// The context's own tables (webhook secrets and deliveries, ticket vectors), migrated by
+/// their owner.
 pub fn migrations() -> trellis_store_postgres::migrations::Owned {
     trellis_store_postgres::migrations::Owned::new(
         "trellis-cohorts-app",

@@ -13,8 +13,11 @@
 //!   makes the decider refuse the batch and the matcher forms it again on the new queue.
 //! - **Groups**: every `GroupsFormed` opens its groups' streams (`GroupOpened`), idempotent by
 //!   the group's state, so a matcher killed between the two appends opens them on redelivery.
+//! - **Vectors**: skills and goals are scored as MiniLM vectors ([`crate::vectors`]): each join
+//!   is embedded when the matcher sees it, a batch reads its tickets' vectors (embedding only
+//!   those not seen yet), and placed or departed tickets' vectors are dropped.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +25,10 @@ use async_trait::async_trait;
 use chrono::Utc;
 use futures::future::BoxFuture;
 use sqlx::PgPool;
+use trellis_cohorts::LearnerProfile;
 use trellis_cohorts::group::{CohortGroup, GroupCommand};
-use trellis_cohorts::pool::{CohortPool, PoolCommand, PoolError, PoolEvent, PoolState};
+use trellis_cohorts::pool::{CohortPool, PoolCommand, PoolEvent, PoolState, QueuedTicket};
+use trellis_embed::Embedder;
 use trellis_kernel::{
     CommandContext, CommandHandler, DomainEvent, EventStore, ExpectedVersion, HandleError,
     Metadata, RecordedEvent, StoreError, TenantId,
@@ -33,10 +38,11 @@ use trellis_runtime::{EventHandler, HandlerError};
 use uuid::Uuid;
 
 use crate::pools::{POOLS_TABLE, TICKETS_TABLE};
+use crate::vectors::{ProfileVectors, TicketVectors};
 
 /// Most tickets one batch takes (the oldest first): its `GroupsFormed` stays well under the
 /// store's 256 KiB event limit (~100 bytes a member).
-pub const BATCH_MAX: usize = 1_200;
+pub use trellis_matcher::BATCH_MAX;
 
 /// How often the matcher checks open pools against the clock.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -45,13 +51,16 @@ pub const TICK: Duration = Duration::from_secs(1);
 pub struct Matcher {
     commands: CommandHandler<dyn EventStore>,
     pool: PgPool,
+    vectors: ProfileVectors,
 }
 
 impl Matcher {
-    /// A matcher over `store` (commands) and `pool` (the `cohort_pools` read model).
-    pub fn new(store: Arc<dyn EventStore>, pool: PgPool) -> Self {
+    /// A matcher over `store` (commands) and `pool` (the `cohort_pools` read model, the
+    /// catalog's skill texts and the ticket vectors), embedding profiles with `embedder`.
+    pub fn new(store: Arc<dyn EventStore>, pool: PgPool, embedder: Arc<dyn Embedder>) -> Self {
         Self {
             commands: CommandHandler::new(store, trellis_kernel::upcast::global()),
+            vectors: ProfileVectors::new(embedder, pool.clone()),
             pool,
         }
     }
@@ -64,17 +73,21 @@ impl Matcher {
     /// is tried; tickets that joined since wait for their own turn (`min_queue` or their wait).
     ///
     /// # Errors
-    /// Store failures or a batch the decider refuses.
-    pub async fn check(
-        &self,
-        pool_id: Uuid,
-        metadata: &Metadata,
-    ) -> Result<bool, HandleError<PoolError>> {
+    /// Store, database or model failures, or a batch the decider refuses.
+    pub async fn check(&self, pool_id: Uuid, metadata: &Metadata) -> Result<bool, HandlerError> {
+        let organization_id = metadata
+            .tenant_id
+            .map(|t| t.as_uuid())
+            .ok_or_else(|| HandlerError::msg("a pool without an organization"))?;
         let mut owed: Option<BTreeSet<Uuid>> = None;
         let mut conflicts = 0;
         let mut formed = false;
         loop {
-            let (state, version) = self.commands.load::<CohortPool>(pool_id).await?;
+            let (state, version) = self
+                .commands
+                .load::<CohortPool>(pool_id)
+                .await
+                .map_err(|e| HandlerError::from_error("reading a pool", e))?;
             let due = match &owed {
                 None => state.batch_due(Utc::now()),
                 Some(owed) => still_owed(owed, &state),
@@ -89,9 +102,18 @@ impl Matcher {
                 expected_version: Some(ExpectedVersion::Exact(version)),
                 ..CommandContext::default()
             };
+            let tickets = batch_tickets(&state);
+            let profiles: Vec<(Uuid, &LearnerProfile)> =
+                tickets.iter().map(|(id, t)| (*id, &t.profile)).collect();
+            let vectors = self
+                .vectors
+                .ensure(organization_id, pool_id, &profiles)
+                .await
+                .map_err(|e| HandlerError::from_error("vectors of a batch", e))?;
+            let command = batch(&state, &tickets, &vectors, batch_id);
             match self
                 .commands
-                .handle::<CohortPool>(pool_id, &batch(&state, batch_id), &context)
+                .handle::<CohortPool>(pool_id, &command, &context)
                 .await
             {
                 Ok(_) => formed = true,
@@ -100,19 +122,22 @@ impl Matcher {
                     // Tickets that left are owed nothing; the rest stay owed.
                     owed.retain(|id| state.queue.contains_key(id));
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(HandlerError::from_error("forming a batch", e)),
             }
         }
     }
 
-    /// Opens the groups a `GroupsFormed` event formed.
-    async fn open_groups(&self, event: &RecordedEvent) -> Result<(), HandlerError> {
-        let Ok(PoolEvent::GroupsFormed {
-            batch_id, groups, ..
-        }) = PoolEvent::from_payload(&event.event_type, event.payload.clone())
-        else {
-            return Ok(());
-        };
+    /// Opens the groups a `GroupsFormed` event formed; their members' vectors go.
+    async fn open_groups(
+        &self,
+        batch_id: Uuid,
+        groups: Vec<trellis_cohorts::pool::FormedGroup>,
+        event: &RecordedEvent,
+    ) -> Result<(), HandlerError> {
+        let placed: Vec<Uuid> = groups
+            .iter()
+            .flat_map(|g| g.members.iter().map(|m| m.ticket_id))
+            .collect();
         let context = CommandContext {
             metadata: Metadata::caused_by(event, None),
             ..CommandContext::default()
@@ -131,7 +156,10 @@ impl Matcher {
                 .await
                 .map_err(|e| HandlerError::from_error("opening a group", e))?;
         }
-        Ok(())
+        self.vectors
+            .forget(&placed)
+            .await
+            .map_err(|e| HandlerError::from_error("dropping placed tickets' vectors", e))
     }
 
     /// Every second: forms what is due in every open pool, until `shutdown`.
@@ -183,21 +211,47 @@ impl EventHandler for Matcher {
     }
 
     fn wants(&self, event_type: &str) -> bool {
-        matches!(event_type, "MatchQueueJoined" | "GroupsFormed")
+        matches!(
+            event_type,
+            "MatchQueueJoined" | "MatchQueueLeft" | "GroupsFormed"
+        )
     }
 
     async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {
         let mut checked = std::collections::BTreeSet::new();
         for event in events.iter().filter(|e| self.wants(&e.event_type)) {
-            if event.event_type == "GroupsFormed" {
-                self.open_groups(event).await?;
-                continue;
-            }
-            // A join may complete a batch (min_queue); one check per pool per delivery.
-            if checked.insert(event.stream_id.id()) {
-                self.check(event.stream_id.id(), &Metadata::caused_by(event, None))
+            let decoded = PoolEvent::from_payload(&event.event_type, event.payload.clone())
+                .map_err(|e| HandlerError::from_error("decoding a pool event", e))?;
+            let pool_id = event.stream_id.id();
+            match decoded {
+                PoolEvent::GroupsFormed {
+                    batch_id, groups, ..
+                } => self.open_groups(batch_id, groups, event).await?,
+                PoolEvent::MatchQueueLeft { ticket_id, .. } => self
+                    .vectors
+                    .forget(&[ticket_id])
                     .await
-                    .map_err(|e| HandlerError::from_error("forming a batch", e))?;
+                    .map_err(|e| HandlerError::from_error("dropping a ticket's vectors", e))?,
+                PoolEvent::MatchQueueJoined {
+                    ticket_id, profile, ..
+                } => {
+                    // Embedded now, so the batch that takes the ticket reads its vectors.
+                    let organization_id = event
+                        .metadata
+                        .tenant_id
+                        .map(|t| t.as_uuid())
+                        .ok_or_else(|| HandlerError::msg("a join without an organization"))?;
+                    self.vectors
+                        .ensure(organization_id, pool_id, &[(ticket_id, &profile)])
+                        .await
+                        .map_err(|e| HandlerError::from_error("vectors of a join", e))?;
+                    // A join may complete a batch (min_queue); one check per pool per delivery.
+                    if checked.insert(pool_id) {
+                        self.check(pool_id, &Metadata::caused_by(event, None))
+                            .await?;
+                    }
+                }
+                PoolEvent::PoolCreated { .. } | PoolEvent::PoolClosed { .. } => {}
             }
         }
         Ok(())
@@ -220,15 +274,27 @@ fn still_owed(owed: &BTreeSet<Uuid>, state: &PoolState) -> bool {
     !state.closed && untried(state).iter().any(|id| owed.contains(id))
 }
 
-/// The matcher's answer for the queue in `state`.
-fn batch(state: &PoolState, batch_id: Uuid) -> PoolCommand {
+/// The tickets the next batch takes, oldest first.
+fn batch_tickets(state: &PoolState) -> Vec<(Uuid, &QueuedTicket)> {
     let mut tickets = state.batch_order();
     tickets.truncate(BATCH_MAX);
+    tickets
+}
+
+/// The matcher's answer for `tickets` of the queue in `state`, scored with their `vectors`
+/// (when one lacks them the batch compares skill ids and goal words).
+fn batch(
+    state: &PoolState,
+    tickets: &[(Uuid, &QueuedTicket)],
+    vectors: &HashMap<Uuid, TicketVectors>,
+    batch_id: Uuid,
+) -> PoolCommand {
     let now = jiff::Timestamp::now();
     let learners: Vec<Learner> = tickets
         .iter()
-        .map(|(_, t)| {
+        .map(|(id, t)| {
             let profile = &t.profile;
+            let vectors = vectors.get(id);
             let offset = trellis_cohorts::utc_offset_minutes(&profile.timezone, now).unwrap_or(0);
             let slots = trellis_cohorts::week_ranges(&profile.availability);
             Learner {
@@ -238,6 +304,8 @@ fn batch(state: &PoolState, batch_id: Uuid) -> PoolCommand {
                     .map(|s| (s.skill_id, s.level))
                     .collect(),
                 goal_words: goal_words(&profile.goals),
+                skill_vector: vectors.map(|v| v.skills.clone()),
+                goal_vector: vectors.map(|v| v.goals.clone()),
                 utc_offset_minutes: offset,
                 slots,
                 answers: profile.answers.clone(),

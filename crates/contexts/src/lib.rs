@@ -360,7 +360,10 @@ fn matcher() -> Service {
         reads: &["cohorts"],
         start: |deps| {
             Box::pin(async move {
-                let matcher = Arc::new(trellis_cohorts_app::Matcher::new(deps.store, deps.pool));
+                let model = embedding_model().await?;
+                let matcher = Arc::new(trellis_cohorts_app::Matcher::new(
+                    deps.store, deps.pool, model,
+                ));
                 let tick: BoxFuture<'static, anyhow::Result<()>> = Box::pin({
                     let matcher = Arc::clone(&matcher);
                     let shutdown = (deps.shutdown)();

@@ -347,6 +347,30 @@ pub async fn known_skills(
     .await
 }
 
+/// The text the embedder sees ([`skill_text`]) for each of `ids` that is a skill of the
+/// organization.
+///
+/// # Errors
+/// Database failures.
+pub async fn skill_texts(
+    pool: &PgPool,
+    organization_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    let rows: Vec<(Uuid, String, String)> = sqlx::query_as(&format!(
+        "SELECT skill_id, name, description FROM {SKILLS_TABLE} \
+         WHERE organization_id = $1 AND skill_id = ANY($2)"
+    ))
+    .bind(organization_id)
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, description)| (id, skill_text(&name, &description)))
+        .collect())
+}
+
 /// Most skills one organization's catalog may hold. Every skill is embedded and kept in
 /// memory by every recommender instance, so the catalog is bounded per tenant.
 pub const MAX_SKILLS_PER_ORGANIZATION: usize = 20_000;

@@ -6,6 +6,14 @@
 //! differ (one minus the mean similarity, a wide spread, many distinct answers). A group's
 //! score is the weighted mean of its criteria.
 //!
+//! **Skills and goals** compare as sentence-embedding vectors when every learner of the batch
+//! carries them ([`Learner::skill_vector`], [`Learner::goal_vector`]: the service embeds skill
+//! texts and goals with MiniLM): the similarity of two learners is the cosine of their vectors
+//! (below 0 counts as 0), so "Rust" and "systems programming" are close although their ids
+//! differ. Without vectors, skills compare by shared skill ids (level-weighted cosine) and goals
+//! by shared content words. A [`Scorer`] precomputes every pair's vector similarity of a batch
+//! up to [`TABLE_MAX`] learners, so the search pays a lookup per pair.
+//!
 //! **Hard constraints**: every group's size is within `[min, max]`, and its members share at
 //! least one weekly slot. Learners who cannot be placed under them stay queued with a reason.
 //!
@@ -72,6 +80,11 @@ pub struct Learner {
     pub skills: Vec<(uuid::Uuid, u8)>,
     /// Goal words (lower-cased, deduplicated).
     pub goal_words: BTreeSet<String>,
+    /// The skills as one unit vector (the level-weighted mean of the skills' text embeddings),
+    /// each component × 127 rounded ([`quantize`]).
+    pub skill_vector: Option<Vec<i8>>,
+    /// The goals text's embedding, quantized alike.
+    pub goal_vector: Option<Vec<i8>>,
     /// UTC offset in minutes now.
     pub utc_offset_minutes: i32,
     /// Weekly availability, minutes from Monday 00:00 UTC, `[start, end)`, sorted and merged
@@ -92,6 +105,32 @@ pub fn goal_words(text: &str) -> BTreeSet<String> {
         .filter(|w| w.chars().count() >= 3 && !STOP.contains(&w.as_str()))
         .collect()
 }
+
+/// A unit vector as signed bytes, each component × 127 rounded (how [`Learner`] carries its
+/// vectors; a dot product of two is then an integer sum).
+pub fn quantize(v: &[f32]) -> Vec<i8> {
+    v.iter()
+        .map(|x| (x.clamp(-1.0, 1.0) * 127.0).round() as i8)
+        .collect()
+}
+
+/// Cosine of two quantized unit vectors, below 0 counted as 0.
+pub fn vector_similarity(a: &[i8], b: &[i8]) -> f64 {
+    let dot: i32 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| i32::from(*x) * i32::from(*y))
+        .sum();
+    (f64::from(dot) / (127.0 * 127.0)).clamp(0.0, 1.0)
+}
+
+/// Most tickets one batch of the service takes; the evaluation forms larger queues in
+/// consecutive batches of this size, as the service does.
+pub const BATCH_MAX: usize = 1_200;
+
+/// Most learners whose pairwise vector similarities a [`Scorer`] precomputes (`n²` values:
+/// 5.8 MB per criterion for a full batch); above it each pair is computed when needed.
+pub const TABLE_MAX: usize = 2_000;
 
 /// Settings of one formation.
 #[derive(Debug, Clone)]
@@ -186,19 +225,134 @@ fn goal_similarity(a: &Learner, b: &Learner) -> f64 {
     }
 }
 
-fn mean_pairwise(members: &[usize], learners: &[Learner], f: fn(&Learner, &Learner) -> f64) -> f64 {
-    let mut total = 0.0;
-    let mut pairs = 0usize;
-    for (i, &a) in members.iter().enumerate() {
-        for &b in &members[i + 1..] {
-            total += f(&learners[a], &learners[b]);
-            pairs += 1;
+fn skill_vectors(a: &Learner, b: &Learner) -> f64 {
+    match (&a.skill_vector, &b.skill_vector) {
+        (Some(x), Some(y)) => vector_similarity(x, y),
+        _ => 0.0,
+    }
+}
+
+fn goal_vectors(a: &Learner, b: &Learner) -> f64 {
+    match (&a.goal_vector, &b.goal_vector) {
+        (Some(x), Some(y)) => vector_similarity(x, y),
+        _ => 0.0,
+    }
+}
+
+/// The similarity of one attribute between two learners of a batch, 0–1.
+enum Pairwise {
+    /// Every pair's value, precomputed (`n × n`, row-major).
+    Table { n: usize, values: Vec<f32> },
+    /// Computed for each pair when asked.
+    Direct(fn(&Learner, &Learner) -> f64),
+}
+
+impl Pairwise {
+    /// Vectors when every learner has one (a table up to [`TABLE_MAX`] learners), else the
+    /// fallback; `used` false: nothing is precomputed.
+    fn new(
+        learners: &[Learner],
+        used: bool,
+        has_vector: fn(&Learner) -> bool,
+        vectors: fn(&Learner, &Learner) -> f64,
+        fallback: fn(&Learner, &Learner) -> f64,
+    ) -> Self {
+        if learners.is_empty() || !learners.iter().all(has_vector) {
+            return Self::Direct(fallback);
+        }
+        let n = learners.len();
+        if !used || n > TABLE_MAX {
+            return Self::Direct(vectors);
+        }
+        let mut values = vec![1.0f32; n * n];
+        for i in 0..n {
+            for j in i + 1..n {
+                let v = vectors(&learners[i], &learners[j]) as f32;
+                values[i * n + j] = v;
+                values[j * n + i] = v;
+            }
+        }
+        Self::Table { n, values }
+    }
+
+    fn get(&self, learners: &[Learner], a: usize, b: usize) -> f64 {
+        match self {
+            Self::Table { n, values } => f64::from(values[a * n + b]),
+            Self::Direct(f) => f(&learners[a], &learners[b]),
         }
     }
-    if pairs == 0 {
-        0.5
-    } else {
-        total / pairs as f64
+}
+
+/// Scores groups of one batch: the learners, the criteria and the precomputed pairwise
+/// similarities of skills and goals.
+pub struct Scorer<'a> {
+    learners: &'a [Learner],
+    criteria: &'a [Criterion],
+    skills: Pairwise,
+    goals: Pairwise,
+}
+
+impl<'a> Scorer<'a> {
+    /// A scorer of groups of `learners` under `criteria`.
+    pub fn new(learners: &'a [Learner], criteria: &'a [Criterion]) -> Self {
+        let used = |a: Attribute| criteria.iter().any(|c| c.attribute == a && c.weight > 0.0);
+        Self {
+            learners,
+            criteria,
+            skills: Pairwise::new(
+                learners,
+                used(Attribute::Skills),
+                |l| l.skill_vector.is_some(),
+                skill_vectors,
+                cosine_skills,
+            ),
+            goals: Pairwise::new(
+                learners,
+                used(Attribute::Goals),
+                |l| l.goal_vector.is_some(),
+                goal_vectors,
+                goal_similarity,
+            ),
+        }
+    }
+
+    /// Whether skills compare as vectors (every learner carries one).
+    pub fn uses_vectors(&self) -> bool {
+        !self.learners.is_empty() && self.learners.iter().all(|l| l.skill_vector.is_some())
+    }
+
+    /// A group's score: the weighted mean of its criteria (0.5 without weights).
+    pub fn group(&self, members: &[usize]) -> f64 {
+        let weight: f64 = self.criteria.iter().map(|c| c.weight).sum();
+        if weight <= 0.0 {
+            return 0.5;
+        }
+        self.criteria
+            .iter()
+            .map(|c| c.weight * self.criterion(members, c))
+            .sum::<f64>()
+            / weight
+    }
+
+    fn mean_pairwise(&self, members: &[usize], pairwise: &Pairwise) -> f64 {
+        let mut total = 0.0;
+        let mut pairs = 0usize;
+        for (i, &a) in members.iter().enumerate() {
+            for &b in &members[i + 1..] {
+                total += pairwise.get(self.learners, a, b);
+                pairs += 1;
+            }
+        }
+        if pairs == 0 {
+            0.5
+        } else {
+            total / pairs as f64
+        }
+    }
+
+    /// One criterion's score of a group, 0–1.
+    fn criterion(&self, members: &[usize], criterion: &Criterion) -> f64 {
+        criterion_score(members, self, criterion)
     }
 }
 
@@ -223,13 +377,14 @@ pub fn common(members: &[usize], learners: &[Learner]) -> Vec<(u32, u32)> {
 }
 
 /// One criterion's score of a group, 0–1.
-fn criterion_score(members: &[usize], learners: &[Learner], criterion: &Criterion) -> f64 {
+fn criterion_score(members: &[usize], scorer: &Scorer<'_>, criterion: &Criterion) -> f64 {
     if members.len() < 2 {
         return 0.5;
     }
+    let learners = scorer.learners;
     let similar = match &criterion.attribute {
-        Attribute::Skills => mean_pairwise(members, learners, cosine_skills),
-        Attribute::Goals => mean_pairwise(members, learners, goal_similarity),
+        Attribute::Skills => scorer.mean_pairwise(members, &scorer.skills),
+        Attribute::Goals => scorer.mean_pairwise(members, &scorer.goals),
         Attribute::Timezone => {
             let offsets = members.iter().map(|&m| learners[m].utc_offset_minutes);
             let spread = offsets.clone().max().unwrap_or(0) - offsets.min().unwrap_or(0);
@@ -268,19 +423,6 @@ fn criterion_score(members: &[usize], learners: &[Learner], criterion: &Criterio
     }
 }
 
-/// A group's score: the weighted mean of its criteria (0.5 without weights).
-pub fn group_score(members: &[usize], learners: &[Learner], criteria: &[Criterion]) -> f64 {
-    let weight: f64 = criteria.iter().map(|c| c.weight).sum();
-    if weight <= 0.0 {
-        return 0.5;
-    }
-    criteria
-        .iter()
-        .map(|c| c.weight * criterion_score(members, learners, c))
-        .sum::<f64>()
-        / weight
-}
-
 /// How many groups `n` learners make: as few as `max` allows, each at least `min`.
 fn group_count(n: usize, min: usize, max: usize) -> Option<usize> {
     let k = n.div_ceil(max);
@@ -311,6 +453,7 @@ pub fn form(learners: &[Learner], settings: &Settings) -> Outcome {
             scores: Vec::new(),
         };
     };
+    let scorer = Scorer::new(learners, &settings.criteria);
     // Most constrained first: the least weekly availability, then queue order.
     let mut order: Vec<usize> = (0..learners.len()).collect();
     order.sort_by_key(|&i| (slot_minutes(&learners[i].slots), i));
@@ -338,7 +481,7 @@ pub fn form(learners: &[Learner], settings: &Settings) -> Outcome {
                 }
                 let mut with = groups[g].clone();
                 with.push(i);
-                Some(group_score(&with, learners, &settings.criteria) - scores[g])
+                Some(scorer.group(&with) - scores[g])
             };
             let mut best: Option<(f64, usize)> = None;
             let consider = |g: usize, best: &mut Option<(f64, usize)>| {
@@ -373,7 +516,7 @@ pub fn form(learners: &[Learner], settings: &Settings) -> Outcome {
                         intersect(&shared[g], &learners[i].slots)
                     };
                     groups[g].push(i);
-                    scores[g] = group_score(&groups[g], learners, &settings.criteria);
+                    scores[g] = scorer.group(&groups[g]);
                 }
                 None => deferred.push(i),
             }
@@ -412,16 +555,13 @@ pub fn form(learners: &[Learner], settings: &Settings) -> Outcome {
         }
     }
     regroup_leftovers(&mut groups, &mut unplaced, learners, settings);
-    improve(&mut groups, learners, settings, &mut rng, started);
+    improve(&mut groups, &scorer, settings, &mut rng, started);
     for g in &mut groups {
         g.sort_unstable();
     }
     groups.sort();
     unplaced.sort_unstable();
-    let scores = groups
-        .iter()
-        .map(|g| group_score(g, learners, &settings.criteria))
-        .collect();
+    let scores = groups.iter().map(|g| scorer.group(g)).collect();
     Outcome {
         groups,
         unplaced,
@@ -515,7 +655,7 @@ struct Change {
 /// Local search: the worst group trades members with seeded random partners.
 fn improve(
     groups: &mut [Vec<usize>],
-    learners: &[Learner],
+    scorer: &Scorer<'_>,
     settings: &Settings,
     rng: &mut StdRng,
     started: Instant,
@@ -524,7 +664,8 @@ fn improve(
     if k < 2 || settings.criteria.is_empty() {
         return;
     }
-    let score = |g: &[usize]| group_score(g, learners, &settings.criteria);
+    let learners = scorer.learners;
+    let score = |g: &[usize]| scorer.group(g);
     let mut scores: Vec<f64> = groups.iter().map(|g| score(g)).collect();
     let mut ranked: BTreeSet<(i64, usize)> = scores
         .iter()
@@ -625,6 +766,7 @@ pub fn greedy(learners: &[Learner], settings: &Settings) -> Outcome {
             scores: Vec::new(),
         };
     };
+    let scorer = Scorer::new(learners, &settings.criteria);
     let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
     let mut unplaced = Vec::new();
     for i in 0..learners.len() {
@@ -638,7 +780,7 @@ pub fn greedy(learners: &[Learner], settings: &Settings) -> Outcome {
             .map(|g| {
                 let mut with = groups[g].clone();
                 with.push(i);
-                (key(group_score(&with, learners, &settings.criteria)), g)
+                (key(scorer.group(&with)), g)
             })
             .max_by_key(|&(s, g)| (s, std::cmp::Reverse(g)));
         match best {
@@ -646,7 +788,7 @@ pub fn greedy(learners: &[Learner], settings: &Settings) -> Outcome {
             None => unplaced.push((i, NO_SHARED_SLOT)),
         }
     }
-    finish(groups, unplaced, learners, settings)
+    finish(groups, unplaced, &scorer, settings)
 }
 
 /// Baseline for the evaluation: learners shuffled (seeded) into groups in turn, constraints
@@ -660,6 +802,7 @@ pub fn random(learners: &[Learner], settings: &Settings) -> Outcome {
             scores: Vec::new(),
         };
     };
+    let scorer = Scorer::new(learners, &settings.criteria);
     let mut order: Vec<usize> = (0..learners.len()).collect();
     for i in (1..order.len()).rev() {
         order.swap(i, rng.random_range(0..=i));
@@ -673,10 +816,7 @@ pub fn random(learners: &[Learner], settings: &Settings) -> Outcome {
             unplaced.push((i, NOT_ENOUGH));
         }
     }
-    let scores = groups
-        .iter()
-        .map(|g| group_score(g, learners, &settings.criteria))
-        .collect();
+    let scores = groups.iter().map(|g| scorer.group(g)).collect();
     Outcome {
         groups,
         unplaced,
@@ -688,7 +828,7 @@ pub fn random(learners: &[Learner], settings: &Settings) -> Outcome {
 fn finish(
     groups: Vec<Vec<usize>>,
     mut unplaced: Vec<(usize, &'static str)>,
-    learners: &[Learner],
+    scorer: &Scorer<'_>,
     settings: &Settings,
 ) -> Outcome {
     let mut kept = Vec::new();
@@ -699,10 +839,7 @@ fn finish(
             unplaced.extend(g.into_iter().map(|i| (i, NOT_ENOUGH)));
         }
     }
-    let scores = kept
-        .iter()
-        .map(|g| group_score(g, learners, &settings.criteria))
-        .collect();
+    let scores = kept.iter().map(|g| scorer.group(g)).collect();
     Outcome {
         groups: kept,
         unplaced,

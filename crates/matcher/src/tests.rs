@@ -8,6 +8,8 @@ fn learner(skill: u128, role: &str, slots: Vec<(u32, u32)>) -> Learner {
     Learner {
         skills: vec![(uuid::Uuid::from_u128(skill), 3)],
         goal_words: goal_words("Build web services in Rust"),
+        skill_vector: None,
+        goal_vector: None,
         utc_offset_minutes: 0,
         slots,
         answers: BTreeMap::from([("role".to_owned(), role.to_owned())]),
@@ -130,9 +132,14 @@ fn scores_follow_the_modes() {
             weight: 1.0,
         }]
     };
-    assert!((group_score(&[0, 1], &same, &skills(Mode::Similar)) - 1.0).abs() < 1e-9);
-    assert!(group_score(&[0, 1], &differ, &skills(Mode::Similar)).abs() < 1e-9);
-    assert!((group_score(&[0, 1], &differ, &skills(Mode::Diverse)) - 1.0).abs() < 1e-9);
+    assert!((Scorer::new(&same, &skills(Mode::Similar)).group(&[0, 1]) - 1.0).abs() < 1e-9);
+    assert!(
+        Scorer::new(&differ, &skills(Mode::Similar))
+            .group(&[0, 1])
+            .abs()
+            < 1e-9
+    );
+    assert!((Scorer::new(&differ, &skills(Mode::Diverse)).group(&[0, 1]) - 1.0).abs() < 1e-9);
     let role = |mode| {
         vec![Criterion {
             attribute: Attribute::Answer("role".into()),
@@ -140,8 +147,8 @@ fn scores_follow_the_modes() {
             weight: 1.0,
         }]
     };
-    assert!((group_score(&[0, 1], &same, &role(Mode::Similar)) - 1.0).abs() < 1e-9);
-    assert!((group_score(&[0, 1], &differ, &role(Mode::Diverse)) - 1.0).abs() < 1e-9);
+    assert!((Scorer::new(&same, &role(Mode::Similar)).group(&[0, 1]) - 1.0).abs() < 1e-9);
+    assert!((Scorer::new(&differ, &role(Mode::Diverse)).group(&[0, 1]) - 1.0).abs() < 1e-9);
     assert_eq!(
         Attribute::parse("answers.role"),
         Some(Attribute::Answer("role".into()))
@@ -160,6 +167,98 @@ fn availability_scores_stay_within_one_for_overlapping_slots() {
         mode: Mode::Similar,
         weight: 1.0,
     }];
-    let score = group_score(&[0, 1], &learners, &similar);
+    let score = Scorer::new(&learners, &similar).group(&[0, 1]);
     assert!((score - 1.0).abs() < 1e-9, "{score}");
+}
+
+/// A unit vector pointing mostly along `axis` (of 8), quantized.
+fn along(axis: usize, tilt: f32) -> Vec<i8> {
+    let mut v = vec![tilt; 8];
+    v[axis] = 1.0;
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    quantize(&v.iter().map(|x| x / norm).collect::<Vec<_>>())
+}
+
+#[test]
+fn skills_and_goals_compare_as_vectors_when_every_learner_has_them() {
+    // Different skill ids and goal words, but the same meaning (same vectors).
+    let mut a = learner(1, "backend", vec![week(0, 0, 24)]);
+    let mut b = learner(2, "backend", vec![week(0, 0, 24)]);
+    b.goal_words = goal_words("Systems programming");
+    let similar = |attribute| {
+        vec![Criterion {
+            attribute,
+            mode: Mode::Similar,
+            weight: 1.0,
+        }]
+    };
+    let skills = similar(Attribute::Skills);
+    let goals = similar(Attribute::Goals);
+    let pair = vec![a.clone(), b.clone()];
+    assert!(Scorer::new(&pair, &skills).group(&[0, 1]).abs() < 1e-9);
+    assert!(Scorer::new(&pair, &goals).group(&[0, 1]).abs() < 1e-9);
+
+    a.skill_vector = Some(along(0, 0.0));
+    b.skill_vector = Some(along(0, 0.0));
+    a.goal_vector = Some(along(3, 0.0));
+    b.goal_vector = Some(along(3, 0.0));
+    let pair = vec![a.clone(), b.clone()];
+    assert!(Scorer::new(&pair, &skills).uses_vectors());
+    let s = Scorer::new(&pair, &skills).group(&[0, 1]);
+    assert!((s - 1.0).abs() < 1e-3, "{s}");
+    let g = Scorer::new(&pair, &goals).group(&[0, 1]);
+    assert!((g - 1.0).abs() < 1e-3, "{g}");
+
+    // Orthogonal meanings: no similarity; opposite ones count as none, not below zero.
+    b.skill_vector = Some(along(1, 0.0));
+    let pair = vec![a.clone(), b.clone()];
+    assert!(Scorer::new(&pair, &skills).group(&[0, 1]).abs() < 1e-3);
+    b.skill_vector = Some(a.skill_vector.clone().unwrap().iter().map(|x| -x).collect());
+    let pair = vec![a.clone(), b.clone()];
+    assert!(Scorer::new(&pair, &skills).group(&[0, 1]).abs() < 1e-9);
+
+    // One learner without vectors: the whole batch compares by ids (one scale per batch).
+    b.skill_vector = None;
+    let pair = vec![a, b];
+    assert!(!Scorer::new(&pair, &skills).uses_vectors());
+    assert!(Scorer::new(&pair, &skills).group(&[0, 1]).abs() < 1e-9);
+}
+
+#[test]
+fn precomputed_and_direct_vector_similarities_agree() {
+    let mut learners = batch(30);
+    for (i, l) in learners.iter_mut().enumerate() {
+        l.skill_vector = Some(along(i % 8, 0.1 * (i % 5) as f32));
+        l.goal_vector = Some(along((i * 3) % 8, 0.2));
+    }
+    let criteria = vec![
+        Criterion {
+            attribute: Attribute::Skills,
+            mode: Mode::Diverse,
+            weight: 0.5,
+        },
+        Criterion {
+            attribute: Attribute::Goals,
+            mode: Mode::Similar,
+            weight: 0.5,
+        },
+    ];
+    let table = Scorer::new(&learners, &criteria);
+    assert!(matches!(table.skills, Pairwise::Table { .. }));
+    let direct = Scorer {
+        learners: &learners,
+        criteria: &criteria,
+        skills: Pairwise::Direct(skill_vectors),
+        goals: Pairwise::Direct(goal_vectors),
+    };
+    for group in [vec![0, 1, 2, 3], vec![4, 9, 17, 25, 29], vec![5, 6]] {
+        let (t, d) = (table.group(&group), direct.group(&group));
+        assert!((t - d).abs() < 1e-6, "{group:?}: {t} vs {d}");
+    }
+    // Vectors change the grouping's scores from the id-based ones.
+    let outcome = form(&learners, &Settings::new(4, 6, criteria, 7));
+    assert_eq!(
+        violations(&outcome, &learners, &Settings::new(4, 6, vec![], 7)),
+        0
+    );
 }
