@@ -306,6 +306,113 @@ async fn twelve_learners_are_formed_into_groups_through_kafka() {
     .await;
 }
 
+/// Skills compare by meaning: four learners, each with a different skill, two about bread and
+/// two about programming, pair up by topic under "skills similar". By ids every pair scores
+/// alike (no skill is shared) and the queue order pairs bread with programming. Each join's vectors are kept
+/// while queued and dropped once placed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learners_are_grouped_by_what_their_skills_mean() {
+    let (_cluster, app) = spawn_kafka_app().await;
+    let _matcher = app.spawn_service("matcher").await;
+    let (_, _, admin_email) = app.sign_up("Meaning").await;
+    let admin = app.token(&admin_email).await;
+    let mut skills = Vec::new();
+    for name in [
+        "Baking sourdough bread",
+        "Rust programming",
+        "Writing software in C++",
+        "Kneading dough and bread making",
+    ] {
+        let skill = app
+            .post("/v1/skills", Some(&admin), json!({"name": name}))
+            .await;
+        skills.push(json_of(skill).await["id"].as_str().unwrap().to_owned());
+    }
+    let body = json!({"name": "Topics", "group_size": {"min": 2, "max": 2},
+        "criteria": [{"attribute": "skills", "mode": "similar", "weight": 1.0}],
+        "batch": {"min_queue": 4, "max_wait_seconds": 600}});
+    let pool = app.post("/v1/cohorts/pools", Some(&admin), body).await;
+    let pool = json_of(pool).await["id"].as_str().unwrap().to_owned();
+    let queue = format!("/v1/cohorts/pools/{pool}/queue");
+    let mut learners = Vec::new();
+    for skill in &skills[..3] {
+        let (id, email) = app.create_user(&admin, &["learner"], None).await;
+        let token = app.token(&email).await;
+        assert_eq!(
+            app.post(&queue, Some(&token), join_body(skill))
+                .await
+                .status(),
+            202
+        );
+        learners.push(id);
+    }
+    // Three queued (below min_queue): the matcher embedded each join.
+    let vectors = || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM cohort_ticket_vectors WHERE pool_id = $1::text::uuid",
+        )
+        .bind(&pool)
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+        n
+    };
+    wait_until(
+        std::time::Duration::from_secs(20),
+        "vectors of three joins",
+        || async { vectors().await == 3 },
+    )
+    .await;
+    let (id, email) = app.create_user(&admin, &["learner"], None).await;
+    let token = app.token(&email).await;
+    assert_eq!(
+        app.post(&queue, Some(&token), join_body(&skills[3]))
+            .await
+            .status(),
+        202
+    );
+    learners.push(id);
+
+    let groups_path = format!("/v1/cohorts/pools/{pool}/groups");
+    let groups = wait_for(std::time::Duration::from_secs(20), "two pairs", || async {
+        let groups = json_of(app.get(&groups_path, Some(&admin)).await).await;
+        (groups.as_array().is_some_and(|g| g.len() == 2)).then_some(groups)
+    })
+    .await;
+    let mut pairs: Vec<Vec<String>> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let mut m: Vec<String> = g["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m.as_str().unwrap().to_owned())
+                .collect();
+            m.sort();
+            m
+        })
+        .collect();
+    pairs.sort();
+    let mut expected = vec![
+        vec![learners[0].clone(), learners[3].clone()],
+        vec![learners[1].clone(), learners[2].clone()],
+    ];
+    for pair in &mut expected {
+        pair.sort();
+    }
+    expected.sort();
+    assert_eq!(pairs, expected, "bread with bread, code with code");
+    // Placed tickets' vectors go (they derive from personal data).
+    wait_until(
+        std::time::Duration::from_secs(10),
+        "vectors dropped",
+        || async { vectors().await == 0 },
+    )
+    .await;
+}
+
 /// The matcher is killed with a due batch; after a restart the batch forms exactly once and
 /// no ticket is lost (the deadline is derived from the log, not a timer in memory).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,7 @@ mod api_idps;
 mod api_ops;
 mod api_security;
 mod api_skills;
+mod audit_chain;
 mod bus_consumers;
 mod bus_faults;
 mod context_modules;

@@ -138,6 +138,59 @@ pub struct AuditPage {
     pub next_after: Option<i64>,
 }
 
+/// `GET /v1/audit/verify`: the organization's hash chain recomputed.
+#[derive(Serialize, ToSchema)]
+pub struct ChainVerification {
+    /// Your organization (its chain).
+    pub organization_id: Uuid,
+    /// Whether the whole chain verified.
+    pub verified: bool,
+    /// Seals recomputed (up to the break).
+    pub events_checked: i64,
+    /// The chain's head; `null` before the first seal.
+    pub head: Option<ChainHead>,
+    /// The first break; `null` when verified.
+    pub broken: Option<ChainBreak>,
+    /// When.
+    pub checked_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A chain's last seal.
+#[derive(Serialize, ToSchema)]
+pub struct ChainHead {
+    /// Seals in the chain.
+    pub seq: i64,
+    /// The last sealed event's position.
+    pub global_position: i64,
+    /// The last link (SHA-256, hex).
+    pub link: String,
+}
+
+/// Where a chain breaks.
+#[derive(Serialize, ToSchema)]
+pub struct ChainBreak {
+    /// The seal where it breaks; `null` for an event that has no seal (inserted).
+    pub seq: Option<i64>,
+    /// The event's position, where known.
+    pub global_position: Option<i64>,
+    /// What was found: deleted, changed (or swapped), inserted, a missing seal, a head or
+    /// checkpoint the seals do not match.
+    pub reason: String,
+}
+
+/// `GET /v1/audit/correlations/{id}`: one request's consequences.
+#[derive(Serialize, ToSchema)]
+pub struct AuditCorrelation {
+    /// The correlation id.
+    pub correlation_id: Uuid,
+    /// How many events carry it.
+    pub events: usize,
+    /// Events whose cause is the request itself, each with `caused`: the events it caused,
+    /// recursively (an `AuditEvent` plus `caused`).
+    #[schema(value_type = Vec<Object>)]
+    pub roots: Vec<serde_json::Value>,
+}
+
 /// The `data` of each event of `GET /v1/me/events` (`event:` is the event type, `id:` its
 /// global position; a slow client gets an `event: lagged` whose data is the number missed).
 #[derive(Serialize, ToSchema)]
@@ -592,6 +645,9 @@ impl Modify for Conventions {
         routes::openapi_document,
         routes::audit::stream,
         routes::audit::events,
+        routes::audit::verify,
+        routes::audit::export,
+        routes::audit::correlation,
         routes::events::events,
         routes::events::websocket,
         routes::ops::metrics,

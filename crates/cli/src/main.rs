@@ -1,5 +1,6 @@
 //! `trellis`: the one binary. Subcommands live one per file.
 
+mod audit;
 mod bench;
 mod dev;
 mod esco_data;
@@ -35,6 +36,9 @@ struct Cli {
 enum Command {
     /// Apply database migrations.
     Migrate,
+    /// Tamper evidence: seal the log into hash chains and verify them (docs/auditing.md).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Benchmarks that print one JSON line per run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -89,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Audit(command) => audit::run(&cli.database_url, command).await,
         Command::Bench(command) => bench::run(&cli.database_url, command).await,
         Command::Dev(command) => dev::run(&cli.database_url, command).await,
         Command::Serve(args) => serve::run(&cli.database_url, args).await,

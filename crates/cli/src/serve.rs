@@ -17,7 +17,7 @@ use trellis_runtime::{ConsumerOptions, EventHandler, EventSource, StoreSource, s
 
 /// The platform's roles; every context module's reactive service is a role too, under its
 /// own name (`recommender`).
-const PLATFORM_ROLES: [&str; 4] = ["api", "relay", "projections", "reactions"];
+const PLATFORM_ROLES: [&str; 5] = ["api", "relay", "projections", "reactions", "sealer"];
 
 /// Options of `trellis serve`.
 #[derive(Debug, Args)]
@@ -31,7 +31,8 @@ pub struct ServeArgs {
     topic_prefix: Option<String>,
     /// Roles to run: `api`, `relay` (Kafka mode only), `projections`, `reactions` (light
     /// reactive services; none in the product today, kept so deployments keep their role
-    /// lists) and each context's reactive service by name (`recommender`). Default: all.
+    /// lists), `sealer` (seals the log into hash chains, docs/auditing.md) and each context's
+    /// reactive service by name (`recommender`). Default: all.
     #[arg(long, value_delimiter = ',')]
     roles: Vec<String>,
 }
@@ -117,6 +118,14 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         )?;
         let shutdown = shutdown();
         tasks.spawn(async move { relay.run(shutdown).await.map_err(anyhow::Error::from) });
+    }
+
+    if runs("sealer") {
+        let (pool, shutdown) = (pool.clone(), shutdown());
+        tasks.spawn(async move {
+            trellis_store_postgres::chain::run_sealer(pool, shutdown).await;
+            Ok(())
+        });
     }
 
     let mut handlers: Vec<(Arc<dyn EventHandler>, Vec<&str>)> = Vec::new();

@@ -10,11 +10,13 @@
 //!   transaction (ADR 0001), which never skips an event whose transaction commits late.
 
 mod append;
+pub mod chain;
 mod error;
 mod guarded;
 pub mod migrations;
 pub mod parked;
 mod read;
+pub use read::read_correlation;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -211,3 +211,28 @@ pub(crate) async fn stream_version<'e>(
     .map_err(store_error)?;
     Ok(version as StreamVersion)
 }
+
+/// The organization's events whose metadata carries `correlation_id`, in global order (at
+/// most `limit`): one request's consequences, for audits.
+///
+/// # Errors
+/// Database failures; a stored event that does not decode.
+pub async fn read_correlation(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    correlation_id: Uuid,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows: Vec<EventRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM events \
+         WHERE tenant_id = $1 AND metadata->>'correlation_id' = $2 \
+         ORDER BY global_position LIMIT $3"
+    ))
+    .bind(tenant_id)
+    .bind(correlation_id.to_string())
+    .bind(clamp_limit(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(store_error)?;
+    into_events(rows)
+}

@@ -11,6 +11,7 @@ use trellis_identity::Role;
 use trellis_kernel::{
     AllFilter, GlobalPosition, RecordedEvent, StreamId, TenantId, store::read_whole_stream,
 };
+use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -21,6 +22,9 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/audit/streams/{stream_id}", get(stream))
         .route("/v1/audit/events", get(events))
+        .route("/v1/audit/verify", get(verify))
+        .route("/v1/audit/export", get(export))
+        .route("/v1/audit/correlations/{correlation_id}", get(correlation))
 }
 
 /// Payload fields never shown, even to admins.
@@ -197,4 +201,179 @@ pub(crate) async fn events(
         "events": events.iter().map(view).collect::<Vec<_>>(),
         "next_after": next,
     })))
+}
+
+/// Recomputes the organization's hash chain (admin): the first break, if any.
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", operation_id = "verifyAuditChain",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The chain's verification", body = crate::openapi::ChainVerification),
+        (status = 403, description = "Not an admin"),
+    ))]
+pub(crate) async fn verify(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    policy::require_any(&caller, &[Role::Admin])?;
+    let report = trellis_store_postgres::chain::verify(&state.edge.pool, caller.organization_id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "organization_id": caller.organization_id,
+        "verified": report.ok(),
+        "events_checked": report.events_checked,
+        "head": report.head,
+        "broken": report.broken,
+        "checked_at": Utc::now(),
+    })))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ExportRange {
+    after: Option<i64>,
+    until: Option<i64>,
+}
+
+/// Seals per page of an export.
+const EXPORT_PAGE: i64 = 1_000;
+
+/// The organization's sealed events with their chain links, as JSON Lines (admin).
+#[utoipa::path(get, path = "/v1/audit/export", tag = "audit", operation_id = "exportAuditChain",
+    security(("bearer" = [])),
+    params(
+        ("after" = Option<i64>, Query, minimum = 0,
+            description = "Start after this seal (`seq`) of the organization's chain; default 0 (the beginning)"),
+        ("until" = Option<i64>, Query, minimum = 1,
+            description = "Stop at this seal (inclusive); default the head"),
+    ),
+    responses(
+        (status = 200, description = "One `{chain_id, seq, prev, link, event}` per line, in chain order; docs/auditing.md verifies it",
+            body = String, content_type = "application/x-ndjson"),
+        (status = 403, description = "Not an admin"),
+        (status = 422, description = "after or until out of range"),
+    ))]
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(range): ApiQuery<ExportRange>,
+) -> Result<axum::response::Response, ApiError> {
+    policy::require_any(&caller, &[Role::Admin])?;
+    let after = range.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::field("after", "must be 0 or more"));
+    }
+    if range.until.is_some_and(|u| u < 1) {
+        return Err(ApiError::field("until", "must be 1 or more"));
+    }
+    let pool = state.edge.pool.clone();
+    let chain = caller.organization_id;
+    let until = range.until;
+    // Pages are read as the client consumes them; a database failure ends the body early
+    // (the client sees a truncated transfer, and the verifier a short file).
+    let lines = futures::stream::unfold(Some(after), move |cursor| {
+        let pool = pool.clone();
+        async move {
+            let after = cursor?;
+            match trellis_store_postgres::chain::export_page(
+                &pool,
+                chain,
+                after,
+                until,
+                EXPORT_PAGE,
+            )
+            .await
+            {
+                Ok(page) if page.is_empty() => None,
+                Ok(page) => {
+                    let next = page.last().map(|l| l.seq);
+                    let mut body = Vec::with_capacity(page.len() * 512);
+                    for line in &page {
+                        if serde_json::to_writer(&mut body, line).is_ok() {
+                            body.push(b'\n');
+                        }
+                    }
+                    Some((Ok::<_, std::io::Error>(body), next))
+                }
+                Err(e) => Some((Err(std::io::Error::other(e)), None)),
+            }
+        }
+    });
+    axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
+        .body(axum::body::Body::from_stream(lines))
+        .map_err(ApiError::internal)
+}
+
+/// Most events one correlation chain shows.
+const CORRELATION_MAX: usize = 10_000;
+
+/// Every event one request caused, across contexts and services, as a causation tree (admin).
+#[utoipa::path(get, path = "/v1/audit/correlations/{correlation_id}", tag = "audit",
+    operation_id = "getAuditCorrelation", security(("bearer" = [])),
+    params(("correlation_id" = Uuid, Path, description = "The `correlation_id` of any event's metadata")),
+    responses(
+        (status = 200, description = "The causation tree", body = crate::openapi::AuditCorrelation),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No event of your organization has this correlation id"),
+    ))]
+pub(crate) async fn correlation(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(correlation_id): ApiPath<Uuid>,
+) -> Result<Json<Value>, ApiError> {
+    let events = trellis_store_postgres::read_correlation(
+        &state.edge.pool,
+        caller.organization_id,
+        correlation_id,
+        CORRELATION_MAX,
+    )
+    .await?;
+    if events.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    policy::require_any(&caller, &[Role::Admin])?;
+    let events = upcast(events)?;
+    Ok(Json(json!({
+        "correlation_id": correlation_id,
+        "events": events.len(),
+        "roots": causation_tree(&events),
+    })))
+}
+
+/// Events as a forest: each under the event that caused it (its `causation_id`); events whose
+/// cause is outside the set (the request) are roots. Children in global order.
+fn causation_tree(events: &[RecordedEvent]) -> Vec<Value> {
+    use std::collections::HashMap;
+    let ids: std::collections::HashSet<Uuid> =
+        events.iter().map(|e| e.event_id.as_uuid()).collect();
+    let mut children: HashMap<Option<Uuid>, Vec<&RecordedEvent>> = HashMap::new();
+    for event in events {
+        let parent = event
+            .metadata
+            .causation_id
+            .map(|c| c.as_uuid())
+            .filter(|c| ids.contains(c) && *c != event.event_id.as_uuid());
+        children.entry(parent).or_default().push(event);
+    }
+    fn node(
+        event: &RecordedEvent,
+        children: &HashMap<Option<Uuid>, Vec<&RecordedEvent>>,
+        depth: usize,
+    ) -> Value {
+        let mut view = view(event);
+        let below = if depth < 64 {
+            children
+                .get(&Some(event.event_id.as_uuid()))
+                .map(|c| c.iter().map(|e| node(e, children, depth + 1)).collect())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        view["caused"] = Value::Array(below);
+        view
+    }
+    children
+        .get(&None)
+        .map(|roots| roots.iter().map(|e| node(e, &children, 0)).collect())
+        .unwrap_or_default()
 }

@@ -1,0 +1,328 @@
+//! Tamper evidence (docs/auditing.md, ADR 0016): the sealer seals every event within a
+//! second, `GET /v1/audit/verify` and `trellis_store_postgres::chain::verify` find a changed,
+//! swapped, inserted or deleted event where it is, and the standalone Python verifier in
+//! docs/auditing.md finds the same in an export.
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use trellis_store_postgres::chain;
+use trellis_tests::*;
+use uuid::Uuid;
+
+/// The verifier of docs/auditing.md, as an auditor would copy it.
+fn verifier() -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/auditing.md"))
+        .unwrap();
+    let start = doc.find("<!-- verifier:start -->").unwrap();
+    let end = doc.find("<!-- verifier:end -->").unwrap();
+    let block = &doc[start..end];
+    let code = block.split("```python").nth(1).unwrap();
+    code.split("```").next().unwrap().to_owned()
+}
+
+/// Runs the documented verifier on `export`; (exit success, stdout).
+fn python_verify(export: &str) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!("trellis-chain-{}", Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("verify_chain.py");
+    let file = dir.join("export.jsonl");
+    std::fs::write(&script, verifier()).unwrap();
+    std::fs::write(&file, export).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+async fn export(app: &TestApp, admin: &str) -> String {
+    let response = app.get("/v1/audit/export", Some(admin)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/x-ndjson"
+    );
+    response.text().await.unwrap()
+}
+
+async fn verified(app: &TestApp, admin: &str) -> Value {
+    let response = app.get("/v1/audit/verify", Some(admin)).await;
+    assert_eq!(response.status(), 200);
+    json_of(response).await
+}
+
+/// Waits until every committed event is sealed (the running sealer's job).
+async fn all_sealed(pool: &PgPool) {
+    wait_until(
+        std::time::Duration::from_secs(5),
+        "every event sealed",
+        || async {
+            let unsealed: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM events e WHERE NOT EXISTS \
+                 (SELECT 1 FROM event_chain c WHERE c.global_position = e.global_position)",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            unsealed == 0
+        },
+    )
+    .await;
+}
+
+async fn seq_of(pool: &PgPool, position: i64) -> i64 {
+    sqlx::query_scalar("SELECT seq FROM event_chain WHERE global_position = $1")
+        .bind(position)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_is_found_where_it_happened_by_the_api_and_the_documented_verifier() {
+    let app = spawn_app().await;
+    let pool = app.store.pool().clone();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let sealer = tokio::spawn(chain::run_sealer(pool.clone(), async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|s| *s).await;
+    }));
+
+    let (org, _, admin_email) = app.sign_up("Audited").await;
+    let admin = app.token(&admin_email).await;
+    let (_, _, other_email) = app.sign_up("Bystander").await;
+    let other = app.token(&other_email).await;
+    for name in ["Rust", "Go", "SQL", "Kafka"] {
+        let created = app
+            .post("/v1/skills", Some(&admin), json!({"name": name}))
+            .await;
+        assert_eq!(created.status(), 201);
+    }
+    let created = app
+        .post("/v1/skills", Some(&other), json!({"name": "Cooking"}))
+        .await;
+    assert_eq!(created.status(), 201);
+    // Sealed within a second of the commit (the sealer polls every 200 ms).
+    let started = std::time::Instant::now();
+    all_sealed(&pool).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+
+    let report = verified(&app, &admin).await;
+    assert_eq!(report["verified"], true, "{report}");
+    assert!(report["events_checked"].as_i64().unwrap() >= 5, "{report}");
+    assert_eq!(report["organization_id"], json!(org));
+    let intact = export(&app, &admin).await;
+    assert_eq!(
+        intact.lines().count() as i64,
+        report["events_checked"].as_i64().unwrap()
+    );
+    let (ok, out) = python_verify(&intact);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(report["head"]["link"].as_str().unwrap()),
+        "{out}"
+    );
+    // An export holds only the caller's organization.
+    assert!(!intact.contains("Cooking"));
+    // Admins only.
+    let (_, learner_email) = app.create_user(&admin, &["learner"], None).await;
+    let learner = app.token(&learner_email).await;
+    assert_problem(&app.get("/v1/audit/verify", Some(&learner)).await, 403);
+    assert_problem(&app.get("/v1/audit/export", Some(&learner)).await, 403);
+    assert_problem(
+        &app.get("/v1/audit/export?after=-1", Some(&admin)).await,
+        422,
+    );
+    all_sealed(&pool).await;
+
+    let skills: Vec<i64> = sqlx::query_scalar(
+        "SELECT global_position FROM events \
+         WHERE tenant_id = $1::text::uuid AND event_type = 'SkillDefined' ORDER BY global_position",
+    )
+    .bind(&org)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let (first, second) = (skills[1], skills[2]);
+    let org_id: Uuid = org.parse().unwrap();
+
+    // One payload byte: "Go" becomes "Gp".
+    sqlx::query("UPDATE events SET payload = jsonb_set(payload, '{name}', '\"Gp\"') WHERE global_position = $1")
+        .bind(first)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let report = chain::verify(&pool, org_id).await.unwrap();
+    let broken = report
+        .broken
+        .clone()
+        .expect("a changed byte breaks the chain");
+    assert_eq!(broken.global_position, Some(first), "{broken:?}");
+    assert_eq!(broken.seq, Some(seq_of(&pool, first).await));
+    let api = verified(&app, &admin).await;
+    assert_eq!(api["verified"], false);
+    assert_eq!(api["broken"]["global_position"], json!(first), "{api}");
+    let (ok, out) = python_verify(&export(&app, &admin).await);
+    assert!(!ok && out.contains(&format!("position {first}")), "{out}");
+    // The other organization's chain is untouched.
+    assert_eq!(verified(&app, &other).await["verified"], true);
+    sqlx::query("UPDATE events SET payload = jsonb_set(payload, '{name}', '\"Go\"') WHERE global_position = $1")
+        .bind(first)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(chain::verify(&pool, org_id).await.unwrap().ok());
+
+    // Two events swapped: found at the first of them.
+    let swap = "UPDATE events e SET payload = o.payload FROM events o \
+                WHERE (e.global_position, o.global_position) IN (($1, $2), ($2, $1))";
+    sqlx::query(swap)
+        .bind(first)
+        .bind(second)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let broken = chain::verify(&pool, org_id).await.unwrap().broken.unwrap();
+    assert_eq!(broken.global_position, Some(first), "{broken:?}");
+    let (ok, out) = python_verify(&export(&app, &admin).await);
+    assert!(!ok && out.contains(&format!("position {first}")), "{out}");
+    sqlx::query(swap)
+        .bind(first)
+        .bind(second)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(chain::verify(&pool, org_id).await.unwrap().ok());
+
+    // An event inserted behind the sealer (an old transaction id): found at its position.
+    let inserted: i64 = sqlx::query_scalar(
+        "INSERT INTO events (transaction_id, event_id, stream_id, stream_version, event_type, \
+             schema_version, payload, metadata, tenant_id) \
+         SELECT '3'::xid8, gen_random_uuid(), stream_id, 99, event_type, schema_version, \
+             payload, metadata, tenant_id FROM events WHERE global_position = $1 \
+         RETURNING global_position",
+    )
+    .bind(first)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let broken = chain::verify(&pool, org_id).await.unwrap().broken.unwrap();
+    assert_eq!(
+        (broken.seq, broken.global_position),
+        (None, Some(inserted)),
+        "{broken:?}"
+    );
+    sqlx::query("DELETE FROM events WHERE global_position = $1")
+        .bind(inserted)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(chain::verify(&pool, org_id).await.unwrap().ok());
+
+    // An event deleted: found at its seal, by both.
+    sqlx::query("DELETE FROM events WHERE global_position = $1")
+        .bind(second)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let broken = chain::verify(&pool, org_id).await.unwrap().broken.unwrap();
+    assert_eq!(broken.global_position, Some(second), "{broken:?}");
+    assert!(broken.reason.contains("deleted"), "{broken:?}");
+    let (ok, out) = python_verify(&export(&app, &admin).await);
+    assert!(
+        !ok && out.contains(&format!("seal {}", seq_of(&pool, second).await)),
+        "{out}"
+    );
+    assert!(chain::verify(&pool, Uuid::nil()).await.unwrap().ok());
+
+    let _ = stop.send(true);
+    sealer.await.unwrap();
+}
+
+/// One request's consequences as a tree: a learner's join, the matcher's `GroupsFormed` it
+/// caused and the `GroupOpened` of each group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requests_consequences_form_one_causation_tree() {
+    let (_cluster, app) = spawn_kafka_app().await;
+    let _matcher = app.spawn_service("matcher").await;
+    let (_, _, admin_email) = app.sign_up("Correlated").await;
+    let admin = app.token(&admin_email).await;
+    let skill = app
+        .post("/v1/skills", Some(&admin), json!({"name": "Rust"}))
+        .await;
+    let skill = json_of(skill).await["id"].as_str().unwrap().to_owned();
+    let body = json!({"name": "Pairs", "group_size": {"min": 2, "max": 2},
+        "criteria": [], "batch": {"min_queue": 4, "max_wait_seconds": 600}});
+    let pool = app.post("/v1/cohorts/pools", Some(&admin), body).await;
+    let pool = json_of(pool).await["id"].as_str().unwrap().to_owned();
+    let queue = format!("/v1/cohorts/pools/{pool}/queue");
+    for _ in 0..4 {
+        let (_, email) = app.create_user(&admin, &["learner"], None).await;
+        let token = app.token(&email).await;
+        let join = json!({"skills": [{"skill_id": skill, "level": 2}], "goals": "Rust",
+            "timezone": "Europe/Lisbon",
+            "availability": [{"day": "mon", "start": "18:00", "end": "20:00"}]});
+        assert_eq!(app.post(&queue, Some(&token), join).await.status(), 202);
+    }
+    let groups_path = format!("/v1/cohorts/pools/{pool}/groups");
+    wait_until(std::time::Duration::from_secs(20), "two groups", || async {
+        json_of(app.get(&groups_path, Some(&admin)).await)
+            .await
+            .as_array()
+            .is_some_and(|g| g.len() == 2)
+    })
+    .await;
+    let stream = json_of(
+        app.get(
+            &format!("/v1/audit/streams/cohort_pool-{pool}"),
+            Some(&admin),
+        )
+        .await,
+    )
+    .await;
+    let formed = stream["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "GroupsFormed")
+        .unwrap()
+        .clone();
+    let correlation = formed["metadata"]["correlation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tree = json_of(
+        app.get(
+            &format!("/v1/audit/correlations/{correlation}"),
+            Some(&admin),
+        )
+        .await,
+    )
+    .await;
+    let roots = tree["roots"].as_array().unwrap();
+    assert_eq!(roots.len(), 1, "{tree}");
+    assert_eq!(roots[0]["event_type"], "MatchQueueJoined", "{tree}");
+    let caused = roots[0]["caused"].as_array().unwrap();
+    assert_eq!(caused.len(), 1, "{tree}");
+    assert_eq!(caused[0]["event_type"], "GroupsFormed");
+    assert_eq!(caused[0]["event_id"], formed["event_id"]);
+    let opened = caused[0]["caused"].as_array().unwrap();
+    assert_eq!(opened.len(), 2, "{tree}");
+    assert!(opened.iter().all(|e| e["event_type"] == "GroupOpened"));
+    assert_eq!(tree["events"], json!(4), "{tree}");
+
+    // Another organization's admin: 404; a learner: 403.
+    let (_, _, stranger_email) = app.sign_up("Elsewhere").await;
+    let stranger = app.token(&stranger_email).await;
+    let path = format!("/v1/audit/correlations/{correlation}");
+    assert_problem(&app.get(&path, Some(&stranger)).await, 404);
+    let (_, learner_email) = app.create_user(&admin, &["learner"], None).await;
+    let learner = app.token(&learner_email).await;
+    assert_problem(&app.get(&path, Some(&learner)).await, 403);
+}
