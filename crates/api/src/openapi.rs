@@ -144,9 +144,11 @@ pub struct ChainVerification {
     /// Your organization (its chain).
     pub organization_id: Uuid,
     /// Whether the whole chain verified.
-    pub verified: bool,
+    pub ok: bool,
     /// Seals recomputed (up to the break).
-    pub events_checked: i64,
+    pub checked: i64,
+    /// The log position of the first break, where known; `null` when verified.
+    pub first_broken_position: Option<i64>,
     /// The chain's head; `null` before the first seal.
     pub head: Option<ChainHead>,
     /// The first break; `null` when verified.

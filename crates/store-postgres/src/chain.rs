@@ -338,40 +338,53 @@ pub struct Head {
     pub link: String,
 }
 
-/// A seal and, when it is still there, its event (a LEFT JOIN: every event column may be
-/// NULL).
-#[derive(sqlx::FromRow)]
+/// A seal and, when it is still there, its event.
 struct SealRow {
     seq: i64,
     seal_position: i64,
     link: Vec<u8>,
-    global_position: Option<i64>,
-    event_id: Option<Uuid>,
-    stream_id: Option<String>,
-    stream_version: Option<i64>,
-    event_type: Option<String>,
-    schema_version: Option<i32>,
-    payload: Option<Value>,
-    metadata: Option<Value>,
-    tenant_id: Option<Uuid>,
-    recorded_at: Option<DateTime<Utc>>,
+    event: Option<StoredEvent>,
 }
 
-impl SealRow {
-    fn event(&self) -> Option<StoredEvent> {
-        Some(StoredEvent {
-            global_position: self.global_position?,
-            event_id: self.event_id?,
-            stream_id: self.stream_id.clone()?,
-            stream_version: self.stream_version?,
-            event_type: self.event_type.clone()?,
-            schema_version: self.schema_version?,
-            payload: self.payload.clone()?,
-            metadata: self.metadata.clone()?,
-            tenant_id: self.tenant_id,
-            recorded_at: self.recorded_at?,
+/// Seals of `chain_id` after `after` up to `until`, at most `limit`, with their events. Two
+/// indexed reads (seals by chain and seq, then their events by position), not a join the
+/// planner may turn into a scan of the whole log per page.
+async fn seal_page(
+    pool: &PgPool,
+    chain_id: Uuid,
+    after: i64,
+    until: Option<i64>,
+    limit: i64,
+) -> Result<Vec<SealRow>, sqlx::Error> {
+    let seals: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT seq, global_position, link FROM event_chain \
+         WHERE chain_id = $1 AND seq > $2 AND ($3::bigint IS NULL OR seq <= $3) \
+         ORDER BY seq LIMIT $4",
+    )
+    .bind(chain_id)
+    .bind(after)
+    .bind(until)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let positions: Vec<i64> = seals.iter().map(|(_, p, _)| *p).collect();
+    let events: Vec<StoredEvent> = sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events e WHERE e.global_position = ANY($1)"
+    ))
+    .bind(&positions)
+    .fetch_all(pool)
+    .await?;
+    let mut events: std::collections::HashMap<i64, StoredEvent> =
+        events.into_iter().map(|e| (e.global_position, e)).collect();
+    Ok(seals
+        .into_iter()
+        .map(|(seq, seal_position, link)| SealRow {
+            seq,
+            seal_position,
+            link,
+            event: events.remove(&seal_position),
         })
-    }
+        .collect())
 }
 
 /// Every chain in the store (organizations and nil), in order.
@@ -408,16 +421,7 @@ pub async fn verify(pool: &PgPool, chain_id: Uuid) -> Result<ChainReport, sqlx::
     let mut previous = GENESIS;
     let mut last = 0i64;
     'pages: loop {
-        let rows: Vec<SealRow> = sqlx::query_as(&format!(
-            "SELECT c.seq, c.global_position AS seal_position, c.link, {EVENT_COLUMNS} \
-             FROM event_chain c LEFT JOIN events e ON e.global_position = c.global_position \
-             WHERE c.chain_id = $1 AND c.seq > $2 ORDER BY c.seq LIMIT $3"
-        ))
-        .bind(chain_id)
-        .bind(last)
-        .bind(PAGE)
-        .fetch_all(pool)
-        .await?;
+        let rows = seal_page(pool, chain_id, last, None, PAGE).await?;
         if rows.is_empty() {
             break;
         }
@@ -435,14 +439,14 @@ pub async fn verify(pool: &PgPool, chain_id: Uuid) -> Result<ChainReport, sqlx::
                 });
                 break 'pages;
             }
-            let Some(event) = row.event() else {
+            let Some(event) = &row.event else {
                 report.broken = Some(broken(format!(
                     "the event at position {} was deleted",
                     row.seal_position
                 )));
                 break 'pages;
             };
-            let computed = link(&previous, &event);
+            let computed = link(&previous, event);
             if computed[..] != row.link[..] {
                 report.broken = Some(broken(format!(
                     "the event at position {} is not the one sealed (changed, moved or \
@@ -552,18 +556,7 @@ pub async fn export_page(
             .await?
     };
     let mut previous = previous.map_or(GENESIS, |l| to_link(&l));
-    let rows: Vec<SealRow> = sqlx::query_as(&format!(
-        "SELECT c.seq, c.global_position AS seal_position, c.link, {EVENT_COLUMNS} \
-         FROM event_chain c LEFT JOIN events e ON e.global_position = c.global_position \
-         WHERE c.chain_id = $1 AND c.seq > $2 AND ($3::bigint IS NULL OR c.seq <= $3) \
-         ORDER BY c.seq LIMIT $4"
-    ))
-    .bind(chain_id)
-    .bind(after.max(0))
-    .bind(until)
-    .bind(limit.clamp(1, PAGE))
-    .fetch_all(pool)
-    .await?;
+    let rows = seal_page(pool, chain_id, after.max(0), until, limit.clamp(1, PAGE)).await?;
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -572,7 +565,7 @@ pub async fn export_page(
                 seq: row.seq,
                 prev: hex(&previous),
                 link: hex(&row.link),
-                event: row.event().as_ref().map(StoredEvent::to_json),
+                event: row.event.as_ref().map(StoredEvent::to_json),
             };
             previous = to_link(&row.link);
             line

@@ -220,8 +220,9 @@ pub(crate) async fn verify(
         .map_err(ApiError::internal)?;
     Ok(Json(json!({
         "organization_id": caller.organization_id,
-        "verified": report.ok(),
-        "events_checked": report.events_checked,
+        "ok": report.ok(),
+        "checked": report.events_checked,
+        "first_broken_position": report.broken.as_ref().and_then(|b| b.global_position),
         "head": report.head,
         "broken": report.broken,
         "checked_at": Utc::now(),

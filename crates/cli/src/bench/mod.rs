@@ -1,6 +1,7 @@
 //! `trellis bench …`: benchmarks that print one JSON line per run (docs/benchmarks.md).
 
 mod append;
+mod chain;
 mod content;
 mod idp;
 mod latency;
@@ -151,6 +152,15 @@ pub enum BenchCommand {
         #[arg(long, default_value = "data/esco")]
         data: std::path::PathBuf,
     },
+    /// Seal and verify a seeded store, then the sealing lag and appends/s under load.
+    Chain {
+        /// Events seeded, sealed and verified.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Seconds of append load without and then with the sealer.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Seed the store, then time a projection rebuild from it.
     Rebuild {
         /// Events in the store.
@@ -195,6 +205,7 @@ pub async fn run(url: &str, command: BenchCommand) -> anyhow::Result<()> {
             kafka_brokers,
         } => latency::run(url, rate.max(1), seconds.max(1), transport, kafka_brokers).await,
         BenchCommand::Rebuild { events } => rebuild::run(url, events).await,
+        BenchCommand::Chain { events, seconds } => chain::run(url, events, seconds.max(1)).await,
         BenchCommand::Atomize { file, repeat } => content::atomize(&file, repeat.max(1)).await,
         BenchCommand::Search { atoms, queries } => {
             content::search(url, atoms, queries.max(1)).await
