@@ -1,7 +1,10 @@
 //! Tamper evidence (docs/auditing.md, ADR 0016): the sealer seals every event within a
 //! second, `GET /v1/audit/verify` and `trellis_store_postgres::chain::verify` find a changed,
 //! swapped, inserted or deleted event where it is, and the standalone Python verifier in
-//! docs/auditing.md finds the same in an export.
+//! docs/auditing.md finds the same in an export; correlation chains; replays as of a past
+//! position that append and send nothing.
+
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -326,4 +329,274 @@ async fn a_requests_consequences_form_one_causation_tree() {
     let (_, learner_email) = app.create_user(&admin, &["learner"], None).await;
     let learner = app.token(&learner_email).await;
     assert_problem(&app.get(&path, Some(&learner)).await, 403);
+}
+
+/// A receiver that counts what it is sent.
+async fn counting_receiver() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&hits);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let counter = std::sync::Arc::clone(&counter);
+            async move {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, hits)
+}
+
+/// The organization's pools in `schema`, as one JSON text.
+async fn snapshot_pools(pool: &PgPool, schema: &str, org: &str) -> String {
+    let pools: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT json_agg(json_build_array(pool_id, closed, queue_size, groups_formed) \
+             ORDER BY pool_id)::text \
+         FROM {schema}.pools WHERE organization_id = $1::text::uuid"
+    ))
+    .bind(org)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    pools.unwrap_or_default()
+}
+
+/// Side effects anyone could observe: appended events, webhook deliveries recorded, calls
+/// a receiver got.
+async fn side_effects(pool: &PgPool, hits: &std::sync::atomic::AtomicUsize) -> (i64, i64, usize) {
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let deliveries: i64 = sqlx::query_scalar("SELECT count(*) FROM cohort_webhook_deliveries")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    (
+        events,
+        deliveries,
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+    )
+}
+
+/// A replay as of a past position rebuilds the read models as they were then (compared with
+/// a copy taken then), while the matcher and the webhook dispatcher run: nothing is appended
+/// and nothing is sent during it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_rebuilds_the_past_and_appends_and_sends_nothing() {
+    let (_cluster, app) = spawn_kafka_app_with(|config| config.webhooks_allow_private = true).await;
+    let _matcher = app.spawn_service("matcher").await;
+    let _webhooks = app
+        .spawn_service_with("webhooks", &[("TRELLIS_WEBHOOKS_ALLOW_PRIVATE", "1")])
+        .await;
+    let pool = app.store.pool().clone();
+    let (url, hits) = counting_receiver().await;
+    let (org, _, admin_email) = app.sign_up("Replayed").await;
+    let admin = app.token(&admin_email).await;
+    let skill = app
+        .post("/v1/skills", Some(&admin), json!({"name": "Rust"}))
+        .await;
+    let skill = json_of(skill).await["id"].as_str().unwrap().to_owned();
+    let body = json!({"name": "Pairs", "group_size": {"min": 2, "max": 2},
+        "criteria": [], "batch": {"min_queue": 2, "max_wait_seconds": 600}});
+    let cohort = app.post("/v1/cohorts/pools", Some(&admin), body).await;
+    let cohort = json_of(cohort).await["id"].as_str().unwrap().to_owned();
+    let hooks = format!("/v1/cohorts/pools/{cohort}/webhooks");
+    assert_eq!(
+        app.post(&hooks, Some(&admin), json!({"url": url}))
+            .await
+            .status(),
+        201
+    );
+    for _ in 0..2 {
+        let (_, email) = app.create_user(&admin, &["learner"], None).await;
+        let token = app.token(&email).await;
+        let join = json!({"skills": [{"skill_id": skill, "level": 2}], "goals": "Rust",
+            "timezone": "Europe/Lisbon",
+            "availability": [{"day": "mon", "start": "18:00", "end": "20:00"}]});
+        assert_eq!(
+            app.post(
+                &format!("/v1/cohorts/pools/{cohort}/queue"),
+                Some(&token),
+                join
+            )
+            .await
+            .status(),
+            202
+        );
+    }
+    wait_until(
+        Duration::from_secs(30),
+        "the group's webhook called",
+        || async { hits.load(std::sync::atomic::Ordering::SeqCst) > 0 },
+    )
+    .await;
+    // Quiet, then the copy "taken at that time" and the cut.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT max(global_position) FROM events WHERE tenant_id = $1::text::uuid",
+    )
+    .bind(&org)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let then = snapshot_skills(&pool, "rm_development_catalog", &org).await;
+    let cut_time: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT recorded_at FROM events WHERE global_position = $1")
+            .bind(cut)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let then_pools = snapshot_pools(&pool, "rm_cohort_pools", &org).await;
+    assert!(
+        then.contains("Rust") && then_pools.contains("false"),
+        "{then} {then_pools}"
+    );
+
+    // History moves on: a new skill, the pool closed.
+    assert_eq!(
+        app.post("/v1/skills", Some(&admin), json!({"name": "SQL"}))
+            .await
+            .status(),
+        201
+    );
+    let closed = app
+        .post(
+            &format!("/v1/cohorts/pools/{cohort}/close"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert!(closed.status().is_success(), "{}", closed.status());
+    wait_until(
+        Duration::from_secs(10),
+        "the pool closed in the read model",
+        || async {
+            snapshot_pools(&pool, "rm_cohort_pools", &org)
+                .await
+                .contains("true")
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_ne!(
+        snapshot_skills(&pool, "rm_development_catalog", &org).await,
+        then
+    );
+
+    let before = side_effects(&pool, &hits).await;
+    let started = app
+        .post(
+            "/v1/audit/replays",
+            Some(&admin),
+            json!({"until": cut.to_string(), "projections": ["development_catalog", "cohort_pools"]}),
+        )
+        .await;
+    assert_eq!(started.status(), 202);
+    let started = json_of(started).await;
+    let id = started["id"].as_str().unwrap().to_owned();
+    let schema = started["schema"].as_str().unwrap().to_owned();
+    let status = wait_for(Duration::from_secs(30), "the replay completed", || async {
+        let status = json_of(
+            app.get(&format!("/v1/audit/replays/{id}"), Some(&admin))
+                .await,
+        )
+        .await;
+        (status["status"] != "running").then_some(status)
+    })
+    .await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["progress"]["share"], 1.0, "{status}");
+    assert!(
+        status["progress"]["events_applied"].as_i64().unwrap() > 0,
+        "{status}"
+    );
+    assert_eq!(
+        snapshot_skills(&pool, &schema, &org).await,
+        then,
+        "the catalog as it was at position {cut}"
+    );
+    assert_eq!(
+        snapshot_pools(&pool, &schema, &org).await,
+        then_pools,
+        "the pool as it was (open)"
+    );
+    // Nothing appended, nothing recorded for delivery, nothing sent.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(side_effects(&pool, &hits).await, before);
+
+    // The same cut by time, from the command line's function.
+    let catalog = trellis_contexts::modules()
+        .projections()
+        .into_iter()
+        .find(|(p, _)| p.name() == "development_catalog")
+        .unwrap()
+        .0;
+    trellis_runtime::replay::replay(
+        &pool,
+        &*app.store,
+        &[&*catalog],
+        org.parse().unwrap(),
+        trellis_runtime::replay::Cut::Time(cut_time),
+        "audit_by_time",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(snapshot_skills(&pool, "audit_by_time", &org).await, then);
+    // A replay never writes into an existing schema.
+    assert!(
+        trellis_runtime::replay::replay(
+            &pool,
+            &*app.store,
+            &[&*catalog],
+            org.parse().unwrap(),
+            trellis_runtime::replay::Cut::Position(cut),
+            "audit_by_time",
+            |_| {},
+        )
+        .await
+        .is_err()
+    );
+
+    // Bad input names the field; another organization's admin sees no such replay.
+    let bad = app
+        .post(
+            "/v1/audit/replays",
+            Some(&admin),
+            json!({"until": "soon", "projections": ["development_catalog"]}),
+        )
+        .await;
+    assert_eq!(field_of(bad).await, "until");
+    let bad = app
+        .post(
+            "/v1/audit/replays",
+            Some(&admin),
+            json!({"until": "1", "projections": ["nope"]}),
+        )
+        .await;
+    assert_eq!(field_of(bad).await, "projections[0]");
+    let (_, _, stranger_email) = app.sign_up("Elsewhere").await;
+    let stranger = app.token(&stranger_email).await;
+    assert_problem(
+        &app.get(&format!("/v1/audit/replays/{id}"), Some(&stranger))
+            .await,
+        404,
+    );
+}
+
+async fn snapshot_skills(pool: &PgPool, schema: &str, org: &str) -> String {
+    let skills: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT json_agg(json_build_array(skill_id, name) ORDER BY skill_id)::text \
+         FROM {schema}.skills WHERE organization_id = $1::text::uuid"
+    ))
+    .bind(org)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    skills.unwrap_or_default()
 }

@@ -180,6 +180,55 @@ pub struct ChainBreak {
     pub reason: String,
 }
 
+/// `POST /v1/audit/replays`: accepted.
+#[derive(Serialize, ToSchema)]
+pub struct ReplayStarted {
+    /// The replay.
+    pub id: Uuid,
+    /// `running`.
+    pub status: String,
+    /// The schema the projections are rebuilt into (query it once completed).
+    pub schema: String,
+}
+
+/// `GET /v1/audit/replays/{id}`.
+#[derive(Serialize, ToSchema)]
+pub struct ReplayStatus {
+    /// The replay.
+    pub id: Uuid,
+    /// `running`, `completed` or `failed`.
+    pub status: String,
+    /// The cut as requested.
+    pub until: String,
+    /// Projections rebuilt.
+    pub projections: Vec<String>,
+    /// The target schema.
+    pub schema: String,
+    /// How far it got.
+    pub progress: ReplayProgressView,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Requested at.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Ended at.
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A replay's progress: the organization's events are read in commit order to the log's end.
+#[derive(Serialize, ToSchema)]
+pub struct ReplayProgressView {
+    /// Events of the organization read.
+    pub events_read: i64,
+    /// Events the projections applied (those at or before the cut).
+    pub events_applied: i64,
+    /// Last position read.
+    pub position: i64,
+    /// The log's last position when the replay started.
+    pub end_position: i64,
+    /// 0 to 1.
+    pub share: f64,
+}
+
 /// `GET /v1/audit/correlations/{id}`: one request's consequences.
 #[derive(Serialize, ToSchema)]
 pub struct AuditCorrelation {
@@ -650,6 +699,8 @@ impl Modify for Conventions {
         routes::audit::verify,
         routes::audit::export,
         routes::audit::correlation,
+        routes::audit::start_replay,
+        routes::audit::replay_status,
         routes::events::events,
         routes::events::websocket,
         routes::ops::metrics,

@@ -13,6 +13,7 @@ mod cloudevents;
 mod config;
 mod dev;
 mod relay;
+mod republish;
 mod routing;
 mod source;
 
@@ -20,5 +21,6 @@ pub use cloudevents::{CodecError, decode_record, encode_headers};
 pub use config::{KafkaConfig, PRODUCER_MESSAGE_MAX_BYTES};
 pub use dev::DevCluster;
 pub use relay::{Relay, RelayError, RelayOptions, RelayStats, is_permanent};
+pub use republish::{RepublishError, Republisher};
 pub use routing::{Routing, UnknownKind};
 pub use source::KafkaSource;

@@ -10,6 +10,7 @@ mod eval_matcher;
 mod import;
 mod projections;
 mod relay;
+mod replay;
 mod serve;
 
 use anyhow::Context;
@@ -56,6 +57,9 @@ enum Command {
     /// Records the relay parked because the broker refused them for good: list and retry.
     #[command(subcommand)]
     Relay(relay::RelayCommand),
+    /// Projections as of a past point into a schema, or a range republished to a topic, for
+    /// audits (docs/auditing.md).
+    Replay(replay::ReplayArgs),
     /// Offline evaluations (docs/recommendation.md).
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -100,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Import(command) => import::run(&cli.database_url, command).await,
         Command::Projections(command) => projections::run(&cli.database_url, command).await,
         Command::Relay(command) => relay::run(&cli.database_url, command).await,
+        Command::Replay(args) => replay::run(&cli.database_url, args).await,
         Command::Eval(EvalCommand::Recommender(args)) => eval::run(args).await,
         Command::Eval(EvalCommand::Atomizer(args)) => eval_atomizer::run(&args),
         Command::Eval(EvalCommand::Matcher(args)) => eval_matcher::run(&args),

@@ -14,6 +14,7 @@ pub mod commands;
 mod consumer;
 mod handler;
 pub mod projection;
+pub mod replay;
 mod source;
 mod stats;
 mod store_source;

@@ -109,9 +109,10 @@ fn lock_key(name: &str) -> i64 {
 const GUARD_DDL: &str =
     "CREATE TABLE _streams (stream_id text PRIMARY KEY, stream_version bigint NOT NULL);";
 
-/// Applies events inside `conn`'s open transaction to the projection's tables in `schema`.
+/// Applies events inside `conn`'s open transaction to the projection's tables in `schema`
+/// (the search path: replays pass a guard schema and the target, comma-separated).
 /// Returns how many events were new.
-async fn apply_in<P: Projection + ?Sized>(
+pub(crate) async fn apply_in<P: Projection + ?Sized>(
     conn: &mut PgConnection,
     projection: &P,
     schema: &str,

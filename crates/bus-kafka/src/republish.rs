@@ -1,0 +1,98 @@
+//! Republishing a range of the log to one topic for outside auditors (`trellis replay
+//! --to-topic`, docs/auditing.md): each event with the usual CloudEvents headers plus
+//! `trellis_replay_id`, keyed by its stream, in the order given.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use trellis_kernel::RecordedEvent;
+use uuid::Uuid;
+
+use crate::{KafkaConfig, Routing, encode_headers};
+
+/// Why a republication stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RepublishError {
+    /// The producer could not be created.
+    #[error("creating the producer: {0}")]
+    Producer(#[source] rdkafka::error::KafkaError),
+    /// The broker refused a record.
+    #[error("publishing event {event_id}: {error}")]
+    Send {
+        /// The event.
+        event_id: String,
+        /// The broker's answer.
+        #[source]
+        error: rdkafka::error::KafkaError,
+    },
+}
+
+/// A producer to republish with.
+pub struct Republisher {
+    producer: FutureProducer,
+    routing: Routing,
+    topic: String,
+    replay_id: Uuid,
+}
+
+impl Republisher {
+    /// A producer for `topic` on `config`'s brokers; events are tagged with `replay_id`.
+    ///
+    /// # Errors
+    /// [`RepublishError::Producer`].
+    pub fn new(
+        config: &KafkaConfig,
+        routing: Routing,
+        topic: &str,
+        replay_id: Uuid,
+    ) -> Result<Self, RepublishError> {
+        Ok(Self {
+            producer: config
+                .producer()
+                .create()
+                .map_err(RepublishError::Producer)?,
+            routing,
+            topic: topic.to_owned(),
+            replay_id,
+        })
+    }
+
+    /// Sends `events` and waits for every delivery report.
+    ///
+    /// # Errors
+    /// The first refused record.
+    pub async fn send(&self, events: &[RecordedEvent]) -> Result<(), RepublishError> {
+        let replay = self.replay_id.to_string();
+        let deliveries = events.iter().map(|event| {
+            let context = self
+                .routing
+                .context_of(event.stream_id.kind())
+                .unwrap_or("unrouted")
+                .to_owned();
+            let headers: OwnedHeaders = encode_headers(&context, event).insert(Header {
+                key: "trellis_replay_id",
+                value: Some(replay.as_str()),
+            });
+            let key = event.stream_id.to_string();
+            let value = event.payload.to_string();
+            let topic = &self.topic;
+            async move {
+                let record = FutureRecord::to(topic)
+                    .key(&key)
+                    .payload(&value)
+                    .headers(headers);
+                self.producer
+                    .send(record, Duration::from_secs(30))
+                    .await
+                    .map(|_| ())
+                    .map_err(|(error, _)| RepublishError::Send {
+                        event_id: event.event_id.to_string(),
+                        error,
+                    })
+            }
+        });
+        join_all(deliveries).await.into_iter().collect()
+    }
+}
