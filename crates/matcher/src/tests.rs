@@ -173,7 +173,7 @@ fn availability_scores_stay_within_one_for_overlapping_slots() {
 
 /// A unit vector pointing mostly along `axis` (of 8), quantized.
 fn along(axis: usize, tilt: f32) -> Vec<i8> {
-    let mut v = vec![tilt; 8];
+    let mut v = [tilt; 8];
     v[axis] = 1.0;
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     quantize(&v.iter().map(|x| x / norm).collect::<Vec<_>>())
