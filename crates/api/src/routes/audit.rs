@@ -388,7 +388,8 @@ pub(crate) struct ReplayRequest {
     /// The cut: a global position (digits) or an RFC 3339 time.
     #[schema(example = "1893", max_length = 40)]
     until: String,
-    /// Projections to rebuild as of the cut (`GET /v1/ops/projections` names them).
+    /// Projections to rebuild as of the cut: names of the context modules' projections
+    /// (`development_catalog`, `cohort_pools`, …; `GET /v1/ops/projections` lists them).
     #[schema(min_items = 1, max_items = 20)]
     projections: Vec<String>,
 }
