@@ -98,7 +98,7 @@ async fn tampering_is_found_where_it_happened_by_the_api_and_the_documented_veri
 
     let (org, _, admin_email) = app.sign_up("Audited").await;
     let admin = app.token(&admin_email).await;
-    let (_, _, other_email) = app.sign_up("Bystander").await;
+    let (other_org, _, other_email) = app.sign_up("Bystander").await;
     let other = app.token(&other_email).await;
     for name in ["Rust", "Go", "SQL", "Kafka"] {
         let created = app
@@ -130,8 +130,23 @@ async fn tampering_is_found_where_it_happened_by_the_api_and_the_documented_veri
         out.contains(report["head"]["link"].as_str().unwrap()),
         "{out}"
     );
-    // An export holds only the caller's organization.
+    // An export holds only the caller's organization, and no secret: the admin's password
+    // hash is sealed (and shown) as its digest.
     assert!(!intact.contains("Cooking"));
+    assert!(!intact.contains("argon2"), "a password hash in the export");
+    assert!(intact.contains("\"password_hash\":\"sha256:"), "{intact}");
+    // An export missing its first seal does not verify as a whole chain.
+    let (ok, out) = python_verify(&intact.lines().skip(1).collect::<Vec<_>>().join("\n"));
+    assert!(ok && out.contains("seals 2-"), "{out}");
+    let mut forged: Vec<Value> = intact
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    forged.remove(0);
+    forged[0]["seq"] = json!(1);
+    let forged: Vec<String> = forged.iter().map(Value::to_string).collect();
+    let (ok, out) = python_verify(&forged.join("\n"));
+    assert!(!ok && out.contains("seal 1"), "{out}");
     // Admins only.
     let (_, learner_email) = app.create_user(&admin, &["learner"], None).await;
     let learner = app.token(&learner_email).await;
@@ -222,11 +237,36 @@ async fn tampering_is_found_where_it_happened_by_the_api_and_the_documented_veri
         (None, Some(inserted)),
         "{broken:?}"
     );
+    assert!(broken.reason.contains("inserted"), "{broken:?}");
     sqlx::query("DELETE FROM events WHERE global_position = $1")
         .bind(inserted)
         .execute(&pool)
         .await
         .unwrap();
+    assert!(chain::verify(&pool, org_id).await.unwrap().ok());
+
+    // A seal deleted from the middle: "missing".
+    let middle = seq_of(&pool, first).await;
+    let seal: (i64, Vec<u8>) = sqlx::query_as(
+        "DELETE FROM event_chain WHERE global_position = $1 RETURNING global_position, link",
+    )
+    .bind(first)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let broken = chain::verify(&pool, org_id).await.unwrap().broken.unwrap();
+    assert_eq!(broken.seq, Some(middle), "{broken:?}");
+    assert!(broken.reason.contains("missing"), "{broken:?}");
+    sqlx::query(
+        "INSERT INTO event_chain (chain_id, seq, global_position, link) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(org_id)
+    .bind(middle)
+    .bind(seal.0)
+    .bind(&seal.1)
+    .execute(&pool)
+    .await
+    .unwrap();
     assert!(chain::verify(&pool, org_id).await.unwrap().ok());
 
     // An event deleted: found at its seal, by both.
@@ -245,6 +285,79 @@ async fn tampering_is_found_where_it_happened_by_the_api_and_the_documented_veri
     );
     assert!(chain::verify(&pool, Uuid::nil()).await.unwrap().ok());
 
+    // The other organization's tail cut off (its seals and events from its checkpoint on):
+    // the walk finds nothing wrong, the checkpoint does.
+    let _ = stop.send(true);
+    sealer.await.unwrap();
+    let other_id: Uuid = other_org.parse().unwrap();
+    let checkpoint: i64 =
+        sqlx::query_scalar("SELECT max(seq) FROM event_chain_checkpoints WHERE chain_id = $1")
+            .bind(other_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    sqlx::query(
+        "WITH cut AS (DELETE FROM event_chain WHERE chain_id = $1 AND seq >= $2 \
+                      RETURNING global_position) \
+         DELETE FROM events WHERE global_position IN (SELECT global_position FROM cut)",
+    )
+    .bind(other_id)
+    .bind(checkpoint)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let broken = chain::verify(&pool, other_id)
+        .await
+        .unwrap()
+        .broken
+        .unwrap();
+    assert_eq!(broken.seq, Some(checkpoint), "{broken:?}");
+    assert!(broken.reason.contains("checkpoint"), "{broken:?}");
+}
+
+/// Verifying while events are appended and sealed reports the chain intact each time (it
+/// checks up to the head it read first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifying_beside_the_sealer_finds_nothing_wrong() {
+    let app = spawn_app().await;
+    let pool = app.store.pool().clone();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let sealer = tokio::spawn(chain::run_sealer(pool.clone(), async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|s| *s).await;
+    }));
+    let (_, _, admin_email) = app.sign_up("Busy").await;
+    let admin = app.token(&admin_email).await;
+    all_sealed(&pool).await;
+    let writer = {
+        let (client, url, admin) = (app.client.clone(), app.url("/v1/skills"), admin.clone());
+        tokio::spawn(async move {
+            for i in 0..60 {
+                let created = client
+                    .post(&url)
+                    .bearer_auth(&admin)
+                    .json(&json!({"name": format!("Skill {i}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(created.status(), 201);
+            }
+        })
+    };
+    let mut checked = Vec::new();
+    while !writer.is_finished() {
+        let report = verified(&app, &admin).await;
+        assert_eq!(report["ok"], true, "{report}");
+        checked.push(report["checked"].as_i64().unwrap());
+    }
+    writer.await.unwrap();
+    all_sealed(&pool).await;
+    let report = verified(&app, &admin).await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(
+        checked.windows(2).any(|w| w[1] > w[0]),
+        "the chain grew while it was verified: {checked:?}"
+    );
     let _ = stop.send(true);
     sealer.await.unwrap();
 }
@@ -253,9 +366,9 @@ async fn tampering_is_found_where_it_happened_by_the_api_and_the_documented_veri
 /// caused and the `GroupOpened` of each group.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_requests_consequences_form_one_causation_tree() {
-    let (_cluster, app) = spawn_kafka_app().await;
+    let (cluster, app) = spawn_kafka_app().await;
     let _matcher = app.spawn_service("matcher").await;
-    let (_, _, admin_email) = app.sign_up("Correlated").await;
+    let (org, _, admin_email) = app.sign_up("Correlated").await;
     let admin = app.token(&admin_email).await;
     let skill = app
         .post("/v1/skills", Some(&admin), json!({"name": "Rust"}))
@@ -320,6 +433,79 @@ async fn a_requests_consequences_form_one_causation_tree() {
     assert_eq!(opened.len(), 2, "{tree}");
     assert!(opened.iter().all(|e| e["event_type"] == "GroupOpened"));
     assert_eq!(tree["events"], json!(4), "{tree}");
+    assert_eq!(tree["truncated"], false);
+
+    // The organization's events up to a position republished to a topic for outside
+    // auditors (what `trellis replay --to-topic` does): each with its CloudEvents headers
+    // and the replay's id.
+    let Transport::Kafka(config) = &app.transport else {
+        unreachable!("a Kafka app")
+    };
+    cluster.create_topic("audit.outside", 1).unwrap();
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT max(global_position) FROM events WHERE tenant_id = $1::text::uuid",
+    )
+    .bind(&org)
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
+    let expected: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT event_id FROM events WHERE tenant_id = $1::text::uuid AND global_position <= $2 \
+         ORDER BY event_id",
+    )
+    .bind(&org)
+    .bind(cut)
+    .fetch_all(app.store.pool())
+    .await
+    .unwrap();
+    let replay_id = Uuid::now_v7();
+    let publisher = trellis_bus_kafka::Republisher::new(
+        config,
+        trellis_bus_kafka::Routing::from_routes(trellis_contexts::modules().routes()),
+        "audit.outside",
+        replay_id,
+    )
+    .unwrap();
+    let mut batches = trellis_runtime::replay::EventsUntil::new(
+        &*app.store,
+        org.parse().unwrap(),
+        trellis_runtime::replay::Cut::Position(cut),
+    );
+    while let Some((events, _)) = batches.next_batch().await.unwrap() {
+        publisher.send(&events).await.unwrap();
+    }
+    let consumer: rdkafka::consumer::StreamConsumer = config
+        .client()
+        .set("group.id", format!("outside-{replay_id}"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    rdkafka::consumer::Consumer::subscribe(&consumer, &["audit.outside"]).unwrap();
+    let mut received = Vec::new();
+    while received.len() < expected.len() {
+        let record = tokio::time::timeout(Duration::from_secs(20), consumer.recv())
+            .await
+            .expect("every republished event arrives")
+            .unwrap();
+        use rdkafka::message::{Headers, Message};
+        let headers: std::collections::HashMap<String, String> = record
+            .headers()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                (
+                    h.key.to_owned(),
+                    String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(headers["trellis_replay_id"], replay_id.to_string());
+        assert_eq!(headers["trellis_tenant_id"], org);
+        assert!(headers["ce_type"].starts_with("trellis."), "{headers:?}");
+        received.push(headers["ce_id"].parse::<Uuid>().unwrap());
+    }
+    received.sort();
+    assert_eq!(received, expected);
 
     // Another organization's admin: 404; a learner: 403.
     let (_, _, stranger_email) = app.sign_up("Elsewhere").await;
@@ -511,6 +697,24 @@ async fn a_replay_rebuilds_the_past_and_appends_and_sends_nothing() {
     .await;
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(status["progress"]["share"], 1.0, "{status}");
+    // It read every event of the organization up to the cut, to the end of the log.
+    let up_to_cut: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE tenant_id = $1::text::uuid AND global_position <= $2",
+    )
+    .bind(&org)
+    .bind(cut)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        status["progress"]["events_read"],
+        json!(up_to_cut),
+        "{status}"
+    );
+    assert_eq!(
+        status["progress"]["position"], status["progress"]["end_position"],
+        "{status}"
+    );
     assert!(
         status["progress"]["events_applied"].as_i64().unwrap() > 0,
         "{status}"
@@ -548,19 +752,48 @@ async fn a_replay_rebuilds_the_past_and_appends_and_sends_nothing() {
     .await
     .unwrap();
     assert_eq!(snapshot_skills(&pool, "audit_by_time", &org).await, then);
-    // A replay never writes into an existing schema.
-    assert!(
-        trellis_runtime::replay::replay(
-            &pool,
-            &*app.store,
-            &[&*catalog],
-            org.parse().unwrap(),
-            trellis_runtime::replay::Cut::Position(cut),
-            "audit_by_time",
-            |_| {},
-        )
-        .await
-        .is_err()
+    // A replay never writes into an existing schema, nor drops it.
+    let into_existing = trellis_runtime::replay::replay(
+        &pool,
+        &*app.store,
+        &[&*catalog],
+        org.parse().unwrap(),
+        trellis_runtime::replay::Cut::Position(cut),
+        "audit_by_time",
+        |_| {},
+    )
+    .await;
+    assert!(into_existing.unwrap_err().to_string().contains("exists"));
+    assert_eq!(snapshot_skills(&pool, "audit_by_time", &org).await, then);
+    // A replay that fails after creating its schema drops it, and only what it created: a
+    // schema in the way of its guard stays.
+    sqlx::raw_sql(
+        "CREATE SCHEMA audit_fail__guard_development_catalog; \
+         CREATE TABLE audit_fail__guard_development_catalog.kept (x int)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let failed = trellis_runtime::replay::replay(
+        &pool,
+        &*app.store,
+        &[&*catalog],
+        org.parse().unwrap(),
+        trellis_runtime::replay::Cut::Position(cut),
+        "audit_fail",
+        |_| {},
+    )
+    .await;
+    assert!(failed.is_err());
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'audit_fail%' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        schemas,
+        vec!["audit_fail__guard_development_catalog".to_owned()]
     );
 
     // Bad input names the field; another organization's admin sees no such replay.
@@ -580,6 +813,35 @@ async fn a_replay_rebuilds_the_past_and_appends_and_sends_nothing() {
         )
         .await;
     assert_eq!(field_of(bad).await, "projections[0]");
+    // Admins only.
+    let (_, learner_email) = app.create_user(&admin, &["learner"], None).await;
+    let learner = app.token(&learner_email).await;
+    let body = json!({"until": "1", "projections": ["development_catalog"]});
+    assert_problem(
+        &app.post("/v1/audit/replays", Some(&learner), body.clone())
+            .await,
+        403,
+    );
+    assert_problem(
+        &app.get(&format!("/v1/audit/replays/{id}"), Some(&learner))
+            .await,
+        403,
+    );
+    // Two running replays per organization at most.
+    sqlx::query(
+        "INSERT INTO audit_replays (replay_id, organization_id, requested_by, until, \
+             projections, schema_name) \
+         SELECT gen_random_uuid(), $1::text::uuid, gen_random_uuid(), '1', '{}', 'x' \
+         FROM generate_series(1, 2)",
+    )
+    .bind(&org)
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_problem(
+        &app.post("/v1/audit/replays", Some(&admin), body).await,
+        409,
+    );
     let (_, _, stranger_email) = app.sign_up("Elsewhere").await;
     let stranger = app.token(&stranger_email).await;
     assert_problem(

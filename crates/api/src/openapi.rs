@@ -204,6 +204,8 @@ pub struct ReplayStatus {
     pub projections: Vec<String>,
     /// The target schema.
     pub schema: String,
+    /// The admin who asked for it.
+    pub requested_by: Uuid,
     /// How far it got.
     pub progress: ReplayProgressView,
     /// Why it failed.
@@ -234,8 +236,10 @@ pub struct ReplayProgressView {
 pub struct AuditCorrelation {
     /// The correlation id.
     pub correlation_id: Uuid,
-    /// How many events carry it.
+    /// How many events are shown (at most 10,000).
     pub events: usize,
+    /// Whether more events carry it than are shown (the first 10,000 in log order are).
+    pub truncated: bool,
     /// Events whose cause is the request itself, each with `caused`: the events it caused,
     /// recursively (an `AuditEvent` plus `caused`).
     #[schema(value_type = Vec<Object>)]
@@ -699,8 +703,8 @@ impl Modify for Conventions {
         routes::audit::verify,
         routes::audit::export,
         routes::audit::correlation,
-        routes::audit::start_replay,
-        routes::audit::replay_status,
+        routes::replays::start,
+        routes::replays::status,
         routes::events::events,
         routes::events::websocket,
         routes::ops::metrics,

@@ -18,6 +18,9 @@ pub enum RepublishError {
     /// The producer could not be created.
     #[error("creating the producer: {0}")]
     Producer(#[source] rdkafka::error::KafkaError),
+    /// An event of a kind no module routes (the relay parks those; a republication stops).
+    #[error(transparent)]
+    Unrouted(#[from] crate::UnknownKind),
     /// The broker refused a record.
     #[error("publishing event {event_id}: {error}")]
     Send {
@@ -62,16 +65,15 @@ impl Republisher {
     /// Sends `events` and waits for every delivery report.
     ///
     /// # Errors
-    /// The first refused record.
+    /// An unrouted kind (before anything is sent), or the first refused record.
     pub async fn send(&self, events: &[RecordedEvent]) -> Result<(), RepublishError> {
         let replay = self.replay_id.to_string();
-        let deliveries = events.iter().map(|event| {
-            let context = self
-                .routing
-                .context_of(event.stream_id.kind())
-                .unwrap_or("unrouted")
-                .to_owned();
-            let headers: OwnedHeaders = encode_headers(&context, event).insert(Header {
+        let contexts: Vec<&str> = events
+            .iter()
+            .map(|e| self.routing.context_of(e.stream_id.kind()))
+            .collect::<Result<_, _>>()?;
+        let deliveries = events.iter().zip(contexts).map(|(event, context)| {
+            let headers: OwnedHeaders = encode_headers(context, event).insert(Header {
                 key: "trellis_replay_id",
                 value: Some(replay.as_str()),
             });

@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout)]
 
 use clap::Subcommand;
+use trellis_store_postgres::chain;
 use uuid::Uuid;
 
 /// `trellis audit …`.
@@ -30,27 +31,20 @@ pub async fn run(url: &str, command: AuditCommand) -> anyhow::Result<()> {
     let pool = store.pool();
     match command {
         AuditCommand::Seal => {
-            let mut total = 0;
-            loop {
-                let n = trellis_store_postgres::chain::seal_pending(pool).await?;
-                total += n;
-                if n == 0 {
-                    break;
-                }
-            }
+            let total = chain::seal_all(pool).await?;
             println!("sealed {total} events");
             Ok(())
         }
         AuditCommand::Verify { organization } => {
-            let chains = match organization {
-                Some(id) => vec![id],
-                None => trellis_store_postgres::chain::chains(pool).await?,
-            };
             let started = std::time::Instant::now();
+            let reports = match organization {
+                Some(id) => vec![chain::verify(pool, id).await?],
+                None => chain::verify_all(pool).await?,
+            };
             let mut broken = 0;
             let mut checked = 0;
-            for chain in chains {
-                let report = trellis_store_postgres::chain::verify(pool, chain).await?;
+            for report in reports {
+                let chain = report.chain_id;
                 checked += report.events_checked;
                 match &report.broken {
                     None => println!(

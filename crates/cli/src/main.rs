@@ -122,6 +122,13 @@ async fn connect(url: &str, connections: u32) -> anyhow::Result<PgEventStore> {
         .with_context(|| format!("connecting to PostgreSQL ({})", redact(url)))
 }
 
+/// A progress bar on stderr: `done` from 0 to 1, then `text` (a long command's feedback).
+pub(crate) fn progress_bar(done: f64, text: &str) {
+    let done = done.clamp(0.0, 1.0);
+    let bar = "#".repeat((done * 30.0) as usize);
+    eprint!("\r[{bar:<30}] {:>3.0}% {text}", done * 100.0);
+}
+
 /// A URL without its password, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -57,13 +57,12 @@ pub async fn run(url: &str, command: ProjectionsCommand) -> anyhow::Result<()> {
                 .await?;
             let total = total.max(1) as f64;
             let result = projection::rebuild(store.pool(), &*store, &*p, |progress| {
-                let done = (progress.events_read as f64 / total).min(1.0);
-                let bar = "#".repeat((done * 30.0) as usize);
-                eprint!(
-                    "\r[{bar:<30}] {:>3.0}% {} events, {:.0} events/s",
-                    done * 100.0,
-                    progress.events_read,
-                    progress.events_per_sec
+                crate::progress_bar(
+                    progress.events_read as f64 / total,
+                    &format!(
+                        "{} events, {:.0} events/s",
+                        progress.events_read, progress.events_per_sec
+                    ),
                 );
             })
             .await?;

@@ -3,12 +3,10 @@
 //! "Replay"). Nothing reactive runs: no event is appended, nothing is sent but the topic's
 //! records.
 
-use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use trellis_kernel::{AllFilter, EventStore, GlobalPosition, TenantId};
 use trellis_runtime::replay::{self, Cut, ReplayProgress};
 use uuid::Uuid;
 
@@ -36,27 +34,20 @@ pub struct ReplayArgs {
     kafka_brokers: Option<String>,
 }
 
-/// A progress bar on stderr.
+/// The replay's progress bar.
 fn bar(p: ReplayProgress) {
     let share = if p.end > 0 {
-        (p.position as f64 / p.end as f64).clamp(0.0, 1.0)
+        p.position as f64 / p.end as f64
     } else {
         1.0
     };
-    let filled = (share * 30.0).round() as usize;
-    let mut err = std::io::stderr();
-    let _ = write!(
-        err,
-        "\r[{}{}] {:>3.0}%  position {} of {}, {} events read, {} applied",
-        "#".repeat(filled),
-        ".".repeat(30 - filled),
-        share * 100.0,
-        p.position,
-        p.end,
-        p.events_read,
-        p.events_applied
+    crate::progress_bar(
+        share,
+        &format!(
+            "position {} of {}, {} events up to the cut, {} applied",
+            p.position, p.end, p.events_read, p.events_applied
+        ),
     );
-    let _ = err.flush();
 }
 
 /// Runs `trellis replay`.
@@ -109,27 +100,11 @@ pub async fn run(url: &str, args: ReplayArgs) -> anyhow::Result<()> {
         let config = trellis_bus_kafka::KafkaConfig::new(brokers);
         let routing = trellis_bus_kafka::Routing::from_routes(modules.routes());
         let publisher = trellis_bus_kafka::Republisher::new(&config, routing, topic, replay_id)?;
-        let filter = AllFilter {
-            tenant_id: Some(TenantId::from_uuid(args.organization)),
-            event_type: None,
-        };
-        let mut after: Option<GlobalPosition> = None;
         let mut sent = 0usize;
-        loop {
-            let events = store.read_all_filtered(after, 1_000, &filter).await?;
-            let Some(last) = events.last().map(|e| e.global_position) else {
-                break;
-            };
-            after = Some(last);
-            let cut_events: Vec<_> = events
-                .into_iter()
-                .filter(|e| match cut {
-                    Cut::Position(p) => e.global_position.0 <= p,
-                    Cut::Time(t) => e.recorded_at <= t,
-                })
-                .collect();
-            publisher.send(&cut_events).await?;
-            sent += cut_events.len();
+        let mut batches = replay::EventsUntil::new(&*store, args.organization, cut);
+        while let Some((events, _)) = batches.next_batch().await? {
+            publisher.send(&events).await?;
+            sent += events.len();
         }
         #[allow(clippy::print_stdout)] // The replay id is this command's output.
         {

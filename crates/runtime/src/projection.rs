@@ -40,6 +40,12 @@ pub enum ProjectionError {
         /// Why.
         reason: String,
     },
+    /// A stored event could not be brought to the current schema.
+    #[error("upcasting a stored event")]
+    Upcast(#[from] trellis_kernel::upcast::UpcastError),
+    /// The request itself is refused (a replay's target schema).
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl ProjectionError {
@@ -109,10 +115,9 @@ fn lock_key(name: &str) -> i64 {
 const GUARD_DDL: &str =
     "CREATE TABLE _streams (stream_id text PRIMARY KEY, stream_version bigint NOT NULL);";
 
-/// Applies events inside `conn`'s open transaction to the projection's tables in `schema`
-/// (the search path: replays pass a guard schema and the target, comma-separated).
+/// Applies events inside `conn`'s open transaction to the projection's tables in `schema`.
 /// Returns how many events were new.
-pub(crate) async fn apply_in<P: Projection + ?Sized>(
+async fn apply_in<P: Projection + ?Sized>(
     conn: &mut PgConnection,
     projection: &P,
     schema: &str,
@@ -339,27 +344,32 @@ where
 {
     let events = store.read_all(after, REBUILD_BATCH).await?;
     let last = events.last().map(|e| e.global_position);
+    let applied = apply_wanted(conn, projection, schema, &events).await?;
+    Ok((events.len(), applied, last))
+}
+
+/// Applies the events of `events` the projection reads, upcast, to `schema` (a search path:
+/// replays pass a guard schema and their target) in one transaction of `conn`'s; returns how
+/// many were new.
+pub(crate) async fn apply_wanted<P: Projection + ?Sized>(
+    conn: &mut PgConnection,
+    projection: &P,
+    schema: &str,
+    events: &[RecordedEvent],
+) -> Result<usize, ProjectionError> {
     let upcasters = trellis_kernel::upcast::global();
     let wanted: Vec<RecordedEvent> = events
         .iter()
         .filter(|e| projection.event_types().contains(&e.event_type.as_str()))
-        .cloned()
-        .map(|e| upcasters.upcast(e))
-        .collect::<Result<_, _>>()
-        .map_err(|e| ProjectionError::Apply {
-            event_type: e.event_type.clone(),
-            event_id: String::new(),
-            reason: e.to_string(),
-        })?;
-    let applied = if wanted.is_empty() {
-        0
-    } else {
-        let mut tx = conn.begin().await?;
-        let applied = apply_in(&mut tx, projection, schema, &wanted).await?;
-        tx.commit().await?;
-        applied
-    };
-    Ok((events.len(), applied, last))
+        .map(|e| upcasters.upcast(e.clone()))
+        .collect::<Result<_, _>>()?;
+    if wanted.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = conn.begin().await?;
+    let applied = apply_in(&mut tx, projection, schema, &wanted).await?;
+    tx.commit().await?;
+    Ok(applied)
 }
 
 /// Makes sure the projection's live schema exists at its current version, rebuilding from

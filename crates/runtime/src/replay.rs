@@ -11,9 +11,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use trellis_kernel::{AllFilter, EventStore, GlobalPosition, RecordedEvent, TenantId};
+use trellis_store_postgres::GuardedConnection;
 use uuid::Uuid;
 
-use crate::projection::{Projection, ProjectionError};
+use crate::projection::{Projection, ProjectionError, apply_wanted};
 
 /// Where a replay stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +36,8 @@ impl Cut {
             .map(|t| Self::Time(t.with_timezone(&Utc)))
     }
 
-    fn includes(&self, event: &RecordedEvent) -> bool {
+    /// Whether `event` is at or before the cut.
+    pub fn includes(&self, event: &RecordedEvent) -> bool {
         match self {
             Self::Position(p) => event.global_position.0 <= *p,
             Self::Time(t) => event.recorded_at <= *t,
@@ -46,7 +48,7 @@ impl Cut {
 /// A replay's progress.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct ReplayProgress {
-    /// Events of the organization read so far.
+    /// Events of the organization at or before the cut read so far.
     pub events_read: u64,
     /// Events the projections applied.
     pub events_applied: u64,
@@ -56,15 +58,21 @@ pub struct ReplayProgress {
     pub end: i64,
 }
 
+/// Longest target schema name: its guard schemas (`<name>__guard_<projection>`) stay within
+/// PostgreSQL's 63 bytes.
+const NAME_MAX: usize = 30;
+
 /// Why a target schema name is refused, if it is.
 pub fn check_schema_name(name: &str) -> Result<(), String> {
-    let valid = name.len() <= 40
+    let valid = name.len() <= NAME_MAX
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !valid {
-        return Err("must be 1 to 40 of a-z, 0-9 and _, starting with a letter".into());
+        return Err(format!(
+            "must be 1 to {NAME_MAX} of a-z, 0-9 and _, starting with a letter"
+        ));
     }
     if name.starts_with("rm_") || name.starts_with("pg_") || name == "public" {
         return Err("must not be a read model's, PostgreSQL's or the public schema".into());
@@ -75,11 +83,63 @@ pub fn check_schema_name(name: &str) -> Result<(), String> {
 /// Events read per batch.
 const BATCH: usize = 5_000;
 
+/// The organization's events at or before a cut, batch by batch: `$all` is read in commit
+/// order to its end (a later commit may hold an earlier position).
+pub struct EventsUntil<'a, S: ?Sized> {
+    store: &'a S,
+    filter: AllFilter,
+    cut: Cut,
+    after: Option<GlobalPosition>,
+    done: bool,
+}
+
+impl<'a, S: EventStore + ?Sized> EventsUntil<'a, S> {
+    /// The organization's events in `store` at or before `cut`.
+    pub fn new(store: &'a S, organization: Uuid, cut: Cut) -> Self {
+        Self {
+            store,
+            filter: AllFilter {
+                tenant_id: Some(TenantId::from_uuid(organization)),
+                event_type: None,
+            },
+            cut,
+            after: None,
+            done: false,
+        }
+    }
+
+    /// The next batch and the last position read; `None` at the end of the log.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn next_batch(
+        &mut self,
+    ) -> Result<Option<(Vec<RecordedEvent>, i64)>, trellis_kernel::StoreError> {
+        if self.done {
+            return Ok(None);
+        }
+        let events = self
+            .store
+            .read_all_filtered(self.after, BATCH, &self.filter)
+            .await?;
+        self.done = events.len() < BATCH;
+        let Some(last) = events.last().map(|e| e.global_position) else {
+            return Ok(None);
+        };
+        self.after = Some(last);
+        let cut = self.cut;
+        Ok(Some((
+            events.into_iter().filter(|e| cut.includes(e)).collect(),
+            last.0,
+        )))
+    }
+}
+
 /// Replays `projections` for `organization` as of `cut` into the new schema `into`.
 ///
 /// # Errors
 /// A refused or existing schema name, clashing tables, store, database or apply failures
-/// (the schema is dropped then).
+/// (the schema this replay created is dropped then).
 pub async fn replay<S: EventStore + ?Sized>(
     pool: &PgPool,
     store: &S,
@@ -89,48 +149,43 @@ pub async fn replay<S: EventStore + ?Sized>(
     into: &str,
     mut progress: impl FnMut(ReplayProgress) + Send,
 ) -> Result<ReplayProgress, ProjectionError> {
-    check_schema_name(into).map_err(|reason| ProjectionError::Apply {
-        event_type: String::new(),
-        event_id: String::new(),
-        reason: format!("schema {into}: {reason}"),
-    })?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
-            .bind(into)
-            .fetch_one(pool)
-            .await?;
-    if exists {
-        return Err(ProjectionError::Apply {
-            event_type: String::new(),
-            event_id: String::new(),
-            reason: format!("schema {into} exists: replays never write into an existing schema"),
-        });
-    }
+    check_schema_name(into)
+        .map_err(|reason| ProjectionError::Refused(format!("schema {into} {reason}")))?;
+    // Created alone first: an existing schema (another replay's, anyone's) is refused here
+    // and never dropped by this replay's cleanup.
+    sqlx::raw_sql(&format!("CREATE SCHEMA {into}"))
+        .execute(pool)
+        .await
+        .map_err(
+            |e| match e.as_database_error().and_then(|d| d.code()).as_deref() {
+                Some("42P06") => ProjectionError::Refused(format!(
+                    "schema {into} exists: replays never write into an existing schema"
+                )),
+                _ => e.into(),
+            },
+        )?;
+    let mut guards = Vec::new();
     let result = run(
         pool,
         store,
         projections,
-        organization,
-        cut,
+        (organization, cut),
         into,
+        &mut guards,
         &mut progress,
     )
     .await;
-    let guards: String = projections
+    // Only what this replay created goes: its guard schemas, and its target on failure.
+    let mut cleanup: String = guards
         .iter()
-        .map(|p| {
-            format!(
-                "DROP SCHEMA IF EXISTS {} CASCADE; ",
-                guard_schema(into, p.name())
-            )
-        })
+        .map(|g| format!("DROP SCHEMA IF EXISTS {g} CASCADE; "))
         .collect();
-    let cleanup = if result.is_ok() {
-        guards
-    } else {
-        format!("{guards}DROP SCHEMA IF EXISTS {into} CASCADE;")
-    };
-    sqlx::raw_sql(&cleanup).execute(pool).await?;
+    if result.is_err() {
+        cleanup.push_str(&format!("DROP SCHEMA IF EXISTS {into} CASCADE;"));
+    }
+    if let Err(e) = sqlx::raw_sql(&cleanup).execute(pool).await {
+        tracing::warn!(schema = %into, error = %e, "cleaning up after a replay");
+    }
     result
 }
 
@@ -142,71 +197,43 @@ async fn run<S: EventStore + ?Sized>(
     pool: &PgPool,
     store: &S,
     projections: &[&dyn Projection],
-    organization: Uuid,
-    cut: Cut,
+    (organization, cut): (Uuid, Cut),
     into: &str,
+    guards: &mut Vec<String>,
     progress: &mut (impl FnMut(ReplayProgress) + Send),
 ) -> Result<ReplayProgress, ProjectionError> {
-    let mut ddl = format!("CREATE SCHEMA {into}; ");
     for p in projections {
         let guard = guard_schema(into, p.name());
-        ddl.push_str(&format!(
-            "DROP SCHEMA IF EXISTS {guard} CASCADE; CREATE SCHEMA {guard}; \
-             SET search_path TO {guard}; CREATE TABLE _streams (stream_id text PRIMARY KEY, \
-             stream_version bigint NOT NULL); SET search_path TO {into}, public; {} ",
+        sqlx::raw_sql(&format!("CREATE SCHEMA {guard}"))
+            .execute(pool)
+            .await?;
+        guards.push(guard.clone());
+        sqlx::raw_sql(&format!(
+            "SET search_path TO {guard}; \
+             CREATE TABLE _streams (stream_id text PRIMARY KEY, stream_version bigint NOT NULL); \
+             SET search_path TO {into}, public; {} RESET search_path;",
             p.schema_sql()
-        ));
-    }
-    ddl.push_str("RESET search_path;");
-    sqlx::raw_sql(&ddl).execute(pool).await?;
-    let end: i64 = sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
-        .fetch_one(pool)
+        ))
+        .execute(pool)
         .await?;
+    }
     let mut stats = ReplayProgress {
-        end,
+        end: store.head().await?.map_or(0, |p| p.0),
         ..ReplayProgress::default()
     };
-    let filter = AllFilter {
-        tenant_id: Some(TenantId::from_uuid(organization)),
-        event_type: None,
-    };
-    let upcasters = trellis_kernel::upcast::global();
-    let mut after: Option<GlobalPosition> = None;
-    loop {
-        let events = store.read_all_filtered(after, BATCH, &filter).await?;
-        let Some(last) = events.last().map(|e| e.global_position) else {
-            break;
-        };
-        after = Some(last);
+    let mut conn = GuardedConnection::acquire(pool).await?;
+    let mut batches = EventsUntil::new(store, organization, cut);
+    while let Some((events, last)) = batches.next_batch().await? {
         stats.events_read += events.len() as u64;
-        stats.position = last.0;
-        let cut_events: Vec<RecordedEvent> = events
-            .into_iter()
-            .filter(|e| cut.includes(e))
-            .map(|e| upcasters.upcast(e))
-            .collect::<Result<_, _>>()
-            .map_err(|e| ProjectionError::Apply {
-                event_type: e.event_type.clone(),
-                event_id: String::new(),
-                reason: e.to_string(),
-            })?;
+        stats.position = last;
         for p in projections {
-            let wanted: Vec<RecordedEvent> = cut_events
-                .iter()
-                .filter(|e| p.event_types().contains(&e.event_type.as_str()))
-                .cloned()
-                .collect();
-            if wanted.is_empty() {
-                continue;
-            }
-            let mut tx = pool.begin().await?;
             let path = format!("{}, {into}", guard_schema(into, p.name()));
-            stats.events_applied +=
-                crate::projection::apply_in(&mut tx, *p, &path, &wanted).await? as u64;
-            tx.commit().await?;
+            stats.events_applied += apply_wanted(&mut conn, *p, &path, &events).await? as u64;
         }
         progress(stats);
     }
+    conn.finish();
+    stats.position = stats.position.max(stats.end);
     progress(stats);
     Ok(stats)
 }
@@ -225,7 +252,16 @@ mod tests {
         assert_eq!(Cut::parse("-1"), None);
         assert_eq!(Cut::parse("yesterday"), None);
         assert!(check_schema_name("audit_2026").is_ok());
-        for bad in ["rm_catalog", "public", "pg_x", "Audit", "1x", "a;drop", ""] {
+        for bad in [
+            "rm_catalog",
+            "public",
+            "pg_x",
+            "Audit",
+            "1x",
+            "a;drop",
+            "",
+            "a_very_long_schema_name_for_a_replay",
+        ] {
             assert!(check_schema_name(bad).is_err(), "{bad}");
         }
     }

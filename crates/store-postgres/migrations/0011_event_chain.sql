@@ -11,21 +11,14 @@ CREATE TABLE IF NOT EXISTS event_chain (
     seq             bigint      NOT NULL CHECK (seq >= 1),
     global_position bigint      NOT NULL UNIQUE,
     link            bytea       NOT NULL,
-    sealed_at       timestamptz NOT NULL DEFAULT now(),
+    -- The moment the row was written (not the sealing transaction's start).
+    sealed_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (chain_id, seq)
 );
 
--- Each chain's head: the last seal.
-CREATE TABLE IF NOT EXISTS event_chain_heads (
-    chain_id        uuid        PRIMARY KEY,
-    seq             bigint      NOT NULL,
-    global_position bigint      NOT NULL,
-    link            bytea       NOT NULL,
-    sealed_at       timestamptz NOT NULL
-);
-
--- Heads recorded over time (at most one a minute per chain): what an auditor compares an
--- export or a verification with, and what shows a truncated tail.
+-- A chain's head is its highest seal. Heads recorded over time (at most one a minute per
+-- chain): what an auditor compares an export or a verification with, and what shows a
+-- truncated tail (a checkpoint whose seal is gone).
 CREATE TABLE IF NOT EXISTS event_chain_checkpoints (
     chain_id        uuid        NOT NULL,
     seq             bigint      NOT NULL,
@@ -46,24 +39,3 @@ CREATE TABLE IF NOT EXISTS event_chain_cursor (
 -- caused, per organization.
 CREATE INDEX IF NOT EXISTS events_correlation_idx
     ON events (tenant_id, ((metadata->>'correlation_id')));
-
--- Replays for audits requested over HTTP (`POST /v1/audit/replays`, docs/auditing.md): the
--- chosen projections rebuilt as of `until` for one organization into `schema`.
-CREATE TABLE IF NOT EXISTS audit_replays (
-    replay_id       uuid        PRIMARY KEY,
-    organization_id uuid        NOT NULL,
-    requested_by    uuid        NOT NULL,
-    until           text        NOT NULL,
-    projections     text[]      NOT NULL,
-    schema_name     text        NOT NULL,
-    -- running | completed | failed
-    status          text        NOT NULL DEFAULT 'running',
-    events_read     bigint      NOT NULL DEFAULT 0,
-    events_applied  bigint      NOT NULL DEFAULT 0,
-    position        bigint      NOT NULL DEFAULT 0,
-    end_position    bigint      NOT NULL DEFAULT 0,
-    error           text,
-    created_at      timestamptz NOT NULL DEFAULT now(),
-    updated_at      timestamptz NOT NULL DEFAULT now(),
-    finished_at     timestamptz
-);

@@ -1,29 +1,38 @@
 //! Tamper evidence: every event is sealed into its organization's hash chain (ADR 0016,
 //! docs/auditing.md).
 //!
-//! - **Link**: `SHA-256(previous link ‖ canonical(event))`, the first link over 32 zero bytes.
-//!   [`canonical`] is the stored row as compact JSON with sorted keys (payload and metadata as
-//!   stored, ciphertext included, `recorded_at` in RFC 3339 with microseconds), so anyone can
-//!   recompute it from an export with a JSON library (docs/auditing.md has a verifier in
-//!   Python's standard library).
+//! - **Link**: `SHA-256(previous link ‖ canonical(sealed form of the event))`, the first link
+//!   over 32 zero bytes. The sealed form ([`sealed_form`]) is the stored row as a JSON object
+//!   (payload and metadata as stored, ciphertext included, `recorded_at` in RFC 3339 with
+//!   microseconds) in which each secret field ([`DIGESTED_FIELDS`]) is replaced by the
+//!   SHA-256 of its value: the chain still covers it, and an export (which carries the
+//!   sealed form) never shows it. [`canonical`] is compact JSON with sorted keys, so anyone
+//!   can recompute a link with a JSON library (docs/auditing.md has a verifier in Python's
+//!   standard library).
 //! - **Chains**: one per organization (events without one share the nil chain), so an
-//!   organization's export verifies on its own.
+//!   organization's export verifies on its own. A chain's head is its highest seal (derived,
+//!   not stored apart).
 //! - **Sealing**: [`seal_pending`] takes the next events of `$all` in commit order (below the
 //!   oldest running transaction, like every `$all` reader, so a late commit is never
 //!   skipped) and appends their seals in one transaction under an advisory lock (two sealers
 //!   never interleave). Appends do not wait for it: [`run_sealer`] polls every 200 ms.
-//! - **Verification**: [`verify`] recomputes a chain from its first link and reports the first
-//!   seal whose event is missing or differs, a seal missing from the sequence, an event the
-//!   sealer passed that has no seal (inserted), and a head or checkpoint that the seals do not
-//!   match (a truncated tail).
+//! - **Verification**: [`verify`] recomputes a chain from its first link up to the head it
+//!   read first (seals added meanwhile are the next verification's), and reports the first
+//!   seal whose event is missing or differs, a seal missing from the sequence, a checkpoint
+//!   whose seal is gone or differs (a truncated tail), and an event the sealer passed that
+//!   has no seal (inserted).
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
+
+use crate::GuardedConnection;
+use crate::read::COLUMNS;
+pub use crate::read::StoredEvent;
 
 /// The link before a chain's first event.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -37,62 +46,47 @@ pub const SEAL_INTERVAL: Duration = Duration::from_millis(200);
 /// Events sealed per transaction.
 pub const SEAL_BATCH: i64 = 2_000;
 
+/// Payload fields sealed as their SHA-256 (`"sha256:<hex>"`) instead of their value: secrets
+/// no audit read or export may show, even to admins.
+pub const DIGESTED_FIELDS: [&str; 1] = ["password_hash"];
+
 /// The advisory lock every sealer takes (two never seal at once).
 const SEALER_LOCK: i64 = 0x7472_656c_6c69_7301;
 
 /// Seals read per page when verifying or exporting.
 const PAGE: i64 = 5_000;
 
-/// A stored event, raw: what a link covers.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StoredEvent {
-    /// Position in `$all`.
-    pub global_position: i64,
-    /// Event id.
-    pub event_id: Uuid,
-    /// Stream.
-    pub stream_id: String,
-    /// Version in the stream.
-    pub stream_version: i64,
-    /// Type.
-    pub event_type: String,
-    /// Payload schema version.
-    pub schema_version: i32,
-    /// Payload as stored.
-    pub payload: Value,
-    /// Metadata as stored.
-    pub metadata: Value,
-    /// Organization.
-    pub tenant_id: Option<Uuid>,
-    /// Commit time.
-    pub recorded_at: DateTime<Utc>,
+/// The event as the link covers it and an export carries it: every column, secrets
+/// ([`DIGESTED_FIELDS`]) as their digest.
+pub fn sealed_form(event: &StoredEvent) -> Value {
+    let mut payload = event.payload.clone();
+    if let Some(object) = payload.as_object_mut() {
+        for field in DIGESTED_FIELDS {
+            if let Some(value) = object.get_mut(field) {
+                *value = Value::String(format!(
+                    "sha256:{}",
+                    hex::encode(Sha256::digest(canonical(value)))
+                ));
+            }
+        }
+    }
+    serde_json::json!({
+        "global_position": event.global_position,
+        "event_id": event.event_id,
+        "stream_id": event.stream_id,
+        "stream_version": event.stream_version,
+        "event_type": event.event_type,
+        "schema_version": event.schema_version,
+        "payload": payload,
+        "metadata": event.metadata,
+        "tenant_id": event.tenant_id,
+        "recorded_at": event.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+    })
 }
 
-impl StoredEvent {
-    /// The chain the event belongs to.
-    pub fn chain_id(&self) -> Uuid {
-        self.tenant_id.unwrap_or(Uuid::nil())
-    }
-
-    /// The event as the JSON object a link covers (and an export carries).
-    pub fn to_json(&self) -> Value {
-        serde_json::json!({
-            "global_position": self.global_position,
-            "event_id": self.event_id,
-            "stream_id": self.stream_id,
-            "stream_version": self.stream_version,
-            "event_type": self.event_type,
-            "schema_version": self.schema_version,
-            "payload": self.payload,
-            "metadata": self.metadata,
-            "tenant_id": self.tenant_id,
-            "recorded_at": self.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-        })
-    }
+fn chain_of(event: &StoredEvent) -> Uuid {
+    event.tenant_id.unwrap_or(Uuid::nil())
 }
-
-const EVENT_COLUMNS: &str = "e.global_position, e.event_id, e.stream_id, e.stream_version, \
-     e.event_type, e.schema_version, e.payload, e.metadata, e.tenant_id, e.recorded_at";
 
 /// Compact JSON with object keys sorted by code point, strings and numbers as serde_json
 /// writes them: the bytes a link hashes.
@@ -139,16 +133,39 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
 pub fn link(previous: &[u8; 32], event: &StoredEvent) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(previous);
-    hasher.update(canonical(&event.to_json()));
+    hasher.update(canonical(&sealed_form(event)));
     hasher.finalize().into()
 }
 
+/// A stored link; a malformed one (not 32 bytes) reads as zeros, so it never matches.
 fn to_link(bytes: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    if bytes.len() == 32 {
-        out.copy_from_slice(bytes);
-    }
-    out
+    <[u8; 32]>::try_from(bytes).unwrap_or_default()
+}
+
+/// The head (last seal and its link) of each of `chains`, from the seals themselves.
+async fn heads(
+    conn: &mut PgConnection,
+    chains: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, (i64, [u8; 32])>, sqlx::Error> {
+    let rows: Vec<(Uuid, i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT c.id, h.seq, h.link FROM unnest($1::uuid[]) AS c(id) \
+         CROSS JOIN LATERAL (SELECT seq, link FROM event_chain \
+                             WHERE chain_id = c.id ORDER BY seq DESC LIMIT 1) h",
+    )
+    .bind(chains)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(c, s, l)| (c, (s, to_link(&l))))
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct TxRow {
+    transaction_id: String,
+    #[sqlx(flatten)]
+    event: StoredEvent,
 }
 
 /// Seals the next events of `$all` (up to [`SEAL_BATCH`]); returns how many.
@@ -156,7 +173,8 @@ fn to_link(bytes: &[u8]) -> [u8; 32] {
 /// # Errors
 /// Database failures (nothing is sealed then).
 pub async fn seal_pending(pool: &PgPool) -> Result<usize, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut conn = GuardedConnection::acquire(pool).await?;
+    let mut tx = conn.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(SEALER_LOCK)
         .execute(&mut *tx)
@@ -166,55 +184,41 @@ pub async fn seal_pending(pool: &PgPool) -> Result<usize, sqlx::Error> {
             .fetch_optional(&mut *tx)
             .await?;
     let (cursor_tx, cursor_pos) = cursor.unwrap_or_else(|| ("0".to_owned(), 0));
-    let rows: Vec<(String, StoredEvent)> = sqlx::query_as::<_, TxRow>(&format!(
-        "SELECT e.transaction_id::text AS transaction_id, {EVENT_COLUMNS} FROM events e \
-         WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-           AND (e.transaction_id, e.global_position) > ($1::text::xid8, $2) \
-         ORDER BY e.transaction_id, e.global_position LIMIT $3"
+    let rows: Vec<TxRow> = sqlx::query_as(&format!(
+        "SELECT transaction_id::text AS transaction_id, {COLUMNS} FROM events \
+         WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+           AND (transaction_id, global_position) > ($1::text::xid8, $2) \
+         ORDER BY transaction_id, global_position LIMIT $3"
     ))
     .bind(&cursor_tx)
     .bind(cursor_pos)
     .bind(SEAL_BATCH)
     .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .map(|r| (r.transaction_id, r.event))
-    .collect();
-    let Some((last_tx, last)) = rows.last().map(|(t, e)| (t.clone(), e.global_position)) else {
+    .await?;
+    let Some(last) = rows.last() else {
         tx.rollback().await?;
+        conn.finish();
         return Ok(0);
     };
-    let chains: Vec<Uuid> = {
-        let mut c: Vec<Uuid> = rows.iter().map(|(_, e)| e.chain_id()).collect();
-        c.sort_unstable();
-        c.dedup();
-        c
-    };
-    let heads: Vec<(Uuid, i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT chain_id, seq, link FROM event_chain_heads WHERE chain_id = ANY($1)",
-    )
-    .bind(&chains)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut heads: std::collections::HashMap<Uuid, (i64, [u8; 32])> = heads
-        .into_iter()
-        .map(|(c, s, l)| (c, (s, to_link(&l))))
-        .collect();
+    let (last_tx, last_position) = (last.transaction_id.clone(), last.event.global_position);
+    let mut chains: Vec<Uuid> = rows.iter().map(|r| chain_of(&r.event)).collect();
+    chains.sort_unstable();
+    chains.dedup();
+    let mut heads = heads(&mut tx, &chains).await?;
     let (mut ids, mut seqs, mut positions, mut links) = (
         Vec::with_capacity(rows.len()),
         Vec::with_capacity(rows.len()),
         Vec::with_capacity(rows.len()),
         Vec::with_capacity(rows.len()),
     );
-    for (_, event) in &rows {
-        let chain = event.chain_id();
+    for TxRow { event, .. } in &rows {
+        let chain = chain_of(event);
         let head = heads.entry(chain).or_insert((0, GENESIS));
-        let next = link(&head.1, event);
-        *head = (head.0 + 1, next);
+        *head = (head.0 + 1, link(&head.1, event));
         ids.push(chain);
         seqs.push(head.0);
         positions.push(event.global_position);
-        links.push(next.to_vec());
+        links.push(head.1.to_vec());
     }
     sqlx::query(
         "INSERT INTO event_chain (chain_id, seq, global_position, link) \
@@ -226,33 +230,23 @@ pub async fn seal_pending(pool: &PgPool) -> Result<usize, sqlx::Error> {
     .bind(&links)
     .execute(&mut *tx)
     .await?;
+    // A checkpoint of each touched chain's new head, at most one a minute per chain.
     let (head_ids, head_seqs, head_links): (Vec<Uuid>, Vec<i64>, Vec<Vec<u8>>) = heads
         .iter()
         .map(|(c, (s, l))| (*c, *s, l.to_vec()))
         .collect();
     sqlx::query(
-        "INSERT INTO event_chain_heads (chain_id, seq, global_position, link, sealed_at) \
-         SELECT h.c, h.s, c.global_position, h.l, now() \
+        "INSERT INTO event_chain_checkpoints (chain_id, seq, global_position, link) \
+         SELECT h.c, h.s, c.global_position, h.l \
          FROM unnest($1::uuid[], $2::bigint[], $3::bytea[]) AS h(c, s, l) \
          JOIN event_chain c ON c.chain_id = h.c AND c.seq = h.s \
-         ON CONFLICT (chain_id) DO UPDATE SET seq = EXCLUDED.seq, \
-             global_position = EXCLUDED.global_position, link = EXCLUDED.link, \
-             sealed_at = EXCLUDED.sealed_at",
+         WHERE NOT EXISTS (SELECT 1 FROM event_chain_checkpoints k \
+                           WHERE k.chain_id = h.c AND k.at > now() - make_interval(secs => $4)) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(&head_ids)
     .bind(&head_seqs)
     .bind(&head_links)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO event_chain_checkpoints (chain_id, seq, global_position, link) \
-         SELECT h.chain_id, h.seq, h.global_position, h.link FROM event_chain_heads h \
-         WHERE h.chain_id = ANY($1) AND NOT EXISTS ( \
-             SELECT 1 FROM event_chain_checkpoints k \
-             WHERE k.chain_id = h.chain_id AND k.at > now() - make_interval(secs => $2)) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&chains)
     .bind(CHECKPOINT_EVERY.as_secs_f64())
     .execute(&mut *tx)
     .await?;
@@ -263,18 +257,27 @@ pub async fn seal_pending(pool: &PgPool) -> Result<usize, sqlx::Error> {
              global_position = EXCLUDED.global_position",
     )
     .bind(&last_tx)
-    .bind(last)
+    .bind(last_position)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    conn.finish();
     Ok(rows.len())
 }
 
-#[derive(sqlx::FromRow)]
-struct TxRow {
-    transaction_id: String,
-    #[sqlx(flatten)]
-    event: StoredEvent,
+/// Seals everything committed so far; returns how many.
+///
+/// # Errors
+/// Database failures.
+pub async fn seal_all(pool: &PgPool) -> Result<usize, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let n = seal_pending(pool).await?;
+        total += n;
+        if n == 0 {
+            return Ok(total);
+        }
+    }
 }
 
 /// Seals until `shutdown`: at once while there is a backlog, else every [`SEAL_INTERVAL`].
@@ -312,9 +315,9 @@ pub struct Break {
 pub struct ChainReport {
     /// The organization (nil: events without one).
     pub chain_id: Uuid,
-    /// Seals recomputed up to the break (or all).
+    /// Seals recomputed up to the break (or all up to the head).
     pub events_checked: i64,
-    /// The head: its seq, position and link (hex).
+    /// The head verified against: its seq, position and link (hex).
     pub head: Option<Head>,
     /// The first break, if any.
     pub broken: Option<Break>,
@@ -327,7 +330,7 @@ impl ChainReport {
     }
 }
 
-/// A chain's head.
+/// A chain's last seal.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Head {
     /// Seals in the chain.
@@ -369,7 +372,7 @@ async fn seal_page(
     .await?;
     let positions: Vec<i64> = seals.iter().map(|(_, p, _)| *p).collect();
     let events: Vec<StoredEvent> = sqlx::query_as(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events e WHERE e.global_position = ANY($1)"
+        "SELECT {COLUMNS} FROM events WHERE global_position = ANY($1)"
     ))
     .bind(&positions)
     .fetch_all(pool)
@@ -387,23 +390,36 @@ async fn seal_page(
         .collect())
 }
 
-/// Every chain in the store (organizations and nil), in order.
+/// Every chain with a seal (organizations and nil), in order.
 ///
 /// # Errors
 /// Database failures.
 pub async fn chains(pool: &PgPool) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("SELECT chain_id FROM event_chain_heads ORDER BY chain_id")
+    sqlx::query_scalar("SELECT DISTINCT chain_id FROM event_chain ORDER BY chain_id")
         .fetch_all(pool)
         .await
 }
 
-/// Recomputes `chain_id`'s chain and reports the first break.
+/// Verifies every chain.
+///
+/// # Errors
+/// Database failures.
+pub async fn verify_all(pool: &PgPool) -> Result<Vec<ChainReport>, sqlx::Error> {
+    let mut reports = Vec::new();
+    for chain in chains(pool).await? {
+        reports.push(verify(pool, chain).await?);
+    }
+    Ok(reports)
+}
+
+/// Recomputes `chain_id`'s chain up to its head and reports the first break.
 ///
 /// # Errors
 /// Database failures.
 pub async fn verify(pool: &PgPool, chain_id: Uuid) -> Result<ChainReport, sqlx::Error> {
     let head: Option<(i64, i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT seq, global_position, link FROM event_chain_heads WHERE chain_id = $1",
+        "SELECT seq, global_position, link FROM event_chain WHERE chain_id = $1 \
+         ORDER BY seq DESC LIMIT 1",
     )
     .bind(chain_id)
     .fetch_optional(pool)
@@ -414,76 +430,67 @@ pub async fn verify(pool: &PgPool, chain_id: Uuid) -> Result<ChainReport, sqlx::
         head: head.as_ref().map(|(s, p, l)| Head {
             seq: *s,
             global_position: *p,
-            link: hex(l),
+            link: hex::encode(l),
         }),
         broken: None,
     };
+    let until = head.as_ref().map_or(0, |h| h.0);
     let mut previous = GENESIS;
     let mut last = 0i64;
-    'pages: loop {
-        let rows = seal_page(pool, chain_id, last, None, PAGE).await?;
+    while last < until {
+        let rows = seal_page(pool, chain_id, last, Some(until), PAGE).await?;
         if rows.is_empty() {
             break;
         }
         for row in rows {
-            let broken = |reason: String| Break {
-                seq: Some(row.seq),
-                global_position: Some(row.seal_position),
-                reason,
-            };
-            if row.seq != last + 1 {
-                report.broken = Some(Break {
-                    seq: Some(last + 1),
-                    global_position: None,
-                    reason: format!("seal {} is missing", last + 1),
-                });
-                break 'pages;
+            report.broken = check_seal(&row, last, &mut previous);
+            if report.broken.is_some() {
+                return Ok(report);
             }
-            let Some(event) = &row.event else {
-                report.broken = Some(broken(format!(
-                    "the event at position {} was deleted",
-                    row.seal_position
-                )));
-                break 'pages;
-            };
-            let computed = link(&previous, event);
-            if computed[..] != row.link[..] {
-                report.broken = Some(broken(format!(
-                    "the event at position {} is not the one sealed (changed, moved or \
-                     swapped)",
-                    row.seal_position
-                )));
-                break 'pages;
-            }
-            previous = computed;
             last = row.seq;
             report.events_checked += 1;
         }
     }
-    if report.broken.is_none() {
-        report.broken = tail_and_insertions(pool, chain_id, last, &previous, head).await?;
-    }
+    report.broken = tail_and_insertions(pool, chain_id).await?;
     Ok(report)
 }
 
-/// The checks after the walk: the head and checkpoints against the seals, and events the
-/// sealer passed without sealing.
-async fn tail_and_insertions(
-    pool: &PgPool,
-    chain_id: Uuid,
-    last: i64,
-    previous: &[u8; 32],
-    head: Option<(i64, i64, Vec<u8>)>,
-) -> Result<Option<Break>, sqlx::Error> {
-    if let Some((seq, position, link)) = head
-        && (seq != last || link[..] != previous[..])
-    {
-        return Ok(Some(Break {
-            seq: Some(seq),
-            global_position: Some(position),
-            reason: format!("the chain's head is seal {seq} but the seals end at {last}"),
-        }));
+/// The break at `row` (the seal after `last`), or none; advances `previous`.
+fn check_seal(row: &SealRow, last: i64, previous: &mut [u8; 32]) -> Option<Break> {
+    if row.seq != last + 1 {
+        return Some(Break {
+            seq: Some(last + 1),
+            global_position: None,
+            reason: format!("seal {} is missing", last + 1),
+        });
     }
+    let broken = |reason: String| {
+        Some(Break {
+            seq: Some(row.seq),
+            global_position: Some(row.seal_position),
+            reason,
+        })
+    };
+    let Some(event) = &row.event else {
+        return broken(format!(
+            "the event at position {} was deleted",
+            row.seal_position
+        ));
+    };
+    let computed = link(previous, event);
+    if computed[..] != row.link[..] {
+        return broken(format!(
+            "the event at position {} is not the one sealed (changed, moved or swapped)",
+            row.seal_position
+        ));
+    }
+    *previous = computed;
+    None
+}
+
+/// The checks after the walk: checkpoints against the seals (a checkpoint whose seal is gone
+/// shows a truncated tail), and events the sealer passed without sealing.
+async fn tail_and_insertions(pool: &PgPool, chain_id: Uuid) -> Result<Option<Break>, sqlx::Error> {
     let checkpoint: Option<(i64, i64)> = sqlx::query_as(
         "SELECT k.seq, k.global_position FROM event_chain_checkpoints k \
          LEFT JOIN event_chain c ON c.chain_id = k.chain_id AND c.seq = k.seq \
@@ -496,16 +503,24 @@ async fn tail_and_insertions(
         return Ok(Some(Break {
             seq: Some(seq),
             global_position: Some(position),
-            reason: format!("checkpoint {seq} does not match the chain"),
+            reason: format!(
+                "checkpoint {seq} does not match the chain (its seal was removed or changed)"
+            ),
         }));
     }
-    let inserted: Option<i64> = sqlx::query_scalar(
+    // By organization or the nil chain's NULL, so the tenant index serves it.
+    let tenant = if chain_id.is_nil() {
+        "e.tenant_id IS NULL AND $1::uuid IS NOT NULL"
+    } else {
+        "e.tenant_id = $1"
+    };
+    let inserted: Option<i64> = sqlx::query_scalar(&format!(
         "SELECT min(e.global_position) FROM events e, event_chain_cursor k \
-         WHERE coalesce(e.tenant_id, '00000000-0000-0000-0000-000000000000') = $1 \
+         WHERE {tenant} \
            AND (e.transaction_id, e.global_position) <= (k.transaction_id, k.global_position) \
            AND NOT EXISTS (SELECT 1 FROM event_chain c \
-                           WHERE c.global_position = e.global_position)",
-    )
+                           WHERE c.global_position = e.global_position)"
+    ))
     .bind(chain_id)
     .fetch_one(pool)
     .await?;
@@ -530,12 +545,21 @@ pub struct ExportLine {
     pub prev: String,
     /// This link (hex).
     pub link: String,
-    /// The event as the link covers it (`null` when it was deleted).
+    /// The event's sealed form, as the link covers it (`null` when it was deleted).
     pub event: Option<Value>,
 }
 
+/// A page of an export and the link it ends on (the next page's `previous`).
+pub struct ExportPage {
+    /// The lines.
+    pub lines: Vec<ExportLine>,
+    /// The last line's link.
+    pub last: [u8; 32],
+}
+
 /// Seals of `chain_id` after `after` (seq) up to `until` (seq, inclusive), at most `limit`,
-/// with their events.
+/// with their events. `previous` is the link of seal `after` when the caller has it (the
+/// last page's); else it is read.
 ///
 /// # Errors
 /// Database failures.
@@ -545,46 +569,60 @@ pub async fn export_page(
     after: i64,
     until: Option<i64>,
     limit: i64,
-) -> Result<Vec<ExportLine>, sqlx::Error> {
-    let previous: Option<Vec<u8>> = if after <= 0 {
-        None
-    } else {
-        sqlx::query_scalar("SELECT link FROM event_chain WHERE chain_id = $1 AND seq = $2")
-            .bind(chain_id)
-            .bind(after)
-            .fetch_optional(pool)
-            .await?
+    previous: Option<[u8; 32]>,
+) -> Result<ExportPage, sqlx::Error> {
+    let mut previous = match previous {
+        Some(link) => link,
+        None if after <= 0 => GENESIS,
+        None => sqlx::query_scalar::<_, Vec<u8>>(
+            "SELECT link FROM event_chain WHERE chain_id = $1 AND seq = $2",
+        )
+        .bind(chain_id)
+        .bind(after)
+        .fetch_optional(pool)
+        .await?
+        .map_or(GENESIS, |l| to_link(&l)),
     };
-    let mut previous = previous.map_or(GENESIS, |l| to_link(&l));
     let rows = seal_page(pool, chain_id, after.max(0), until, limit.clamp(1, PAGE)).await?;
-    Ok(rows
+    let lines = rows
         .into_iter()
         .map(|row| {
             let line = ExportLine {
                 chain_id,
                 seq: row.seq,
-                prev: hex(&previous),
-                link: hex(&row.link),
-                event: row.event.as_ref().map(StoredEvent::to_json),
+                prev: hex::encode(previous),
+                link: hex::encode(&row.link),
+                event: row.event.as_ref().map(sealed_form),
             };
             previous = to_link(&row.link);
             line
         })
-        .collect())
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
+        .collect();
+    Ok(ExportPage {
+        lines,
+        last: previous,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
+
+    fn event() -> StoredEvent {
+        StoredEvent {
+            global_position: 7,
+            event_id: Uuid::from_u128(1),
+            stream_id: "skill-00000000-0000-0000-0000-000000000002".into(),
+            stream_version: 1,
+            event_type: "SkillDefined".into(),
+            schema_version: 1,
+            payload: serde_json::json!({"name": "Rust"}),
+            metadata: serde_json::json!({}),
+            tenant_id: Some(Uuid::from_u128(3)),
+            recorded_at: DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap(),
+        }
+    }
 
     #[test]
     fn canonical_json_sorts_keys_at_every_depth_and_keeps_values_as_written() {
@@ -597,18 +635,7 @@ mod tests {
 
     #[test]
     fn a_link_covers_every_column_and_the_previous_link() {
-        let event = StoredEvent {
-            global_position: 7,
-            event_id: Uuid::from_u128(1),
-            stream_id: "skill-00000000-0000-0000-0000-000000000002".into(),
-            stream_version: 1,
-            event_type: "SkillDefined".into(),
-            schema_version: 1,
-            payload: serde_json::json!({"name": "Rust"}),
-            metadata: serde_json::json!({}),
-            tenant_id: Some(Uuid::from_u128(3)),
-            recorded_at: DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap(),
-        };
+        let event = event();
         let base = link(&GENESIS, &event);
         assert_ne!(link(&[1; 32], &event), base);
         let mut changed = event.clone();
@@ -618,8 +645,24 @@ mod tests {
         moved.global_position = 8;
         assert_ne!(link(&GENESIS, &moved), base);
         assert_eq!(
-            event.to_json()["recorded_at"],
+            sealed_form(&event)["recorded_at"],
             serde_json::json!("2023-11-14T22:13:20.123456Z")
         );
+    }
+
+    #[test]
+    fn secrets_are_sealed_as_their_digest_and_still_covered() {
+        let mut event = event();
+        event.payload = serde_json::json!({"email": "a@x", "password_hash": "$argon2id$v=19$x"});
+        let sealed = sealed_form(&event);
+        let shown = sealed["payload"]["password_hash"].as_str().unwrap();
+        assert!(
+            shown.starts_with("sha256:") && !shown.contains("argon2"),
+            "{shown}"
+        );
+        assert_eq!(sealed["payload"]["email"], "a@x");
+        let base = link(&GENESIS, &event);
+        event.payload["password_hash"] = serde_json::json!("$argon2id$v=19$y");
+        assert_ne!(link(&GENESIS, &event), base);
     }
 }

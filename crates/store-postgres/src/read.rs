@@ -10,23 +10,36 @@ use uuid::Uuid;
 
 use crate::error::{corrupt, store_error};
 
-const COLUMNS: &str = "global_position, event_id, stream_id, stream_version, event_type, \
-                       schema_version, payload, metadata, recorded_at";
+pub(crate) const COLUMNS: &str = "global_position, event_id, stream_id, stream_version, \
+                       event_type, schema_version, payload, metadata, tenant_id, recorded_at";
 
-#[derive(sqlx::FromRow)]
-struct EventRow {
-    global_position: i64,
-    event_id: Uuid,
-    stream_id: String,
-    stream_version: i64,
-    event_type: String,
-    schema_version: i32,
-    payload: serde_json::Value,
-    metadata: serde_json::Value,
-    recorded_at: DateTime<Utc>,
+/// A row of `events` as stored: what every read decodes and what a chain link covers
+/// ([`crate::chain`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredEvent {
+    /// Position in `$all`.
+    pub global_position: i64,
+    /// Event id.
+    pub event_id: Uuid,
+    /// Stream.
+    pub stream_id: String,
+    /// Version in the stream.
+    pub stream_version: i64,
+    /// Type.
+    pub event_type: String,
+    /// Payload schema version.
+    pub schema_version: i32,
+    /// Payload as stored.
+    pub payload: serde_json::Value,
+    /// Metadata as stored.
+    pub metadata: serde_json::Value,
+    /// Organization (a copy of the metadata's, for indexes).
+    pub tenant_id: Option<Uuid>,
+    /// Commit time.
+    pub recorded_at: DateTime<Utc>,
 }
 
-impl EventRow {
+impl StoredEvent {
     fn into_event(self) -> Result<RecordedEvent, StoreError> {
         let stream_id = StreamId::parse(&self.stream_id).map_err(|e| corrupt(self.event_id, e))?;
         let metadata: Metadata =
@@ -45,8 +58,8 @@ impl EventRow {
     }
 }
 
-fn into_events(rows: Vec<EventRow>) -> Result<Vec<RecordedEvent>, StoreError> {
-    rows.into_iter().map(EventRow::into_event).collect()
+fn into_events(rows: Vec<StoredEvent>) -> Result<Vec<RecordedEvent>, StoreError> {
+    rows.into_iter().map(StoredEvent::into_event).collect()
 }
 
 fn clamp_limit(limit: usize) -> i64 {
@@ -71,7 +84,7 @@ pub(crate) async fn read_stream(
              ORDER BY stream_version DESC LIMIT $3"
         ),
     };
-    let rows: Vec<EventRow> = sqlx::query_as(&sql)
+    let rows: Vec<StoredEvent> = sqlx::query_as(&sql)
         .bind(stream.to_string())
         .bind(from)
         .bind(clamp_limit(limit))
@@ -98,7 +111,7 @@ pub(crate) async fn read_all(
     after: Option<GlobalPosition>,
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let rows: Vec<EventRow> = match after {
+    let rows: Vec<StoredEvent> = match after {
         None => {
             sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM events {READ_ALL_FROM_START}"
@@ -142,7 +155,7 @@ pub(crate) async fn read_all_filtered(
            AND ($3::uuid IS NULL OR tenant_id = $3) AND ($4::text IS NULL OR event_type = $4) \
          ORDER BY transaction_id, global_position LIMIT $1"
     );
-    let rows: Vec<EventRow> = sqlx::query_as(&sql)
+    let rows: Vec<StoredEvent> = sqlx::query_as(&sql)
         .bind(clamp_limit(limit))
         .bind(after.map(|p| p.0))
         .bind(filter.tenant_id.map(|t| t.as_uuid()))
@@ -223,7 +236,7 @@ pub async fn read_correlation(
     correlation_id: Uuid,
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let rows: Vec<EventRow> = sqlx::query_as(&format!(
+    let rows: Vec<StoredEvent> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM events \
          WHERE tenant_id = $1 AND metadata->>'correlation_id' = $2 \
          ORDER BY global_position LIMIT $3"

@@ -25,12 +25,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/audit/verify", get(verify))
         .route("/v1/audit/export", get(export))
         .route("/v1/audit/correlations/{correlation_id}", get(correlation))
-        .route("/v1/audit/replays", axum::routing::post(start_replay))
-        .route("/v1/audit/replays/{id}", get(replay_status))
 }
 
-/// Payload fields never shown, even to admins.
-const REDACTED: [&str; 1] = ["password_hash"];
+/// Payload fields never shown, even to admins (sealed as their digest, so exports of the
+/// chain do not show them either).
+const REDACTED: [&str; 1] = trellis_store_postgres::chain::DIGESTED_FIELDS;
 
 fn redact(mut payload: Value) -> Value {
     if let Some(object) = payload.as_object_mut() {
@@ -260,6 +259,7 @@ pub(crate) async fn export(
     caller: Caller,
     ApiQuery(range): ApiQuery<ExportRange>,
 ) -> Result<axum::response::Response, ApiError> {
+    use trellis_store_postgres::chain::{ExportPage, export_page};
     policy::require_any(&caller, &[Role::Admin])?;
     let after = range.after.unwrap_or(0);
     if after < 0 {
@@ -268,37 +268,38 @@ pub(crate) async fn export(
     if range.until.is_some_and(|u| u < 1) {
         return Err(ApiError::field("until", "must be 1 or more"));
     }
-    let pool = state.edge.pool.clone();
-    let chain = caller.organization_id;
-    let until = range.until;
-    // Pages are read as the client consumes them; a database failure ends the body early
-    // (the client sees a truncated transfer, and the verifier a short file).
-    let lines = futures::stream::unfold(Some(after), move |cursor| {
+    let (pool, chain, until) = (state.edge.pool.clone(), caller.organization_id, range.until);
+    // The first page before the answer: a database failure is a 5xx, not an empty chain.
+    let first = export_page(&pool, chain, after, until, EXPORT_PAGE, None)
+        .await
+        .map_err(ApiError::internal)?;
+    // Later pages are read as the client consumes them, each from the last one's link; a
+    // failure then ends the body with an error (a truncated transfer, never a short file
+    // that looks complete).
+    let lines = futures::stream::try_unfold(Some(first), move |page: Option<ExportPage>| {
         let pool = pool.clone();
         async move {
-            let after = cursor?;
-            match trellis_store_postgres::chain::export_page(
-                &pool,
-                chain,
-                after,
-                until,
-                EXPORT_PAGE,
-            )
-            .await
-            {
-                Ok(page) if page.is_empty() => None,
-                Ok(page) => {
-                    let next = page.last().map(|l| l.seq);
-                    let mut body = Vec::with_capacity(page.len() * 512);
-                    for line in &page {
-                        if serde_json::to_writer(&mut body, line).is_ok() {
-                            body.push(b'\n');
-                        }
-                    }
-                    Some((Ok::<_, std::io::Error>(body), next))
-                }
-                Err(e) => Some((Err(std::io::Error::other(e)), None)),
+            let Some(page) = page else {
+                return Ok(None);
+            };
+            let Some(last_seq) = page.lines.last().map(|l| l.seq) else {
+                return Ok(None);
+            };
+            let mut body = Vec::with_capacity(page.lines.len() * 512);
+            for line in &page.lines {
+                serde_json::to_writer(&mut body, line).map_err(std::io::Error::other)?;
+                body.push(b'\n');
             }
+            let next = if (page.lines.len() as i64) < EXPORT_PAGE {
+                None
+            } else {
+                Some(
+                    export_page(&pool, chain, last_seq, until, EXPORT_PAGE, Some(page.last))
+                        .await
+                        .map_err(std::io::Error::other)?,
+                )
+            };
+            Ok::<_, std::io::Error>(Some((body, next)))
         }
     });
     axum::response::Response::builder()
@@ -324,21 +325,26 @@ pub(crate) async fn correlation(
     caller: Caller,
     ApiPath(correlation_id): ApiPath<Uuid>,
 ) -> Result<Json<Value>, ApiError> {
+    // Admins only, before any read: another role learns nothing about any id.
+    policy::require_any(&caller, &[Role::Admin])?;
     let events = trellis_store_postgres::read_correlation(
         &state.edge.pool,
         caller.organization_id,
         correlation_id,
-        CORRELATION_MAX,
+        CORRELATION_MAX + 1,
     )
     .await?;
     if events.is_empty() {
         return Err(ApiError::NotFound);
     }
-    policy::require_any(&caller, &[Role::Admin])?;
+    let truncated = events.len() > CORRELATION_MAX;
+    let mut events = events;
+    events.truncate(CORRELATION_MAX);
     let events = upcast(events)?;
     Ok(Json(json!({
         "correlation_id": correlation_id,
         "events": events.len(),
+        "truncated": truncated,
         "roots": causation_tree(&events),
     })))
 }
@@ -379,241 +385,4 @@ fn causation_tree(events: &[RecordedEvent]) -> Vec<Value> {
         .get(&None)
         .map(|roots| roots.iter().map(|e| node(e, &children, 0)).collect())
         .unwrap_or_default()
-}
-
-/// `POST /v1/audit/replays`.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ReplayRequest {
-    /// The cut: a global position (digits) or an RFC 3339 time.
-    #[schema(example = "1893", max_length = 40)]
-    until: String,
-    /// Projections to rebuild as of the cut: names of the context modules' projections
-    /// (`development_catalog`, `cohort_pools`, …; `GET /v1/ops/projections` lists them).
-    #[schema(min_items = 1, max_items = 20)]
-    projections: Vec<String>,
-}
-
-/// Rebuilds projections as they stood at a past point, for your organization, into a new
-/// schema (admin). Nothing reactive runs: no event is appended, nothing is sent.
-#[utoipa::path(post, path = "/v1/audit/replays", tag = "audit", operation_id = "startAuditReplay",
-    security(("bearer" = [])),
-    request_body = ReplayRequest,
-    responses(
-        (status = 202, description = "Started", body = crate::openapi::ReplayStarted),
-        (status = 403, description = "Not an admin"),
-        (status = 422, description = "until or a projection name is invalid"),
-    ))]
-pub(crate) async fn start_replay(
-    State(state): State<AppState>,
-    caller: Caller,
-    crate::extract::ApiJson(request): crate::extract::ApiJson<ReplayRequest>,
-) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
-    policy::require_any(&caller, &[Role::Admin])?;
-    let cut = trellis_runtime::replay::Cut::parse(&request.until)
-        .ok_or_else(|| ApiError::field("until", "must be a global position or an RFC 3339 time"))?;
-    if request.projections.is_empty() || request.projections.len() > 20 {
-        return Err(ApiError::field("projections", "name 1 to 20 projections"));
-    }
-    let all = state.modules.projections();
-    let mut chosen = Vec::new();
-    for (i, name) in request.projections.iter().enumerate() {
-        let Some((projection, _)) = all.iter().find(|(p, _)| p.name() == name) else {
-            return Err(ApiError::field(
-                &format!("projections[{i}]"),
-                "is not a projection",
-            ));
-        };
-        if !chosen
-            .iter()
-            .any(|p: &std::sync::Arc<dyn trellis_runtime::projection::Projection>| p.name() == name)
-        {
-            chosen.push(std::sync::Arc::clone(projection));
-        }
-    }
-    let id = Uuid::now_v7();
-    let schema = format!("audit_replay_{}", &id.simple().to_string()[20..]);
-    let names: Vec<&str> = chosen.iter().map(|p| p.name()).collect();
-    sqlx::query(
-        "INSERT INTO audit_replays (replay_id, organization_id, requested_by, until, \
-             projections, schema_name) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(id)
-    .bind(caller.organization_id)
-    .bind(caller.user_id)
-    .bind(&request.until)
-    .bind(&names)
-    .bind(&schema)
-    .execute(&state.edge.pool)
-    .await
-    .map_err(ApiError::internal)?;
-    let pool = state.edge.pool.clone();
-    let store = std::sync::Arc::clone(state.edge.commands.handler().store());
-    let organization = caller.organization_id;
-    let target = schema.clone();
-    tokio::spawn(async move {
-        let refs: Vec<&dyn trellis_runtime::projection::Projection> =
-            chosen.iter().map(|p| &**p).collect();
-        let progress_pool = pool.clone();
-        let (tx, mut rx) = tokio::sync::watch::channel(None);
-        let reporter = tokio::spawn(async move {
-            while rx.changed().await.is_ok() {
-                let Some(p): Option<trellis_runtime::replay::ReplayProgress> =
-                    *rx.borrow_and_update()
-                else {
-                    continue;
-                };
-                let _ = sqlx::query(
-                    "UPDATE audit_replays SET events_read = $2, events_applied = $3, \
-                         position = $4, end_position = $5, updated_at = now() \
-                     WHERE replay_id = $1 AND status = 'running'",
-                )
-                .bind(id)
-                .bind(p.events_read as i64)
-                .bind(p.events_applied as i64)
-                .bind(p.position)
-                .bind(p.end)
-                .execute(&progress_pool)
-                .await;
-            }
-        });
-        let result = trellis_runtime::replay::replay(
-            &pool,
-            &*store,
-            &refs,
-            organization,
-            cut,
-            &target,
-            |p| {
-                let _ = tx.send(Some(p));
-            },
-        )
-        .await;
-        drop(tx);
-        let _ = reporter.await;
-        let (status, error, done) = match result {
-            Ok(p) => ("completed", None, Some(p)),
-            Err(e) => ("failed", Some(e.to_string()), None),
-        };
-        let done = done.unwrap_or_default();
-        if let Err(e) = sqlx::query(
-            "UPDATE audit_replays SET status = $2, error = $3, events_read = \
-                 greatest(events_read, $4), events_applied = greatest(events_applied, $5), \
-                 position = greatest(position, $6), end_position = greatest(end_position, $7), \
-                 updated_at = now(), finished_at = now() WHERE replay_id = $1",
-        )
-        .bind(id)
-        .bind(status)
-        .bind(error)
-        .bind(done.events_read as i64)
-        .bind(done.events_applied as i64)
-        .bind(done.position)
-        .bind(done.end)
-        .execute(&pool)
-        .await
-        {
-            tracing::warn!(replay = %id, error = %e, "recording a replay's end");
-        }
-    });
-    Ok((
-        axum::http::StatusCode::ACCEPTED,
-        Json(json!({"id": id, "status": "running", "schema": schema})),
-    ))
-}
-
-/// A replay this process stopped updating for this long is reported failed (its process
-/// ended mid-replay).
-const REPLAY_STALE_SECONDS: f64 = 300.0;
-
-/// A replay's status and progress (admin, own organization).
-#[utoipa::path(get, path = "/v1/audit/replays/{id}", tag = "audit", operation_id = "getAuditReplay",
-    security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The replay")),
-    responses(
-        (status = 200, description = "Status and progress", body = crate::openapi::ReplayStatus),
-        (status = 403, description = "Not an admin"),
-        (status = 404, description = "No such replay in your organization"),
-    ))]
-pub(crate) async fn replay_status(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<Value>, ApiError> {
-    #[allow(clippy::type_complexity)]
-    let row: Option<(
-        String,
-        Vec<String>,
-        String,
-        String,
-        i64,
-        i64,
-        i64,
-        i64,
-        Option<String>,
-        bool,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-    )> = sqlx::query_as(
-        "SELECT until, projections, schema_name, status, events_read, events_applied, \
-                 position, end_position, error, \
-                 (status = 'running' AND updated_at < now() - make_interval(secs => $3)), \
-                 created_at, finished_at \
-             FROM audit_replays WHERE replay_id = $1 AND organization_id = $2",
-    )
-    .bind(id)
-    .bind(caller.organization_id)
-    .bind(REPLAY_STALE_SECONDS)
-    .fetch_optional(&state.edge.pool)
-    .await
-    .map_err(ApiError::internal)?;
-    let Some((
-        until,
-        projections,
-        schema,
-        status,
-        read,
-        applied,
-        position,
-        end,
-        error,
-        stale,
-        created,
-        finished,
-    )) = row
-    else {
-        return Err(ApiError::NotFound);
-    };
-    policy::require_any(&caller, &[Role::Admin])?;
-    let (status, error) = if stale {
-        (
-            "failed".to_owned(),
-            Some("interrupted: the process running it stopped".to_owned()),
-        )
-    } else {
-        (status, error)
-    };
-    let share = if end > 0 {
-        (position as f64 / end as f64).min(1.0)
-    } else if status == "completed" {
-        1.0
-    } else {
-        0.0
-    };
-    Ok(Json(json!({
-        "id": id,
-        "status": status,
-        "until": until,
-        "projections": projections,
-        "schema": schema,
-        "progress": {
-            "events_read": read,
-            "events_applied": applied,
-            "position": position,
-            "end_position": end,
-            "share": if status == "completed" { 1.0 } else { share },
-        },
-        "error": error,
-        "created_at": created,
-        "finished_at": finished,
-    })))
 }

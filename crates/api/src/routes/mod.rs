@@ -4,6 +4,7 @@ pub(crate) mod audit;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod ops;
+pub(crate) mod replays;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/openapi.json", axum::routing::get(openapi_document))
         .merge(health::router())
         .merge(audit::router())
+        .merge(replays::router())
         .merge(events::router())
         .merge(ops::router())
         .with_state(state.clone());

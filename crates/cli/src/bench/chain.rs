@@ -22,20 +22,17 @@ pub async fn run(url: &str, events: u64, seconds: u64) -> anyhow::Result<()> {
     let pool = store.pool().clone();
     let seeded = super::seed(&store, events).await?;
     let started = Instant::now();
-    let mut sealed = 0usize;
-    loop {
-        let n = chain::seal_pending(&pool).await?;
-        if n == 0 {
-            break;
-        }
-        sealed += n;
-    }
+    let sealed = chain::seal_all(&pool).await?;
     let seal_secs = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let mut checked = 0i64;
-    for id in chain::chains(&pool).await? {
-        let report = chain::verify(&pool, id).await?;
-        anyhow::ensure!(report.ok(), "chain {id} broken: {:?}", report.broken);
+    for report in chain::verify_all(&pool).await? {
+        anyhow::ensure!(
+            report.ok(),
+            "chain {} broken: {:?}",
+            report.chain_id,
+            report.broken
+        );
         checked += report.events_checked;
     }
     let verify_secs = started.elapsed().as_secs_f64();
@@ -63,10 +60,7 @@ pub async fn run(url: &str, events: u64, seconds: u64) -> anyhow::Result<()> {
     .fetch_all(&pool)
     .await?;
     lags.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        let i = ((lags.len() as f64 * q).ceil() as usize).saturating_sub(1);
-        lags.get(i).map_or(0.0, |v| (v * 10.0).round() / 10.0)
-    };
+    let at = |q: f64| super::quantile(&lags, q).map_or(0.0, |v| (v * 10.0).round() / 10.0);
     super::report(&serde_json::json!({
         "seeded": seeded,
         "sealed": sealed,

@@ -270,10 +270,15 @@ fn report(line: &serde_json::Value) {
     }
 }
 
+/// The value at quantile `q` of sorted values (nearest rank).
+fn quantile<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
+    let i = ((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1);
+    sorted.get(i).copied()
+}
+
 /// Milliseconds at quantile `q` of sorted durations.
 fn quantile_ms(sorted: &[std::time::Duration], q: f64) -> f64 {
-    let i = ((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1);
-    let ms = sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let ms = quantile(sorted, q).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
     (ms * 1000.0).round() / 1000.0
 }
 
