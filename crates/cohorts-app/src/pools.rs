@@ -29,7 +29,7 @@ impl Projection for CohortPools {
     }
 
     fn version(&self) -> i32 {
-        5
+        6
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -134,11 +134,10 @@ async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), Pro
         PoolEvent::GroupsFormed {
             groups, unplaced, ..
         } => {
-            let organization = ProjectionError::tenant_of(event)?;
+            // The groups' rows come from their `GroupOpened`: a member who sees a group can act
+            // in it (its stream exists).
             let mut placed = 0;
             for group in &groups {
-                let at = event.recorded_at;
-                insert_group(conn, group.group_id, pool, organization, &group.members, at).await?;
                 let tickets: Vec<Uuid> = group.members.iter().map(|m| m.ticket_id).collect();
                 placed += tickets.len();
                 sqlx::query(
@@ -179,8 +178,8 @@ async fn apply_group(
         .map_err(|e| ProjectionError::apply(event, e.to_string()))?;
     let group = event.stream_id.id();
     match decoded {
-        // The pool's GroupsFormed and the group's GroupOpened both make the row (the two
-        // streams may arrive in either order on different partitions).
+        // The row is made when the group's stream is opened, not at the pool's GroupsFormed:
+        // shown before, a member's first command in it would find no group.
         GroupEvent::GroupOpened {
             pool_id, members, ..
         } => {
@@ -275,8 +274,7 @@ async fn apply_group(
     Ok(())
 }
 
-/// A formed group's row: from the pool's `GroupsFormed` or the group's `GroupOpened`,
-/// whichever arrives first (they travel on different partitions).
+/// A formed group's row, from its `GroupOpened` (idempotent).
 async fn insert_group(
     conn: &mut PgConnection,
     group: Uuid,
