@@ -306,6 +306,15 @@ async fn twelve_learners_are_formed_into_groups_through_kafka() {
     .await;
 }
 
+/// How many tickets of `pool` have vectors kept.
+async fn queued_vectors(app: &TestApp, pool: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM cohort_ticket_vectors WHERE pool_id = $1::text::uuid")
+        .bind(pool)
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap()
+}
+
 /// Skills compare by meaning: four learners, each with a different skill, two about bread and
 /// two about programming, pair up by topic under "skills similar". By ids every pair scores
 /// alike (no skill is shared) and the queue order pairs bread with programming. Each join's vectors are kept
@@ -347,20 +356,10 @@ async fn learners_are_grouped_by_what_their_skills_mean() {
         learners.push(id);
     }
     // Three queued (below min_queue): the matcher embedded each join.
-    let vectors = || async {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM cohort_ticket_vectors WHERE pool_id = $1::text::uuid",
-        )
-        .bind(&pool)
-        .fetch_one(app.store.pool())
-        .await
-        .unwrap();
-        n
-    };
     wait_until(
         std::time::Duration::from_secs(20),
         "vectors of three joins",
-        || async { vectors().await == 3 },
+        || async { queued_vectors(&app, &pool).await == 3 },
     )
     .await;
     let (id, email) = app.create_user(&admin, &["learner"], None).await;
@@ -408,7 +407,54 @@ async fn learners_are_grouped_by_what_their_skills_mean() {
     wait_until(
         std::time::Duration::from_secs(10),
         "vectors dropped",
-        || async { vectors().await == 0 },
+        || async { queued_vectors(&app, &pool).await == 0 },
+    )
+    .await;
+    // A learner who leaves takes their vectors along; a closed pool's queued tickets lose
+    // theirs.
+    let (_, email) = app.create_user(&admin, &["learner"], None).await;
+    let leaver = app.token(&email).await;
+    let (_, email) = app.create_user(&admin, &["learner"], None).await;
+    let stayer = app.token(&email).await;
+    let body = json!({"name": "Closing", "group_size": {"min": 2, "max": 2},
+        "criteria": [{"attribute": "skills", "mode": "similar", "weight": 1.0}],
+        "batch": {"min_queue": 4, "max_wait_seconds": 600}});
+    let closing = app.post("/v1/cohorts/pools", Some(&admin), body).await;
+    let closing = json_of(closing).await["id"].as_str().unwrap().to_owned();
+    let closing_queue = format!("/v1/cohorts/pools/{closing}/queue");
+    for token in [&leaver, &stayer] {
+        assert_eq!(
+            app.post(&closing_queue, Some(token), join_body(&skills[1]))
+                .await
+                .status(),
+            202
+        );
+    }
+    wait_until(
+        std::time::Duration::from_secs(20),
+        "two queued tickets' vectors",
+        || async { queued_vectors(&app, &closing).await == 2 },
+    )
+    .await;
+    assert_eq!(app.delete(&closing_queue, &leaver).await.status(), 204);
+    wait_until(
+        std::time::Duration::from_secs(20),
+        "the leaver's vectors dropped",
+        || async { queued_vectors(&app, &closing).await == 1 },
+    )
+    .await;
+    let closed = app
+        .post(
+            &format!("/v1/cohorts/pools/{closing}/close"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert!(closed.status().is_success(), "{}", closed.status());
+    wait_until(
+        std::time::Duration::from_secs(20),
+        "the closed pool's vectors dropped",
+        || async { queued_vectors(&app, &closing).await == 0 },
     )
     .await;
 }

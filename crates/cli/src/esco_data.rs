@@ -21,6 +21,8 @@ pub struct EscoData {
     /// Occupations with at least 4 known skills, as indices into the vectors above (file
     /// order, each skill once).
     pub occupations: Vec<Vec<usize>>,
+    /// Each occupation's preferred label, parallel to `occupations`.
+    pub occupation_labels: Vec<String>,
 }
 
 /// Reads `dir/skills.jsonl` and `dir/occupations.jsonl`.
@@ -47,25 +49,28 @@ pub fn load(dir: &Path) -> anyhow::Result<EscoData> {
         labels.push(name);
     }
     let path = dir.join("occupations.jsonl");
-    let occupations = Occupations::parse(
+    let (occupations, occupation_labels) = Occupations::parse(
         &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
     )?
     .all()
     .iter()
     .map(|o| {
         let mut seen = std::collections::HashSet::new();
-        o.skills
+        let skills = o
+            .skills
             .iter()
             .filter_map(|s| index.get(&s.uri).copied())
             .filter(|i| seen.insert(*i))
-            .collect::<Vec<usize>>()
+            .collect::<Vec<usize>>();
+        (skills, o.label.clone())
     })
-    .filter(|s| s.len() >= 4)
-    .collect();
+    .filter(|(s, _)| s.len() >= 4)
+    .unzip();
     Ok(EscoData {
         ids,
         labels,
         texts,
         occupations,
+        occupation_labels,
     })
 }

@@ -26,10 +26,10 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use trellis_cohorts::Mode;
-use trellis_embed::Embedder;
+use trellis_embed::{Embedder, quantize};
 use trellis_matcher::{
     Attribute, BATCH_MAX, Criterion, Learner, Outcome, Scorer, Settings, form, goal_words, greedy,
-    quantize, random, violations,
+    random, violations,
 };
 use uuid::Uuid;
 
@@ -99,17 +99,9 @@ fn embed(occupations: &[Occupation]) -> anyhow::Result<Vectors> {
     let mut vectors = Vectors::default();
     let ids: Vec<Uuid> = skills.keys().copied().collect();
     let texts: Vec<&str> = skills.values().copied().collect();
-    for (chunk_ids, chunk) in ids.chunks(64).zip(texts.chunks(64)) {
-        for (id, v) in chunk_ids.iter().zip(model.embed(chunk)?) {
-            vectors.skills.insert(*id, v);
-        }
-    }
+    vectors.skills = ids.iter().copied().zip(model.embed(&texts)?).collect();
     let refs: Vec<&str> = goals.iter().map(String::as_str).collect();
-    for chunk in refs.chunks(64) {
-        for (text, v) in chunk.iter().zip(model.embed(chunk)?) {
-            vectors.goals.insert((*text).to_owned(), v);
-        }
-    }
+    vectors.goals = goals.iter().cloned().zip(model.embed(&refs)?).collect();
     eprintln!(
         "embedded {} skill texts and {} goals in {:.1} s",
         ids.len(),
@@ -119,51 +111,19 @@ fn embed(occupations: &[Occupation]) -> anyhow::Result<Vectors> {
     Ok(vectors)
 }
 
-/// The ESCO occupations with at least five skills, parsed as the import parses them; each
-/// skill's text from `skills.jsonl` (its label alone when the file lacks it).
+/// The ESCO occupations with at least five skills of `skills.jsonl`, each skill with the
+/// text the catalog embeds (`crate::esco_data`, parsed as the import parses them).
 fn occupations(data: &std::path::Path) -> anyhow::Result<Vec<Occupation>> {
-    let read = |name: &str| {
-        let path = data.join(name);
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
-    };
-    let parsed = trellis_development::esco::Occupations::parse(&read("occupations.jsonl")?)?;
-    let mut texts = std::collections::HashMap::new();
-    for (n, line) in read("skills.jsonl")?.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let (
-            uri,
-            trellis_development::skill::SkillCommand::Define {
-                name, description, ..
-            },
-        ) = trellis_development::esco::parse_skill_line(n + 1, line)?;
-        texts.insert(
-            uri,
-            trellis_development_app::catalog::skill_text(&name, &description),
-        );
-    }
-    Ok(parsed
-        .all()
+    let esco = crate::esco_data::load(data)?;
+    Ok(esco
+        .occupations
         .iter()
-        .filter(|o| o.skills.len() >= 5)
-        .map(|o| Occupation {
-            label: o.label.clone(),
-            skills: o
-                .skills
-                .iter()
-                .map(|s| Uuid::new_v5(&Uuid::NAMESPACE_URL, s.uri.as_bytes()))
-                .collect(),
-            skill_texts: o
-                .skills
-                .iter()
-                .map(|s| {
-                    texts
-                        .get(&s.uri)
-                        .cloned()
-                        .unwrap_or_else(|| s.label.clone())
-                })
-                .collect(),
+        .zip(&esco.occupation_labels)
+        .filter(|(skills, _)| skills.len() >= 5)
+        .map(|(skills, label)| Occupation {
+            label: label.clone(),
+            skills: skills.iter().map(|&i| esco.ids[i]).collect(),
+            skill_texts: skills.iter().map(|&i| esco.texts[i].clone()).collect(),
         })
         .collect())
 }
@@ -217,16 +177,12 @@ fn learners(
             }
             // As the service does: the level-weighted mean of the skills' vectors.
             let skill_vector = vectors.map(|v| {
-                let mut mean = vec![0.0f32; trellis_embed::DIM];
-                for (id, level) in &skills {
-                    if let Some(s) = v.skills.get(id) {
-                        for (m, x) in mean.iter_mut().zip(s) {
-                            *m += f32::from(*level) * x;
-                        }
-                    }
-                }
-                trellis_embed::normalise(&mut mean);
-                quantize(&mean)
+                quantize(&trellis_embed::weighted_mean(
+                    skills.iter().filter_map(|(id, level)| {
+                        v.skills.get(id).map(|s| (f32::from(*level), &s[..]))
+                    }),
+                    trellis_embed::DIM,
+                ))
             });
             let goal_vector = vectors
                 .and_then(|v| v.goals.get(&goals))

@@ -229,11 +229,7 @@ impl Curriculum {
         };
         // Every cohorts event belongs to an organization; one that does not is dead-lettered,
         // not silently left without a curriculum.
-        let organization = event
-            .metadata
-            .tenant_id
-            .map(|t| t.as_uuid())
-            .ok_or("a group opened without an organization")?;
+        let organization = HandlerError::organization_of(event)?;
         // A redelivered group that has its curriculum costs one fold, not a pool replay.
         let (group, _) = self
             .commands

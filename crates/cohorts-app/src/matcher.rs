@@ -17,7 +17,7 @@
 //!   is embedded when the matcher sees it, a batch reads its tickets' vectors (embedding only
 //!   those not seen yet), and placed or departed tickets' vectors are dropped.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,16 +33,12 @@ use trellis_kernel::{
     CommandContext, CommandHandler, DomainEvent, EventStore, ExpectedVersion, HandleError,
     Metadata, RecordedEvent, StoreError, TenantId,
 };
-use trellis_matcher::{Attribute, Learner, Settings, goal_words};
+use trellis_matcher::{Attribute, BATCH_MAX, Learner, Settings, goal_words};
 use trellis_runtime::{EventHandler, HandlerError};
 use uuid::Uuid;
 
 use crate::pools::{POOLS_TABLE, TICKETS_TABLE};
 use crate::vectors::{ProfileVectors, TicketVectors};
-
-/// Most tickets one batch takes (the oldest first): its `GroupsFormed` stays well under the
-/// store's 256 KiB event limit (~100 bytes a member).
-pub use trellis_matcher::BATCH_MAX;
 
 /// How often the matcher checks open pools against the clock.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -74,12 +70,15 @@ impl Matcher {
     ///
     /// # Errors
     /// Store, database or model failures, or a batch the decider refuses.
-    pub async fn check(&self, pool_id: Uuid, metadata: &Metadata) -> Result<bool, HandlerError> {
-        let organization_id = metadata
-            .tenant_id
-            .map(|t| t.as_uuid())
-            .ok_or_else(|| HandlerError::msg("a pool without an organization"))?;
+    pub async fn check(
+        &self,
+        pool_id: Uuid,
+        organization_id: Uuid,
+        metadata: &Metadata,
+    ) -> Result<bool, HandlerError> {
         let mut owed: Option<BTreeSet<Uuid>> = None;
+        // Vectors computed for a conflicting round serve the next one.
+        let mut known: HashMap<Uuid, TicketVectors> = HashMap::new();
         let mut conflicts = 0;
         let mut formed = false;
         loop {
@@ -95,7 +94,7 @@ impl Matcher {
             if !due {
                 return Ok(formed);
             }
-            let owed = owed.get_or_insert_with(|| untried(&state));
+            owed.get_or_insert_with(|| untried(&state));
             let batch_id = Uuid::new_v5(&pool_id, format!("batch-{version}").as_bytes());
             let context = CommandContext {
                 metadata: metadata.clone(),
@@ -103,24 +102,28 @@ impl Matcher {
                 ..CommandContext::default()
             };
             let tickets = batch_tickets(&state);
-            let profiles: Vec<(Uuid, &LearnerProfile)> =
-                tickets.iter().map(|(id, t)| (*id, &t.profile)).collect();
-            let vectors = self
+            let missing: Vec<(Uuid, &LearnerProfile)> = tickets
+                .iter()
+                .filter(|(id, _)| !known.contains_key(id))
+                .map(|(id, t)| (*id, &t.profile))
+                .collect();
+            let found = self
                 .vectors
-                .ensure(organization_id, pool_id, &profiles)
+                .for_batch(organization_id, &missing)
                 .await
                 .map_err(|e| HandlerError::from_error("vectors of a batch", e))?;
-            let command = batch(&state, &tickets, &vectors, batch_id);
+            known.extend(missing.iter().map(|(id, _)| *id).zip(found));
+            let command = batch(&state, &tickets, &known, batch_id);
             match self
                 .commands
                 .handle::<CohortPool>(pool_id, &command, &context)
                 .await
             {
                 Ok(_) => formed = true,
+                // A join or leave came between: read the queue again (tickets that left are
+                // owed nothing: `still_owed` looks at the queue as it is).
                 Err(HandleError::Store(StoreError::Concurrency { .. })) if conflicts < 5 => {
                     conflicts += 1;
-                    // Tickets that left are owed nothing; the rest stay owed.
-                    owed.retain(|id| state.queue.contains_key(id));
                 }
                 Err(e) => return Err(HandlerError::from_error("forming a batch", e)),
             }
@@ -196,7 +199,7 @@ impl Matcher {
                     tenant_id: Some(TenantId::from_uuid(organization_id)),
                     ..Metadata::default()
                 };
-                if let Err(e) = self.check(pool_id, &metadata).await {
+                if let Err(e) = self.check(pool_id, organization_id, &metadata).await {
                     tracing::warn!(pool = %pool_id, error = %e, "matcher: forming a batch");
                 }
             }
@@ -213,12 +216,15 @@ impl EventHandler for Matcher {
     fn wants(&self, event_type: &str) -> bool {
         matches!(
             event_type,
-            "MatchQueueJoined" | "MatchQueueLeft" | "GroupsFormed"
+            "MatchQueueJoined" | "MatchQueueLeft" | "GroupsFormed" | "PoolClosed"
         )
     }
 
     async fn handle(&self, events: &[RecordedEvent]) -> Result<(), HandlerError> {
-        let mut checked = std::collections::BTreeSet::new();
+        // The delivery's joins per pool (minus tickets that left or were placed within it):
+        // embedded together, then one check per pool.
+        let mut joins: BTreeMap<Uuid, (Uuid, Metadata, Vec<(Uuid, LearnerProfile)>)> =
+            BTreeMap::new();
         for event in events.iter().filter(|e| self.wants(&e.event_type)) {
             let decoded = PoolEvent::from_payload(&event.event_type, event.payload.clone())
                 .map_err(|e| HandlerError::from_error("decoding a pool event", e))?;
@@ -226,33 +232,61 @@ impl EventHandler for Matcher {
             match decoded {
                 PoolEvent::GroupsFormed {
                     batch_id, groups, ..
-                } => self.open_groups(batch_id, groups, event).await?,
-                PoolEvent::MatchQueueLeft { ticket_id, .. } => self
-                    .vectors
-                    .forget(&[ticket_id])
-                    .await
-                    .map_err(|e| HandlerError::from_error("dropping a ticket's vectors", e))?,
+                } => {
+                    if let Some((_, _, tickets)) = joins.get_mut(&pool_id) {
+                        tickets.retain(|(t, _)| {
+                            !groups
+                                .iter()
+                                .any(|g| g.members.iter().any(|m| m.ticket_id == *t))
+                        });
+                    }
+                    self.open_groups(batch_id, groups, event).await?;
+                }
+                PoolEvent::MatchQueueLeft { ticket_id, .. } => {
+                    if let Some((_, _, tickets)) = joins.get_mut(&pool_id) {
+                        tickets.retain(|(t, _)| *t != ticket_id);
+                    }
+                    self.vectors
+                        .forget(&[ticket_id])
+                        .await
+                        .map_err(|e| HandlerError::from_error("dropping a ticket's vectors", e))?;
+                }
+                PoolEvent::PoolClosed { .. } => {
+                    joins.remove(&pool_id);
+                    self.vectors
+                        .forget_pool(pool_id)
+                        .await
+                        .map_err(|e| HandlerError::from_error("dropping a pool's vectors", e))?;
+                }
                 PoolEvent::MatchQueueJoined {
                     ticket_id, profile, ..
                 } => {
-                    // Embedded now, so the batch that takes the ticket reads its vectors.
-                    let organization_id = event
-                        .metadata
-                        .tenant_id
-                        .map(|t| t.as_uuid())
-                        .ok_or_else(|| HandlerError::msg("a join without an organization"))?;
-                    self.vectors
-                        .ensure(organization_id, pool_id, &[(ticket_id, &profile)])
-                        .await
-                        .map_err(|e| HandlerError::from_error("vectors of a join", e))?;
-                    // A join may complete a batch (min_queue); one check per pool per delivery.
-                    if checked.insert(pool_id) {
-                        self.check(pool_id, &Metadata::caused_by(event, None))
-                            .await?;
-                    }
+                    let organization_id = HandlerError::organization_of(event)?;
+                    joins
+                        .entry(pool_id)
+                        .or_insert_with(|| {
+                            (
+                                organization_id,
+                                Metadata::caused_by(event, None),
+                                Vec::new(),
+                            )
+                        })
+                        .2
+                        .push((ticket_id, profile));
                 }
-                PoolEvent::PoolCreated { .. } | PoolEvent::PoolClosed { .. } => {}
+                PoolEvent::PoolCreated { .. } => {}
             }
+        }
+        for (pool_id, (organization_id, metadata, tickets)) in joins {
+            // Embedded now, so the batch that takes the tickets reads their vectors.
+            let profiles: Vec<(Uuid, &LearnerProfile)> =
+                tickets.iter().map(|(id, p)| (*id, p)).collect();
+            self.vectors
+                .store(organization_id, pool_id, &profiles)
+                .await
+                .map_err(|e| HandlerError::from_error("vectors of joins", e))?;
+            // The joins may complete a batch (min_queue).
+            self.check(pool_id, organization_id, &metadata).await?;
         }
         Ok(())
     }
@@ -271,7 +305,11 @@ fn untried(state: &PoolState) -> BTreeSet<Uuid> {
 /// Whether a ticket a due decision covered is still queued and untried (its queue was longer
 /// than one batch).
 fn still_owed(owed: &BTreeSet<Uuid>, state: &PoolState) -> bool {
-    !state.closed && untried(state).iter().any(|id| owed.contains(id))
+    !state.closed
+        && state
+            .queue
+            .iter()
+            .any(|(id, t)| t.unplaced_reason.is_none() && owed.contains(id))
 }
 
 /// The tickets the next batch takes, oldest first.
@@ -282,7 +320,7 @@ fn batch_tickets(state: &PoolState) -> Vec<(Uuid, &QueuedTicket)> {
 }
 
 /// The matcher's answer for `tickets` of the queue in `state`, scored with their `vectors`
-/// (when one lacks them the batch compares skill ids and goal words).
+/// (every ticket has them: [`ProfileVectors::for_batch`]).
 fn batch(
     state: &PoolState,
     tickets: &[(Uuid, &QueuedTicket)],
@@ -295,6 +333,7 @@ fn batch(
         .map(|(id, t)| {
             let profile = &t.profile;
             let vectors = vectors.get(id);
+            // Every ticket has its vectors here; without them the matcher would compare ids.
             let offset = trellis_cohorts::utc_offset_minutes(&profile.timezone, now).unwrap_or(0);
             let slots = trellis_cohorts::week_ranges(&profile.availability);
             Learner {

@@ -330,11 +330,7 @@ impl Dispatcher {
     }
 
     async fn record(&self, event: &RecordedEvent) -> Result<(), HandlerError> {
-        let organization = event
-            .metadata
-            .tenant_id
-            .map(|t| t.as_uuid())
-            .ok_or_else(|| HandlerError::msg("a cohorts event without an organization"))?;
+        let organization = HandlerError::organization_of(event)?;
         let Some(pool) = self.pool_of(event).await? else {
             return Ok(());
         };

@@ -75,3 +75,31 @@ pub fn normalise(v: &mut [f32]) {
         v.iter_mut().for_each(|x| *x /= norm);
     }
 }
+
+/// The weighted mean of `parts` (`(weight, vector)` of length `dim`), scaled to unit length
+/// (zeros without parts): a learner's skills as one vector, each skill weighted by its level.
+pub fn weighted_mean<'a>(
+    parts: impl IntoIterator<Item = (f32, &'a [f32])>,
+    dim: usize,
+) -> Vec<f32> {
+    let mut mean = vec![0.0f32; dim];
+    for (weight, vector) in parts {
+        for (m, x) in mean.iter_mut().zip(vector) {
+            *m += weight * x;
+        }
+    }
+    normalise(&mut mean);
+    mean
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_weighted_mean_leans_to_the_heavier_part_and_has_unit_length() {
+        let (a, b) = ([1.0f32, 0.0], [0.0f32, 1.0]);
+        let mean = super::weighted_mean([(3.0, &a[..]), (1.0, &b[..])], 2);
+        assert!(mean[0] > mean[1]);
+        assert!((mean.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-6);
+        assert_eq!(super::weighted_mean([], 2), vec![0.0, 0.0]);
+    }
+}

@@ -81,7 +81,7 @@ pub struct Learner {
     /// Goal words (lower-cased, deduplicated).
     pub goal_words: BTreeSet<String>,
     /// The skills as one unit vector (the level-weighted mean of the skills' text embeddings),
-    /// each component × 127 rounded ([`quantize`]).
+    /// each component × 127 rounded (`trellis_embed::quantize`).
     pub skill_vector: Option<Vec<i8>>,
     /// The goals text's embedding, quantized alike.
     pub goal_vector: Option<Vec<i8>>,
@@ -106,16 +106,8 @@ pub fn goal_words(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// A unit vector as signed bytes, each component × 127 rounded (how [`Learner`] carries its
-/// vectors; a dot product of two is then an integer sum).
-pub fn quantize(v: &[f32]) -> Vec<i8> {
-    v.iter()
-        .map(|x| (x.clamp(-1.0, 1.0) * 127.0).round() as i8)
-        .collect()
-}
-
 /// Cosine of two quantized unit vectors, below 0 counted as 0.
-pub fn vector_similarity(a: &[i8], b: &[i8]) -> f64 {
+fn vector_similarity(a: &[i8], b: &[i8]) -> f64 {
     let dot: i32 = a
         .iter()
         .zip(b)
@@ -225,49 +217,46 @@ fn goal_similarity(a: &Learner, b: &Learner) -> f64 {
     }
 }
 
-fn skill_vectors(a: &Learner, b: &Learner) -> f64 {
-    match (&a.skill_vector, &b.skill_vector) {
-        (Some(x), Some(y)) => vector_similarity(x, y),
-        _ => 0.0,
-    }
-}
-
-fn goal_vectors(a: &Learner, b: &Learner) -> f64 {
-    match (&a.goal_vector, &b.goal_vector) {
-        (Some(x), Some(y)) => vector_similarity(x, y),
-        _ => 0.0,
-    }
-}
-
-/// The similarity of one attribute between two learners of a batch, 0–1.
+/// How one attribute (skills or goals) compares two learners of a batch, 0–1.
 enum Pairwise {
-    /// Every pair's value, precomputed (`n × n`, row-major).
+    /// Every pair's vector similarity, precomputed (`n × n`, row-major).
     Table { n: usize, values: Vec<f32> },
-    /// Computed for each pair when asked.
-    Direct(fn(&Learner, &Learner) -> f64),
+    /// Vector similarity computed per pair (batches over [`TABLE_MAX`]).
+    Vectors(fn(&Learner) -> Option<&[i8]>),
+    /// Without vectors: skill ids or goal words.
+    Fallback(fn(&Learner, &Learner) -> f64),
+}
+
+fn skill_vector(l: &Learner) -> Option<&[i8]> {
+    l.skill_vector.as_deref()
+}
+
+fn goal_vector(l: &Learner) -> Option<&[i8]> {
+    l.goal_vector.as_deref()
 }
 
 impl Pairwise {
     /// Vectors when every learner has one (a table up to [`TABLE_MAX`] learners), else the
-    /// fallback; `used` false: nothing is precomputed.
+    /// fallback.
     fn new(
         learners: &[Learner],
-        used: bool,
-        has_vector: fn(&Learner) -> bool,
-        vectors: fn(&Learner, &Learner) -> f64,
+        vector: fn(&Learner) -> Option<&[i8]>,
         fallback: fn(&Learner, &Learner) -> f64,
     ) -> Self {
-        if learners.is_empty() || !learners.iter().all(has_vector) {
-            return Self::Direct(fallback);
+        let Some(vectors) = learners.iter().map(vector).collect::<Option<Vec<&[i8]>>>() else {
+            return Self::Fallback(fallback);
+        };
+        let n = vectors.len();
+        if n == 0 {
+            return Self::Fallback(fallback);
         }
-        let n = learners.len();
-        if !used || n > TABLE_MAX {
-            return Self::Direct(vectors);
+        if n > TABLE_MAX {
+            return Self::Vectors(vector);
         }
         let mut values = vec![1.0f32; n * n];
         for i in 0..n {
             for j in i + 1..n {
-                let v = vectors(&learners[i], &learners[j]) as f32;
+                let v = vector_similarity(vectors[i], vectors[j]) as f32;
                 values[i * n + j] = v;
                 values[j * n + i] = v;
             }
@@ -278,60 +267,63 @@ impl Pairwise {
     fn get(&self, learners: &[Learner], a: usize, b: usize) -> f64 {
         match self {
             Self::Table { n, values } => f64::from(values[a * n + b]),
-            Self::Direct(f) => f(&learners[a], &learners[b]),
+            Self::Vectors(vector) => vector_similarity(
+                vector(&learners[a]).unwrap_or_default(),
+                vector(&learners[b]).unwrap_or_default(),
+            ),
+            Self::Fallback(f) => f(&learners[a], &learners[b]),
         }
     }
 }
 
-/// Scores groups of one batch: the learners, the criteria and the precomputed pairwise
-/// similarities of skills and goals.
+/// Scores groups of one batch: the learners, the criteria that weigh something and the
+/// pairwise similarities of skills and goals (precomputed only when a criterion uses them).
 pub struct Scorer<'a> {
     learners: &'a [Learner],
-    criteria: &'a [Criterion],
+    criteria: Vec<Criterion>,
+    weight: f64,
     skills: Pairwise,
     goals: Pairwise,
 }
 
 impl<'a> Scorer<'a> {
     /// A scorer of groups of `learners` under `criteria`.
-    pub fn new(learners: &'a [Learner], criteria: &'a [Criterion]) -> Self {
-        let used = |a: Attribute| criteria.iter().any(|c| c.attribute == a && c.weight > 0.0);
+    pub fn new(learners: &'a [Learner], criteria: &[Criterion]) -> Self {
+        let criteria: Vec<Criterion> = criteria
+            .iter()
+            .filter(|c| c.weight > 0.0)
+            .cloned()
+            .collect();
+        let used = |a: Attribute| criteria.iter().any(|c| c.attribute == a);
+        let skills = if used(Attribute::Skills) {
+            Pairwise::new(learners, skill_vector, cosine_skills)
+        } else {
+            Pairwise::Fallback(cosine_skills)
+        };
+        let goals = if used(Attribute::Goals) {
+            Pairwise::new(learners, goal_vector, goal_similarity)
+        } else {
+            Pairwise::Fallback(goal_similarity)
+        };
         Self {
             learners,
+            weight: criteria.iter().map(|c| c.weight).sum(),
             criteria,
-            skills: Pairwise::new(
-                learners,
-                used(Attribute::Skills),
-                |l| l.skill_vector.is_some(),
-                skill_vectors,
-                cosine_skills,
-            ),
-            goals: Pairwise::new(
-                learners,
-                used(Attribute::Goals),
-                |l| l.goal_vector.is_some(),
-                goal_vectors,
-                goal_similarity,
-            ),
+            skills,
+            goals,
         }
-    }
-
-    /// Whether skills compare as vectors (every learner carries one).
-    pub fn uses_vectors(&self) -> bool {
-        !self.learners.is_empty() && self.learners.iter().all(|l| l.skill_vector.is_some())
     }
 
     /// A group's score: the weighted mean of its criteria (0.5 without weights).
     pub fn group(&self, members: &[usize]) -> f64 {
-        let weight: f64 = self.criteria.iter().map(|c| c.weight).sum();
-        if weight <= 0.0 {
+        if self.criteria.is_empty() {
             return 0.5;
         }
         self.criteria
             .iter()
-            .map(|c| c.weight * self.criterion(members, c))
+            .map(|c| c.weight * criterion_score(members, self, c))
             .sum::<f64>()
-            / weight
+            / self.weight
     }
 
     fn mean_pairwise(&self, members: &[usize], pairwise: &Pairwise) -> f64 {
@@ -348,11 +340,6 @@ impl<'a> Scorer<'a> {
         } else {
             total / pairs as f64
         }
-    }
-
-    /// One criterion's score of a group, 0–1.
-    fn criterion(&self, members: &[usize], criterion: &Criterion) -> f64 {
-        criterion_score(members, self, criterion)
     }
 }
 
@@ -443,7 +430,6 @@ const CANDIDATES: usize = 48;
 
 /// Forms groups of `learners` under `settings`.
 pub fn form(learners: &[Learner], settings: &Settings) -> Outcome {
-    let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(settings.seed);
     let (min, max) = (settings.min, settings.max);
     let Some(k) = group_count(learners.len(), min, max) else {
@@ -454,6 +440,8 @@ pub fn form(learners: &[Learner], settings: &Settings) -> Outcome {
         };
     };
     let scorer = Scorer::new(learners, &settings.criteria);
+    // The time cap guards the search, not the pairwise table built before it.
+    let started = Instant::now();
     // Most constrained first: the least weekly availability, then queue order.
     let mut order: Vec<usize> = (0..learners.len()).collect();
     order.sort_by_key(|&i| (slot_minutes(&learners[i].slots), i));
@@ -661,7 +649,7 @@ fn improve(
     started: Instant,
 ) {
     let k = groups.len();
-    if k < 2 || settings.criteria.is_empty() {
+    if k < 2 || scorer.criteria.is_empty() {
         return;
     }
     let learners = scorer.learners;

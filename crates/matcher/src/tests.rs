@@ -171,12 +171,12 @@ fn availability_scores_stay_within_one_for_overlapping_slots() {
     assert!((score - 1.0).abs() < 1e-9, "{score}");
 }
 
-/// A unit vector pointing mostly along `axis` (of 8), quantized.
+/// A unit vector pointing mostly along `axis` (of 8), quantized as the service does.
 fn along(axis: usize, tilt: f32) -> Vec<i8> {
     let mut v = [tilt; 8];
     v[axis] = 1.0;
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    quantize(&v.iter().map(|x| x / norm).collect::<Vec<_>>())
+    v.iter().map(|x| (x / norm * 127.0).round() as i8).collect()
 }
 
 #[test]
@@ -203,7 +203,10 @@ fn skills_and_goals_compare_as_vectors_when_every_learner_has_them() {
     a.goal_vector = Some(along(3, 0.0));
     b.goal_vector = Some(along(3, 0.0));
     let pair = vec![a.clone(), b.clone()];
-    assert!(Scorer::new(&pair, &skills).uses_vectors());
+    assert!(matches!(
+        Scorer::new(&pair, &skills).skills,
+        Pairwise::Table { .. }
+    ));
     let s = Scorer::new(&pair, &skills).group(&[0, 1]);
     assert!((s - 1.0).abs() < 1e-3, "{s}");
     let g = Scorer::new(&pair, &goals).group(&[0, 1]);
@@ -220,7 +223,10 @@ fn skills_and_goals_compare_as_vectors_when_every_learner_has_them() {
     // One learner without vectors: the whole batch compares by ids (one scale per batch).
     b.skill_vector = None;
     let pair = vec![a, b];
-    assert!(!Scorer::new(&pair, &skills).uses_vectors());
+    assert!(matches!(
+        Scorer::new(&pair, &skills).skills,
+        Pairwise::Fallback(_)
+    ));
     assert!(Scorer::new(&pair, &skills).group(&[0, 1]).abs() < 1e-9);
 }
 
@@ -246,16 +252,24 @@ fn precomputed_and_direct_vector_similarities_agree() {
     let table = Scorer::new(&learners, &criteria);
     assert!(matches!(table.skills, Pairwise::Table { .. }));
     let direct = Scorer {
-        learners: &learners,
-        criteria: &criteria,
-        skills: Pairwise::Direct(skill_vectors),
-        goals: Pairwise::Direct(goal_vectors),
+        skills: Pairwise::Vectors(skill_vector),
+        goals: Pairwise::Vectors(goal_vector),
+        ..Scorer::new(&learners, &criteria)
     };
     for group in [vec![0, 1, 2, 3], vec![4, 9, 17, 25, 29], vec![5, 6]] {
         let (t, d) = (table.group(&group), direct.group(&group));
         assert!((t - d).abs() < 1e-6, "{group:?}: {t} vs {d}");
     }
-    // Vectors change the grouping's scores from the id-based ones.
+    // A criterion that weighs nothing costs nothing: no table is built for it.
+    let weightless = vec![Criterion {
+        weight: 0.0,
+        ..criteria[0].clone()
+    }];
+    assert!(matches!(
+        Scorer::new(&learners, &weightless).skills,
+        Pairwise::Fallback(_)
+    ));
+    // A formation scored with vectors keeps the hard constraints.
     let outcome = form(&learners, &Settings::new(4, 6, criteria, 7));
     assert_eq!(
         violations(&outcome, &learners, &Settings::new(4, 6, vec![], 7)),

@@ -24,6 +24,21 @@ impl HandlerError {
         }
     }
 
+    /// The organization `event` belongs to; an error (the event is dead-lettered, not silently
+    /// skipped) when it carries none.
+    pub fn organization_of(event: &RecordedEvent) -> Result<uuid::Uuid, Self> {
+        event
+            .metadata
+            .tenant_id
+            .map(|t| t.as_uuid())
+            .ok_or_else(|| {
+                Self::msg(format!(
+                    "{} {} carries no organization",
+                    event.event_type, event.event_id
+                ))
+            })
+    }
+
     /// Wraps a cause.
     pub fn from_error(
         message: &str,
