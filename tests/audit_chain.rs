@@ -862,3 +862,34 @@ async fn snapshot_skills(pool: &PgPool, schema: &str, org: &str) -> String {
     .unwrap();
     skills.unwrap_or_default()
 }
+
+/// Seals follow commit order (`transaction_id`, then position), as every `$all` reader does:
+/// transaction 9 before transaction 10 although "10" sorts first as text.
+#[tokio::test]
+async fn sealing_follows_commit_order() {
+    let store = fresh_pg_store(2).await;
+    let pool = store.pool();
+    for (xid, version) in [(10, 1), (9, 2)] {
+        sqlx::query(
+            "INSERT INTO events (transaction_id, event_id, stream_id, stream_version, \
+                 event_type, schema_version, payload, metadata, tenant_id) \
+             VALUES ($1::text::xid8, gen_random_uuid(), \
+                 'tally-00000000-0000-0000-0000-000000000001', $2, 'TallyOpened', 1, '{}', '{}', \
+                 '00000000-0000-0000-0000-0000000000aa')",
+        )
+        .bind(xid.to_string())
+        .bind(version)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    assert_eq!(chain::seal_all(pool).await.unwrap(), 2);
+    let order: Vec<String> = sqlx::query_scalar(
+        "SELECT e.transaction_id::text FROM event_chain c \
+         JOIN events e USING (global_position) ORDER BY c.seq",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(order, vec!["9".to_owned(), "10".to_owned()]);
+}

@@ -163,7 +163,10 @@ async fn heads(
 
 #[derive(sqlx::FromRow)]
 struct TxRow {
-    transaction_id: String,
+    /// `transaction_id` as text, under another name: an output column named
+    /// `transaction_id` would be what `ORDER BY transaction_id` sorts by (text order: wrong,
+    /// and no index).
+    tx: String,
     #[sqlx(flatten)]
     event: StoredEvent,
 }
@@ -185,7 +188,7 @@ pub async fn seal_pending(pool: &PgPool) -> Result<usize, sqlx::Error> {
             .await?;
     let (cursor_tx, cursor_pos) = cursor.unwrap_or_else(|| ("0".to_owned(), 0));
     let rows: Vec<TxRow> = sqlx::query_as(&format!(
-        "SELECT transaction_id::text AS transaction_id, {COLUMNS} FROM events \
+        "SELECT transaction_id::text AS tx, {COLUMNS} FROM events \
          WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
            AND (transaction_id, global_position) > ($1::text::xid8, $2) \
          ORDER BY transaction_id, global_position LIMIT $3"
@@ -200,7 +203,7 @@ pub async fn seal_pending(pool: &PgPool) -> Result<usize, sqlx::Error> {
         conn.finish();
         return Ok(0);
     };
-    let (last_tx, last_position) = (last.transaction_id.clone(), last.event.global_position);
+    let (last_tx, last_position) = (last.tx.clone(), last.event.global_position);
     let mut chains: Vec<Uuid> = rows.iter().map(|r| chain_of(&r.event)).collect();
     chains.sort_unstable();
     chains.dedup();
@@ -351,7 +354,9 @@ struct SealRow {
 
 /// Seals of `chain_id` after `after` up to `until`, at most `limit`, with their events. Two
 /// indexed reads (seals by chain and seq, then their events by position), not a join the
-/// planner may turn into a scan of the whole log per page.
+/// planner may turn into a scan of the whole log per page. The seq range is bounded to one
+/// page (`after + limit`), so the read stays small whatever plan stale statistics pick; a
+/// wider gap (seals removed) is stepped over to the next seal.
 async fn seal_page(
     pool: &PgPool,
     chain_id: Uuid,
@@ -359,17 +364,31 @@ async fn seal_page(
     until: Option<i64>,
     limit: i64,
 ) -> Result<Vec<SealRow>, sqlx::Error> {
-    let seals: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT seq, global_position, link FROM event_chain \
-         WHERE chain_id = $1 AND seq > $2 AND ($3::bigint IS NULL OR seq <= $3) \
-         ORDER BY seq LIMIT $4",
-    )
-    .bind(chain_id)
-    .bind(after)
-    .bind(until)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
+    let until = until.unwrap_or(i64::MAX);
+    let read = |from: i64| {
+        sqlx::query_as::<_, (i64, i64, Vec<u8>)>(
+            "SELECT seq, global_position, link FROM event_chain \
+             WHERE chain_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
+        )
+        .bind(chain_id)
+        .bind(from)
+        .bind(until.min(from.saturating_add(limit)))
+        .fetch_all(pool)
+    };
+    let mut seals = read(after).await?;
+    if seals.is_empty() {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT min(seq) FROM event_chain WHERE chain_id = $1 AND seq > $2 AND seq <= $3",
+        )
+        .bind(chain_id)
+        .bind(after)
+        .bind(until)
+        .fetch_one(pool)
+        .await?;
+        if let Some(next) = next {
+            seals = read(next - 1).await?;
+        }
+    }
     let positions: Vec<i64> = seals.iter().map(|(_, p, _)| *p).collect();
     let events: Vec<StoredEvent> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM events WHERE global_position = ANY($1)"
