@@ -31,11 +31,12 @@ psql_admin() {
 
 # Secrets of a local deployment: made once (32 random bytes each, base64) into the
 # git-ignored .trellis/ folder and exported unless the environment already sets them. In
-# production set TRELLIS_JWT_SECRET and TRELLIS_OPS_TOKEN yourself (README, docs/security.md).
+# production set TRELLIS_JWT_SECRET, TRELLIS_OPS_TOKEN and TRELLIS_MASTER_KEY yourself (README,
+# docs/security.md, docs/auditing.md).
 ensure_secrets() {
   mkdir -p "$ROOT/.trellis"
   local name file
-  for name in TRELLIS_JWT_SECRET TRELLIS_OPS_TOKEN; do
+  for name in TRELLIS_JWT_SECRET TRELLIS_OPS_TOKEN TRELLIS_MASTER_KEY; do
     file="$ROOT/.trellis/$(echo "$name" | tr 'A-Z_' 'a-z-')"
     if [ -z "${!name:-}" ]; then
       if [ ! -s "$file" ]; then

@@ -25,10 +25,16 @@ pub async fn fresh_pg_store(connections: u32) -> Arc<PgEventStore> {
         ..PgStoreOptions::default()
     };
     let store = PgEventStore::connect(&url, options).await.unwrap();
-    trellis_api::migrate(&store, &trellis_contexts::modules())
-        .await
-        .unwrap();
+    let modules = trellis_contexts::modules();
+    trellis_api::migrate(&store, &modules).await.unwrap();
+    // As `trellis serve` does: every test's personal fields are encrypted (ADR 0017).
+    modules.install_cipher(store.pool().clone(), test_master_key());
     Arc::new(store)
+}
+
+/// The master key of test processes.
+pub fn test_master_key() -> trellis_privacy::MasterKey {
+    trellis_privacy::MasterKey::from_bytes([0x5a; 32])
 }
 
 /// Polls `check` every 50 ms until it returns true, or panics after `timeout`.

@@ -111,6 +111,23 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Installs what every path that decodes stored events reads through: the modules'
+/// upcasters (ADR 0011) and the personal-data cipher over the store's database, keyed by
+/// `TRELLIS_MASTER_KEY` (ADR 0017).
+///
+/// # Errors
+/// A missing or malformed master key.
+fn install_readers(
+    modules: &trellis_module::Modules,
+    pool: &sqlx::PgPool,
+    settings: &trellis_api::config::Settings,
+) -> anyhow::Result<()> {
+    modules.install_upcasters();
+    let master = trellis_privacy::MasterKey::from_setting(settings.get("TRELLIS_MASTER_KEY"))?;
+    modules.install_cipher(pool.clone(), master);
+    Ok(())
+}
+
 /// Connects to the store with a pool of `connections`.
 async fn connect(url: &str, connections: u32) -> anyhow::Result<PgEventStore> {
     let options = PgStoreOptions {

@@ -52,6 +52,11 @@ pub async fn run(url: &str, command: ProjectionsCommand) -> anyhow::Result<()> {
             else {
                 bail!("no projection named {name}; see `trellis projections list`");
             };
+            crate::install_readers(
+                &trellis_contexts::modules(),
+                store.pool(),
+                &trellis_api::config::Settings::from_env()?,
+            )?;
             let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
                 .fetch_one(store.pool())
                 .await?;

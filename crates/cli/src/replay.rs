@@ -63,9 +63,15 @@ pub async fn run(url: &str, args: ReplayArgs) -> anyhow::Result<()> {
     );
     let store = Arc::new(crate::connect(url, 4).await?);
     let modules = trellis_contexts::modules();
-    modules.install_upcasters();
     trellis_api::migrate(&store, &modules).await?;
     if let Some(into) = &args.into {
+        // Projections read decrypted, upcast events; --to-topic republishes stored ones as
+        // they are (personal fields stay ciphertext on the auditors' topic).
+        crate::install_readers(
+            &modules,
+            store.pool(),
+            &trellis_api::config::Settings::from_env()?,
+        )?;
         let all = modules.projections();
         let mut chosen = Vec::new();
         for name in &args.projections {

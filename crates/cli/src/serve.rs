@@ -78,7 +78,6 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| "trellis.".to_owned());
     // Built once: routing, projections, services, migrations and the API all read it.
     let modules = Arc::new(trellis_contexts::modules());
-    modules.install_upcasters();
     let roles = roles(&args.roles, &modules)?;
     let runs = |role: &str| roles.iter().any(|r| r == role);
     let api_config = if runs("api") {
@@ -93,6 +92,8 @@ pub async fn run(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("migrating")?;
     let pool = store.pool().clone();
+    // Upcast and decrypted on every read; personal fields encrypted on every append.
+    crate::install_readers(&modules, &pool, &settings)?;
     let (stop, stopped) = watch::channel(false);
     let shutdown = move || {
         let mut stopped = stopped.clone();

@@ -240,12 +240,12 @@ impl Curriculum {
         }
         // The members' profiles are on the pool's stream (their MatchQueueJoined).
         let pool_stream = StreamId::new(<CohortPool as Aggregate>::KIND, pool_id)?;
-        let upcasters = trellis_kernel::upcast::global();
         let tickets: BTreeSet<Uuid> = members.iter().map(|m| m.ticket_id).collect();
         let mut needs = Vec::new();
         let mut wanted = Vec::new();
-        for recorded in read_whole_stream(&*self.store, &pool_stream).await? {
-            let recorded = upcasters.upcast(recorded)?;
+        // Goals are personal: decrypted like every read (ADR 0017), then upcast.
+        let stored = read_whole_stream(&*self.store, &pool_stream).await?;
+        for recorded in trellis_kernel::personal::prepare(stored).await? {
             if let Ok(PoolEvent::MatchQueueJoined {
                 ticket_id,
                 learner_id,

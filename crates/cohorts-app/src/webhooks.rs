@@ -307,17 +307,17 @@ impl Dispatcher {
         // The registrations themselves (their positions) are the stream's.
         let stream = StreamId::new(PoolWebhooks::KIND, pool)
             .map_err(|e| HandlerError::from_error("webhooks stream", e))?;
-        let upcasters = trellis_kernel::upcast::global();
         let mut state = WebhooksState::default();
-        for recorded in read_whole_stream(&*self.store, &stream)
+        let stored = read_whole_stream(&*self.store, &stream)
             .await
             .map_err(|e| HandlerError::from_error("reading the pool's webhooks", e))?
             .into_iter()
             .take_while(|e| e.global_position.0 < position)
+            .collect();
+        for recorded in trellis_kernel::personal::prepare(stored)
+            .await
+            .map_err(|e| HandlerError::from_error("reading a webhook event", e))?
         {
-            let recorded = upcasters
-                .upcast(recorded)
-                .map_err(|e| HandlerError::from_error("upcasting a webhook event", e))?;
             let event = WebhookEvent::from_payload(&recorded.event_type, recorded.payload)
                 .map_err(|e| HandlerError::from_error("a webhook event", e))?;
             PoolWebhooks::evolve(&mut state, &event);

@@ -13,6 +13,8 @@
 //!   and its workspace (projects and tasks).
 //! - [`webhooks::PoolWebhooks`]: the URLs a pool's group events are delivered to.
 
+use trellis_kernel::{PersonalData, Subject};
+
 pub mod group;
 pub mod limits;
 pub mod pool;
@@ -24,10 +26,14 @@ pub use values::{
     Slot, common_slots, intersect, merged, utc_offset_minutes, week_ranges,
 };
 
-/// Event fields holding personal data, `(event type, dotted field paths)`: for erasure and
-/// exports. A learner's whole profile is about them: goals and answers (free text), skills and
-/// levels, time zone and weekly availability.
-pub const PERSONAL_DATA: &[(&str, &[&str])] = &[("MatchQueueJoined", &["profile"])];
+/// Event fields holding personal data, and whose (ADR 0017): a learner's free text (goals and
+/// answers), encrypted with their data key. Skills, time zone and availability stay plain: the
+/// matcher scores them, and without the learner's name or words they identify no one.
+pub const PERSONAL_DATA: &[PersonalData] = &[PersonalData {
+    event_type: "MatchQueueJoined",
+    subject: Subject::Field("learner_id"),
+    fields: &["profile.goals", "profile.answers"],
+}];
 
 /// A rule a command breaks, naming the request field (`group_size.min`, `availability[2].end`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

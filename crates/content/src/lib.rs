@@ -6,6 +6,8 @@
 //! archive. The file's bytes never enter an event: the upload stores them (content-addressed
 //! by SHA-256) and the events carry the [`StoredFile`] reference. ADR 0012 records the design.
 
+use trellis_kernel::{PersonalData, Subject};
+
 pub mod atom;
 pub mod content;
 pub mod limits;
@@ -14,7 +16,10 @@ mod values;
 pub use atom::{Atom, Concept, Quality};
 pub use values::{ContentMetadata, MediaType, StoredFile};
 
-/// Event fields holding personal data, `(event type, dotted field paths)`: for erasure and
-/// exports (the content module declares them). The author named in a document's metadata is
-/// a person.
-pub const PERSONAL_DATA: &[(&str, &[&str])] = &[("ContentUploaded", &["metadata.author"])];
+/// Event fields holding personal data, and whose (ADR 0017): the author named in a document's
+/// metadata is a person, entered by the uploader and erased with the uploader's data key.
+pub const PERSONAL_DATA: &[PersonalData] = &[PersonalData {
+    event_type: "ContentUploaded",
+    subject: Subject::Field("uploaded_by"),
+    fields: &["metadata.author"],
+}];

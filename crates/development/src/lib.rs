@@ -4,6 +4,8 @@
 //! The recommender is not here: it is a reactive service that reads these events and answers
 //! `IdpCommand::RecordRecommendations` or `RecordRecommendationFailure`.
 
+use trellis_kernel::{PersonalData, Subject};
+
 pub mod esco;
 pub mod idp;
 pub mod limits;
@@ -17,6 +19,10 @@ pub use values::{Level, SkillLevel, ValueError};
 /// Stream kinds of this context, routed to `trellis.development`.
 pub const STREAM_KINDS: [&str; 4] = ["skill", "resource", "review", "idp"];
 
-/// Event fields holding personal data, `(event type, dotted field paths)`: for erasure and
-/// exports (the development module declares them).
-pub const PERSONAL_DATA: &[(&str, &[&str])] = &[("ReviewSubmitted", &["feedback"])];
+/// Event fields holding personal data, and whose (ADR 0017): review feedback is free text about
+/// the employee reviewed, encrypted with their data key.
+pub const PERSONAL_DATA: &[PersonalData] = &[PersonalData {
+    event_type: "ReviewSubmitted",
+    subject: Subject::Field("employee_id"),
+    fields: &["feedback"],
+}];

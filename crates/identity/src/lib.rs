@@ -9,6 +9,8 @@
 //!   login names only an e-mail). Its stream id is derived from the normalised address, so
 //!   "claim if free" is an append with `ExpectedVersion::NoStream`.
 
+use trellis_kernel::{PersonalData, Subject};
+
 mod actor;
 pub mod email_claim;
 pub mod organization;
@@ -25,6 +27,17 @@ pub const STREAM_KINDS: [&str; 3] = [
     email_claim::EmailClaim::KIND_NAME,
 ];
 
-/// Event fields holding personal data, `(event type, dotted field paths)`: for erasure and
-/// exports (the identity module declares them).
-pub const PERSONAL_DATA: &[(&str, &[&str])] = &[("UserRegistered", &["email", "display_name"])];
+/// Event fields holding personal data, and whose (ADR 0017): encrypted with the user's data key
+/// before the append. The password hash goes too: erasing a user leaves nothing of theirs.
+pub const PERSONAL_DATA: &[PersonalData] = &[
+    PersonalData {
+        event_type: "UserRegistered",
+        subject: Subject::Stream,
+        fields: &["email", "display_name", "password_hash"],
+    },
+    PersonalData {
+        event_type: "PasswordChanged",
+        subject: Subject::Stream,
+        fields: &["password_hash"],
+    },
+];

@@ -182,8 +182,9 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         &self,
         stream: &StreamId,
     ) -> Result<(A::State, StreamVersion), HandleError<A::Error>> {
-        let recorded = read_whole_stream(&*self.store, stream).await?;
+        let mut recorded = read_whole_stream(&*self.store, stream).await?;
         let version = recorded.last().map_or(0, |e| e.stream_version);
+        crate::personal::decrypt(&mut recorded).await?;
         let mut state = A::State::default();
         for event in recorded {
             let event = self.upcasters.upcast(event)?;

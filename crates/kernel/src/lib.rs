@@ -13,6 +13,7 @@ pub mod aggregate;
 pub mod envelope;
 pub mod handler;
 pub mod ids;
+pub mod personal;
 pub mod store;
 pub mod subscription;
 pub mod text;
@@ -24,6 +25,7 @@ pub use handler::{CommandContext, CommandHandler, CommandOutcome, HandleError};
 pub use ids::{
     ActorId, EventId, GlobalPosition, IdError, StreamId, StreamVersion, TenantId, TraceId,
 };
+pub use personal::{PersonalData, Subject};
 pub use store::{
     AllFilter, AppendOptions, AppendResult, Direction, EventStore, ExpectedVersion, IdempotencyKey,
     StoreError, StoreLimits,

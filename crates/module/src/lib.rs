@@ -15,7 +15,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use serde::Serialize;
-use trellis_kernel::{Aggregate, DomainEvent, RecordedEvent, UpcastError, Upcasters};
+use trellis_kernel::{Aggregate, DomainEvent, PersonalData, RecordedEvent, UpcastError, Upcasters};
 use trellis_runtime::projection::Projection;
 use uuid::Uuid;
 
@@ -102,16 +102,6 @@ impl AggregateInfo {
     pub fn fold(&self, events: &[RecordedEvent]) -> Result<serde_json::Value, FoldError> {
         (self.fold)(events)
     }
-}
-
-/// Fields of one event type that hold personal data (JSON pointer-like dotted paths into the
-/// payload), for erasure and exports.
-#[derive(Debug, Clone, Copy)]
-pub struct PersonalData {
-    /// The event type.
-    pub event_type: &'static str,
-    /// Dotted paths of the fields.
-    pub fields: &'static [&'static str],
 }
 
 /// Which users an event concerns beyond its actor (live updates, `GET /v1/me/events`).
@@ -251,18 +241,12 @@ impl ContextModule {
         self
     }
 
-    /// Declares personal data: `(event type, dotted field paths)` pairs, as the domain crate
-    /// lists them (the only place event type names are written).
+    /// Declares personal data: which fields of which event types hold it and whose it is, as
+    /// the domain crate lists them (the only place event type names are written). The
+    /// process-wide cipher encrypts exactly these (ADR 0017).
     #[must_use]
-    pub fn personal_data(
-        mut self,
-        fields: &'static [(&'static str, &'static [&'static str])],
-    ) -> Self {
-        self.personal_data.extend(
-            fields
-                .iter()
-                .map(|&(event_type, fields)| PersonalData { event_type, fields }),
-        );
+    pub fn personal_data(mut self, declared: &'static [PersonalData]) -> Self {
+        self.personal_data.extend_from_slice(declared);
         self
     }
 
@@ -533,16 +517,28 @@ impl Modules {
         users
     }
 
-    /// The personal-data fields of an event type.
-    pub fn personal_fields(&self, event_type: &str) -> &'static [&'static str] {
-        self.event_types
-            .get(event_type)
-            .and_then(|m| {
-                self.modules[*m]
-                    .personal_data
-                    .iter()
-                    .find(|p| p.event_type == event_type)
-            })
-            .map_or(&[], |p| p.fields)
+    /// Installs the process-wide personal-data cipher (ADR 0017): the modules' declarations,
+    /// `master` wrapping data keys kept in the store's database (`pool`). Every append then
+    /// encrypts, and every read path decrypts, through it.
+    pub fn install_cipher(
+        &self,
+        pool: sqlx::PgPool,
+        master: trellis_privacy::MasterKey,
+    ) -> Arc<trellis_privacy::FieldCipher> {
+        let cipher = Arc::new(trellis_privacy::FieldCipher::new(
+            master,
+            Arc::new(trellis_store_postgres::keys::PgKeyring::new(pool)),
+            self.personal_data(),
+        ));
+        trellis_kernel::personal::install(Arc::clone(&cipher) as _);
+        cipher
+    }
+
+    /// Every module's personal-data declarations: what the process-wide cipher encrypts.
+    pub fn personal_data(&self) -> Vec<PersonalData> {
+        self.modules
+            .iter()
+            .flat_map(|m| m.personal_data.iter().copied())
+            .collect()
     }
 }

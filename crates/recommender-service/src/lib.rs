@@ -75,6 +75,7 @@ impl Queued {
 /// change no catalog and are skipped).
 fn enqueue(queue: &mut FairQueue<Queued>, events: Vec<RecordedEvent>) {
     // The follower reads the store itself, so it upcasts like every other reader (ADR 0011).
+    // It reads no personal field (ADR 0017): review feedback stays ciphertext here, as text.
     let upcasters = trellis_kernel::upcast::global();
     for event in events {
         if !FOLDED.contains(&event.event_type.as_str()) {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use trellis_kernel::personal::ReadError;
 use trellis_kernel::{EventId, RecordedEvent};
 
 use crate::handler::EventHandler;
@@ -210,29 +211,22 @@ async fn handle_with_retries<H: EventHandler + ?Sized>(
     stats: &ConsumerStats,
     events: &[RecordedEvent],
 ) -> Result<(), String> {
-    // Every handler sees stored events as the current code reads them (ADR 0011): through
-    // the process-wide upcasters. A step that fails is the event's fault: dead-lettered.
-    let upcasters = trellis_kernel::upcast::global();
-    let upcast;
-    let events = if upcasters.is_empty() {
-        events
-    } else {
-        upcast = events
-            .iter()
-            .cloned()
-            .map(|e| upcasters.upcast(e))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
-        &upcast[..]
-    };
+    // Every handler sees stored events as the current code reads them: decrypted (ADR 0017)
+    // and upcast (ADR 0011) by the process-wide cipher and upcasters. A step that fails to
+    // upcast is the event's fault: dead-lettered. A key store that cannot be reached is retried.
     let mut last = String::new();
     for attempt in 0..options.max_attempts.max(1) {
-        match handler.handle(events).await {
+        let handled = match trellis_kernel::personal::prepare(events.to_vec()).await {
+            Ok(prepared) => handler.handle(&prepared).await.map_err(|e| e.to_string()),
+            Err(ReadError::Upcast(error)) => return Err(error.to_string()),
+            Err(ReadError::Store(error)) => Err(error.to_string()),
+        };
+        match handled {
             Ok(()) => return Ok(()),
             Err(error) => {
                 ConsumerStats::add(&stats.failures, 1);
                 tracing::warn!(consumer = handler.name(), %error, attempt, "handler failed");
-                last = error.to_string();
+                last = error;
                 if attempt + 1 < options.max_attempts {
                     tokio::time::sleep(backoff(options, attempt)).await;
                 }

@@ -48,6 +48,15 @@ pub enum ProjectionError {
     Refused(String),
 }
 
+impl From<trellis_kernel::personal::ReadError> for ProjectionError {
+    fn from(error: trellis_kernel::personal::ReadError) -> Self {
+        match error {
+            trellis_kernel::personal::ReadError::Store(e) => Self::Store(e),
+            trellis_kernel::personal::ReadError::Upcast(e) => Self::Upcast(e),
+        }
+    }
+}
+
 impl ProjectionError {
     /// The organization an event belongs to; an apply failure when it carries none (every
     /// command of a tenant-scoped aggregate sets it).
@@ -357,12 +366,13 @@ pub(crate) async fn apply_wanted<P: Projection + ?Sized>(
     schema: &str,
     events: &[RecordedEvent],
 ) -> Result<usize, ProjectionError> {
-    let upcasters = trellis_kernel::upcast::global();
     let wanted: Vec<RecordedEvent> = events
         .iter()
         .filter(|e| projection.event_types().contains(&e.event_type.as_str()))
-        .map(|e| upcasters.upcast(e.clone()))
-        .collect::<Result<_, _>>()?;
+        .cloned()
+        .collect();
+    // Decrypted (ADR 0017) and upcast (ADR 0011), as every read path sees stored events.
+    let wanted = trellis_kernel::personal::prepare(wanted).await?;
     if wanted.is_empty() {
         return Ok(0);
     }

@@ -64,10 +64,12 @@ impl EventStore for MemoryEventStore {
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
-        events: Vec<NewEvent>,
+        mut events: Vec<NewEvent>,
         options: AppendOptions,
     ) -> Result<AppendResult, StoreError> {
         self.limits.check(&events)?;
+        // Personal fields leave the process only as ciphertext (ADR 0017).
+        trellis_kernel::personal::encrypt(stream, &mut events).await?;
         let result = {
             let mut log = self.lock();
             if let Some(key) = &options.idempotency_key

@@ -13,6 +13,7 @@ mod append;
 pub mod chain;
 mod error;
 mod guarded;
+pub mod keys;
 pub mod migrations;
 pub mod parked;
 mod read;
@@ -129,10 +130,12 @@ impl EventStore for PgEventStore {
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
-        events: Vec<NewEvent>,
+        mut events: Vec<NewEvent>,
         options: AppendOptions,
     ) -> Result<AppendResult, StoreError> {
         self.limits.check(&events)?;
+        // Personal fields are written only as ciphertext (ADR 0017).
+        trellis_kernel::personal::encrypt(stream, &mut events).await?;
         let result =
             append::append_retrying(&self.pool, stream, expected, &events, &options).await?;
         if !result.duplicate {

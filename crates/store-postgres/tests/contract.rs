@@ -92,3 +92,10 @@ mod failures {
         assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
     }
 }
+
+/// The keyring contract against PostgreSQL (`subject_keys`, ADR 0017).
+mod keyring {
+    trellis_privacy::keyring_contract_tests!(trellis_store_postgres::keys::PgKeyring::new(
+        super::fresh_store().await.pool().clone()
+    ));
+}

@@ -68,13 +68,12 @@ fn state_of(state: &AppState, kind: &str, events: &[RecordedEvent]) -> Result<Va
         .map_err(|e| ApiError::Internal(Box::new(e)))
 }
 
-/// Stored events as the current code reads them: through the process-wide upcasters.
-fn upcast(events: Vec<RecordedEvent>) -> Result<Vec<RecordedEvent>, ApiError> {
-    let upcasters = trellis_kernel::upcast::global();
-    events
-        .into_iter()
-        .map(|e| upcasters.upcast(e).map_err(ApiError::internal))
-        .collect()
+/// Stored events as the current code reads them: decrypted (ADR 0017; an erased subject's
+/// fields read `"[erased]"`) and upcast (ADR 0011).
+async fn prepare(events: Vec<RecordedEvent>) -> Result<Vec<RecordedEvent>, ApiError> {
+    trellis_kernel::personal::prepare(events)
+        .await
+        .map_err(ApiError::internal)
 }
 
 #[derive(Deserialize)]
@@ -107,7 +106,8 @@ pub(crate) async fn stream(
 ) -> Result<Json<Value>, ApiError> {
     let stream = StreamId::parse(&stream_id).map_err(|_| ApiError::NotFound)?;
     let events =
-        upcast(read_whole_stream(&**state.edge.commands.handler().store(), &stream).await?)?;
+        prepare(read_whole_stream(&**state.edge.commands.handler().store(), &stream).await?)
+            .await?;
     // Another organization's stream, or none: 404 either way.
     let tenant = TenantId::from_uuid(caller.organization_id);
     if events.is_empty() || events.iter().any(|e| e.metadata.tenant_id != Some(tenant)) {
@@ -196,7 +196,7 @@ pub(crate) async fn events(
             }
             other => other.into(),
         })?;
-    let events = upcast(events)?;
+    let events = prepare(events).await?;
     let next = events.last().map(|e| e.global_position);
     Ok(Json(json!({
         "events": events.iter().map(view).collect::<Vec<_>>(),
@@ -340,7 +340,7 @@ pub(crate) async fn correlation(
     let truncated = events.len() > CORRELATION_MAX;
     let mut events = events;
     events.truncate(CORRELATION_MAX);
-    let events = upcast(events)?;
+    let events = prepare(events).await?;
     Ok(Json(json!({
         "correlation_id": correlation_id,
         "events": events.len(),

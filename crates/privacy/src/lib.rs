@@ -1,0 +1,484 @@
+//! Personal data in events, encrypted per data subject (ADR 0017).
+//!
+//! Each subject (a user) has a random 256-bit data key, stored wrapped (AES-256-GCM) by the
+//! master key from configuration (`TRELLIS_MASTER_KEY`) in a [`Keyring`]. Every field a
+//! context module declares personal ([`trellis_kernel::PersonalData`]) is replaced, before the
+//! append, by
+//!
+//! ```text
+//! enc:v1:<subject uuid>:<type>:<base64url(nonce ‖ AES-256-GCM ciphertext ‖ tag)>
+//! ```
+//!
+//! where the plaintext is the field's JSON value, `<type>` says what an erased value looks like
+//! (`s` text, `a` array, `o` object, `j` anything else) and the associated data binds the
+//! ciphertext to its organization, subject, event and field (`tenant|subject|event_id|path`), so
+//! it cannot be moved to another record. [`FieldCipher`] implements the kernel's
+//! [`PersonalCipher`] seam; installed process-wide, it runs on every append and every read path.
+//!
+//! Erasure destroys the key ([`Keyring::forget`] leaves a tombstone): every copy of the
+//! ciphertext, in the store, on Kafka, in dead letters and backups, becomes unreadable at once,
+//! and reads show [`trellis_kernel::personal::ERASED`] (or an empty array or object).
+
+pub mod contract;
+mod keyring;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use rand::RngCore as _;
+use trellis_kernel::personal::{ERASED, PersonalCipher, field_mut};
+use trellis_kernel::{NewEvent, PersonalData, RecordedEvent, StoreError, StreamId};
+use uuid::Uuid;
+
+pub use keyring::{KeyRecord, Keyring, KeyringError, MemoryKeyring};
+
+/// The prefix of an encrypted field.
+pub const PREFIX: &str = "enc:v1:";
+
+const NONCE_LEN: usize = 12;
+
+/// The key that wraps every data key: 32 bytes, configured as base64 in `TRELLIS_MASTER_KEY`.
+#[derive(Clone)]
+pub struct MasterKey(Aes256Gcm);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
+/// `TRELLIS_MASTER_KEY` is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MasterKeyError {
+    /// Not set.
+    #[error(
+        "TRELLIS_MASTER_KEY is not set: 32 random bytes, base64 (scripts/setup makes a \
+         development key into .trellis/; set your own in production)"
+    )]
+    Missing,
+    /// Not base64.
+    #[error("TRELLIS_MASTER_KEY is not base64")]
+    Encoding,
+    /// Not 32 bytes.
+    #[error("TRELLIS_MASTER_KEY must decode to 32 bytes, not {0}")]
+    Length(usize),
+}
+
+impl MasterKey {
+    /// Parses the base64 (standard alphabet, padded) of 32 bytes.
+    ///
+    /// # Errors
+    /// [`MasterKeyError`].
+    pub fn from_base64(text: &str) -> Result<Self, MasterKeyError> {
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|_| MasterKeyError::Encoding)?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| MasterKeyError::Length(b.len()))?;
+        Ok(Self::from_bytes(bytes))
+    }
+
+    /// The key configured as `TRELLIS_MASTER_KEY` (`value` is the setting, if any).
+    ///
+    /// # Errors
+    /// [`MasterKeyError`], [`MasterKeyError::Missing`] when unset or blank.
+    pub fn from_setting(value: Option<String>) -> Result<Self, MasterKeyError> {
+        match value.filter(|v| !v.trim().is_empty()) {
+            Some(text) => Self::from_base64(&text),
+            None => Err(MasterKeyError::Missing),
+        }
+    }
+
+    /// A key from its bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Aes256Gcm::new(&Key::<Aes256Gcm>::from(bytes)))
+    }
+
+    /// A fresh random key, as base64 (what setup writes for development).
+    pub fn generate_base64() -> String {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        STANDARD.encode(bytes)
+    }
+
+    fn wrap(&self, subject: Uuid, data_key: &[u8; 32]) -> Vec<u8> {
+        seal(&self.0, subject.as_bytes(), data_key)
+    }
+
+    fn unwrap(&self, subject: Uuid, wrapped: &[u8]) -> Option<Aes256Gcm> {
+        let bytes: [u8; 32] = open(&self.0, subject.as_bytes(), wrapped)?
+            .try_into()
+            .ok()?;
+        Some(Aes256Gcm::new(&Key::<Aes256Gcm>::from(bytes)))
+    }
+}
+
+/// Nonce, then ciphertext and tag.
+fn seal(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rng().fill_bytes(&mut nonce);
+    let sealed = cipher
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        // AES-GCM encryption fails only for messages over 64 GiB.
+        .unwrap_or_else(|_| unreachable!("AES-GCM encrypts any event-sized message"));
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    out
+}
+
+fn open(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    cipher
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .ok()
+}
+
+/// How long a process trusts a data key it read before reading it again: another process's
+/// erasure is seen within this time (its own, at once).
+pub const KEY_TTL: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
+enum Cached {
+    Key(Aes256Gcm, Instant),
+    Forgotten,
+}
+
+/// The [`PersonalCipher`] of ADR 0017: declared fields, a master key and a [`Keyring`].
+pub struct FieldCipher {
+    master: MasterKey,
+    keyring: Arc<dyn Keyring>,
+    fields: HashMap<&'static str, PersonalData>,
+    cache: Mutex<HashMap<Uuid, Cached>>,
+}
+
+impl std::fmt::Debug for FieldCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FieldCipher")
+            .field("fields", &self.fields)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One parsed ciphertext field.
+struct Sealed<'a> {
+    subject: Uuid,
+    kind: char,
+    data: &'a str,
+}
+
+fn parse(text: &str) -> Option<Sealed<'_>> {
+    let rest = text.strip_prefix(PREFIX)?;
+    let (subject, rest) = rest.split_once(':')?;
+    let (kind, data) = rest.split_once(':')?;
+    let mut kinds = kind.chars();
+    let (Some(kind), None) = (kinds.next(), kinds.next()) else {
+        return None;
+    };
+    Some(Sealed {
+        subject: Uuid::parse_str(subject).ok()?,
+        kind,
+        data,
+    })
+}
+
+fn kind_of(value: &serde_json::Value) -> char {
+    match value {
+        serde_json::Value::String(_) => 's',
+        serde_json::Value::Array(_) => 'a',
+        serde_json::Value::Object(_) => 'o',
+        _ => 'j',
+    }
+}
+
+/// What an erased field of this kind reads as.
+fn erased(kind: char) -> serde_json::Value {
+    match kind {
+        's' => serde_json::Value::String(ERASED.to_owned()),
+        'a' => serde_json::Value::Array(Vec::new()),
+        'o' => serde_json::Value::Object(serde_json::Map::new()),
+        _ => serde_json::Value::Null,
+    }
+}
+
+fn aad(tenant: Option<trellis_kernel::TenantId>, subject: Uuid, event: &str, path: &str) -> String {
+    let tenant = tenant.map_or_else(|| "-".to_owned(), |t| t.to_string());
+    format!("{tenant}|{subject}|{event}|{path}")
+}
+
+/// Whether a JSON value is a field this module encrypted.
+pub fn is_ciphertext(value: &serde_json::Value) -> bool {
+    value.as_str().is_some_and(|s| parse(s).is_some())
+}
+
+fn corrupt(event: &RecordedEvent, why: String) -> StoreError {
+    StoreError::Corrupt {
+        event_id: event.event_id.to_string(),
+        source: why.into(),
+    }
+}
+
+fn unavailable(error: KeyringError) -> StoreError {
+    StoreError::Unavailable(Box::new(error))
+}
+
+impl FieldCipher {
+    /// A cipher for the `declared` fields, wrapping keys with `master`, storing them in
+    /// `keyring`.
+    pub fn new(
+        master: MasterKey,
+        keyring: Arc<dyn Keyring>,
+        declared: impl IntoIterator<Item = PersonalData>,
+    ) -> Self {
+        Self {
+            master,
+            keyring,
+            fields: declared.into_iter().map(|d| (d.event_type, d)).collect(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Cached>> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn cached(&self, subject: Uuid) -> Option<Cached> {
+        match self.cache().get(&subject) {
+            Some(Cached::Key(_, read)) if read.elapsed() > KEY_TTL => None,
+            other => other.cloned(),
+        }
+    }
+
+    fn remember(&self, subject: Uuid, record: &KeyRecord) -> Result<Cached, StoreError> {
+        let cached = match record {
+            KeyRecord::Forgotten => Cached::Forgotten,
+            KeyRecord::Wrapped(wrapped) => {
+                let key = self.master.unwrap(subject, wrapped).ok_or_else(|| {
+                    StoreError::Backend(
+                        format!(
+                            "the data key of subject {subject} does not unwrap: is \
+                             TRELLIS_MASTER_KEY the key it was made with?"
+                        )
+                        .into(),
+                    )
+                })?;
+                Cached::Key(key, Instant::now())
+            }
+        };
+        self.cache().insert(subject, cached.clone());
+        Ok(cached)
+    }
+
+    /// The subject's key for writing (made on first use), or `None` when forgotten.
+    async fn key_for_write(
+        &self,
+        subject: Uuid,
+        tenant: Option<Uuid>,
+    ) -> Result<Option<Aes256Gcm>, StoreError> {
+        let cached = match self.cached(subject) {
+            Some(cached) => cached,
+            None => {
+                let found = self
+                    .keyring
+                    .get(&[subject])
+                    .await
+                    .map_err(unavailable)?
+                    .remove(&subject);
+                let record = match found {
+                    Some(record) => record,
+                    None => {
+                        let mut data_key = [0u8; 32];
+                        rand::rng().fill_bytes(&mut data_key);
+                        let wrapped = self.master.wrap(subject, &data_key);
+                        self.keyring
+                            .create(subject, tenant, wrapped)
+                            .await
+                            .map_err(unavailable)?
+                    }
+                };
+                self.remember(subject, &record)?
+            }
+        };
+        Ok(match cached {
+            Cached::Key(key, _) => Some(key),
+            Cached::Forgotten => None,
+        })
+    }
+
+    /// Keys for reading: every subject's cached or stored record (absent ones are missing).
+    async fn keys_for_read(
+        &self,
+        subjects: Vec<Uuid>,
+    ) -> Result<HashMap<Uuid, Cached>, StoreError> {
+        let mut keys = HashMap::new();
+        let mut missing = Vec::new();
+        for subject in subjects {
+            match self.cached(subject) {
+                Some(cached) => {
+                    keys.insert(subject, cached);
+                }
+                None => missing.push(subject),
+            }
+        }
+        if !missing.is_empty() {
+            let records = self.keyring.get(&missing).await.map_err(unavailable)?;
+            for (subject, record) in records {
+                keys.insert(subject, self.remember(subject, &record)?);
+            }
+        }
+        Ok(keys)
+    }
+}
+
+#[async_trait]
+impl PersonalCipher for FieldCipher {
+    async fn encrypt(&self, stream: &StreamId, events: &mut [NewEvent]) -> Result<(), StoreError> {
+        for event in events.iter_mut() {
+            let Some(declared) = self.fields.get(event.event_type.as_str()) else {
+                continue;
+            };
+            let subject = declared.subject_of(stream, &event.payload).ok_or_else(|| {
+                StoreError::Backend(
+                    format!(
+                        "{} names no subject where its personal-data declaration says",
+                        event.event_type
+                    )
+                    .into(),
+                )
+            })?;
+            let tenant = event.metadata.tenant_id;
+            let key = self
+                .key_for_write(subject, tenant.map(|t| t.as_uuid()))
+                .await?;
+            let event_id = event.event_id.to_string();
+            for path in declared.fields {
+                let Some(value) = field_mut(&mut event.payload, path) else {
+                    continue;
+                };
+                if value.is_null() {
+                    continue;
+                }
+                let kind = kind_of(value);
+                *value = match &key {
+                    None => erased(kind),
+                    Some(key) => {
+                        let plaintext = serde_json::to_vec(value)
+                            .unwrap_or_else(|_| unreachable!("a JSON value serializes"));
+                        let sealed = seal(
+                            key,
+                            aad(tenant, subject, &event_id, path).as_bytes(),
+                            &plaintext,
+                        );
+                        serde_json::Value::String(format!(
+                            "{PREFIX}{subject}:{kind}:{}",
+                            URL_SAFE_NO_PAD.encode(sealed)
+                        ))
+                    }
+                };
+            }
+        }
+        Ok(())
+    }
+
+    async fn decrypt(&self, events: &mut [RecordedEvent]) -> Result<(), StoreError> {
+        let mut subjects = Vec::new();
+        for event in events.iter() {
+            let Some(declared) = self.fields.get(event.event_type.as_str()) else {
+                continue;
+            };
+            for path in declared.fields {
+                if let Some(sealed) = trellis_kernel::personal::field(&event.payload, path)
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(parse)
+                {
+                    subjects.push(sealed.subject);
+                }
+            }
+        }
+        if subjects.is_empty() {
+            return Ok(());
+        }
+        subjects.sort_unstable();
+        subjects.dedup();
+        let keys = self.keys_for_read(subjects).await?;
+        for event in events.iter_mut() {
+            let Some(declared) = self.fields.get(event.event_type.as_str()) else {
+                continue;
+            };
+            let tenant = event.metadata.tenant_id;
+            let event_id = event.event_id.to_string();
+            for path in declared.fields {
+                let Some(text) = trellis_kernel::personal::field(&event.payload, path)
+                    .and_then(serde_json::Value::as_str)
+                    .filter(|s| s.starts_with(PREFIX))
+                else {
+                    continue;
+                };
+                let sealed =
+                    parse(text).ok_or_else(|| corrupt(event, format!("{path}: bad ciphertext")))?;
+                let plain = match keys.get(&sealed.subject) {
+                    None => {
+                        return Err(corrupt(
+                            event,
+                            format!("{path}: no data key for subject {}", sealed.subject),
+                        ));
+                    }
+                    Some(Cached::Forgotten) => erased(sealed.kind),
+                    Some(Cached::Key(key, _)) => {
+                        let bytes = URL_SAFE_NO_PAD
+                            .decode(sealed.data)
+                            .ok()
+                            .and_then(|b| {
+                                open(
+                                    key,
+                                    aad(tenant, sealed.subject, &event_id, path).as_bytes(),
+                                    &b,
+                                )
+                            })
+                            .ok_or_else(|| {
+                                corrupt(event, format!("{path}: ciphertext does not authenticate"))
+                            })?;
+                        serde_json::from_slice(&bytes)
+                            .map_err(|e| corrupt(event, format!("{path}: {e}")))?
+                    }
+                };
+                if let Some(slot) = field_mut(&mut event.payload, path) {
+                    *slot = plain;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn forget(&self, subject: Uuid) -> Result<(), StoreError> {
+        self.keyring.forget(subject).await.map_err(unavailable)?;
+        self.cache().insert(subject, Cached::Forgotten);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

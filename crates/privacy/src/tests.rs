@@ -1,0 +1,228 @@
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use serde_json::json;
+use trellis_kernel::personal::{ERASED, PersonalCipher};
+use trellis_kernel::{
+    GlobalPosition, Metadata, NewEvent, PersonalData, RecordedEvent, StoreError, StreamId, Subject,
+    TenantId,
+};
+use uuid::Uuid;
+
+use super::{FieldCipher, MasterKey, MasterKeyError, MemoryKeyring, is_ciphertext};
+
+crate::keyring_contract_tests!(MemoryKeyring::new());
+
+const DECLARED: [PersonalData; 2] = [
+    PersonalData {
+        event_type: "UserRegistered",
+        subject: Subject::Stream,
+        fields: &["email", "display_name"],
+    },
+    PersonalData {
+        event_type: "MatchQueueJoined",
+        subject: Subject::Field("learner_id"),
+        fields: &["profile.goals", "profile.answers", "profile.tags"],
+    },
+];
+
+fn cipher_with(master: MasterKey, keyring: Arc<MemoryKeyring>) -> FieldCipher {
+    FieldCipher::new(master, keyring, DECLARED)
+}
+
+fn master() -> MasterKey {
+    MasterKey::from_bytes([7; 32])
+}
+
+fn metadata(tenant: TenantId) -> Metadata {
+    Metadata {
+        tenant_id: Some(tenant),
+        ..Metadata::default()
+    }
+}
+
+fn registered(user: Uuid, tenant: TenantId, email: &str) -> (StreamId, NewEvent) {
+    let stream = StreamId::new("user", user).unwrap();
+    let event = NewEvent::new(
+        "UserRegistered",
+        1,
+        json!({"email": email, "display_name": "Ada Lovelace", "roles": ["learner"]}),
+        metadata(tenant),
+    )
+    .unwrap();
+    (stream, event)
+}
+
+fn joined(learner: Uuid, tenant: TenantId) -> (StreamId, NewEvent) {
+    let stream = StreamId::new("pool", Uuid::new_v4()).unwrap();
+    let event = NewEvent::new(
+        "MatchQueueJoined",
+        1,
+        json!({"learner_id": learner.to_string(), "profile": {
+            "goals": "become a data engineer", "answers": {"why": "because"},
+            "tags": ["x"], "timezone": "UTC"}}),
+        metadata(tenant),
+    )
+    .unwrap();
+    (stream, event)
+}
+
+fn recorded(stream: &StreamId, event: NewEvent) -> RecordedEvent {
+    RecordedEvent {
+        event_id: event.event_id,
+        stream_id: stream.clone(),
+        stream_version: 1,
+        global_position: GlobalPosition(1),
+        event_type: event.event_type,
+        schema_version: event.schema_version,
+        payload: event.payload,
+        metadata: event.metadata,
+        recorded_at: chrono::Utc::now(),
+    }
+}
+
+async fn stored(cipher: &FieldCipher, stream: &StreamId, event: NewEvent) -> RecordedEvent {
+    let mut events = vec![event];
+    cipher.encrypt(stream, &mut events).await.unwrap();
+    recorded(stream, events.remove(0))
+}
+
+#[tokio::test]
+async fn declared_fields_are_stored_as_ciphertext_and_read_back_as_written() {
+    let cipher = cipher_with(master(), Arc::new(MemoryKeyring::new()));
+    let tenant = TenantId::new();
+    let (stream, event) = registered(Uuid::new_v4(), tenant, "ada@example.com");
+    let original = event.payload.clone();
+    let event = stored(&cipher, &stream, event).await;
+    let text = event.payload.to_string();
+    assert!(
+        !text.contains("ada@example.com") && !text.contains("Lovelace"),
+        "{text}"
+    );
+    assert!(is_ciphertext(&event.payload["email"]));
+    assert!(is_ciphertext(&event.payload["display_name"]));
+    assert_eq!(
+        event.payload["roles"],
+        json!(["learner"]),
+        "undeclared fields stay plain"
+    );
+    let mut events = vec![event];
+    cipher.decrypt(&mut events).await.unwrap();
+    assert_eq!(events[0].payload, original);
+
+    let (stream, event) = joined(Uuid::new_v4(), tenant);
+    let original = event.payload.clone();
+    let event = stored(&cipher, &stream, event).await;
+    assert!(
+        is_ciphertext(&event.payload["profile"]["answers"]),
+        "objects too"
+    );
+    assert_eq!(event.payload["profile"]["timezone"], "UTC");
+    let mut events = vec![event];
+    cipher.decrypt(&mut events).await.unwrap();
+    assert_eq!(events[0].payload, original);
+}
+
+#[tokio::test]
+async fn a_ciphertext_moved_to_another_event_or_field_does_not_decrypt() {
+    let cipher = cipher_with(master(), Arc::new(MemoryKeyring::new()));
+    let tenant = TenantId::new();
+    let user = Uuid::new_v4();
+    let (stream, first) = registered(user, tenant, "a@example.com");
+    let first = stored(&cipher, &stream, first).await;
+    let (_, second) = registered(user, tenant, "b@example.com");
+    let mut second = stored(&cipher, &stream, second).await;
+    second.payload["email"] = first.payload["email"].clone();
+    let error = cipher.decrypt(&mut [second]).await.unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+
+    let mut swapped = first.clone();
+    swapped.payload["display_name"] = first.payload["email"].clone();
+    assert!(cipher.decrypt(&mut [swapped]).await.is_err());
+}
+
+#[tokio::test]
+async fn forgetting_a_subject_erases_their_fields_everywhere_and_no_one_elses() {
+    let keyring = Arc::new(MemoryKeyring::new());
+    let cipher = cipher_with(master(), Arc::clone(&keyring));
+    let tenant = TenantId::new();
+    let (ada, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let (stream, event) = registered(ada, tenant, "ada@example.com");
+    let ada_event = stored(&cipher, &stream, event).await;
+    let (stream, event) = joined(ada, tenant);
+    let ada_joined = stored(&cipher, &stream, event).await;
+    let (stream, event) = registered(other, tenant, "grace@example.com");
+    let other_event = stored(&cipher, &stream, event).await;
+
+    cipher.forget(ada).await.unwrap();
+    cipher.forget(ada).await.unwrap();
+    let mut events = vec![ada_event, ada_joined, other_event];
+    cipher.decrypt(&mut events).await.unwrap();
+    assert_eq!(events[0].payload["email"], ERASED);
+    assert_eq!(events[0].payload["display_name"], ERASED);
+    assert_eq!(events[1].payload["profile"]["goals"], ERASED);
+    assert_eq!(events[1].payload["profile"]["answers"], json!({}));
+    assert_eq!(events[1].payload["profile"]["tags"], json!([]));
+    assert_eq!(events[2].payload["email"], "grace@example.com");
+
+    // Another process (a second cipher over the same keys) sees the erasure too.
+    let fresh = cipher_with(master(), keyring);
+    let (stream, event) = registered(ada, tenant, "ada@example.com");
+    let later = stored(&fresh, &stream, event).await;
+    assert_eq!(
+        later.payload["email"], ERASED,
+        "a forgotten subject's new data is not kept"
+    );
+}
+
+#[tokio::test]
+async fn plain_values_of_events_from_before_encryption_and_undeclared_fields_pass_through() {
+    let cipher = cipher_with(master(), Arc::new(MemoryKeyring::new()));
+    let tenant = TenantId::new();
+    let (stream, event) = registered(Uuid::new_v4(), tenant, "old@example.com");
+    let mut old = recorded(&stream, event);
+    old.payload["roles"] = json!("enc:v1:not-really");
+    let before = old.payload.clone();
+    let mut events = vec![old];
+    cipher.decrypt(&mut events).await.unwrap();
+    assert_eq!(events[0].payload, before);
+}
+
+#[tokio::test]
+async fn a_different_master_key_fails_loudly_instead_of_erasing() {
+    let keyring = Arc::new(MemoryKeyring::new());
+    let cipher = cipher_with(master(), Arc::clone(&keyring));
+    let (stream, event) = registered(Uuid::new_v4(), TenantId::new(), "ada@example.com");
+    let event = stored(&cipher, &stream, event).await;
+    let wrong = cipher_with(MasterKey::from_bytes([8; 32]), keyring);
+    let error = wrong.decrypt(&mut [event]).await.unwrap_err();
+    assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn an_event_without_its_declared_subject_is_refused() {
+    let cipher = cipher_with(master(), Arc::new(MemoryKeyring::new()));
+    let (stream, mut event) = joined(Uuid::new_v4(), TenantId::new());
+    event.payload["learner_id"] = json!(null);
+    let error = cipher.encrypt(&stream, &mut [event]).await.unwrap_err();
+    assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
+}
+
+#[test]
+fn master_keys_are_32_bytes_of_base64() {
+    let generated = MasterKey::generate_base64();
+    assert!(MasterKey::from_base64(&generated).is_ok());
+    assert_eq!(
+        MasterKey::from_base64("not base64!").unwrap_err(),
+        MasterKeyError::Encoding
+    );
+    assert_eq!(
+        MasterKey::from_base64("c2hvcnQ=").unwrap_err(),
+        MasterKeyError::Length(5)
+    );
+    assert_eq!(
+        format!("{:?}", MasterKey::from_bytes([1; 32])),
+        "MasterKey(..)"
+    );
+}

@@ -1,0 +1,88 @@
+//! The PostgreSQL [`Keyring`]: wrapped data keys in `subject_keys` (ADR 0017).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use sqlx::PgPool;
+use trellis_privacy::{KeyRecord, Keyring, KeyringError};
+use uuid::Uuid;
+
+/// Data keys in the `subject_keys` table of the event store's database.
+#[derive(Debug, Clone)]
+pub struct PgKeyring {
+    pool: PgPool,
+}
+
+impl PgKeyring {
+    /// A keyring over `pool` (migrated with the event store).
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+fn failed(error: sqlx::Error) -> KeyringError {
+    KeyringError(Box::new(error))
+}
+
+fn record(wrapped: Option<Vec<u8>>) -> KeyRecord {
+    wrapped.map_or(KeyRecord::Forgotten, KeyRecord::Wrapped)
+}
+
+#[async_trait]
+impl Keyring for PgKeyring {
+    async fn get(&self, subjects: &[Uuid]) -> Result<HashMap<Uuid, KeyRecord>, KeyringError> {
+        let rows: Vec<(Uuid, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT subject_id, wrapped FROM subject_keys WHERE subject_id = ANY($1)",
+        )
+        .bind(subjects)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed)?;
+        Ok(rows
+            .into_iter()
+            .map(|(subject, wrapped)| (subject, record(wrapped)))
+            .collect())
+    }
+
+    async fn create(
+        &self,
+        subject: Uuid,
+        tenant: Option<Uuid>,
+        wrapped: Vec<u8>,
+    ) -> Result<KeyRecord, KeyringError> {
+        // The first writer wins; everyone reads the row that stands. The read is its own
+        // statement: after a conflict with a concurrent insert, only a new snapshot sees it.
+        let made: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+            "INSERT INTO subject_keys (subject_id, tenant_id, wrapped) VALUES ($1, $2, $3) \
+             ON CONFLICT (subject_id) DO NOTHING RETURNING wrapped",
+        )
+        .bind(subject)
+        .bind(tenant)
+        .bind(&wrapped)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed)?;
+        let standing = match made {
+            Some(made) => made,
+            None => sqlx::query_scalar("SELECT wrapped FROM subject_keys WHERE subject_id = $1")
+                .bind(subject)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(failed)?,
+        };
+        Ok(record(standing))
+    }
+
+    async fn forget(&self, subject: Uuid) -> Result<(), KeyringError> {
+        sqlx::query(
+            "INSERT INTO subject_keys (subject_id, wrapped, forgotten_at) VALUES ($1, NULL, now()) \
+             ON CONFLICT (subject_id) DO UPDATE SET wrapped = NULL, \
+                 forgotten_at = coalesce(subject_keys.forgotten_at, now())",
+        )
+        .bind(subject)
+        .execute(&self.pool)
+        .await
+        .map_err(failed)?;
+        Ok(())
+    }
+}
