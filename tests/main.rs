@@ -23,3 +23,4 @@ mod bus_faults;
 mod context_modules;
 mod esco_import;
 mod event_store_ordering;
+mod privacy;

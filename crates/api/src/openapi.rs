@@ -705,6 +705,8 @@ impl Modify for Conventions {
         routes::audit::correlation,
         routes::replays::start,
         routes::replays::status,
+        routes::subjects::export_user,
+        routes::subjects::export_me,
         routes::events::events,
         routes::events::websocket,
         routes::ops::metrics,

@@ -8,6 +8,7 @@ mod eval;
 mod eval_atomizer;
 mod eval_matcher;
 mod import;
+mod privacy;
 mod projections;
 mod relay;
 mod replay;
@@ -54,6 +55,9 @@ enum Command {
     /// Inspect and rebuild projections.
     #[command(subcommand)]
     Projections(projections::ProjectionsCommand),
+    /// Personal data in events: encrypt what was appended before encryption (ADR 0017).
+    #[command(subcommand)]
+    Privacy(privacy::PrivacyCommand),
     /// Records the relay parked because the broker refused them for good: list and retry.
     #[command(subcommand)]
     Relay(relay::RelayCommand),
@@ -103,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&cli.database_url, args).await,
         Command::Import(command) => import::run(&cli.database_url, command).await,
         Command::Projections(command) => projections::run(&cli.database_url, command).await,
+        Command::Privacy(command) => privacy::run(&cli.database_url, command).await,
         Command::Relay(command) => relay::run(&cli.database_url, command).await,
         Command::Replay(args) => replay::run(&cli.database_url, args).await,
         Command::Eval(EvalCommand::Recommender(args)) => eval::run(args).await,

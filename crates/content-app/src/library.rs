@@ -41,7 +41,14 @@ impl Projection for ContentLibrary {
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        ContentEvent::VARIANTS
+        static TYPES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+            [
+                ContentEvent::VARIANTS,
+                &[trellis_identity::SUBJECT_FORGOTTEN],
+            ]
+            .concat()
+        });
+        &TYPES
     }
 
     fn schema_sql(&self) -> &'static str {
@@ -61,6 +68,18 @@ impl Projection for ContentLibrary {
 }
 
 async fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    if event.event_type == trellis_identity::SUBJECT_FORGOTTEN {
+        // Erased (ADR 0017): the author names they entered go; a rebuild reads them erased.
+        sqlx::query(
+            "UPDATE contents SET metadata = jsonb_set(metadata, '{author}', to_jsonb($2::text)) \
+             WHERE uploaded_by = $1 AND metadata->>'author' IS NOT NULL",
+        )
+        .bind(event.stream_id.id())
+        .bind(trellis_kernel::personal::ERASED)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(());
+    }
     let decoded = ContentEvent::from_payload(&event.event_type, event.payload.clone())
         .map_err(|e| apply_error(event, e))?;
     let id = event.stream_id.id();

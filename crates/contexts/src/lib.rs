@@ -24,6 +24,7 @@ pub fn identity() -> ContextModule {
             <trellis_identity_app::http::IdentityApi as utoipa::OpenApi>::openapi()
         })
         .personal_data(trellis_identity::PERSONAL_DATA)
+        .subject_rows("rm_identity_users.users", "user_id")
         // A user hears about changes to their own stream.
         .owners(|event| {
             if event.stream_id.kind() == User::KIND_NAME {
@@ -59,6 +60,9 @@ pub fn development() -> ContextModule {
         })
         .service(recommender())
         .personal_data(trellis_development::PERSONAL_DATA)
+        .subject_rows("rm_development_plans.reviews", "employee_id")
+        .subject_rows("rm_development_plans.idps", "employee_id")
+        .subject_rows("rm_development_catalog.resource_ratings", "user_id")
         // The employee hears about their plan's creation and their reviews.
         .owners(trellis_development_app::concerned_users)
 }
@@ -123,6 +127,7 @@ pub fn content() -> ContextModule {
         })
         .service(atomizer())
         .personal_data(trellis_content::PERSONAL_DATA)
+        .subject_rows("rm_content_library.contents", "uploaded_by")
 }
 
 /// Links atom concepts to the development catalog's skills (the composition is the one place
@@ -225,6 +230,9 @@ pub fn cohorts() -> ContextModule {
         .service(curriculum())
         .service(webhooks())
         .personal_data(trellis_cohorts::PERSONAL_DATA)
+        .subject_rows("rm_cohort_pools.tickets", "learner_id")
+        .subject_rows("rm_cohort_pools.steps_done", "learner_id")
+        .subject_rows("rm_cohort_pools.tasks", "assignee")
         .owners(trellis_cohorts_app::concerned_users)
 }
 

@@ -44,8 +44,14 @@ impl Projection for DevelopmentPlans {
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        static TYPES: std::sync::LazyLock<Vec<&'static str>> =
-            std::sync::LazyLock::new(|| [ReviewEvent::VARIANTS, IdpEvent::VARIANTS].concat());
+        static TYPES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+            [
+                ReviewEvent::VARIANTS,
+                IdpEvent::VARIANTS,
+                &[trellis_identity::SUBJECT_FORGOTTEN],
+            ]
+            .concat()
+        });
         &TYPES
     }
 
@@ -59,7 +65,14 @@ impl Projection for DevelopmentPlans {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         for event in events {
-            if event.stream_id.kind()
+            if event.event_type == trellis_identity::SUBJECT_FORGOTTEN {
+                // Erased (ADR 0017): feedback about them goes; a rebuild reads it erased.
+                sqlx::query("UPDATE reviews SET feedback = $2 WHERE employee_id = $1")
+                    .bind(event.stream_id.id())
+                    .bind(trellis_kernel::personal::ERASED)
+                    .execute(&mut *conn)
+                    .await?;
+            } else if event.stream_id.kind()
                 == <trellis_development::review::Review as trellis_kernel::Aggregate>::KIND
             {
                 apply_review(conn, event).await?;

@@ -146,6 +146,15 @@ async fn apply_user(
                 .bind(id)
                 .bind(version)
         }
+        // Erased (ADR 0017): nothing of theirs stays, and they cannot log in. A rebuild gets
+        // here too, from events whose fields already read as erased.
+        UserEvent::SubjectForgotten {} => sqlx::query(
+            "UPDATE users SET email = $3, display_name = $3, password_hash = '', \
+                              active = false, version = $2 WHERE user_id = $1",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(trellis_kernel::personal::ERASED),
     };
     query.execute(conn).await?;
     Ok(())

@@ -266,6 +266,17 @@ impl Identity {
             .change_user(user_id, &UserCommand::Deactivate, metadata)
             .await?;
         sessions::revoke_all(self.pool(), user_id, None).await?;
+        self.release_address(user_id, metadata).await?;
+        Ok(written)
+    }
+
+    /// Frees the user's address within the organization (a no-op unless they hold it, or once
+    /// the read model no longer knows it).
+    async fn release_address(
+        &self,
+        user_id: Uuid,
+        metadata: &Metadata,
+    ) -> Result<(), IdentityError> {
         if let Some(user) = crate::user_by_id(self.pool(), user_id).await?
             && let Ok(email) = Email::parse(&user.email)
         {
@@ -279,6 +290,30 @@ impl Identity {
                 .await
                 .map_err(conflict)?;
         }
+        Ok(())
+    }
+
+    /// Erases a user (GDPR, ADR 0017): releases their address, records `SubjectForgotten`,
+    /// destroys their data key (every personal field of theirs, in every event and every
+    /// copy, reads as erased from then on) and ends their sessions. Idempotent: a retry after
+    /// a failure finishes what the first attempt began.
+    ///
+    /// # Errors
+    /// The aggregate's refusals (unknown user); a key store that cannot be reached (retry).
+    pub async fn forget(
+        &self,
+        user_id: Uuid,
+        metadata: &Metadata,
+    ) -> Result<Written, IdentityError> {
+        // The address first, while the read model still knows it.
+        self.release_address(user_id, metadata).await?;
+        let written = self
+            .change_user(user_id, &UserCommand::Forget, metadata)
+            .await?;
+        trellis_kernel::personal::forget(user_id)
+            .await
+            .map_err(internal)?;
+        sessions::revoke_all(self.pool(), user_id, None).await?;
         Ok(written)
     }
 

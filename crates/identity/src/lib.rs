@@ -27,6 +27,10 @@ pub const STREAM_KINDS: [&str; 3] = [
     email_claim::EmailClaim::KIND_NAME,
 ];
 
+/// The event that erases a user (ADR 0017), for read models of other contexts that hold
+/// their personal data and blank it on this event.
+pub const SUBJECT_FORGOTTEN: &str = "SubjectForgotten";
+
 /// Event fields holding personal data, and whose (ADR 0017): encrypted with the user's data key
 /// before the append. The password hash goes too: erasing a user leaves nothing of theirs.
 pub const PERSONAL_DATA: &[PersonalData] = &[

@@ -44,6 +44,9 @@ pub enum UserCommand {
     },
     /// Deactivate: no more logins, sessions end.
     Deactivate,
+    /// Forget the user (GDPR erasure, ADR 0017): their data key is destroyed, so every
+    /// personal field of theirs reads as erased; no more logins. Idempotent.
+    Forget,
 }
 
 /// Events.
@@ -82,6 +85,9 @@ pub enum UserEvent {
     },
     /// Deactivated.
     UserDeactivated {},
+    /// The user's personal data was erased (their data key destroyed). Carries none itself:
+    /// the subject is the stream's user. Read models blank what they hold of them.
+    SubjectForgotten {},
 }
 
 impl DomainEvent for UserEvent {
@@ -92,6 +98,7 @@ impl DomainEvent for UserEvent {
             Self::ManagerAssigned { .. } => "ManagerAssigned",
             Self::PasswordChanged { .. } => "PasswordChanged",
             Self::UserDeactivated {} => "UserDeactivated",
+            Self::SubjectForgotten {} => "SubjectForgotten",
         }
     }
 }
@@ -109,6 +116,8 @@ pub struct UserState {
     pub roles: Vec<Role>,
     /// Manager.
     pub manager_id: Option<Uuid>,
+    /// Erased (and so inactive for good).
+    pub forgotten: bool,
 }
 
 /// Rules; the edge maps each as noted.
@@ -181,6 +190,8 @@ impl Aggregate for User {
         if !state.active {
             return match command {
                 UserCommand::Deactivate => Ok(Vec::new()),
+                UserCommand::Forget if state.forgotten => Ok(Vec::new()),
+                UserCommand::Forget => Ok(vec![UserEvent::SubjectForgotten {}]),
                 _ => Err(UserError::Deactivated),
             };
         }
@@ -205,6 +216,7 @@ impl Aggregate for User {
                 password_hash: password_hash.clone(),
             }]),
             UserCommand::Deactivate => Ok(vec![UserEvent::UserDeactivated {}]),
+            UserCommand::Forget => Ok(vec![UserEvent::SubjectForgotten {}]),
         }
     }
 
@@ -226,6 +238,10 @@ impl Aggregate for User {
             UserEvent::ManagerAssigned { manager_id } => state.manager_id = *manager_id,
             UserEvent::PasswordChanged { .. } => {}
             UserEvent::UserDeactivated {} => state.active = false,
+            UserEvent::SubjectForgotten {} => {
+                state.active = false;
+                state.forgotten = true;
+            }
         }
     }
 }

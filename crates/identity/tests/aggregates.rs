@@ -130,6 +130,41 @@ fn deactivated_users_refuse_changes_and_deactivating_again_is_a_no_op() {
 }
 
 #[test]
+fn forgetting_a_user_erases_them_once_active_or_not_and_then_refuses_everything() {
+    AggregateTest::<User>::given(vec![registered(vec![Role::Employee])])
+        .when(UserCommand::Forget)
+        .then_events(vec![UserEvent::SubjectForgotten {}]);
+    AggregateTest::<User>::given(vec![
+        registered(vec![Role::Employee]),
+        UserEvent::UserDeactivated {},
+    ])
+    .when(UserCommand::Forget)
+    .then_events(vec![UserEvent::SubjectForgotten {}]);
+    let forgotten = vec![
+        registered(vec![Role::Employee]),
+        UserEvent::SubjectForgotten {},
+    ];
+    AggregateTest::<User>::given(forgotten.clone())
+        .when(UserCommand::Forget)
+        .then_events(vec![]);
+    AggregateTest::<User>::given(forgotten.clone())
+        .when(UserCommand::AssignRoles {
+            roles: vec![Role::Admin],
+        })
+        .then_error(UserError::Deactivated);
+    AggregateTest::<User>::given(forgotten)
+        .when(UserCommand::Deactivate)
+        .then_events(vec![]);
+    AggregateTest::<User>::given_no_events()
+        .when(UserCommand::Forget)
+        .then_error(UserError::NotFound);
+    assert_eq!(
+        trellis_kernel::DomainEvent::event_type(&UserEvent::SubjectForgotten {}),
+        trellis_identity::SUBJECT_FORGOTTEN
+    );
+}
+
+#[test]
 fn an_email_is_claimed_once_and_orphaned_claims_can_be_taken_over() {
     let (a, b) = (Uuid::from_u128(10), Uuid::from_u128(11));
     AggregateTest::<EmailClaim>::given_no_events()

@@ -104,6 +104,16 @@ impl AggregateInfo {
     }
 }
 
+/// A read-model table holding rows about a user, found by one of its columns: what the right
+/// of access (`GET /v1/users/{id}/export`, ADR 0017) returns beside the user's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubjectRows {
+    /// `schema.table`.
+    pub table: &'static str,
+    /// The column holding the user's id.
+    pub column: &'static str,
+}
+
 /// Which users an event concerns beyond its actor (live updates, `GET /v1/me/events`).
 pub type Owners = fn(&RecordedEvent) -> Vec<Uuid>;
 
@@ -179,6 +189,8 @@ pub struct ContextModule {
     pub upcasters: Upcasters,
     /// Its personal data.
     pub personal_data: Vec<PersonalData>,
+    /// Its read-model tables that hold rows about a user.
+    pub subject_rows: Vec<SubjectRows>,
     /// Which users its events concern.
     pub owners: Owners,
     /// Its HTTP slice, if it has routes.
@@ -208,6 +220,7 @@ impl ContextModule {
             projections: Vec::new(),
             upcasters: Upcasters::new(),
             personal_data: Vec::new(),
+            subject_rows: Vec::new(),
             owners: no_owners,
             http: None,
             services: Vec::new(),
@@ -247,6 +260,14 @@ impl ContextModule {
     #[must_use]
     pub fn personal_data(mut self, declared: &'static [PersonalData]) -> Self {
         self.personal_data.extend_from_slice(declared);
+        self
+    }
+
+    /// Declares a read-model table (`schema.table`) whose rows about a user are found by
+    /// `column`, for the right of access.
+    #[must_use]
+    pub fn subject_rows(mut self, table: &'static str, column: &'static str) -> Self {
+        self.subject_rows.push(SubjectRows { table, column });
         self
     }
 
@@ -532,6 +553,20 @@ impl Modules {
         ));
         trellis_kernel::personal::install(Arc::clone(&cipher) as _);
         cipher
+    }
+
+    /// Every read-model table that holds rows about a user.
+    pub fn subject_rows(&self) -> impl Iterator<Item = &SubjectRows> {
+        self.modules.iter().flat_map(|m| m.subject_rows.iter())
+    }
+
+    /// The user whose personal data `event` holds, by its type's declaration.
+    pub fn personal_subject(&self, event: &RecordedEvent) -> Option<Uuid> {
+        self.modules
+            .iter()
+            .flat_map(|m| m.personal_data.iter())
+            .find(|d| d.event_type == event.event_type)
+            .and_then(|d| d.subject_of(&event.stream_id, &event.payload))
     }
 
     /// Every module's personal-data declarations: what the process-wide cipher encrypts.

@@ -51,7 +51,7 @@ pub const SEAL_BATCH: i64 = 2_000;
 pub const DIGESTED_FIELDS: [&str; 1] = ["password_hash"];
 
 /// The advisory lock every sealer takes (two never seal at once).
-const SEALER_LOCK: i64 = 0x7472_656c_6c69_7301;
+pub(crate) const SEALER_LOCK: i64 = 0x7472_656c_6c69_7301;
 
 /// Seals read per page when verifying or exporting.
 const PAGE: i64 = 5_000;

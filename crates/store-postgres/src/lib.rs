@@ -13,6 +13,7 @@ mod append;
 pub mod chain;
 mod error;
 mod guarded;
+pub mod history;
 pub mod keys;
 pub mod migrations;
 pub mod parked;

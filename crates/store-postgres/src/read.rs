@@ -40,7 +40,7 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
-    fn into_event(self) -> Result<RecordedEvent, StoreError> {
+    pub(crate) fn into_event(self) -> Result<RecordedEvent, StoreError> {
         let stream_id = StreamId::parse(&self.stream_id).map_err(|e| corrupt(self.event_id, e))?;
         let metadata: Metadata =
             serde_json::from_value(self.metadata).map_err(|e| corrupt(self.event_id, e))?;

@@ -42,7 +42,7 @@ fn redact(mut payload: Value) -> Value {
     payload
 }
 
-fn view(event: &RecordedEvent) -> Value {
+pub(crate) fn view(event: &RecordedEvent) -> Value {
     json!({
         "event_id": event.event_id,
         "stream_id": event.stream_id,
@@ -70,7 +70,7 @@ fn state_of(state: &AppState, kind: &str, events: &[RecordedEvent]) -> Result<Va
 
 /// Stored events as the current code reads them: decrypted (ADR 0017; an erased subject's
 /// fields read `"[erased]"`) and upcast (ADR 0011).
-async fn prepare(events: Vec<RecordedEvent>) -> Result<Vec<RecordedEvent>, ApiError> {
+pub(crate) async fn prepare(events: Vec<RecordedEvent>) -> Result<Vec<RecordedEvent>, ApiError> {
     trellis_kernel::personal::prepare(events)
         .await
         .map_err(ApiError::internal)

@@ -5,6 +5,7 @@ pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod ops;
 pub(crate) mod replays;
+pub(crate) mod subjects;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(audit::router())
         .merge(replays::router())
+        .merge(subjects::router())
         .merge(events::router())
         .merge(ops::router())
         .with_state(state.clone());

@@ -60,6 +60,8 @@ pub fn router(edge: &Edge) -> Router {
     users::create,
     users::me,
     users::deactivate,
+    users::erase,
+    users::erase_me,
     users::assign_roles,
     users::assign_manager,
     users::change_password,

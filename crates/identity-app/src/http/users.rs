@@ -1,4 +1,5 @@
-//! `POST /v1/users`, `GET /v1/users/me`, `POST /v1/users/{id}/deactivate`.
+//! `POST /v1/users`, `GET /v1/users/me`, `POST /v1/users/{id}/deactivate`, erasure (`POST
+//! /v1/users/{id}/erasure`, `POST /v1/users/me/erasure`, ADR 0017).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -26,6 +27,8 @@ pub(super) fn router() -> Router<IdentityHttp> {
         .route("/v1/users/{id}/roles", post(assign_roles))
         .route("/v1/users/{id}/manager", post(assign_manager))
         .route("/v1/users/me/password", post(change_password))
+        .route("/v1/users/{id}/erasure", post(erase))
+        .route("/v1/users/me/erasure", post(erase_me))
 }
 
 /// Loads a user of the caller's organization (404 otherwise) and checks the caller is admin.
@@ -354,4 +357,75 @@ pub(crate) async fn deactivate(
         .map_err(super::mapped)?
         .version;
     Ok(Json(Accepted { id, version }))
+}
+
+/// Erases `target` (checked to be of the caller's organization) and answers 202.
+async fn forget(
+    state: &IdentityHttp,
+    caller: &Caller,
+    request: &RequestId,
+    target: crate::UserRow,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    // An organization always keeps an admin: its last one cannot be erased.
+    let last_admin = target.active
+        && target.roles.iter().any(|r| r == Role::Admin.as_str())
+        && crate::active_admins(&state.edge.pool, target.organization_id).await? <= 1;
+    if last_admin {
+        return Err(ApiError::Conflict(
+            "the organization's last admin cannot be erased; make another user admin first".into(),
+        ));
+    }
+    let id = target.user_id;
+    let version = state
+        .identity
+        .forget(id, &request.metadata(Some(caller)))
+        .await
+        .map_err(super::mapped)?
+        .version;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { id, version })))
+}
+
+/// Erase a user's personal data (admin of their organization; GDPR, ADR 0017).
+///
+/// Their data key is destroyed: every personal field of theirs, in every event, on every
+/// Kafka topic and in every read model, reads `"[erased]"` from now on, and they can no
+/// longer log in. Other users are untouched. Again: no change.
+#[utoipa::path(post, path = "/v1/users/{id}/erasure", tag = "identity", operation_id = "eraseUser",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "User id")),
+    responses(
+        (status = 202, description = "Erased (again: no change)", body = Accepted),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such user in your organization"),
+        (status = 409, description = "The organization's last admin cannot be erased"),
+    ))]
+pub(crate) async fn erase(
+    State(state): State<IdentityHttp>,
+    caller: Caller,
+    request: RequestId,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    caller.spend_write(&state.edge)?;
+    let target = admin_target(&state, &caller, id).await?;
+    forget(&state, &caller, &request, target).await
+}
+
+/// Erase your own personal data (GDPR, ADR 0017): as `POST /v1/users/{id}/erasure`, for
+/// yourself; your sessions end.
+#[utoipa::path(post, path = "/v1/users/me/erasure", tag = "identity", operation_id = "eraseMe",
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Erased", body = Accepted),
+        (status = 409, description = "You are your organization's last admin"),
+    ))]
+pub(crate) async fn erase_me(
+    State(state): State<IdentityHttp>,
+    caller: Caller,
+    request: RequestId,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    caller.spend_write(&state.edge)?;
+    let target = crate::user_by_id(&state.edge.pool, caller.user_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    forget(&state, &caller, &request, target).await
 }
