@@ -19,9 +19,45 @@ fn bench_event(seq: u64, metadata: &Metadata) -> anyhow::Result<NewEvent> {
     NewEvent::new("BenchEventRecorded", 1, payload, metadata.clone()).context("bench event")
 }
 
+/// With `--personal`: the filler is a personal field of the writer (the metadata's actor),
+/// encrypted with their data key like a name or an address (ADR 0017). Each task is one
+/// writer, whose key is made once and then cached, as a user's is.
+const PERSONAL: [trellis_kernel::PersonalData; 1] = [trellis_kernel::PersonalData {
+    event_type: "BenchEventRecorded",
+    subject: trellis_kernel::Subject::Field("writer"),
+    fields: &["filler"],
+}];
+
+fn personal_event(seq: u64, metadata: &Metadata) -> anyhow::Result<NewEvent> {
+    let writer = metadata.actor_id.map(|a| a.to_string());
+    let payload = serde_json::json!({ "seq": seq, "writer": writer, "filler": "x".repeat(180) });
+    NewEvent::new("BenchEventRecorded", 1, payload, metadata.clone()).context("bench event")
+}
+
 /// Runs the append benchmark.
-pub async fn run(url: &str, concurrency: u32, batch: usize, seconds: u64) -> anyhow::Result<()> {
+pub async fn run(
+    url: &str,
+    concurrency: u32,
+    batch: usize,
+    seconds: u64,
+    personal: bool,
+) -> anyhow::Result<()> {
     let store = super::store(url, concurrency).await?;
+    let make: fn(u64, &Metadata) -> anyhow::Result<NewEvent> = if personal {
+        let master = trellis_privacy::MasterKey::from_setting(
+            trellis_api::config::Settings::from_env()?.get("TRELLIS_MASTER_KEY"),
+        )?;
+        trellis_kernel::personal::install(Arc::new(trellis_privacy::FieldCipher::new(
+            master,
+            Arc::new(trellis_store_postgres::keys::PgKeyring::new(
+                store.pool().clone(),
+            )),
+            PERSONAL,
+        )));
+        personal_event
+    } else {
+        bench_event
+    };
     let warmup = Duration::from_secs(1);
     let measured = Duration::from_secs(seconds);
     let start = Instant::now();
@@ -49,7 +85,7 @@ pub async fn run(url: &str, concurrency: u32, batch: usize, seconds: u64) -> any
                 let batch_events = (0..batch)
                     .map(|_| {
                         seq += 1;
-                        bench_event(seq, &metadata)
+                        make(seq, &metadata)
                     })
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 store

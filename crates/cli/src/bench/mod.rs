@@ -34,6 +34,10 @@ pub enum BenchCommand {
         /// Measured duration.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Each event carries a personal field, encrypted with its writer's data key
+        /// (ADR 0017), as production encrypts names, addresses and free text.
+        #[arg(long)]
+        personal: bool,
     },
     /// Seed the store, then time the relay publishing all of it to Kafka.
     Relay {
@@ -185,12 +189,14 @@ pub async fn run(url: &str, command: BenchCommand) -> anyhow::Result<()> {
             concurrency,
             batch,
             seconds,
+            personal,
         } => {
             append::run(
                 url,
                 concurrency.max(1),
                 batch.clamp(1, 1000),
                 seconds.max(1),
+                personal,
             )
             .await
         }
