@@ -293,26 +293,36 @@ impl Identity {
         Ok(())
     }
 
-    /// Erases a user (GDPR, ADR 0017): releases their address, records `SubjectForgotten`,
-    /// destroys their data key (every personal field of theirs, in every event and every
-    /// copy, reads as erased from then on) and ends their sessions. Idempotent: a retry after
-    /// a failure finishes what the first attempt began.
+    /// Erases a user (GDPR, ADR 0017): destroys their data key first (from then on every
+    /// personal field of theirs, in every event and every copy, reads as erased in every
+    /// process), records `SubjectForgotten` (read models blank what they hold), releases their
+    /// address and ends their sessions. Each step is idempotent: a retry after a failure
+    /// finishes what the first attempt began.
     ///
     /// # Errors
     /// The aggregate's refusals (unknown user); a key store that cannot be reached (retry).
-    pub async fn forget(
-        &self,
-        user_id: Uuid,
-        metadata: &Metadata,
-    ) -> Result<Written, IdentityError> {
-        // The address first, while the read model still knows it.
-        self.release_address(user_id, metadata).await?;
-        let written = self
-            .change_user(user_id, &UserCommand::Forget, metadata)
-            .await?;
+    pub async fn forget(&self, user_id: Uuid, metadata: &Metadata) -> Result<Written, IdentityError> {
+        // The address, before the read model blanks it.
+        let user = crate::user_by_id(self.pool(), user_id).await?;
         trellis_kernel::personal::forget(user_id)
             .await
             .map_err(internal)?;
+        let written = self
+            .change_user(user_id, &UserCommand::Forget, metadata)
+            .await?;
+        if let Some(user) = user
+            && let Ok(email) = Email::parse(&user.email)
+        {
+            self.commands
+                .handler()
+                .handle::<EmailClaim>(
+                    email_claim::stream_id(user.organization_id, &email).id(),
+                    &EmailClaimCommand::Release { user_id },
+                    &context(metadata),
+                )
+                .await
+                .map_err(conflict)?;
+        }
         sessions::revoke_all(self.pool(), user_id, None).await?;
         Ok(written)
     }

@@ -155,13 +155,17 @@ fn open(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// How long a process trusts a data key it read before reading it again: another process's
-/// erasure is seen within this time (its own, at once).
+/// How long a process writes with a data key it read before reading it again. Reads always
+/// ask the key store whether the subject was forgotten (an erasure is seen at once); a write
+/// in this time after another process's erasure uses the destroyed key, so it reads erased.
 pub const KEY_TTL: Duration = Duration::from_secs(60);
 
-#[derive(Clone)]
-enum Cached {
-    Key(Aes256Gcm, Instant),
+/// Unwrapped keys kept at most (expired ones are dropped past this).
+const CACHE_MAX: usize = 10_000;
+
+/// A subject's key state as a read sees it.
+enum ReadKey {
+    Usable(Arc<Aes256Gcm>),
     Forgotten,
 }
 
@@ -170,7 +174,7 @@ pub struct FieldCipher {
     master: MasterKey,
     keyring: Arc<dyn Keyring>,
     fields: HashMap<&'static str, PersonalData>,
-    cache: Mutex<HashMap<Uuid, Cached>>,
+    cache: Mutex<HashMap<Uuid, (Arc<Aes256Gcm>, Instant)>>,
 }
 
 impl std::fmt::Debug for FieldCipher {
@@ -259,37 +263,32 @@ impl FieldCipher {
         }
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Cached>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (Arc<Aes256Gcm>, Instant)>> {
         self.cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn cached(&self, subject: Uuid) -> Option<Cached> {
-        match self.cache().get(&subject) {
-            Some(Cached::Key(_, read)) if read.elapsed() > KEY_TTL => None,
-            other => other.cloned(),
+    /// The subject's key, unwrapped (from the cache when it holds one).
+    fn usable(&self, subject: Uuid, wrapped: &[u8]) -> Result<Arc<Aes256Gcm>, StoreError> {
+        if let Some((key, _)) = self.cache().get(&subject) {
+            return Ok(Arc::clone(key));
         }
-    }
-
-    fn remember(&self, subject: Uuid, record: &KeyRecord) -> Result<Cached, StoreError> {
-        let cached = match record {
-            KeyRecord::Forgotten => Cached::Forgotten,
-            KeyRecord::Wrapped(wrapped) => {
-                let key = self.master.unwrap(subject, wrapped).ok_or_else(|| {
-                    StoreError::Backend(
-                        format!(
-                            "the data key of subject {subject} does not unwrap: is \
-                             TRELLIS_MASTER_KEY the key it was made with?"
-                        )
-                        .into(),
-                    )
-                })?;
-                Cached::Key(key, Instant::now())
-            }
-        };
-        self.cache().insert(subject, cached.clone());
-        Ok(cached)
+        let key = Arc::new(self.master.unwrap(subject, wrapped).ok_or_else(|| {
+            StoreError::Backend(
+                format!(
+                    "the data key of subject {subject} does not unwrap: is TRELLIS_MASTER_KEY \
+                     the key it was made with?"
+                )
+                .into(),
+            )
+        })?);
+        let mut cache = self.cache();
+        if cache.len() >= CACHE_MAX {
+            cache.retain(|_, (_, read)| read.elapsed() <= KEY_TTL);
+        }
+        cache.insert(subject, (Arc::clone(&key), Instant::now()));
+        Ok(key)
     }
 
     /// The subject's key for writing (made on first use), or `None` when forgotten.
@@ -297,57 +296,61 @@ impl FieldCipher {
         &self,
         subject: Uuid,
         tenant: Option<Uuid>,
-    ) -> Result<Option<Aes256Gcm>, StoreError> {
-        let cached = match self.cached(subject) {
-            Some(cached) => cached,
+    ) -> Result<Option<Arc<Aes256Gcm>>, StoreError> {
+        let fresh = self
+            .cache()
+            .get(&subject)
+            .filter(|(_, read)| read.elapsed() <= KEY_TTL)
+            .map(|(key, _)| Arc::clone(key));
+        if let Some(key) = fresh {
+            return Ok(Some(key));
+        }
+        let found = self
+            .keyring
+            .get(&[subject])
+            .await
+            .map_err(unavailable)?
+            .remove(&subject);
+        let record = match found {
+            Some(record) => record,
             None => {
-                let found = self
-                    .keyring
-                    .get(&[subject])
+                let mut data_key = [0u8; 32];
+                rand::rng().fill_bytes(&mut data_key);
+                let wrapped = self.master.wrap(subject, &data_key);
+                self.keyring
+                    .create(subject, tenant, wrapped)
                     .await
                     .map_err(unavailable)?
-                    .remove(&subject);
-                let record = match found {
-                    Some(record) => record,
-                    None => {
-                        let mut data_key = [0u8; 32];
-                        rand::rng().fill_bytes(&mut data_key);
-                        let wrapped = self.master.wrap(subject, &data_key);
-                        self.keyring
-                            .create(subject, tenant, wrapped)
-                            .await
-                            .map_err(unavailable)?
-                    }
-                };
-                self.remember(subject, &record)?
             }
         };
-        Ok(match cached {
-            Cached::Key(key, _) => Some(key),
-            Cached::Forgotten => None,
-        })
-    }
-
-    /// Keys for reading: every subject's cached or stored record (absent ones are missing).
-    async fn keys_for_read(
-        &self,
-        subjects: Vec<Uuid>,
-    ) -> Result<HashMap<Uuid, Cached>, StoreError> {
-        let mut keys = HashMap::new();
-        let mut missing = Vec::new();
-        for subject in subjects {
-            match self.cached(subject) {
-                Some(cached) => {
-                    keys.insert(subject, cached);
-                }
-                None => missing.push(subject),
+        match record {
+            KeyRecord::Forgotten => {
+                self.cache().remove(&subject);
+                Ok(None)
+            }
+            KeyRecord::Wrapped(wrapped) => {
+                // Re-read: refresh the cache entry's time.
+                self.cache().remove(&subject);
+                self.usable(subject, &wrapped).map(Some)
             }
         }
-        if !missing.is_empty() {
-            let records = self.keyring.get(&missing).await.map_err(unavailable)?;
-            for (subject, record) in records {
-                keys.insert(subject, self.remember(subject, &record)?);
-            }
+    }
+
+    /// Keys for reading: whether each subject is forgotten is always asked of the key store
+    /// (one query per call), so an erasure by any process is seen at once. Subjects without a
+    /// record are absent.
+    async fn keys_for_read(&self, subjects: Vec<Uuid>) -> Result<HashMap<Uuid, ReadKey>, StoreError> {
+        let records = self.keyring.get(&subjects).await.map_err(unavailable)?;
+        let mut keys = HashMap::with_capacity(records.len());
+        for (subject, record) in records {
+            let key = match record {
+                KeyRecord::Forgotten => {
+                    self.cache().remove(&subject);
+                    ReadKey::Forgotten
+                }
+                KeyRecord::Wrapped(wrapped) => ReadKey::Usable(self.usable(subject, &wrapped)?),
+            };
+            keys.insert(subject, key);
         }
         Ok(keys)
     }
@@ -404,18 +407,29 @@ impl PersonalCipher for FieldCipher {
     }
 
     async fn decrypt(&self, events: &mut [RecordedEvent]) -> Result<(), StoreError> {
+        // The subjects of every declared field: of each ciphertext, and (by the declaration)
+        // of plain values left from before encryption, which read erased once their subject
+        // is forgotten too.
         let mut subjects = Vec::new();
         for event in events.iter() {
             let Some(declared) = self.fields.get(event.event_type.as_str()) else {
                 continue;
             };
+            let mut plain = false;
             for path in declared.fields {
-                if let Some(sealed) = trellis_kernel::personal::field(&event.payload, path)
-                    .and_then(serde_json::Value::as_str)
-                    .and_then(parse)
-                {
-                    subjects.push(sealed.subject);
+                match trellis_kernel::personal::field(&event.payload, path) {
+                    Some(serde_json::Value::String(text)) if text.starts_with(PREFIX) => {
+                        if let Some(sealed) = parse(text) {
+                            subjects.push(sealed.subject);
+                        }
+                    }
+                    Some(value) if !value.is_null() => plain = true,
+                    _ => {}
                 }
+            }
+            if plain && let Some(subject) = declared.subject_of(&event.stream_id, &event.payload)
+            {
+                subjects.push(subject);
             }
         }
         if subjects.is_empty() {
@@ -430,40 +444,48 @@ impl PersonalCipher for FieldCipher {
             };
             let tenant = event.metadata.tenant_id;
             let event_id = event.event_id.to_string();
+            let subject = declared.subject_of(&event.stream_id, &event.payload);
             for path in declared.fields {
-                let Some(text) = trellis_kernel::personal::field(&event.payload, path)
-                    .and_then(serde_json::Value::as_str)
-                    .filter(|s| s.starts_with(PREFIX))
-                else {
-                    continue;
-                };
-                let sealed =
-                    parse(text).ok_or_else(|| corrupt(event, format!("{path}: bad ciphertext")))?;
-                let plain = match keys.get(&sealed.subject) {
-                    None => {
-                        return Err(corrupt(
-                            event,
-                            format!("{path}: no data key for subject {}", sealed.subject),
-                        ));
+                let plain = match trellis_kernel::personal::field(&event.payload, path) {
+                    None | Some(serde_json::Value::Null) => continue,
+                    Some(serde_json::Value::String(text)) if text.starts_with(PREFIX) => {
+                        let sealed = parse(text)
+                            .ok_or_else(|| corrupt(event, format!("{path}: bad ciphertext")))?;
+                        match keys.get(&sealed.subject) {
+                            None => {
+                                return Err(corrupt(
+                                    event,
+                                    format!("{path}: no data key for subject {}", sealed.subject),
+                                ));
+                            }
+                            Some(ReadKey::Forgotten) => erased(sealed.kind),
+                            Some(ReadKey::Usable(key)) => {
+                                let bytes = URL_SAFE_NO_PAD
+                                    .decode(sealed.data)
+                                    .ok()
+                                    .and_then(|b| {
+                                        open(
+                                            key,
+                                            aad(tenant, sealed.subject, &event_id, path).as_bytes(),
+                                            &b,
+                                        )
+                                    })
+                                    .ok_or_else(|| {
+                                        corrupt(
+                                            event,
+                                            format!("{path}: ciphertext does not authenticate"),
+                                        )
+                                    })?;
+                                serde_json::from_slice(&bytes)
+                                    .map_err(|e| corrupt(event, format!("{path}: {e}")))?
+                            }
+                        }
                     }
-                    Some(Cached::Forgotten) => erased(sealed.kind),
-                    Some(Cached::Key(key, _)) => {
-                        let bytes = URL_SAFE_NO_PAD
-                            .decode(sealed.data)
-                            .ok()
-                            .and_then(|b| {
-                                open(
-                                    key,
-                                    aad(tenant, sealed.subject, &event_id, path).as_bytes(),
-                                    &b,
-                                )
-                            })
-                            .ok_or_else(|| {
-                                corrupt(event, format!("{path}: ciphertext does not authenticate"))
-                            })?;
-                        serde_json::from_slice(&bytes)
-                            .map_err(|e| corrupt(event, format!("{path}: {e}")))?
-                    }
+                    // Plain text from before encryption: erased with its subject.
+                    Some(value) => match subject.and_then(|s| keys.get(&s)) {
+                        Some(ReadKey::Forgotten) => erased(kind_of(value)),
+                        _ => continue,
+                    },
                 };
                 if let Some(slot) = field_mut(&mut event.payload, path) {
                     *slot = plain;
@@ -475,7 +497,7 @@ impl PersonalCipher for FieldCipher {
 
     async fn forget(&self, subject: Uuid) -> Result<(), StoreError> {
         self.keyring.forget(subject).await.map_err(unavailable)?;
-        self.cache().insert(subject, Cached::Forgotten);
+        self.cache().remove(&subject);
         Ok(())
     }
 }

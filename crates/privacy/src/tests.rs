@@ -184,9 +184,33 @@ async fn plain_values_of_events_from_before_encryption_and_undeclared_fields_pas
     let mut old = recorded(&stream, event);
     old.payload["roles"] = json!("enc:v1:not-really");
     let before = old.payload.clone();
-    let mut events = vec![old];
+    let mut events = vec![old.clone()];
     cipher.decrypt(&mut events).await.unwrap();
     assert_eq!(events[0].payload, before);
+
+    // Once their subject is forgotten, plain values from before encryption read erased too.
+    cipher.forget(stream.id()).await.unwrap();
+    let mut events = vec![old];
+    cipher.decrypt(&mut events).await.unwrap();
+    assert_eq!(events[0].payload["email"], ERASED);
+    assert_eq!(events[0].payload["roles"], "enc:v1:not-really", "undeclared: untouched");
+}
+
+#[tokio::test]
+async fn another_process_erasure_is_seen_by_the_next_read_at_once() {
+    let keyring = Arc::new(MemoryKeyring::new());
+    let reader = cipher_with(master(), Arc::clone(&keyring));
+    let eraser = cipher_with(master(), Arc::clone(&keyring));
+    let user = Uuid::new_v4();
+    let (stream, event) = registered(user, TenantId::new(), "ada@example.com");
+    let event = stored(&reader, &stream, event).await;
+    let mut read = vec![event.clone()];
+    reader.decrypt(&mut read).await.unwrap();
+    assert_eq!(read[0].payload["email"], "ada@example.com", "the reader caches the key");
+    eraser.forget(user).await.unwrap();
+    let mut read = vec![event];
+    reader.decrypt(&mut read).await.unwrap();
+    assert_eq!(read[0].payload["email"], ERASED);
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! they were encrypted are encrypted in place, once, and the hash chains holding those events
 //! are re-linked on record (`event_chain_reseals`), so erasing a subject reaches them too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::{Connection, PgPool};
 use trellis_kernel::personal::{self, field};
@@ -96,28 +96,21 @@ pub async fn encrypt_history(
     if stale.is_empty() {
         return Ok(HistoryReport::default());
     }
-    let mut chains: BTreeMap<Uuid, i64> = BTreeMap::new();
-    for event in &stale {
-        *chains
-            .entry(event.tenant_id.unwrap_or(Uuid::nil()))
-            .or_default() += 1;
-    }
-    for chain_id in chains.keys() {
+    let candidates: BTreeSet<Uuid> = stale
+        .iter()
+        .map(|e| e.tenant_id.unwrap_or(Uuid::nil()))
+        .collect();
+    for chain_id in &candidates {
         let report = chain::verify(pool, *chain_id).await.map_err(store_error)?;
         if let Some(broken) = report.broken {
-            return Err(StoreError::Backend(
-                format!(
-                    "the chain of {chain_id} does not verify ({}); it is not re-linked and \
-                     nothing was encrypted",
-                    broken.reason
-                )
-                .into(),
-            ));
+            return Err(refused(*chain_id, &broken.reason));
         }
     }
-    let events = stale.len();
+    // Each rewritten event as it was, by position: re-linking checks the chain against it.
+    let mut originals: HashMap<i64, StoredEvent> = HashMap::new();
+    let mut chains: BTreeMap<Uuid, i64> = BTreeMap::new();
     for row in stale {
-        let position = row.global_position;
+        let original = row.clone();
         let recorded = row.into_event()?;
         let mut event = [NewEvent {
             event_id: recorded.event_id,
@@ -128,21 +121,40 @@ pub async fn encrypt_history(
         }];
         personal::encrypt(&recorded.stream_id, &mut event).await?;
         let [event] = event;
+        // Values already erased (a forgotten subject's) stay as they are.
+        if event.payload == original.payload {
+            continue;
+        }
         sqlx::query("UPDATE events SET payload = $2 WHERE global_position = $1")
-            .bind(position)
+            .bind(original.global_position)
             .bind(&event.payload)
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
+        *chains
+            .entry(original.tenant_id.unwrap_or(Uuid::nil()))
+            .or_default() += 1;
+        originals.insert(original.global_position, original);
     }
+    let events = originals.len();
     let mut reseals = Vec::new();
     for (chain_id, rewritten) in chains {
-        if let Some(reseal) = relink(&mut tx, chain_id, rewritten).await? {
+        if let Some(reseal) = relink(&mut tx, chain_id, rewritten, &originals).await? {
             reseals.push(reseal);
         }
     }
     tx.commit().await.map_err(store_error)?;
     Ok(HistoryReport { events, reseals })
+}
+
+fn refused(chain_id: Uuid, reason: &str) -> StoreError {
+    StoreError::Backend(
+        format!(
+            "the chain of {chain_id} does not verify ({reason}); it is not re-linked and nothing \
+             was encrypted"
+        )
+        .into(),
+    )
 }
 
 #[derive(sqlx::FromRow)]
@@ -159,6 +171,7 @@ async fn relink(
     tx: &mut sqlx::PgConnection,
     chain_id: Uuid,
     rewritten: i64,
+    originals: &HashMap<i64, StoredEvent>,
 ) -> Result<Option<Reseal>, StoreError> {
     let columns: Vec<String> = COLUMNS
         .split(',')
@@ -167,7 +180,7 @@ async fn relink(
     let rows: Vec<SealedRow> = sqlx::query_as(&format!(
         "SELECT c.seq, c.link AS old_link, {} FROM event_chain c \
          JOIN events e ON e.global_position = c.global_position \
-         WHERE c.chain_id = $1 ORDER BY c.seq",
+         WHERE c.chain_id = $1 ORDER BY c.seq FOR UPDATE OF c",
         columns.join(", ")
     ))
     .bind(chain_id)
@@ -178,14 +191,29 @@ async fn relink(
         return Ok(None);
     };
     let (head_seq, old_head) = (last.seq, last.old_link.clone());
-    let mut previous = GENESIS;
+    // The chain must still be the one that verified, over the events as they were (read in
+    // this transaction, seals locked): re-linking never seals a change it did not make.
+    let (mut before, mut previous) = (GENESIS, GENESIS);
     let (mut seqs, mut links) = (Vec::new(), Vec::new());
-    for row in &rows {
+    for (expected, row) in (1..).zip(&rows) {
+        let was = originals
+            .get(&row.event.global_position)
+            .unwrap_or(&row.event);
+        before = chain::link(&before, was);
+        if row.seq != expected || before[..] != row.old_link[..] {
+            return Err(refused(
+                chain_id,
+                &format!("seal {} changed while re-linking", row.seq),
+            ));
+        }
         previous = chain::link(&previous, &row.event);
         if previous[..] != row.old_link[..] {
             seqs.push(row.seq);
             links.push(previous.to_vec());
         }
+    }
+    if seqs.is_empty() {
+        return Ok(None);
     }
     sqlx::query(
         "UPDATE event_chain c SET link = u.link \
