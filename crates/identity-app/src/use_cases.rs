@@ -301,7 +301,11 @@ impl Identity {
     ///
     /// # Errors
     /// The aggregate's refusals (unknown user); a key store that cannot be reached (retry).
-    pub async fn forget(&self, user_id: Uuid, metadata: &Metadata) -> Result<Written, IdentityError> {
+    pub async fn forget(
+        &self,
+        user_id: Uuid,
+        metadata: &Metadata,
+    ) -> Result<Written, IdentityError> {
         // The address, before the read model blanks it.
         let user = crate::user_by_id(self.pool(), user_id).await?;
         trellis_kernel::personal::forget(user_id)

@@ -339,7 +339,10 @@ impl FieldCipher {
     /// Keys for reading: whether each subject is forgotten is always asked of the key store
     /// (one query per call), so an erasure by any process is seen at once. Subjects without a
     /// record are absent.
-    async fn keys_for_read(&self, subjects: Vec<Uuid>) -> Result<HashMap<Uuid, ReadKey>, StoreError> {
+    async fn keys_for_read(
+        &self,
+        subjects: Vec<Uuid>,
+    ) -> Result<HashMap<Uuid, ReadKey>, StoreError> {
         let records = self.keyring.get(&subjects).await.map_err(unavailable)?;
         let mut keys = HashMap::with_capacity(records.len());
         for (subject, record) in records {
@@ -427,8 +430,7 @@ impl PersonalCipher for FieldCipher {
                     _ => {}
                 }
             }
-            if plain && let Some(subject) = declared.subject_of(&event.stream_id, &event.payload)
-            {
+            if plain && let Some(subject) = declared.subject_of(&event.stream_id, &event.payload) {
                 subjects.push(subject);
             }
         }

@@ -193,7 +193,10 @@ async fn plain_values_of_events_from_before_encryption_and_undeclared_fields_pas
     let mut events = vec![old];
     cipher.decrypt(&mut events).await.unwrap();
     assert_eq!(events[0].payload["email"], ERASED);
-    assert_eq!(events[0].payload["roles"], "enc:v1:not-really", "undeclared: untouched");
+    assert_eq!(
+        events[0].payload["roles"], "enc:v1:not-really",
+        "undeclared: untouched"
+    );
 }
 
 #[tokio::test]
@@ -206,7 +209,10 @@ async fn another_process_erasure_is_seen_by_the_next_read_at_once() {
     let event = stored(&reader, &stream, event).await;
     let mut read = vec![event.clone()];
     reader.decrypt(&mut read).await.unwrap();
-    assert_eq!(read[0].payload["email"], "ada@example.com", "the reader caches the key");
+    assert_eq!(
+        read[0].payload["email"], "ada@example.com",
+        "the reader caches the key"
+    );
     eraser.forget(user).await.unwrap();
     let mut read = vec![event];
     reader.decrypt(&mut read).await.unwrap();
