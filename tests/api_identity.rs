@@ -375,6 +375,11 @@ async fn commands_carry_a_server_made_correlation_id_the_client_request_id_and_t
         Some(admin_id)
     );
     assert_eq!(meta.tenant_id.map(|t| t.as_uuid().to_string()), Some(org));
+    // Stored encrypted (ADR 0017); read through the cipher, the argon2id hash.
+    assert!(trellis_privacy::is_ciphertext(
+        &events[0].payload["password_hash"]
+    ));
+    let events = trellis_kernel::personal::prepare(events).await.unwrap();
     assert!(
         events[0].payload["password_hash"]
             .as_str()

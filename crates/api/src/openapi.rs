@@ -129,6 +129,24 @@ pub struct AuditStream {
     pub stream_id: String,
 }
 
+/// `GET /v1/users/{id}/export` and `GET /v1/users/me/export`: what Trellis holds about a user
+/// (the right of access, ADR 0017).
+#[derive(Serialize, ToSchema)]
+pub struct SubjectExport {
+    /// The user.
+    pub subject: Uuid,
+    /// Their organization.
+    pub organization_id: Uuid,
+    /// When this document was made.
+    pub generated_at: chrono::DateTime<chrono::Utc>,
+    /// Every event about them (their stream, their acts, events that concern them or hold
+    /// their personal data), decrypted, secrets redacted, in log order.
+    pub events: Vec<AuditEvent>,
+    /// The read-model rows about them, by `schema.table`.
+    #[schema(value_type = std::collections::HashMap<String, Vec<Object>>)]
+    pub read_models: serde_json::Value,
+}
+
 /// `GET /v1/audit/events`: a page of the organization's events.
 #[derive(Serialize, ToSchema)]
 pub struct AuditPage {

@@ -484,6 +484,45 @@ mod tests {
     }
 
     #[test]
+    fn every_personal_field_admits_its_ciphertext_in_every_schema_version() {
+        // Outside consumers validate topic records against these schemas, and the topics
+        // carry personal fields encrypted (ADR 0017).
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+        for module in modules().iter() {
+            for declared in &module.personal_data {
+                for version in 1.. {
+                    let file = root
+                        .join(module.name)
+                        .join(format!("{}.v{version}.json", declared.event_type));
+                    if !file.exists() {
+                        assert!(version > 1, "missing {}", file.display());
+                        break;
+                    }
+                    let schema: serde_json::Value =
+                        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+                    for path in declared.fields {
+                        let node = path
+                            .split('.')
+                            .fold(&schema, |node, key| &node["properties"][key]);
+                        let admits = node["anyOf"].as_array().is_some_and(|options| {
+                            options.iter().any(|o| {
+                                o["pattern"]
+                                    .as_str()
+                                    .is_some_and(|p| p.starts_with("^enc:v1:"))
+                            })
+                        });
+                        assert!(
+                            admits,
+                            "{}: {path} does not admit its ciphertext",
+                            file.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn an_event_of_a_user_concerns_them() {
         let modules = modules();
         let user = Uuid::now_v7();

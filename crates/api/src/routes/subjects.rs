@@ -32,9 +32,7 @@ pub fn router() -> Router<AppState> {
     operation_id = "exportUser", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "User id")),
     responses(
-        (status = 200, description = "`{subject, organization_id, generated_at, events, read_models}`: \
-            events in log order (acted by, about, or holding the user's personal data), read-model \
-            rows by `schema.table`", body = Object),
+        (status = 200, description = "What Trellis holds about the user", body = crate::openapi::SubjectExport),
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such user in your organization"),
     ))]
@@ -59,7 +57,7 @@ pub(crate) async fn export_user(
 /// Your own data: as `GET /v1/users/{id}/export`, for yourself.
 #[utoipa::path(get, path = "/v1/users/me/export", tag = "identity",
     operation_id = "exportMe", security(("bearer" = [])),
-    responses((status = 200, description = "As `GET /v1/users/{id}/export`", body = Object)))]
+    responses((status = 200, description = "What Trellis holds about you", body = crate::openapi::SubjectExport)))]
 pub(crate) async fn export_me(
     State(state): State<AppState>,
     caller: Caller,
