@@ -277,14 +277,26 @@ impl Identity {
         user_id: Uuid,
         metadata: &Metadata,
     ) -> Result<(), IdentityError> {
-        if let Some(user) = crate::user_by_id(self.pool(), user_id).await?
+        let user = crate::user_by_id(self.pool(), user_id).await?;
+        self.release(user, metadata).await
+    }
+
+    /// Frees `user`'s address (read from the read model earlier).
+    async fn release(
+        &self,
+        user: Option<crate::UserRow>,
+        metadata: &Metadata,
+    ) -> Result<(), IdentityError> {
+        if let Some(user) = user
             && let Ok(email) = Email::parse(&user.email)
         {
             self.commands
                 .handler()
                 .handle::<EmailClaim>(
                     email_claim::stream_id(user.organization_id, &email).id(),
-                    &EmailClaimCommand::Release { user_id },
+                    &EmailClaimCommand::Release {
+                        user_id: user.user_id,
+                    },
                     &context(metadata),
                 )
                 .await
@@ -314,19 +326,7 @@ impl Identity {
         let written = self
             .change_user(user_id, &UserCommand::Forget, metadata)
             .await?;
-        if let Some(user) = user
-            && let Ok(email) = Email::parse(&user.email)
-        {
-            self.commands
-                .handler()
-                .handle::<EmailClaim>(
-                    email_claim::stream_id(user.organization_id, &email).id(),
-                    &EmailClaimCommand::Release { user_id },
-                    &context(metadata),
-                )
-                .await
-                .map_err(conflict)?;
-        }
+        self.release(user, metadata).await?;
         sessions::revoke_all(self.pool(), user_id, None).await?;
         Ok(written)
     }
