@@ -243,15 +243,26 @@ impl Curriculum {
         let tickets: BTreeSet<Uuid> = members.iter().map(|m| m.ticket_id).collect();
         let mut needs = Vec::new();
         let mut wanted = Vec::new();
-        // Goals are personal: decrypted like every read (ADR 0017), then upcast.
-        let stored = read_whole_stream(&*self.store, &pool_stream).await?;
+        // Only the members' tickets (their ids are plain in the stored events), then
+        // decrypted like every read (goals are personal, ADR 0017) and upcast.
+        let stored: Vec<_> = read_whole_stream(&*self.store, &pool_stream)
+            .await?
+            .into_iter()
+            .filter(|e| {
+                e.payload
+                    .get("ticket_id")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|t| Uuid::parse_str(t).ok())
+                    .is_some_and(|t| tickets.contains(&t))
+            })
+            .collect();
         for recorded in trellis_kernel::personal::prepare(stored).await? {
             if let Ok(PoolEvent::MatchQueueJoined {
                 ticket_id,
                 learner_id,
                 profile,
                 ..
-            }) = PoolEvent::from_payload(&recorded.event_type, recorded.payload.clone())
+            }) = PoolEvent::from_payload(&recorded.event_type, recorded.payload)
                 && tickets.contains(&ticket_id)
             {
                 wanted.extend(

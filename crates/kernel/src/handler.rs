@@ -95,6 +95,15 @@ pub enum HandleError<E: std::error::Error + 'static> {
     UnknownKind(&'static str),
 }
 
+impl<E: std::error::Error + 'static> From<crate::personal::ReadError> for HandleError<E> {
+    fn from(error: crate::personal::ReadError) -> Self {
+        match error {
+            crate::personal::ReadError::Store(e) => Self::Store(e),
+            crate::personal::ReadError::Upcast(e) => Self::Upcast(e),
+        }
+    }
+}
+
 /// Runs commands for any aggregate against one store.
 pub struct CommandHandler<S: ?Sized> {
     store: Arc<S>,
@@ -182,12 +191,10 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         &self,
         stream: &StreamId,
     ) -> Result<(A::State, StreamVersion), HandleError<A::Error>> {
-        let mut recorded = read_whole_stream(&*self.store, stream).await?;
+        let recorded = read_whole_stream(&*self.store, stream).await?;
         let version = recorded.last().map_or(0, |e| e.stream_version);
-        crate::personal::decrypt(&mut recorded).await?;
         let mut state = A::State::default();
-        for event in recorded {
-            let event = self.upcasters.upcast(event)?;
+        for event in crate::personal::prepare_with(&self.upcasters, recorded).await? {
             let event = A::Event::from_payload(&event.event_type, event.payload)?;
             A::evolve(&mut state, &event);
         }

@@ -12,6 +12,7 @@
 //! key per subject). Like the upcasters, the cipher is installed once per process, so no read
 //! path can forget it; with none installed, events pass through unchanged.
 
+use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
@@ -73,6 +74,9 @@ pub fn field_mut<'a>(
 /// Encrypts and decrypts the personal fields of events.
 #[async_trait]
 pub trait PersonalCipher: Send + Sync {
+    /// Whether events of this type have declared personal fields.
+    fn declares(&self, event_type: &str) -> bool;
+
     /// Replaces the declared fields of `events` (about to be appended to `stream`) with
     /// ciphertext; fields of a forgotten subject are stored erased.
     ///
@@ -99,7 +103,8 @@ pub trait PersonalCipher: Send + Sync {
 
 static GLOBAL: RwLock<Option<Arc<dyn PersonalCipher>>> = RwLock::new(None);
 
-/// Installs the process-wide cipher (a later call replaces it: tests run one process each).
+/// Installs the process-wide cipher. A later call replaces it: one process serves one
+/// database (each test is its own process under nextest, which `scripts/test` runs).
 pub fn install(cipher: Arc<dyn PersonalCipher>) {
     *GLOBAL
         .write()
@@ -142,9 +147,19 @@ pub async fn decrypt(events: &mut [RecordedEvent]) -> Result<(), StoreError> {
 ///
 /// # Errors
 /// [`ReadError`] from either step.
-pub async fn prepare(mut events: Vec<RecordedEvent>) -> Result<Vec<RecordedEvent>, ReadError> {
+pub async fn prepare(events: Vec<RecordedEvent>) -> Result<Vec<RecordedEvent>, ReadError> {
+    prepare_with(&crate::upcast::global(), events).await
+}
+
+/// As [`prepare`], with these upcasters (a command handler's own).
+///
+/// # Errors
+/// [`ReadError`] from either step.
+pub async fn prepare_with(
+    upcasters: &crate::upcast::Upcasters,
+    mut events: Vec<RecordedEvent>,
+) -> Result<Vec<RecordedEvent>, ReadError> {
     decrypt(&mut events).await?;
-    let upcasters = crate::upcast::global();
     if upcasters.is_empty() {
         return Ok(events);
     }
@@ -152,6 +167,25 @@ pub async fn prepare(mut events: Vec<RecordedEvent>) -> Result<Vec<RecordedEvent
         .into_iter()
         .map(|e| upcasters.upcast(e))
         .collect::<Result<_, _>>()?)
+}
+
+/// As [`prepare`], borrowing: a batch no step changes (no declared personal field, no
+/// upcaster) is handed back as it is, without a copy (the consumers' hot path).
+///
+/// # Errors
+/// [`ReadError`] from either step.
+pub async fn prepare_slice(
+    events: &[RecordedEvent],
+) -> Result<Cow<'_, [RecordedEvent]>, ReadError> {
+    let upcasters = crate::upcast::global();
+    let cipher = installed();
+    let changes = events.iter().any(|e| {
+        upcasters.applies(e) || cipher.as_ref().is_some_and(|c| c.declares(&e.event_type))
+    });
+    if !changes {
+        return Ok(Cow::Borrowed(events));
+    }
+    Ok(Cow::Owned(prepare(events.to_vec()).await?))
 }
 
 /// Why stored events could not be prepared for decoding.

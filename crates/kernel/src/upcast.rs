@@ -93,6 +93,14 @@ impl Upcasters {
         self.steps.is_empty()
     }
 
+    /// Whether some step applies to `event` (its type at its version).
+    pub fn applies(&self, event: &RecordedEvent) -> bool {
+        !self.steps.is_empty()
+            && self
+                .steps
+                .contains_key(&(event.event_type.clone(), event.schema_version))
+    }
+
     /// Applies every matching step in order.
     ///
     /// # Errors

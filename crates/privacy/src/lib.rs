@@ -361,6 +361,10 @@ impl FieldCipher {
 
 #[async_trait]
 impl PersonalCipher for FieldCipher {
+    fn declares(&self, event_type: &str) -> bool {
+        self.fields.contains_key(event_type)
+    }
+
     async fn encrypt(&self, stream: &StreamId, events: &mut [NewEvent]) -> Result<(), StoreError> {
         for event in events.iter_mut() {
             let Some(declared) = self.fields.get(event.event_type.as_str()) else {

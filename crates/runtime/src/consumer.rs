@@ -212,14 +212,22 @@ async fn handle_with_retries<H: EventHandler + ?Sized>(
     events: &[RecordedEvent],
 ) -> Result<(), String> {
     // Every handler sees stored events as the current code reads them: decrypted (ADR 0017)
-    // and upcast (ADR 0011) by the process-wide cipher and upcasters. A step that fails to
-    // upcast is the event's fault: dead-lettered. A key store that cannot be reached is retried.
+    // and upcast (ADR 0011) by the process-wide cipher and upcasters, once per batch. A step
+    // that fails to upcast is the event's fault: dead-lettered. A key store that cannot be
+    // reached counts as a failed attempt.
     let mut last = String::new();
+    let mut prepared = None;
     for attempt in 0..options.max_attempts.max(1) {
-        let handled = match trellis_kernel::personal::prepare(events.to_vec()).await {
-            Ok(prepared) => handler.handle(&prepared).await.map_err(|e| e.to_string()),
-            Err(ReadError::Upcast(error)) => return Err(error.to_string()),
-            Err(ReadError::Store(error)) => Err(error.to_string()),
+        if prepared.is_none() {
+            match trellis_kernel::personal::prepare_slice(events).await {
+                Ok(events) => prepared = Some(events),
+                Err(ReadError::Upcast(error)) => return Err(error.to_string()),
+                Err(ReadError::Store(error)) => last = error.to_string(),
+            }
+        }
+        let handled = match &prepared {
+            Some(events) => handler.handle(events).await.map_err(|e| e.to_string()),
+            None => Err(last.clone()),
         };
         match handled {
             Ok(()) => return Ok(()),

@@ -357,22 +357,47 @@ where
     Ok((events.len(), applied, last))
 }
 
-/// Applies the events of `events` the projection reads, upcast, to `schema` (a search path:
-/// replays pass a guard schema and their target) in one transaction of `conn`'s; returns how
-/// many were new.
+/// Applies the events of `events` the projection reads, decrypted and upcast, to `schema`
+/// (a search path) in one transaction of `conn`'s; returns how many were new.
 pub(crate) async fn apply_wanted<P: Projection + ?Sized>(
     conn: &mut PgConnection,
     projection: &P,
     schema: &str,
     events: &[RecordedEvent],
 ) -> Result<usize, ProjectionError> {
+    let wanted = prepare_for(&[projection.event_types()], events).await?;
+    apply_prepared(conn, projection, schema, &wanted).await
+}
+
+/// The events of `events` of the given event types, decrypted (ADR 0017) and upcast
+/// (ADR 0011), as every read path sees stored events: once per batch, however many
+/// projections then apply it.
+pub(crate) async fn prepare_for(
+    types: &[&[&str]],
+    events: &[RecordedEvent],
+) -> Result<Vec<RecordedEvent>, ProjectionError> {
     let wanted: Vec<RecordedEvent> = events
+        .iter()
+        .filter(|e| types.iter().any(|t| t.contains(&e.event_type.as_str())))
+        .cloned()
+        .collect();
+    Ok(trellis_kernel::personal::prepare(wanted).await?)
+}
+
+/// Applies the events of `prepared` (decrypted and upcast) the projection reads to `schema`
+/// (a search path: replays pass a guard schema and their target) in one transaction of
+/// `conn`'s; returns how many were new.
+pub(crate) async fn apply_prepared<P: Projection + ?Sized>(
+    conn: &mut PgConnection,
+    projection: &P,
+    schema: &str,
+    prepared: &[RecordedEvent],
+) -> Result<usize, ProjectionError> {
+    let wanted: Vec<RecordedEvent> = prepared
         .iter()
         .filter(|e| projection.event_types().contains(&e.event_type.as_str()))
         .cloned()
         .collect();
-    // Decrypted (ADR 0017) and upcast (ADR 0011), as every read path sees stored events.
-    let wanted = trellis_kernel::personal::prepare(wanted).await?;
     if wanted.is_empty() {
         return Ok(0);
     }

@@ -14,7 +14,7 @@ use trellis_kernel::{AllFilter, EventStore, GlobalPosition, RecordedEvent, Tenan
 use trellis_store_postgres::GuardedConnection;
 use uuid::Uuid;
 
-use crate::projection::{Projection, ProjectionError, apply_wanted};
+use crate::projection::{Projection, ProjectionError, apply_prepared, prepare_for};
 
 /// Where a replay stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,12 +223,15 @@ async fn run<S: EventStore + ?Sized>(
     };
     let mut conn = GuardedConnection::acquire(pool).await?;
     let mut batches = EventsUntil::new(store, organization, cut);
+    let types: Vec<&[&str]> = projections.iter().map(|p| p.event_types()).collect();
     while let Some((events, last)) = batches.next_batch().await? {
         stats.events_read += events.len() as u64;
         stats.position = last;
+        // Decrypted and upcast once per batch, whatever the number of projections.
+        let prepared = prepare_for(&types, &events).await?;
         for p in projections {
             let path = format!("{}, {into}", guard_schema(into, p.name()));
-            stats.events_applied += apply_wanted(&mut conn, *p, &path, &events).await? as u64;
+            stats.events_applied += apply_prepared(&mut conn, *p, &path, &prepared).await? as u64;
         }
         progress(stats);
     }
