@@ -51,7 +51,17 @@ pub const SEAL_BATCH: i64 = 2_000;
 pub const DIGESTED_FIELDS: [&str; 1] = ["password_hash"];
 
 /// The advisory lock every sealer takes (two never seal at once).
-pub(crate) const SEALER_LOCK: i64 = 0x7472_656c_6c69_7301;
+const SEALER_LOCK: i64 = 0x7472_656c_6c69_7301;
+
+/// Takes the sealer's lock until `tx` ends: no other sealer (nor `encrypt-history`) writes
+/// seals meanwhile.
+pub(crate) async fn lock_sealer(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(SEALER_LOCK)
+        .execute(tx)
+        .await
+        .map(|_| ())
+}
 
 /// Seals read per page when verifying or exporting.
 const PAGE: i64 = 5_000;
@@ -84,7 +94,7 @@ pub fn sealed_form(event: &StoredEvent) -> Value {
     })
 }
 
-fn chain_of(event: &StoredEvent) -> Uuid {
+pub(crate) fn chain_of(event: &StoredEvent) -> Uuid {
     event.tenant_id.unwrap_or(Uuid::nil())
 }
 
@@ -178,10 +188,7 @@ struct TxRow {
 pub async fn seal_pending(pool: &PgPool) -> Result<usize, sqlx::Error> {
     let mut conn = GuardedConnection::acquire(pool).await?;
     let mut tx = conn.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(SEALER_LOCK)
-        .execute(&mut *tx)
-        .await?;
+    lock_sealer(&mut tx).await?;
     let cursor: Option<(String, i64)> =
         sqlx::query_as("SELECT transaction_id::text, global_position FROM event_chain_cursor")
             .fetch_optional(&mut *tx)

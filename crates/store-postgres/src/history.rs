@@ -5,11 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::{Connection, PgPool};
+
+use crate::guarded::GuardedConnection;
 use trellis_kernel::personal::{self, field};
 use trellis_kernel::{NewEvent, PersonalData, StoreError};
 use uuid::Uuid;
 
-use crate::chain::{self, GENESIS, SEALER_LOCK};
+use crate::chain::{self, GENESIS, chain_of};
 use crate::error::store_error;
 use crate::read::{COLUMNS, StoredEvent};
 
@@ -62,13 +64,11 @@ pub async fn encrypt_history(
     declared: &[PersonalData],
 ) -> Result<HistoryReport, StoreError> {
     let types: Vec<&str> = declared.iter().map(|d| d.event_type).collect();
-    let mut conn = pool.acquire().await.map_err(store_error)?;
-    let mut tx = conn.begin().await.map_err(store_error)?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(SEALER_LOCK)
-        .execute(&mut *tx)
+    let mut conn = GuardedConnection::acquire(pool)
         .await
         .map_err(store_error)?;
+    let mut tx = conn.begin().await.map_err(store_error)?;
+    chain::lock_sealer(&mut tx).await.map_err(store_error)?;
     let mut stale = Vec::new();
     let mut after = 0i64;
     loop {
@@ -94,12 +94,11 @@ pub async fn encrypt_history(
         }));
     }
     if stale.is_empty() {
+        tx.rollback().await.map_err(store_error)?;
+        conn.finish();
         return Ok(HistoryReport::default());
     }
-    let candidates: BTreeSet<Uuid> = stale
-        .iter()
-        .map(|e| e.tenant_id.unwrap_or(Uuid::nil()))
-        .collect();
+    let candidates: BTreeSet<Uuid> = stale.iter().map(chain_of).collect();
     for chain_id in &candidates {
         let report = chain::verify(pool, *chain_id).await.map_err(store_error)?;
         if let Some(broken) = report.broken {
@@ -131,9 +130,7 @@ pub async fn encrypt_history(
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
-        *chains
-            .entry(original.tenant_id.unwrap_or(Uuid::nil()))
-            .or_default() += 1;
+        *chains.entry(chain_of(&original)).or_default() += 1;
         originals.insert(original.global_position, original);
     }
     let events = originals.len();
@@ -144,6 +141,7 @@ pub async fn encrypt_history(
         }
     }
     tx.commit().await.map_err(store_error)?;
+    conn.finish();
     Ok(HistoryReport { events, reseals })
 }
 
@@ -173,15 +171,10 @@ async fn relink(
     rewritten: i64,
     originals: &HashMap<i64, StoredEvent>,
 ) -> Result<Option<Reseal>, StoreError> {
-    let columns: Vec<String> = COLUMNS
-        .split(',')
-        .map(|c| format!("e.{}", c.trim()))
-        .collect();
     let rows: Vec<SealedRow> = sqlx::query_as(&format!(
-        "SELECT c.seq, c.link AS old_link, {} FROM event_chain c \
-         JOIN events e ON e.global_position = c.global_position \
-         WHERE c.chain_id = $1 ORDER BY c.seq FOR UPDATE OF c",
-        columns.join(", ")
+        "SELECT c.seq, c.link AS old_link, {COLUMNS} FROM event_chain c \
+         JOIN events e USING (global_position) \
+         WHERE c.chain_id = $1 ORDER BY c.seq FOR UPDATE OF c"
     ))
     .bind(chain_id)
     .fetch_all(&mut *tx)

@@ -1,11 +1,27 @@
 //! The PostgreSQL [`Keyring`]: wrapped data keys in `subject_keys` (ADR 0017).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::PgPool;
 use trellis_privacy::{KeyRecord, Keyring, KeyringError};
 use uuid::Uuid;
+
+/// Installs the process-wide personal-data cipher (ADR 0017) for the `declared` fields, its
+/// data keys in `pool`'s `subject_keys`, wrapped by `master`: every append then encrypts, and
+/// every read path decrypts, through it.
+pub fn install_cipher(
+    pool: PgPool,
+    master: trellis_privacy::MasterKey,
+    declared: impl IntoIterator<Item = trellis_kernel::PersonalData>,
+) {
+    trellis_kernel::personal::install(Arc::new(trellis_privacy::FieldCipher::new(
+        master,
+        Arc::new(PgKeyring::new(pool)),
+        declared,
+    )));
+}
 
 /// Data keys in the `subject_keys` table of the event store's database.
 #[derive(Debug, Clone)]
