@@ -241,6 +241,20 @@ pub async fn active_admins(pool: &PgPool, organization_id: Uuid) -> Result<i64, 
     .await
 }
 
+/// Whether `user` is their organization's last active admin: the one an organization cannot
+/// lose (by giving up the role or by erasure).
+///
+/// # Errors
+/// Database failures.
+pub async fn is_last_admin(pool: &PgPool, user: &UserRow) -> Result<bool, sqlx::Error> {
+    Ok(user.active
+        && user
+            .roles
+            .iter()
+            .any(|r| r == trellis_identity::Role::Admin.as_str())
+        && active_admins(pool, user.organization_id).await? <= 1)
+}
+
 /// An organization's name.
 ///
 /// # Errors

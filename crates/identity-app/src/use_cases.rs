@@ -266,25 +266,16 @@ impl Identity {
             .change_user(user_id, &UserCommand::Deactivate, metadata)
             .await?;
         sessions::revoke_all(self.pool(), user_id, None).await?;
-        self.release_address(user_id, metadata).await?;
+        let user = crate::user_by_id(self.pool(), user_id).await?;
+        self.release(user.as_ref(), metadata).await?;
         Ok(written)
     }
 
-    /// Frees the user's address within the organization (a no-op unless they hold it, or once
+    /// Frees `user`'s address within the organization (a no-op unless they hold it, or once
     /// the read model no longer knows it).
-    async fn release_address(
-        &self,
-        user_id: Uuid,
-        metadata: &Metadata,
-    ) -> Result<(), IdentityError> {
-        let user = crate::user_by_id(self.pool(), user_id).await?;
-        self.release(user, metadata).await
-    }
-
-    /// Frees `user`'s address (read from the read model earlier).
     async fn release(
         &self,
-        user: Option<crate::UserRow>,
+        user: Option<&crate::UserRow>,
         metadata: &Metadata,
     ) -> Result<(), IdentityError> {
         if let Some(user) = user
@@ -313,20 +304,20 @@ impl Identity {
     ///
     /// # Errors
     /// The aggregate's refusals (unknown user); a key store that cannot be reached (retry).
+    /// `user` is their row as read before (its address, before the read model blanks it).
     pub async fn forget(
         &self,
-        user_id: Uuid,
+        user: &crate::UserRow,
         metadata: &Metadata,
     ) -> Result<Written, IdentityError> {
-        // The address, before the read model blanks it.
-        let user = crate::user_by_id(self.pool(), user_id).await?;
+        let user_id = user.user_id;
         trellis_kernel::personal::forget(user_id)
             .await
             .map_err(internal)?;
         let written = self
             .change_user(user_id, &UserCommand::Forget, metadata)
             .await?;
-        self.release(user, metadata).await?;
+        self.release(Some(user), metadata).await?;
         sessions::revoke_all(self.pool(), user_id, None).await?;
         Ok(written)
     }

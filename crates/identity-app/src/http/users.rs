@@ -93,10 +93,7 @@ pub(crate) async fn assign_roles(
         return Err(ApiError::Validation(errors));
     }
     // An organization always keeps an admin: the last one cannot give the role up.
-    let loses_admin = target.active
-        && target.roles.iter().any(|r| r == Role::Admin.as_str())
-        && !roles.contains(&Role::Admin);
-    if loses_admin && crate::active_admins(&state.edge.pool, caller.organization_id).await? <= 1 {
+    if !roles.contains(&Role::Admin) && crate::is_last_admin(&state.edge.pool, &target).await? {
         return Err(ApiError::Conflict(
             "the organization's last admin cannot give up the admin role; make another \
              user admin first"
@@ -367,10 +364,7 @@ async fn forget(
     target: crate::UserRow,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     // An organization always keeps an admin: its last one cannot be erased.
-    let last_admin = target.active
-        && target.roles.iter().any(|r| r == Role::Admin.as_str())
-        && crate::active_admins(&state.edge.pool, target.organization_id).await? <= 1;
-    if last_admin {
+    if crate::is_last_admin(&state.edge.pool, &target).await? {
         return Err(ApiError::Conflict(
             "the organization's last admin cannot be erased; make another user admin first".into(),
         ));
@@ -378,7 +372,7 @@ async fn forget(
     let id = target.user_id;
     let version = state
         .identity
-        .forget(id, &request.metadata(Some(caller)))
+        .forget(&target, &request.metadata(Some(caller)))
         .await
         .map_err(super::mapped)?
         .version;
