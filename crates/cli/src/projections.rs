@@ -46,14 +46,12 @@ pub async fn run(url: &str, command: ProjectionsCommand) -> anyhow::Result<()> {
             }
         }
         ProjectionsCommand::Rebuild { name } => {
-            let Some((p, _)) = crate::serve::projections()
-                .into_iter()
-                .find(|(p, _)| p.name() == name)
-            else {
+            let modules = trellis_contexts::modules();
+            let Some(p) = modules.projection(&name) else {
                 bail!("no projection named {name}; see `trellis projections list`");
             };
             crate::install_readers(
-                &trellis_contexts::modules(),
+                &modules,
                 store.pool(),
                 &trellis_api::config::Settings::from_env()?,
             )?;

@@ -72,14 +72,13 @@ pub async fn run(url: &str, args: ReplayArgs) -> anyhow::Result<()> {
             store.pool(),
             &trellis_api::config::Settings::from_env()?,
         )?;
-        let all = modules.projections();
         let mut chosen = Vec::new();
         for name in &args.projections {
-            let found = all
-                .iter()
-                .find(|(p, _)| p.name() == name)
-                .with_context(|| format!("no projection named {name}"))?;
-            chosen.push(Arc::clone(&found.0));
+            chosen.push(
+                modules
+                    .projection(name)
+                    .with_context(|| format!("no projection named {name}"))?,
+            );
         }
         anyhow::ensure!(!chosen.is_empty(), "--into needs --projections");
         let refs: Vec<&dyn trellis_runtime::projection::Projection> =

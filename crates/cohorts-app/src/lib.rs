@@ -33,16 +33,6 @@ pub fn concerned_users(event: &trellis_kernel::RecordedEvent) -> Vec<uuid::Uuid>
     use trellis_kernel::{Aggregate, DomainEvent};
     let kind = event.stream_id.kind();
     if kind == CohortPool::KIND {
-        // A ticket's learner, read from the payload as stored: live updates see events before
-        // decryption, and a ticket's answers are ciphertext there (ADR 0017).
-        if let Some(learner) = event
-            .payload
-            .get("learner_id")
-            .and_then(serde_json::Value::as_str)
-            .and_then(|s| uuid::Uuid::parse_str(s).ok())
-        {
-            return vec![learner];
-        }
         let Ok(pool) = PoolEvent::from_payload(&event.event_type, event.payload.clone()) else {
             return Vec::new();
         };

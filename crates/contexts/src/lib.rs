@@ -540,4 +540,26 @@ mod tests {
         assert!(modules.concerns(user, &event));
         assert!(!modules.concerns(Uuid::now_v7(), &event));
     }
+
+    #[test]
+    fn a_stored_event_holding_a_users_encrypted_data_concerns_them() {
+        // Live updates see events as stored: the ticket's answers are ciphertext there, so the
+        // pool's event does not decode, yet it still concerns its learner (ADR 0017).
+        let learner = Uuid::now_v7();
+        let event = RecordedEvent {
+            event_id: trellis_kernel::EventId::new(),
+            stream_id: trellis_kernel::StreamId::new("cohort_pool", Uuid::now_v7()).unwrap(),
+            stream_version: 2,
+            global_position: trellis_kernel::GlobalPosition(1),
+            event_type: "MatchQueueJoined".into(),
+            schema_version: 1,
+            payload: serde_json::json!({"ticket_id": Uuid::now_v7(), "learner_id": learner,
+                "profile": {"skills": [], "goals": "enc:v1:x", "answers": "enc:v1:y",
+                            "timezone": "UTC", "availability": []},
+                "joined_at": "2026-12-07T10:00:00Z"}),
+            metadata: trellis_kernel::Metadata::default(),
+            recorded_at: chrono::Utc::now(),
+        };
+        assert!(modules().concerns(learner, &event));
+    }
 }

@@ -463,6 +463,15 @@ impl Modules {
             .collect()
     }
 
+    /// The projection named `name`.
+    pub fn projection(&self, name: &str) -> Option<Arc<dyn Projection>> {
+        self.modules
+            .iter()
+            .flat_map(|m| m.projections.iter())
+            .find(|p| p.name() == name)
+            .cloned()
+    }
+
     /// Every context's HTTP slice, with the context's name.
     pub fn http(&self) -> impl Iterator<Item = (&'static str, HttpSlice)> + '_ {
         self.modules
@@ -533,6 +542,9 @@ impl Modules {
             .map(|(m, _)| (self.modules[*m].owners)(event))
             .unwrap_or_default();
         users.extend(event.metadata.actor_id.map(|a| a.as_uuid()));
+        // Whose personal data it holds: read from ids, so it holds for stored (encrypted)
+        // events as for decrypted ones.
+        users.extend(self.personal_subject(event));
         users.sort_unstable();
         users.dedup();
         users
@@ -541,18 +553,8 @@ impl Modules {
     /// Installs the process-wide personal-data cipher (ADR 0017): the modules' declarations,
     /// `master` wrapping data keys kept in the store's database (`pool`). Every append then
     /// encrypts, and every read path decrypts, through it.
-    pub fn install_cipher(
-        &self,
-        pool: sqlx::PgPool,
-        master: trellis_privacy::MasterKey,
-    ) -> Arc<trellis_privacy::FieldCipher> {
-        let cipher = Arc::new(trellis_privacy::FieldCipher::new(
-            master,
-            Arc::new(trellis_store_postgres::keys::PgKeyring::new(pool)),
-            self.personal_data(),
-        ));
-        trellis_kernel::personal::install(Arc::clone(&cipher) as _);
-        cipher
+    pub fn install_cipher(&self, pool: sqlx::PgPool, master: trellis_privacy::MasterKey) {
+        trellis_store_postgres::keys::install_cipher(pool, master, self.personal_data());
     }
 
     /// Every read-model table that holds rows about a user.
@@ -562,9 +564,10 @@ impl Modules {
 
     /// The user whose personal data `event` holds, by its type's declaration.
     pub fn personal_subject(&self, event: &RecordedEvent) -> Option<Uuid> {
-        self.modules
+        let module = &self.modules[*self.event_types.get(event.event_type.as_str())?];
+        module
+            .personal_data
             .iter()
-            .flat_map(|m| m.personal_data.iter())
             .find(|d| d.event_type == event.event_type)
             .and_then(|d| d.subject_of(&event.stream_id, &event.payload))
     }

@@ -71,17 +71,16 @@ pub(crate) async fn start(
     if request.projections.is_empty() || request.projections.len() > 20 {
         return Err(ApiError::field("projections", "name 1 to 20 projections"));
     }
-    let all = state.modules.projections();
     let mut chosen: Vec<Arc<dyn Projection>> = Vec::new();
     for (i, name) in request.projections.iter().enumerate() {
-        let Some((projection, _)) = all.iter().find(|(p, _)| p.name() == name) else {
+        let Some(projection) = state.modules.projection(name) else {
             return Err(ApiError::field(
                 &format!("projections[{i}]"),
                 "is not a projection",
             ));
         };
         if !chosen.iter().any(|p| p.name() == name) {
-            chosen.push(Arc::clone(projection));
+            chosen.push(projection);
         }
     }
     let pool = state.edge.pool.clone();

@@ -8,7 +8,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 use trellis_identity::Role;
-use trellis_kernel::{AllFilter, RecordedEvent, TenantId};
+use trellis_kernel::RecordedEvent;
+use trellis_runtime::replay::{Cut, EventsUntil};
 use uuid::Uuid;
 
 use super::audit::{prepare, view};
@@ -16,9 +17,6 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Caller};
 use crate::policy;
-
-/// Events read per page while looking for the subject's.
-const PAGE: usize = 1_000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -68,34 +66,28 @@ pub(crate) async fn export_me(
     ))
 }
 
-/// Whether `event` is about `subject`: their stream, their act, an event its module says
-/// concerns them, or one holding their personal data.
+/// Whether `event` is about `subject`: their stream, or an event that concerns them (their
+/// act, one its module names them in, one holding their personal data).
 fn about(state: &AppState, subject: Uuid, event: &RecordedEvent) -> bool {
-    event.stream_id.id() == subject
-        || state.modules.concerned(event).contains(&subject)
-        || state.modules.personal_subject(event) == Some(subject)
+    event.stream_id.id() == subject || state.modules.concerned(event).contains(&subject)
 }
 
 async fn document(state: &AppState, organization: Uuid, subject: Uuid) -> Result<Value, ApiError> {
     let store = state.edge.commands.handler().store();
-    let filter = AllFilter {
-        tenant_id: Some(TenantId::from_uuid(organization)),
-        event_type: None,
-    };
+    // The organization's whole log, as a replay reads it.
+    let mut batches = EventsUntil::new(&**store, organization, Cut::Position(i64::MAX));
     let mut events = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store.read_all_filtered(after, PAGE, &filter).await?;
-        let Some(last) = page.last() else {
-            break;
-        };
-        after = Some(last.global_position);
-        let theirs: Vec<RecordedEvent> = page
+    while let Some((batch, _)) = batches.next_batch().await? {
+        let theirs: Vec<RecordedEvent> = batch
             .into_iter()
             .filter(|e| about(state, subject, e))
             .collect();
         events.extend(prepare(theirs).await?.iter().map(view));
     }
+    let secrets: Vec<String> = trellis_store_postgres::chain::DIGESTED_FIELDS
+        .iter()
+        .map(|f| (*f).to_owned())
+        .collect();
     let mut read_models = Map::new();
     for rows in state.modules.subject_rows() {
         // Table and column names come from module registrations, never from the request.
@@ -104,20 +96,10 @@ async fn document(state: &AppState, organization: Uuid, subject: Uuid) -> Result
             rows.table, rows.column
         ))
         .bind(subject)
-        .bind(
-            trellis_store_postgres::chain::DIGESTED_FIELDS
-                .iter()
-                .map(|f| (*f).to_owned())
-                .collect::<Vec<_>>(),
-        )
+        .bind(&secrets)
         .fetch_all(&state.edge.pool)
         .await?;
-        let entry = read_models
-            .entry(rows.table.to_owned())
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(list) = entry {
-            list.extend(found);
-        }
+        read_models.insert(rows.table.to_owned(), Value::Array(found));
     }
     Ok(json!({
         "subject": subject,

@@ -47,13 +47,7 @@ pub async fn run(
         let master = trellis_privacy::MasterKey::from_setting(
             trellis_api::config::Settings::from_env()?.get("TRELLIS_MASTER_KEY"),
         )?;
-        trellis_kernel::personal::install(Arc::new(trellis_privacy::FieldCipher::new(
-            master,
-            Arc::new(trellis_store_postgres::keys::PgKeyring::new(
-                store.pool().clone(),
-            )),
-            PERSONAL,
-        )));
+        trellis_store_postgres::keys::install_cipher(store.pool().clone(), master, PERSONAL);
         personal_event
     } else {
         bench_event
