@@ -90,11 +90,8 @@ async fn seq_of(pool: &PgPool, position: i64) -> i64 {
 async fn tampering_is_found_where_it_happened_by_the_api_and_the_documented_verifier() {
     let app = spawn_app().await;
     let pool = app.store.pool().clone();
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let sealer = tokio::spawn(chain::run_sealer(pool.clone(), async move {
-        let mut stopped = stopped;
-        let _ = stopped.wait_for(|s| *s).await;
-    }));
+    let stop = Stop::new();
+    let sealer = tokio::spawn(chain::run_sealer(pool.clone(), stop.signal()));
 
     let (org, _, admin_email) = app.sign_up("Audited").await;
     let admin = app.token(&admin_email).await;
@@ -287,7 +284,7 @@ async fn tampering_is_found_where_it_happened_by_the_api_and_the_documented_veri
 
     // The other organization's tail cut off (its seals and events from its checkpoint on):
     // the walk finds nothing wrong, the checkpoint does.
-    let _ = stop.send(true);
+    stop.stop();
     sealer.await.unwrap();
     let other_id: Uuid = other_org.parse().unwrap();
     let checkpoint: i64 =
@@ -321,11 +318,8 @@ async fn tampering_is_found_where_it_happened_by_the_api_and_the_documented_veri
 async fn verifying_beside_the_sealer_finds_nothing_wrong() {
     let app = spawn_app().await;
     let pool = app.store.pool().clone();
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let sealer = tokio::spawn(chain::run_sealer(pool.clone(), async move {
-        let mut stopped = stopped;
-        let _ = stopped.wait_for(|s| *s).await;
-    }));
+    let stop = Stop::new();
+    let sealer = tokio::spawn(chain::run_sealer(pool.clone(), stop.signal()));
     let (_, _, admin_email) = app.sign_up("Busy").await;
     let admin = app.token(&admin_email).await;
     all_sealed(&pool).await;
@@ -358,7 +352,7 @@ async fn verifying_beside_the_sealer_finds_nothing_wrong() {
         checked.windows(2).any(|w| w[1] > w[0]),
         "the chain grew while it was verified: {checked:?}"
     );
-    let _ = stop.send(true);
+    stop.stop();
     sealer.await.unwrap();
 }
 
@@ -487,18 +481,7 @@ async fn a_requests_consequences_form_one_causation_tree() {
             .await
             .expect("every republished event arrives")
             .unwrap();
-        use rdkafka::message::{Headers, Message};
-        let headers: std::collections::HashMap<String, String> = record
-            .headers()
-            .unwrap()
-            .iter()
-            .map(|h| {
-                (
-                    h.key.to_owned(),
-                    String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = record_headers(&record);
         assert_eq!(headers["trellis_replay_id"], replay_id.to_string());
         assert_eq!(headers["trellis_tenant_id"], org);
         assert!(headers["ce_type"].starts_with("trellis."), "{headers:?}");

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use trellis_bus_kafka::DevCluster;
 use trellis_demo::TallyCommand;
 use trellis_kernel::{
@@ -208,17 +208,7 @@ async fn a_poison_event_is_dead_lettered_and_later_events_flow(
                 .await
                 .unwrap()
                 .unwrap();
-            let headers: std::collections::HashMap<String, String> = record
-                .headers()
-                .unwrap()
-                .iter()
-                .map(|h| {
-                    (
-                        h.key.to_owned(),
-                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                    )
-                })
-                .collect();
+            let headers = record_headers(&record);
             assert_eq!(headers["ce_id"], poison_id.to_string());
             assert_eq!(headers["ce_type"], "trellis.fixture.AmountAdded.v2");
             assert!(

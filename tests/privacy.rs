@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use serde_json::{Value, json};
 use trellis_tests::*;
 
@@ -90,11 +90,9 @@ async fn every_record(bootstrap: &str) -> String {
         text.push_str(&String::from_utf8_lossy(
             record.payload().unwrap_or_default(),
         ));
-        if let Some(headers) = record.headers() {
-            for header in headers.iter() {
-                text.push_str(header.key);
-                text.push_str(&String::from_utf8_lossy(header.value.unwrap_or_default()));
-            }
+        for (name, value) in record_headers(&record) {
+            text.push_str(&name);
+            text.push_str(&value);
         }
         text.push('\n');
     }

@@ -466,6 +466,27 @@ impl Drop for TestApp {
     }
 }
 
+/// A Kafka record's headers as text, by name (CloudEvents `ce_*` and `trellis_*`).
+pub fn record_headers(
+    record: &impl rdkafka::message::Message,
+) -> std::collections::HashMap<String, String> {
+    use rdkafka::message::Headers;
+    record
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.key.to_owned(),
+                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The password every test user gets (meets the policy).
 pub const PASSWORD: &str = "correct horse battery staple";
 
