@@ -32,6 +32,31 @@ pub fn ce_type(context: &str, event: &RecordedEvent) -> String {
     )
 }
 
+/// How long a record may wait for its delivery report.
+const DELIVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Sends a stored event as a record of `topic`: keyed by its stream (per-stream order), its
+/// payload as stored as the value, with `headers`; waits for the delivery report. The relay
+/// and republications both publish through it.
+pub(crate) async fn send_event(
+    producer: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    event: &RecordedEvent,
+    headers: OwnedHeaders,
+) -> Result<(), rdkafka::error::KafkaError> {
+    let key = event.stream_id.to_string();
+    let value = event.payload.to_string();
+    let record = rdkafka::producer::FutureRecord::to(topic)
+        .key(&key)
+        .payload(&value)
+        .headers(headers);
+    producer
+        .send(record, DELIVERY_TIMEOUT)
+        .await
+        .map(|_| ())
+        .map_err(|(error, _)| error)
+}
+
 /// The headers of `event` published on `context`'s topic.
 pub fn encode_headers(context: &str, event: &RecordedEvent) -> OwnedHeaders {
     let mut pairs: Vec<(&str, String)> = vec![

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, Producer};
 use sqlx::PgPool;
 use trellis_kernel::{
     AllSubscription, Direction, EventStore, GlobalPosition, RecordedEvent, StreamId,
@@ -30,7 +30,7 @@ use trellis_kernel::{
 };
 use trellis_store_postgres::parked::{self, NewParked, ParkedRecord};
 
-use crate::cloudevents::encode_headers;
+use crate::cloudevents::{encode_headers, send_event};
 use crate::config::KafkaConfig;
 use crate::routing::{Routing, UnknownKind};
 
@@ -218,8 +218,6 @@ impl<S: EventStore + ?Sized> Relay<S> {
                 .ok()
                 .map(|context| encode_headers(context, event));
             let topic = routed.as_ref().ok().map(|context| config.topic(context));
-            let key = event.stream_id.to_string();
-            let value = event.payload.to_string();
             async move {
                 // A kind no module declares: never published to a catch-all topic where no
                 // projection would see it; parked, naming the kind.
@@ -228,15 +226,9 @@ impl<S: EventStore + ?Sized> Relay<S> {
                         routed.err().unwrap_or_else(|| UnknownKind(String::new())),
                     ));
                 };
-                let record = FutureRecord::to(&topic)
-                    .key(&key)
-                    .payload(&value)
-                    .headers(headers);
-                producer
-                    .send(record, Duration::from_secs(30))
+                send_event(producer, &topic, event, headers)
                     .await
-                    .map(|_| ())
-                    .map_err(|(error, _)| PublishError::Kafka(error))
+                    .map_err(PublishError::Kafka)
             }
         });
         join_all(deliveries).await

@@ -2,14 +2,13 @@
 //! --to-topic`, docs/auditing.md): each event with the usual CloudEvents headers plus
 //! `trellis_replay_id`, keyed by its stream, in the order given.
 
-use std::time::Duration;
-
 use futures::future::join_all;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use trellis_kernel::RecordedEvent;
 use uuid::Uuid;
 
+use crate::cloudevents::send_event;
 use crate::{KafkaConfig, Routing, encode_headers};
 
 /// Why a republication stopped.
@@ -77,19 +76,10 @@ impl Republisher {
                 key: "trellis_replay_id",
                 value: Some(replay.as_str()),
             });
-            let key = event.stream_id.to_string();
-            let value = event.payload.to_string();
-            let topic = &self.topic;
             async move {
-                let record = FutureRecord::to(topic)
-                    .key(&key)
-                    .payload(&value)
-                    .headers(headers);
-                self.producer
-                    .send(record, Duration::from_secs(30))
+                send_event(&self.producer, &self.topic, event, headers)
                     .await
-                    .map(|_| ())
-                    .map_err(|(error, _)| RepublishError::Send {
+                    .map_err(|error| RepublishError::Send {
                         event_id: event.event_id.to_string(),
                         error,
                     })
