@@ -180,10 +180,7 @@ pub(crate) fn atom_id(content_id: Uuid, content_version: u32, sequence: usize) -
 /// A unit vector as base64 of [`trellis_embed::quantize`]d bytes: 384 bytes for MiniLM,
 /// enough for ranking and small enough for the event.
 pub(crate) fn encode_vector(vector: &[f32]) -> String {
-    let bytes: Vec<u8> = trellis_embed::quantize(vector)
-        .into_iter()
-        .map(|b| b as u8)
-        .collect();
+    let bytes = trellis_embed::quantized_bytes(&trellis_embed::quantize(vector));
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 

@@ -114,7 +114,13 @@ impl ProfileVectors {
         }
         let (ids, skills, goals): (Vec<Uuid>, Vec<Vec<u8>>, Vec<Vec<u8>>) = computed
             .into_iter()
-            .map(|(id, v)| (id, to_bytes(&v.skills), to_bytes(&v.goals)))
+            .map(|(id, v)| {
+                (
+                    id,
+                    trellis_embed::quantized_bytes(&v.skills),
+                    trellis_embed::quantized_bytes(&v.goals),
+                )
+            })
             .collect();
         sqlx::query(&format!(
             "INSERT INTO {VECTORS_TABLE} (ticket_id, pool_id, organization_id, skills, goals) \
@@ -174,8 +180,8 @@ impl ProfileVectors {
                 (
                     id,
                     TicketVectors {
-                        skills: from_bytes(&skills),
-                        goals: from_bytes(&goals),
+                        skills: trellis_embed::from_quantized_bytes(&skills),
+                        goals: trellis_embed::from_quantized_bytes(&goals),
                     },
                 )
             })
@@ -261,12 +267,4 @@ impl ProfileVectors {
             })
             .collect())
     }
-}
-
-fn to_bytes(v: &[i8]) -> Vec<u8> {
-    v.iter().map(|x| x.to_le_bytes()[0]).collect()
-}
-
-fn from_bytes(b: &[u8]) -> Vec<i8> {
-    b.iter().map(|x| i8::from_le_bytes([*x])).collect()
 }

@@ -400,7 +400,7 @@ impl Search {
             *stored = Arc::new(
                 current.with(
                     rows.into_iter()
-                        .map(|(id, v, _)| (id, v.into_iter().map(|b| b as i8).collect())),
+                        .map(|(id, v, _)| (id, trellis_embed::from_quantized_bytes(&v))),
                     last,
                 ),
             );

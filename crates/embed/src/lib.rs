@@ -68,6 +68,16 @@ pub fn quantize(v: &[f32]) -> Vec<i8> {
         .collect()
 }
 
+/// A [`quantize`]d vector as bytes to store (each `i8` as its two's-complement byte).
+pub fn quantized_bytes(v: &[i8]) -> Vec<u8> {
+    v.iter().map(|x| *x as u8).collect()
+}
+
+/// The inverse of [`quantized_bytes`].
+pub fn from_quantized_bytes(b: &[u8]) -> Vec<i8> {
+    b.iter().map(|x| *x as i8).collect()
+}
+
 /// Scales `v` to unit length in place (a zero vector stays zero).
 pub fn normalise(v: &mut [f32]) {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -101,5 +111,14 @@ mod tests {
         assert!(mean[0] > mean[1]);
         assert!((mean.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-6);
         assert_eq!(super::weighted_mean([], 2), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn quantized_vectors_round_trip_through_their_stored_bytes() {
+        let v = super::quantize(&[-1.0, -0.5, 0.0, 0.5, 1.0]);
+        assert_eq!(v, vec![-127, -64, 0, 64, 127]);
+        let bytes = super::quantized_bytes(&v);
+        assert_eq!(bytes, vec![129, 192, 0, 64, 127]);
+        assert_eq!(super::from_quantized_bytes(&bytes), v);
     }
 }

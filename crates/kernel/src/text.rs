@@ -112,12 +112,7 @@ pub fn check_multiline(text: &str, max_chars: usize) -> Result<(), TextProblem> 
 /// # Errors
 /// [`TextProblem::Empty`], or as [`check_line`].
 pub fn required_line(text: &str, max_chars: usize) -> Result<&str, TextProblem> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(TextProblem::Empty);
-    }
-    check_line(text, max_chars)?;
-    Ok(text)
+    required(text, max_chars, false)
 }
 
 /// A required multi-line text: as [`required_line`], checked as [`check_multiline`].
@@ -125,11 +120,15 @@ pub fn required_line(text: &str, max_chars: usize) -> Result<&str, TextProblem> 
 /// # Errors
 /// [`TextProblem::Empty`], or as [`check_multiline`].
 pub fn required_text(text: &str, max_chars: usize) -> Result<&str, TextProblem> {
+    required(text, max_chars, true)
+}
+
+fn required(text: &str, max_chars: usize, multiline: bool) -> Result<&str, TextProblem> {
     let text = text.trim();
     if text.is_empty() {
         return Err(TextProblem::Empty);
     }
-    check_multiline(text, max_chars)?;
+    check(text, max_chars, multiline)?;
     Ok(text)
 }
 
