@@ -36,13 +36,8 @@ pub struct ReplayArgs {
 
 /// The replay's progress bar.
 fn bar(p: ReplayProgress) {
-    let share = if p.end > 0 {
-        p.position as f64 / p.end as f64
-    } else {
-        1.0
-    };
     crate::progress_bar(
-        share,
+        p.share(),
         &format!(
             "position {} of {}, {} events up to the cut, {} applied",
             p.position, p.end, p.events_read, p.events_applied

@@ -58,6 +58,17 @@ pub struct ReplayProgress {
     pub end: i64,
 }
 
+impl ReplayProgress {
+    /// How far the replay is, from 0 to 1 (1 for an empty log).
+    pub fn share(&self) -> f64 {
+        if self.end > 0 {
+            (self.position as f64 / self.end as f64).min(1.0)
+        } else {
+            1.0
+        }
+    }
+}
+
 /// Longest target schema name: its guard schemas (`<name>__guard_<projection>`) stay within
 /// PostgreSQL's 63 bytes.
 const NAME_MAX: usize = 30;

@@ -146,10 +146,18 @@ pub(crate) async fn status(
         .ok_or(ApiError::NotFound)?;
     let share = if job.status == "completed" {
         1.0
-    } else if job.end_position > 0 {
-        (job.position as f64 / job.end_position as f64).min(1.0)
     } else {
-        0.0
+        let progress = ReplayProgress {
+            position: job.position,
+            end: job.end_position,
+            ..ReplayProgress::default()
+        };
+        // Not started yet: nothing done.
+        if job.end_position > 0 {
+            progress.share()
+        } else {
+            0.0
+        }
     };
     Ok(Json(json!({
         "id": id,
@@ -273,14 +281,12 @@ impl Jobs<'_> {
         sqlx::query_as(
             "SELECT until, projections, schema_name, requested_by, events_read, \
                  events_applied, position, end_position, created_at, finished_at, \
-                 CASE WHEN status = 'running' \
-                       AND updated_at < now() - make_interval(secs => $3) \
-                      THEN 'failed' ELSE status END AS status, \
-                 CASE WHEN status = 'running' \
-                       AND updated_at < now() - make_interval(secs => $3) \
-                      THEN 'interrupted: the process running it stopped' ELSE error END \
-                     AS error \
-             FROM audit_replays WHERE replay_id = $1 AND organization_id = $2",
+                 CASE WHEN stale THEN 'failed' ELSE status END AS status, \
+                 CASE WHEN stale THEN 'interrupted: the process running it stopped' \
+                      ELSE error END AS error \
+             FROM (SELECT *, status = 'running' \
+                             AND updated_at < now() - make_interval(secs => $3) AS stale \
+                   FROM audit_replays WHERE replay_id = $1 AND organization_id = $2) r",
         )
         .bind(id)
         .bind(organization)
