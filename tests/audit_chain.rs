@@ -468,13 +468,7 @@ async fn a_requests_consequences_form_one_causation_tree() {
     while let Some((events, _)) = batches.next_batch().await.unwrap() {
         publisher.send(&events).await.unwrap();
     }
-    let consumer: rdkafka::consumer::StreamConsumer = config
-        .client()
-        .set("group.id", format!("outside-{replay_id}"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    rdkafka::consumer::Consumer::subscribe(&consumer, &["audit.outside"]).unwrap();
+    let consumer = consumer_from_start(config, &["audit.outside"]);
     let mut received = Vec::new();
     while received.len() < expected.len() {
         let record = tokio::time::timeout(Duration::from_secs(20), consumer.recv())

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use trellis_bus_kafka::DevCluster;
 use trellis_demo::TallyCommand;
@@ -196,14 +195,8 @@ async fn a_poison_event_is_dead_lettered_and_later_events_flow(
             assert!(error.contains("does not decode"), "{error}");
         }
         Transport::Kafka(config) => {
-            let consumer: StreamConsumer = config
-                .client()
-                .set("group.id", format!("dlq-check-{}", uuid::Uuid::now_v7()))
-                .set("auto.offset.reset", "earliest")
-                .create()
-                .unwrap();
             let topic = config.dead_letter_topic("projection.tally_totals");
-            consumer.subscribe(&[&topic]).unwrap();
+            let consumer = consumer_from_start(config, &[&topic]);
             let record = tokio::time::timeout(WAIT, consumer.recv())
                 .await
                 .unwrap()

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use trellis_bus_kafka::{DevCluster, KafkaConfig};
 use trellis_demo::TallyCommand;
@@ -71,14 +70,7 @@ pub(crate) async fn read_topic(
     topic: &str,
     want: &HashSet<EventId>,
 ) -> HashMap<String, Vec<u64>> {
-    let consumer: StreamConsumer = config
-        .client()
-        .set("group.id", format!("audit-{}", uuid::Uuid::now_v7()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
+    let consumer = consumer_from_start(config, &[topic]);
     let mut seen = HashSet::new();
     let mut per_key: HashMap<String, Vec<u64>> = HashMap::new();
     let deadline = Instant::now() + WAIT;

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use serde_json::{Value, json};
 use trellis_tests::*;
@@ -63,13 +63,7 @@ async fn dump(app: &TestApp) -> String {
 
 /// Every record of every topic of the cluster, from the beginning: keys, values and headers.
 async fn every_record(bootstrap: &str) -> String {
-    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("privacy-{}", uuid::Uuid::now_v7()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
+    let consumer = consumer_from_start(&kafka_config(bootstrap), &[]);
     let metadata = consumer
         .fetch_metadata(None, Duration::from_secs(10))
         .unwrap();

@@ -466,6 +466,26 @@ impl Drop for TestApp {
     }
 }
 
+/// A consumer of its own new group that reads `topics` from their beginning and commits
+/// nothing (tests that check what the topics hold).
+pub fn consumer_from_start(
+    config: &KafkaConfig,
+    topics: &[&str],
+) -> rdkafka::consumer::StreamConsumer {
+    use rdkafka::consumer::Consumer;
+    let consumer: rdkafka::consumer::StreamConsumer = config
+        .client()
+        .set("group.id", format!("check-{}", uuid::Uuid::now_v7()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    if !topics.is_empty() {
+        consumer.subscribe(topics).unwrap();
+    }
+    consumer
+}
+
 /// A Kafka record's headers as text, by name (CloudEvents `ce_*` and `trellis_*`).
 pub fn record_headers(
     record: &impl rdkafka::message::Message,
