@@ -515,3 +515,95 @@ async fn events_from_before_encryption_are_encrypted_once_and_their_chain_relink
         "nothing is rewritten twice"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_master_key_reads_every_subject_and_keeps_every_erasure_without_touching_the_log()
+{
+    use trellis_kernel::{
+        AppendOptions, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId, TenantId,
+        personal,
+    };
+    use trellis_store_postgres::{chain, keys::PgKeyring};
+    let store = fresh_pg_store(4).await;
+    let pool = store.pool();
+    let modules = trellis_contexts::modules();
+    let tenant = TenantId::new();
+    let (kept, erased) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    for (user, email) in [(kept, "kept@example.com"), (erased, "erased@example.com")] {
+        let payload = json!({"organization_id": tenant.to_string(), "email": email,
+            "display_name": "Rota Tion", "password_hash": "$argon2id$v=19$x",
+            "roles": ["learner"], "manager_id": null});
+        let metadata = Metadata {
+            tenant_id: Some(tenant),
+            ..Metadata::default()
+        };
+        let event = NewEvent::new("UserRegistered", 1, payload, metadata).unwrap();
+        store
+            .append(
+                &StreamId::new("user", user).unwrap(),
+                ExpectedVersion::NoStream,
+                vec![event],
+                AppendOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    personal::forget(erased).await.unwrap();
+    chain::seal_all(pool).await.unwrap();
+    let log = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT string_agg(payload::text, '|' ORDER BY global_position) FROM events",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    };
+    let before = log().await;
+    let read = |user: uuid::Uuid| {
+        let store = std::sync::Arc::clone(&store);
+        async move {
+            let events = store
+                .read_stream(
+                    &StreamId::new("user", user).unwrap(),
+                    1,
+                    trellis_kernel::Direction::Forwards,
+                    10,
+                )
+                .await
+                .unwrap();
+            personal::prepare(events).await
+        }
+    };
+
+    let new = trellis_privacy::MasterKey::from_bytes([0x6b; 32]);
+    let rotating = new.clone().with_previous(test_master_key());
+    let report = trellis_privacy::rotate(&rotating, &PgKeyring::new(pool.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.rewrapped, report.current, report.unreadable),
+        (1, 0, 0)
+    );
+
+    // Processes configured with only the new key read the kept subject; the erased one stays
+    // erased; the old key alone no longer opens anything.
+    modules.install_cipher(pool.clone(), new.clone());
+    let events = read(kept).await.unwrap();
+    assert_eq!(events[0].payload["email"], "kept@example.com");
+    let events = read(erased).await.unwrap();
+    assert_eq!(events[0].payload["email"], personal::ERASED);
+    modules.install_cipher(pool.clone(), test_master_key());
+    assert!(
+        read(kept).await.is_err(),
+        "the old master key no longer unwraps"
+    );
+
+    // The log is untouched: same ciphertext, the chain still verifies; a second run re-wraps
+    // nothing.
+    assert_eq!(log().await, before);
+    assert!(chain::verify(pool, tenant.as_uuid()).await.unwrap().ok());
+    let again = trellis_privacy::rotate(&rotating, &PgKeyring::new(pool.clone()))
+        .await
+        .unwrap();
+    assert_eq!((again.rewrapped, again.current), (0, 1));
+}

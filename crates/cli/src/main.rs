@@ -118,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Installs what every path that decodes stored events reads through: the modules'
 /// upcasters (ADR 0011) and the personal-data cipher over the store's database, keyed by
-/// `TRELLIS_MASTER_KEY` (ADR 0017).
+/// `TRELLIS_MASTER_KEY` (and, during a rotation, `TRELLIS_PREVIOUS_MASTER_KEY`; ADR 0017).
 ///
 /// # Errors
 /// A missing or malformed master key.
@@ -128,9 +128,22 @@ fn install_readers(
     settings: &trellis_api::config::Settings,
 ) -> anyhow::Result<()> {
     modules.install_upcasters();
-    let master = trellis_privacy::MasterKey::from_setting(settings.get("TRELLIS_MASTER_KEY"))?;
-    modules.install_cipher(pool.clone(), master);
+    modules.install_cipher(pool.clone(), master_key(settings)?);
     Ok(())
+}
+
+/// The configured master key: `TRELLIS_MASTER_KEY`, and `TRELLIS_PREVIOUS_MASTER_KEY` while
+/// one is being rotated out (docs/security.md).
+///
+/// # Errors
+/// A missing or malformed key.
+fn master_key(
+    settings: &trellis_api::config::Settings,
+) -> anyhow::Result<trellis_privacy::MasterKey> {
+    Ok(trellis_privacy::MasterKey::from_settings(
+        settings.get("TRELLIS_MASTER_KEY"),
+        settings.get("TRELLIS_PREVIOUS_MASTER_KEY"),
+    )?)
 }
 
 /// Connects to the store with a pool of `connections`.

@@ -13,6 +13,11 @@ pub enum PrivacyCommand {
     /// the organizations touched. Refuses when one of those chains does not verify. Running it
     /// again changes nothing.
     EncryptHistory,
+    /// Re-wrap every data key wrapped by `TRELLIS_PREVIOUS_MASTER_KEY` with
+    /// `TRELLIS_MASTER_KEY` (docs/security.md, "Rotating the master key"). The data keys and
+    /// every ciphertext stay as they are; erased subjects stay erased. Running it again
+    /// re-wraps nothing.
+    RotateMasterKey,
 }
 
 /// Runs a privacy command.
@@ -23,12 +28,31 @@ pub async fn run(url: &str, command: PrivacyCommand) -> anyhow::Result<()> {
     let store = crate::connect(url, 4).await?;
     let modules = trellis_contexts::modules();
     trellis_api::migrate(&store, &modules).await?;
-    crate::install_readers(
-        &modules,
-        store.pool(),
-        &trellis_api::config::Settings::from_env()?,
-    )?;
+    let settings = trellis_api::config::Settings::from_env()?;
+    crate::install_readers(&modules, store.pool(), &settings)?;
     match command {
+        PrivacyCommand::RotateMasterKey => {
+            let master = crate::master_key(&settings)?;
+            anyhow::ensure!(
+                master.rotating(),
+                "set TRELLIS_PREVIOUS_MASTER_KEY to the key being replaced, and \
+                 TRELLIS_MASTER_KEY to the new one"
+            );
+            let keyring = trellis_store_postgres::keys::PgKeyring::new(store.pool().clone());
+            let report = trellis_privacy::rotate(&master, &keyring).await?;
+            println!(
+                "re-wrapped {} data keys with the new master key ({} already were, {} changed \
+                 or erased meanwhile, {} open with neither key)",
+                report.rewrapped, report.current, report.skipped, report.unreadable
+            );
+            anyhow::ensure!(
+                report.unreadable == 0,
+                "{} data keys open with neither key: they were wrapped by another master key; \
+                 keep TRELLIS_PREVIOUS_MASTER_KEY until they are found",
+                report.unreadable
+            );
+            Ok(())
+        }
         PrivacyCommand::EncryptHistory => {
             let report = trellis_store_postgres::history::encrypt_history(
                 store.pool(),

@@ -55,6 +55,78 @@ pub async fn subjects_without_keys_can_be_forgotten(keyring: &dyn Keyring) {
     );
 }
 
+/// Live keys are listed page by page in subject order, without forgotten subjects.
+pub async fn live_keys_come_in_subject_order_without_the_forgotten(keyring: &dyn Keyring) {
+    let mut subjects: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+    for (i, subject) in subjects.iter().enumerate() {
+        keyring
+            .create(*subject, None, vec![i as u8; 60])
+            .await
+            .unwrap();
+    }
+    keyring.forget(subjects[2]).await.unwrap();
+    let forgotten = subjects.remove(2);
+    let mut listed = Vec::new();
+    let mut after = None;
+    loop {
+        let page = keyring.live_keys(after, 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some((last, _)) = page.last() else { break };
+        after = Some(*last);
+        listed.extend(page);
+    }
+    let ids: Vec<Uuid> = listed.iter().map(|(s, _)| *s).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted, "in subject order");
+    assert!(!ids.contains(&forgotten));
+    for subject in &subjects {
+        let (_, wrapped) = listed.iter().find(|(s, _)| s == subject).unwrap();
+        let read = keyring.get(&[*subject]).await.unwrap();
+        assert_eq!(read[subject], KeyRecord::Wrapped(wrapped.clone()));
+    }
+}
+
+/// A key is replaced only while it is the one read: never a forgotten or changed one.
+pub async fn keys_are_replaced_only_as_read(keyring: &dyn Keyring) {
+    let subject = Uuid::new_v4();
+    keyring.create(subject, None, vec![7; 60]).await.unwrap();
+    assert!(
+        !keyring
+            .replace(subject, &[8; 60], vec![9; 60])
+            .await
+            .unwrap()
+    );
+    assert!(
+        keyring
+            .replace(subject, &[7; 60], vec![9; 60])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        keyring.get(&[subject]).await.unwrap()[&subject],
+        KeyRecord::Wrapped(vec![9; 60])
+    );
+    keyring.forget(subject).await.unwrap();
+    assert!(
+        !keyring
+            .replace(subject, &[9; 60], vec![10; 60])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        keyring.get(&[subject]).await.unwrap()[&subject],
+        KeyRecord::Forgotten,
+        "an erasure stands"
+    );
+    assert!(
+        !keyring
+            .replace(Uuid::new_v4(), &[7; 60], vec![1; 60])
+            .await
+            .unwrap()
+    );
+}
+
 /// Instantiates the keyring contract for an adapter: `$make` is an async expression
 /// evaluating to something that derefs to a [`Keyring`].
 #[macro_export]
@@ -79,6 +151,16 @@ macro_rules! keyring_contract_tests {
         async fn subjects_without_keys_can_be_forgotten() {
             let keyring = $make;
             $crate::contract::subjects_without_keys_can_be_forgotten(&keyring).await;
+        }
+        #[tokio::test]
+        async fn live_keys_come_in_subject_order_without_the_forgotten() {
+            let keyring = $make;
+            $crate::contract::live_keys_come_in_subject_order_without_the_forgotten(&keyring).await;
+        }
+        #[tokio::test]
+        async fn keys_are_replaced_only_as_read() {
+            let keyring = $make;
+            $crate::contract::keys_are_replaced_only_as_read(&keyring).await;
         }
     };
 }

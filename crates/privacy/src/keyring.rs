@@ -49,6 +49,24 @@ pub trait Keyring: Send + Sync {
     /// # Errors
     /// [`KeyringError`].
     async fn forget(&self, subject: Uuid) -> Result<(), KeyringError>;
+
+    /// Up to `limit` live (not forgotten) keys of subjects after `after`, in subject order:
+    /// what a master-key rotation walks.
+    ///
+    /// # Errors
+    /// [`KeyringError`].
+    async fn live_keys(
+        &self,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, Vec<u8>)>, KeyringError>;
+
+    /// Replaces `subject`'s wrapped key by `new` if it is still `old` (not forgotten, not
+    /// replaced meanwhile); whether it did.
+    ///
+    /// # Errors
+    /// [`KeyringError`].
+    async fn replace(&self, subject: Uuid, old: &[u8], new: Vec<u8>) -> Result<bool, KeyringError>;
 }
 
 /// Keys in memory, for unit tests.
@@ -96,5 +114,35 @@ impl Keyring for MemoryKeyring {
     async fn forget(&self, subject: Uuid) -> Result<(), KeyringError> {
         self.records().insert(subject, KeyRecord::Forgotten);
         Ok(())
+    }
+
+    async fn live_keys(
+        &self,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, Vec<u8>)>, KeyringError> {
+        let mut live: Vec<(Uuid, Vec<u8>)> = self
+            .records()
+            .iter()
+            .filter(|(s, _)| after.is_none_or(|a| **s > a))
+            .filter_map(|(s, r)| match r {
+                KeyRecord::Wrapped(w) => Some((*s, w.clone())),
+                KeyRecord::Forgotten => None,
+            })
+            .collect();
+        live.sort_unstable_by_key(|(s, _)| *s);
+        live.truncate(limit);
+        Ok(live)
+    }
+
+    async fn replace(&self, subject: Uuid, old: &[u8], new: Vec<u8>) -> Result<bool, KeyringError> {
+        let mut records = self.records();
+        match records.get_mut(&subject) {
+            Some(KeyRecord::Wrapped(w)) if w == old => {
+                *w = new;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

@@ -44,8 +44,15 @@ pub const PREFIX: &str = "enc:v1:";
 const NONCE_LEN: usize = 12;
 
 /// The key that wraps every data key: 32 bytes, configured as base64 in `TRELLIS_MASTER_KEY`.
+///
+/// During a rotation ([`rotate`], docs/security.md) it also holds the key it replaces
+/// (`TRELLIS_PREVIOUS_MASTER_KEY`): data keys are wrapped with the current key only and
+/// unwrapped with whichever of the two opens them.
 #[derive(Clone)]
-pub struct MasterKey(Aes256Gcm);
+pub struct MasterKey {
+    current: Aes256Gcm,
+    previous: Option<Aes256Gcm>,
+}
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,6 +75,15 @@ pub enum MasterKeyError {
     /// Not 32 bytes.
     #[error("TRELLIS_MASTER_KEY must decode to 32 bytes, not {0}")]
     Length(usize),
+    /// `TRELLIS_PREVIOUS_MASTER_KEY` is set but unusable.
+    #[error("TRELLIS_PREVIOUS_MASTER_KEY: {0}")]
+    Previous(Box<MasterKeyError>),
+}
+
+impl MasterKeyError {
+    fn previous(self) -> Self {
+        Self::Previous(Box::new(self))
+    }
 }
 
 impl MasterKey {
@@ -98,7 +114,42 @@ impl MasterKey {
 
     /// A key from its bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(Aes256Gcm::new(&Key::<Aes256Gcm>::from(bytes)))
+        Self {
+            current: Aes256Gcm::new(&Key::<Aes256Gcm>::from(bytes)),
+            previous: None,
+        }
+    }
+
+    /// This key, also unwrapping what `previous` wrapped (a rotation in progress).
+    #[must_use]
+    pub fn with_previous(self, previous: Self) -> Self {
+        Self {
+            previous: Some(previous.current),
+            ..self
+        }
+    }
+
+    /// The keys configured as `TRELLIS_MASTER_KEY` and, during a rotation,
+    /// `TRELLIS_PREVIOUS_MASTER_KEY` (`current` and `previous` are the settings, if any).
+    ///
+    /// # Errors
+    /// [`MasterKeyError`] for either (the previous key's errors name it).
+    pub fn from_settings(
+        current: Option<String>,
+        previous: Option<String>,
+    ) -> Result<Self, MasterKeyError> {
+        let key = Self::from_setting(current)?;
+        match previous.filter(|v| !v.trim().is_empty()) {
+            None => Ok(key),
+            Some(text) => {
+                Ok(key.with_previous(Self::from_base64(&text).map_err(MasterKeyError::previous)?))
+            }
+        }
+    }
+
+    /// Whether a rotation is in progress (a previous key is configured).
+    pub fn rotating(&self) -> bool {
+        self.previous.is_some()
     }
 
     /// A fresh random key, as base64 (what setup writes for development).
@@ -109,15 +160,98 @@ impl MasterKey {
     }
 
     fn wrap(&self, subject: Uuid, data_key: &[u8; 32]) -> Vec<u8> {
-        seal(&self.0, subject.as_bytes(), data_key)
+        seal(&self.current, subject.as_bytes(), data_key)
+    }
+
+    /// The data key `wrapped` holds, and whether the current key wrapped it.
+    fn open_data_key(&self, subject: Uuid, wrapped: &[u8]) -> Option<([u8; 32], bool)> {
+        let with = |key: &Aes256Gcm| -> Option<[u8; 32]> {
+            open(key, subject.as_bytes(), wrapped)?.try_into().ok()
+        };
+        with(&self.current)
+            .map(|k| (k, true))
+            .or_else(|| self.previous.as_ref().and_then(with).map(|k| (k, false)))
     }
 
     fn unwrap(&self, subject: Uuid, wrapped: &[u8]) -> Option<Aes256Gcm> {
-        let bytes: [u8; 32] = open(&self.0, subject.as_bytes(), wrapped)?
-            .try_into()
-            .ok()?;
+        let (bytes, _) = self.open_data_key(subject, wrapped)?;
         Some(Aes256Gcm::new(&Key::<Aes256Gcm>::from(bytes)))
     }
+
+    /// What becomes of a wrapped data key in a rotation.
+    fn rewrap(&self, subject: Uuid, wrapped: &[u8]) -> Rewrap {
+        match self.open_data_key(subject, wrapped) {
+            Some((_, true)) => Rewrap::Current,
+            Some((data_key, false)) => Rewrap::To(self.wrap(subject, &data_key)),
+            None => Rewrap::Unreadable,
+        }
+    }
+}
+
+/// One data key in a rotation.
+enum Rewrap {
+    /// Already wrapped by the current key.
+    Current,
+    /// Wrapped by the previous key: this is it wrapped by the current one.
+    To(Vec<u8>),
+    /// Neither key opens it.
+    Unreadable,
+}
+
+/// What [`rotate`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RotationReport {
+    /// Data keys re-wrapped from the previous master key to the current one.
+    pub rewrapped: u64,
+    /// Data keys already wrapped by the current master key.
+    pub current: u64,
+    /// Data keys neither key opens (left as they are; their subjects' data cannot be read
+    /// until the key that wrapped them is configured).
+    pub unreadable: u64,
+    /// Keys forgotten or changed by someone else during the rotation (left to them).
+    pub skipped: u64,
+}
+
+/// Re-wraps every live data key in `keyring` that `master`'s previous key wrapped with its
+/// current key (docs/security.md, "Rotating the master key"). Keys are replaced one by one,
+/// each only if it is still the one read, so an erasure during the rotation stands. Running
+/// it again re-wraps nothing. The data keys themselves, and so every ciphertext, are
+/// unchanged.
+///
+/// # Errors
+/// [`KeyringError`].
+pub async fn rotate(
+    master: &MasterKey,
+    keyring: &dyn Keyring,
+) -> Result<RotationReport, KeyringError> {
+    const PAGE: usize = 1_000;
+    let mut report = RotationReport::default();
+    let mut after = None;
+    loop {
+        let page = keyring.live_keys(after, PAGE).await?;
+        let Some((last, _)) = page.last() else {
+            break;
+        };
+        after = Some(*last);
+        let full = page.len() == PAGE;
+        for (subject, wrapped) in page {
+            match master.rewrap(subject, &wrapped) {
+                Rewrap::Current => report.current += 1,
+                Rewrap::Unreadable => report.unreadable += 1,
+                Rewrap::To(new) => {
+                    if keyring.replace(subject, &wrapped, new).await? {
+                        report.rewrapped += 1;
+                    } else {
+                        report.skipped += 1;
+                    }
+                }
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(report)
 }
 
 /// Nonce, then ciphertext and tag.

@@ -10,7 +10,10 @@ use trellis_kernel::{
 };
 use uuid::Uuid;
 
-use super::{FieldCipher, MasterKey, MasterKeyError, MemoryKeyring, is_ciphertext};
+use super::{
+    FieldCipher, Keyring as _, MasterKey, MasterKeyError, MemoryKeyring, RotationReport,
+    is_ciphertext, rotate,
+};
 
 crate::keyring_contract_tests!(MemoryKeyring::new());
 
@@ -228,6 +231,98 @@ async fn a_different_master_key_fails_loudly_instead_of_erasing() {
     let wrong = cipher_with(MasterKey::from_bytes([8; 32]), keyring);
     let error = wrong.decrypt(&mut [event]).await.unwrap_err();
     assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_rotated_master_key_reads_everything_the_old_one_wrapped_and_erasures_stand() {
+    let keyring = Arc::new(MemoryKeyring::new());
+    let old = cipher_with(master(), Arc::clone(&keyring));
+    let tenant = TenantId::new();
+    let (kept, forgotten) = (Uuid::new_v4(), Uuid::new_v4());
+    let (stream, event) = registered(kept, tenant, "ada@example.com");
+    let kept_event = stored(&old, &stream, event).await;
+    let (stream, event) = registered(forgotten, tenant, "bob@example.com");
+    let forgotten_event = stored(&old, &stream, event).await;
+    old.forget(forgotten).await.unwrap();
+    // A data key wrapped by a key that is neither the new nor the previous one.
+    let (stranger, stranger_key) = (Uuid::new_v4(), MasterKey::from_bytes([9; 32]));
+    let (stream, event) = registered(stranger, tenant, "eve@example.com");
+    stored(
+        &cipher_with(stranger_key, Arc::clone(&keyring)),
+        &stream,
+        event,
+    )
+    .await;
+
+    let new = MasterKey::from_bytes([8; 32]);
+    // During the rotation, a process configured with both keys reads what the old one wrapped.
+    let both = cipher_with(new.clone().with_previous(master()), Arc::clone(&keyring));
+    let mut read = [kept_event.clone()];
+    both.decrypt(&mut read).await.unwrap();
+    assert_eq!(read[0].payload["email"], "ada@example.com");
+
+    let report = rotate(&new.clone().with_previous(master()), &*keyring)
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        RotationReport {
+            rewrapped: 1,
+            current: 0,
+            unreadable: 1,
+            skipped: 0
+        }
+    );
+    let only_new = cipher_with(new.clone(), Arc::clone(&keyring));
+    let mut read = [kept_event.clone(), forgotten_event];
+    only_new.decrypt(&mut read).await.unwrap();
+    assert_eq!(read[0].payload["email"], "ada@example.com");
+    assert_eq!(read[1].payload["email"], ERASED, "an erasure stands");
+    let error = cipher_with(master(), Arc::clone(&keyring))
+        .decrypt(&mut [kept_event])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::Backend(_)),
+        "the old key no longer opens it: {error:?}"
+    );
+    let again = rotate(&new.with_previous(master()), &*keyring)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.rewrapped, again.current, again.unreadable),
+        (0, 1, 1)
+    );
+    assert_eq!(keyring.live_keys(None, 10).await.unwrap().len(), 2);
+}
+
+#[test]
+fn a_malformed_previous_master_key_is_named() {
+    let current = Some(MasterKey::generate_base64());
+    assert!(
+        !MasterKey::from_settings(current.clone(), None)
+            .unwrap()
+            .rotating()
+    );
+    assert!(
+        !MasterKey::from_settings(current.clone(), Some(" ".into()))
+            .unwrap()
+            .rotating()
+    );
+    assert!(
+        MasterKey::from_settings(current.clone(), Some(MasterKey::generate_base64()))
+            .unwrap()
+            .rotating()
+    );
+    let error = MasterKey::from_settings(current, Some("c2hvcnQ=".into())).unwrap_err();
+    assert_eq!(
+        error,
+        MasterKeyError::Previous(Box::new(MasterKeyError::Length(5)))
+    );
+    assert!(
+        error.to_string().starts_with("TRELLIS_PREVIOUS_MASTER_KEY"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

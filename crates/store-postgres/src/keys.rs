@@ -101,4 +101,32 @@ impl Keyring for PgKeyring {
         .map_err(failed)?;
         Ok(())
     }
+
+    async fn live_keys(
+        &self,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, Vec<u8>)>, KeyringError> {
+        sqlx::query_as(
+            "SELECT subject_id, wrapped FROM subject_keys              WHERE wrapped IS NOT NULL AND ($1::uuid IS NULL OR subject_id > $1)              ORDER BY subject_id LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed)
+    }
+
+    async fn replace(&self, subject: Uuid, old: &[u8], new: Vec<u8>) -> Result<bool, KeyringError> {
+        let replaced = sqlx::query(
+            "UPDATE subject_keys SET wrapped = $3 WHERE subject_id = $1 AND wrapped = $2",
+        )
+        .bind(subject)
+        .bind(old)
+        .bind(new)
+        .execute(&self.pool)
+        .await
+        .map_err(failed)?;
+        Ok(replaced.rows_affected() == 1)
+    }
 }

@@ -8,6 +8,7 @@ mod latency;
 mod rebuild;
 mod recommender;
 mod relay;
+mod replay;
 mod skills;
 mod timed;
 
@@ -171,6 +172,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
     },
+    /// Seed one audited organization beside another, then time replays of its history
+    /// (`trellis replay --into`) as of its end and as of its middle.
+    Replay {
+        /// The audited organization's events.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Another organization's events in the same log (the replay reads past them).
+        #[arg(long, default_value_t = 1_000_000)]
+        other_events: u64,
+    },
 }
 
 /// How events reach the consumers.
@@ -211,6 +222,10 @@ pub async fn run(url: &str, command: BenchCommand) -> anyhow::Result<()> {
             kafka_brokers,
         } => latency::run(url, rate.max(1), seconds.max(1), transport, kafka_brokers).await,
         BenchCommand::Rebuild { events } => rebuild::run(url, events).await,
+        BenchCommand::Replay {
+            events,
+            other_events,
+        } => replay::run(url, events, other_events).await,
         BenchCommand::Chain { events, seconds } => chain::run(url, events, seconds.max(1)).await,
         BenchCommand::Atomize { file, repeat } => content::atomize(&file, repeat.max(1)).await,
         BenchCommand::Search { atoms, queries } => {
@@ -343,12 +358,16 @@ async fn store(url: &str, connections: u32) -> anyhow::Result<Arc<PgEventStore>>
     Ok(Arc::new(store))
 }
 
-/// Writes `events` tally events (100 per stream, one append per stream) as fast as it can,
-/// with 4 writers. Returns how many were written.
+/// Writes `events` tally events (100 per stream, one append per stream) for a new
+/// organization as fast as it can, with 4 writers. Returns how many were written.
 async fn seed(store: &Arc<PgEventStore>, events: u64) -> anyhow::Result<u64> {
+    seed_for(store, TenantId::new(), events).await
+}
+
+/// [`seed`] for `tenant`.
+async fn seed_for(store: &Arc<PgEventStore>, tenant: TenantId, events: u64) -> anyhow::Result<u64> {
     const PER_STREAM: u64 = 100;
     let streams = events.div_ceil(PER_STREAM);
-    let tenant = TenantId::new();
     let mut tasks = tokio::task::JoinSet::new();
     for writer in 0..4u64 {
         let store = Arc::clone(store);
