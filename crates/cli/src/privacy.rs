@@ -23,7 +23,8 @@ pub enum PrivacyCommand {
 /// Runs a privacy command.
 ///
 /// # Errors
-/// A missing master key, a chain that does not verify, database failures.
+/// A missing master key, a chain that does not verify, database failures; for a rotation,
+/// no previous key configured, or data keys that neither key opens.
 pub async fn run(url: &str, command: PrivacyCommand) -> anyhow::Result<()> {
     let store = crate::connect(url, 4).await?;
     let modules = trellis_contexts::modules();

@@ -120,7 +120,8 @@ impl MasterKey {
         }
     }
 
-    /// This key, also unwrapping what `previous` wrapped (a rotation in progress).
+    /// This key, also unwrapping what `previous`'s current key wrapped (a rotation in
+    /// progress; `previous`'s own previous key, if any, is not kept: one rotation at a time).
     #[must_use]
     pub fn with_previous(self, previous: Self) -> Self {
         Self {
@@ -224,16 +225,24 @@ pub async fn rotate(
     master: &MasterKey,
     keyring: &dyn Keyring,
 ) -> Result<RotationReport, KeyringError> {
-    const PAGE: usize = 1_000;
+    rotate_paged(master, keyring, 1_000).await
+}
+
+/// [`rotate`], reading `page` keys at a time.
+async fn rotate_paged(
+    master: &MasterKey,
+    keyring: &dyn Keyring,
+    page_size: usize,
+) -> Result<RotationReport, KeyringError> {
     let mut report = RotationReport::default();
     let mut after = None;
     loop {
-        let page = keyring.live_keys(after, PAGE).await?;
+        let page = keyring.live_keys(after, page_size).await?;
         let Some((last, _)) = page.last() else {
             break;
         };
         after = Some(*last);
-        let full = page.len() == PAGE;
+        let full = page.len() == page_size;
         for (subject, wrapped) in page {
             match master.rewrap(subject, &wrapped) {
                 Rewrap::Current => report.current += 1,
@@ -412,7 +421,8 @@ impl FieldCipher {
             StoreError::Backend(
                 format!(
                     "the data key of subject {subject} does not unwrap: is TRELLIS_MASTER_KEY \
-                     the key it was made with?"
+                     (or, during a rotation, TRELLIS_PREVIOUS_MASTER_KEY) the key it was \
+                     wrapped with?"
                 )
                 .into(),
             )

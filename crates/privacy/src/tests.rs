@@ -11,8 +11,8 @@ use trellis_kernel::{
 use uuid::Uuid;
 
 use super::{
-    FieldCipher, Keyring as _, MasterKey, MasterKeyError, MemoryKeyring, RotationReport,
-    is_ciphertext, rotate,
+    FieldCipher, KeyRecord, Keyring, KeyringError, MasterKey, MasterKeyError, MemoryKeyring,
+    RotationReport, is_ciphertext, rotate, rotate_paged,
 };
 
 crate::keyring_contract_tests!(MemoryKeyring::new());
@@ -294,6 +294,77 @@ async fn a_rotated_master_key_reads_everything_the_old_one_wrapped_and_erasures_
         (0, 1, 1)
     );
     assert_eq!(keyring.live_keys(None, 10).await.unwrap().len(), 2);
+}
+
+/// A keyring on which every key is erased just before the rotation replaces it.
+struct ErasedMeanwhile(MemoryKeyring);
+
+#[async_trait::async_trait]
+impl Keyring for ErasedMeanwhile {
+    async fn get(
+        &self,
+        subjects: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, KeyRecord>, KeyringError> {
+        self.0.get(subjects).await
+    }
+    async fn create(
+        &self,
+        subject: Uuid,
+        tenant: Option<Uuid>,
+        wrapped: Vec<u8>,
+    ) -> Result<KeyRecord, KeyringError> {
+        self.0.create(subject, tenant, wrapped).await
+    }
+    async fn forget(&self, subject: Uuid) -> Result<(), KeyringError> {
+        self.0.forget(subject).await
+    }
+    async fn live_keys(
+        &self,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, Vec<u8>)>, KeyringError> {
+        self.0.live_keys(after, limit).await
+    }
+    async fn replace(&self, subject: Uuid, old: &[u8], new: Vec<u8>) -> Result<bool, KeyringError> {
+        self.0.forget(subject).await?;
+        self.0.replace(subject, old, new).await
+    }
+}
+
+#[tokio::test]
+async fn a_rotation_pages_through_every_key_and_leaves_keys_erased_meanwhile_erased() {
+    let keyring = Arc::new(MemoryKeyring::new());
+    let old = cipher_with(master(), Arc::clone(&keyring));
+    let tenant = TenantId::new();
+    let mut events = Vec::new();
+    for n in 0..7 {
+        let (stream, event) = registered(Uuid::new_v4(), tenant, &format!("{n}@example.com"));
+        events.push(stored(&old, &stream, event).await);
+    }
+    let rotating = MasterKey::from_bytes([8; 32]).with_previous(master());
+    let report = rotate_paged(&rotating, &*keyring, 2).await.unwrap();
+    assert_eq!(report.rewrapped, 7, "{report:?}");
+    let mut read = events.clone();
+    cipher_with(MasterKey::from_bytes([8; 32]), Arc::clone(&keyring))
+        .decrypt(&mut read)
+        .await
+        .unwrap();
+    for (n, event) in read.iter().enumerate() {
+        assert_eq!(event.payload["email"], format!("{n}@example.com"));
+    }
+
+    let racing = ErasedMeanwhile(MemoryKeyring::new());
+    let subject = Uuid::new_v4();
+    racing
+        .create(subject, None, master().wrap(subject, &[3; 32]))
+        .await
+        .unwrap();
+    let report = rotate(&rotating, &racing).await.unwrap();
+    assert_eq!((report.rewrapped, report.skipped), (0, 1));
+    assert_eq!(
+        racing.get(&[subject]).await.unwrap()[&subject],
+        KeyRecord::Forgotten
+    );
 }
 
 #[test]

@@ -107,14 +107,23 @@ impl Keyring for PgKeyring {
         after: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<(Uuid, Vec<u8>)>, KeyringError> {
-        sqlx::query_as(
-            "SELECT subject_id, wrapped FROM subject_keys              WHERE wrapped IS NOT NULL AND ($1::uuid IS NULL OR subject_id > $1)              ORDER BY subject_id LIMIT $2",
-        )
-        .bind(after)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(failed)
+        // Two statements, not `($1 IS NULL OR subject_id > $1)`: a cached generic plan of that
+        // would walk the keys from the first one for every page.
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let page = match after {
+            None => sqlx::query_as(
+                "SELECT subject_id, wrapped FROM subject_keys WHERE wrapped IS NOT NULL \
+                 ORDER BY subject_id LIMIT $1",
+            )
+            .bind(limit),
+            Some(after) => sqlx::query_as(
+                "SELECT subject_id, wrapped FROM subject_keys \
+                 WHERE wrapped IS NOT NULL AND subject_id > $2 ORDER BY subject_id LIMIT $1",
+            )
+            .bind(limit)
+            .bind(after),
+        };
+        page.fetch_all(&self.pool).await.map_err(failed)
     }
 
     async fn replace(&self, subject: Uuid, old: &[u8], new: Vec<u8>) -> Result<bool, KeyringError> {

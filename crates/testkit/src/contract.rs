@@ -848,6 +848,33 @@ pub async fn filtered_reads_keep_commit_order_and_only_matching_events<S: EventS
         .unwrap();
     let seen: Vec<_> = page.iter().chain(&rest).map(|e| e.event_id).collect();
     assert_eq!(seen, expected);
+    // By type alone, across organizations, paged.
+    let by_type = trellis_kernel::AllFilter {
+        tenant_id: None,
+        event_type: Some("TallyOpened".into()),
+    };
+    let first = store.read_all_filtered(None, 1, &by_type).await.unwrap();
+    let rest = store
+        .read_all_filtered(Some(first[0].global_position), 10, &by_type)
+        .await
+        .unwrap();
+    assert_eq!(first.len() + rest.len(), 2, "events 0 and 3 opened tallies");
+    assert!(
+        first
+            .iter()
+            .chain(&rest)
+            .all(|e| e.event_type == "TallyOpened")
+    );
+    // A cursor that names no event is refused, not read as the end.
+    let bogus = trellis_kernel::GlobalPosition(i64::MAX - 7);
+    let error = store
+        .read_all_filtered(Some(bogus), 10, &filter)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::UnknownPosition(p) if p == bogus),
+        "{error:?}"
+    );
 }
 
 /// `head` names the last visible event, so "only new events" readers start there.

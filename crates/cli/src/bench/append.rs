@@ -44,9 +44,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let store = super::store(url, concurrency).await?;
     let make: fn(u64, &Metadata) -> anyhow::Result<NewEvent> = if personal {
-        let master = trellis_privacy::MasterKey::from_setting(
-            trellis_api::config::Settings::from_env()?.get("TRELLIS_MASTER_KEY"),
-        )?;
+        let master = crate::master_key(&trellis_api::config::Settings::from_env()?)?;
         trellis_store_postgres::keys::install_cipher(store.pool().clone(), master, PERSONAL);
         personal_event
     } else {

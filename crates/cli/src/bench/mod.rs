@@ -178,7 +178,8 @@ pub enum BenchCommand {
         /// The audited organization's events.
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
-        /// Another organization's events in the same log (the replay reads past them).
+        /// Another organization's events in the same log, written first (the replay's
+        /// organization index passes over them).
         #[arg(long, default_value_t = 1_000_000)]
         other_events: u64,
     },
