@@ -393,36 +393,53 @@ async fn users_erase_themselves_but_not_the_last_admin() {
     assert_eq!(again.status(), 201, "{:?}", again.text().await);
 }
 
+/// Appends a `UserRegistered` for `user` of `tenant` straight to the store (as the identity
+/// context writes it; encrypted by the installed cipher).
+async fn register_in_log(
+    store: &trellis_store_postgres::PgEventStore,
+    tenant: trellis_kernel::TenantId,
+    user: uuid::Uuid,
+    email: &str,
+    display_name: &str,
+) {
+    use trellis_kernel::{
+        AppendOptions, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId,
+    };
+    let payload = registration(tenant, email, display_name);
+    let metadata = Metadata {
+        tenant_id: Some(tenant),
+        ..Metadata::default()
+    };
+    let event = NewEvent::new("UserRegistered", 1, payload, metadata).unwrap();
+    store
+        .append(
+            &StreamId::new("user", user).unwrap(),
+            ExpectedVersion::NoStream,
+            vec![event],
+            AppendOptions::default(),
+        )
+        .await
+        .unwrap();
+}
+
+/// A `UserRegistered` payload.
+fn registration(tenant: trellis_kernel::TenantId, email: &str, display_name: &str) -> Value {
+    json!({"organization_id": tenant.to_string(), "email": email, "display_name": display_name,
+           "password_hash": "$argon2id$v=19$old", "roles": ["learner"], "manager_id": null})
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_from_before_encryption_are_encrypted_once_and_their_chain_relinked_on_record() {
-    use trellis_kernel::{
-        AppendOptions, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId, TenantId,
-    };
+    use trellis_kernel::{EventStore, StreamId, TenantId};
     use trellis_store_postgres::{chain, history};
     let store = fresh_pg_store(4).await;
     let pool = store.pool();
     let modules = trellis_contexts::modules();
     let tenant = TenantId::new();
-    let metadata = Metadata {
-        tenant_id: Some(tenant),
-        ..Metadata::default()
-    };
-    let register = |email: &str| {
-        json!({"organization_id": tenant.to_string(), "email": email, "display_name": "Old Timer",
-               "password_hash": "$argon2id$v=19$old", "roles": ["learner"], "manager_id": null})
-    };
+    let register = |email: &str| registration(tenant, email, "Old Timer");
     let (old, tampered) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     for (user, email) in [(old, "old@example.com"), (tampered, "other@example.com")] {
-        let event = NewEvent::new("UserRegistered", 1, register(email), metadata.clone()).unwrap();
-        store
-            .append(
-                &StreamId::new("user", user).unwrap(),
-                ExpectedVersion::NoStream,
-                vec![event],
-                AppendOptions::default(),
-            )
-            .await
-            .unwrap();
+        register_in_log(&store, tenant, user, email, "Old Timer").await;
     }
     // As written before ADR 0017: plain text in the log, sealed.
     for (user, email) in [(old, "old@example.com"), (tampered, "other@example.com")] {
@@ -519,10 +536,7 @@ async fn events_from_before_encryption_are_encrypted_once_and_their_chain_relink
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_master_key_reads_every_subject_and_keeps_every_erasure_without_touching_the_log()
 {
-    use trellis_kernel::{
-        AppendOptions, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId, TenantId,
-        personal,
-    };
+    use trellis_kernel::{EventStore, StreamId, TenantId, personal};
     use trellis_store_postgres::{chain, keys::PgKeyring};
     let store = fresh_pg_store(4).await;
     let pool = store.pool();
@@ -530,23 +544,7 @@ async fn a_rotated_master_key_reads_every_subject_and_keeps_every_erasure_withou
     let tenant = TenantId::new();
     let (kept, erased) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     for (user, email) in [(kept, "kept@example.com"), (erased, "erased@example.com")] {
-        let payload = json!({"organization_id": tenant.to_string(), "email": email,
-            "display_name": "Rota Tion", "password_hash": "$argon2id$v=19$x",
-            "roles": ["learner"], "manager_id": null});
-        let metadata = Metadata {
-            tenant_id: Some(tenant),
-            ..Metadata::default()
-        };
-        let event = NewEvent::new("UserRegistered", 1, payload, metadata).unwrap();
-        store
-            .append(
-                &StreamId::new("user", user).unwrap(),
-                ExpectedVersion::NoStream,
-                vec![event],
-                AppendOptions::default(),
-            )
-            .await
-            .unwrap();
+        register_in_log(&store, tenant, user, email, "Rota Tion").await;
     }
     personal::forget(erased).await.unwrap();
     chain::seal_all(pool).await.unwrap();
