@@ -513,6 +513,77 @@ async fn the_last_admin_cannot_demote_themselves() {
     assert_eq!(demote.status(), 200);
 }
 
+/// How many of `users` are active admins, as the read model says.
+async fn active_admins_among(app: &TestApp, users: [&str; 2]) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM rm_identity_users.users \
+         WHERE active AND 'admin' = ANY(roles) AND user_id::text = ANY($1)",
+    )
+    .bind(users.map(str::to_owned).to_vec())
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_admins_giving_up_the_role_at_once_leave_the_organization_one() {
+    let app = spawn_app().await;
+    let (_, id, email) = app.sign_up("Two admins").await;
+    let mut admin = (id, app.token(&email).await);
+    for round in 0..4 {
+        let (other_id, other_email) = app.create_user(&admin.1, &["admin"], None).await;
+        let other = (other_id, app.token(&other_email).await);
+        let (mine, theirs) = (
+            format!("/v1/users/{}/roles", admin.0),
+            format!("/v1/users/{}/roles", other.0),
+        );
+        let (a, b) = tokio::join!(
+            app.post(&mine, Some(&admin.1), json!({"roles": ["learner"]})),
+            app.post(&theirs, Some(&other.1), json!({"roles": ["learner"]})),
+        );
+        let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses,
+            [200, 409],
+            "round {round}: exactly one may give it up"
+        );
+        assert_eq!(active_admins_among(&app, [&admin.0, &other.0]).await, 1);
+        if a.status() == 200 {
+            admin = other;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_admins_deactivating_each_other_at_once_leave_the_organization_one() {
+    let app = spawn_app().await;
+    let (_, id, email) = app.sign_up("Two admins").await;
+    let mut admin = (id, app.token(&email).await);
+    for round in 0..4 {
+        let (other_id, other_email) = app.create_user(&admin.1, &["admin"], None).await;
+        let other = (other_id, app.token(&other_email).await);
+        let (theirs, mine) = (
+            format!("/v1/users/{}/deactivate", other.0),
+            format!("/v1/users/{}/deactivate", admin.0),
+        );
+        let (a, b) = tokio::join!(
+            app.post(&theirs, Some(&admin.1), json!({})),
+            app.post(&mine, Some(&other.1), json!({})),
+        );
+        let (a, b) = (a.status().as_u16(), b.status().as_u16());
+        // The loser is refused as the last admin, or, deactivated first, no longer signed in.
+        assert!(
+            (a == 200) != (b == 200),
+            "round {round}: exactly one deactivation, got {a} and {b}"
+        );
+        assert_eq!(active_admins_among(&app, [&admin.0, &other.0]).await, 1);
+        if b == 200 {
+            admin = other;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_with_duplicate_keys_is_refused() {
     let app = spawn_app().await;

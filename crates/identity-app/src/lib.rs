@@ -255,6 +255,40 @@ pub async fn is_last_admin(pool: &PgPool, user: &UserRow) -> Result<bool, sqlx::
         && active_admins(pool, user.organization_id).await? <= 1)
 }
 
+/// Runs `work` holding the organization's admin lock (a PostgreSQL advisory lock, shared by
+/// every process): role changes, deactivations and erasures that could take an
+/// organization's last admin away run one at a time, each checking [`is_last_admin`] on rows
+/// read under the lock and waiting for the read model before releasing it. Without it, two
+/// admins giving up the role (or deactivating each other) at the same moment both saw the
+/// other and both succeeded. A holder that is dropped midway closes its connection, which
+/// releases the lock.
+///
+/// # Errors
+/// The lock's database failures (as `E`), or `work`'s.
+pub async fn with_admins_locked<T, E: From<sqlx::Error>>(
+    pool: &PgPool,
+    organization_id: Uuid,
+    work: impl AsyncFnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    const LOCK: &str = "hashtextextended('trellis:admins:' || $1::text, 0)";
+    let mut conn = trellis_store_postgres::GuardedConnection::acquire(pool).await?;
+    sqlx::query(&format!("SELECT pg_advisory_lock({LOCK})"))
+        .bind(organization_id)
+        .execute(&mut *conn)
+        .await?;
+    let result = work().await;
+    match sqlx::query(&format!("SELECT pg_advisory_unlock({LOCK})"))
+        .bind(organization_id)
+        .execute(&mut *conn)
+        .await
+    {
+        Ok(_) => conn.finish(),
+        // Dropped unfinished, the connection is closed: the lock goes with it.
+        Err(e) => tracing::warn!(error = %e, "releasing an organization's admin lock"),
+    }
+    result
+}
+
 /// An organization's name.
 ///
 /// # Errors

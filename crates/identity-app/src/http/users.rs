@@ -92,22 +92,34 @@ pub(crate) async fn assign_roles(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    // An organization always keeps an admin: the last one cannot give the role up.
-    if !roles.contains(&Role::Admin) && crate::is_last_admin(&state.edge.pool, &target).await? {
-        return Err(ApiError::Conflict(
-            "the organization's last admin cannot give up the admin role; make another \
-             user admin first"
-                .into(),
-        ));
-    }
-    let command = UserCommand::AssignRoles { roles };
-    let version = state
-        .identity
-        .change_user(id, &command, &request.metadata(Some(&caller)))
-        .await
-        .map_err(super::mapped)?
-        .version;
-    Ok(Json(Accepted { id, version }))
+    let pool = &state.edge.pool;
+    crate::with_admins_locked(pool, target.organization_id, async || {
+        // An organization always keeps an admin: the last one cannot give the role up.
+        let target = current(&state, id).await?;
+        if !roles.contains(&Role::Admin) && crate::is_last_admin(pool, &target).await? {
+            return Err(ApiError::Conflict(
+                "the organization's last admin cannot give up the admin role; make another \
+                 user admin first"
+                    .into(),
+            ));
+        }
+        let command = UserCommand::AssignRoles { roles };
+        let version = state
+            .identity
+            .change_user(id, &command, &request.metadata(Some(&caller)))
+            .await
+            .map_err(super::mapped)?
+            .version;
+        Ok(Json(Accepted { id, version }))
+    })
+    .await
+}
+
+/// `id`'s row as it stands now (under the organization's admin lock).
+async fn current(state: &IdentityHttp, id: Uuid) -> Result<crate::UserRow, ApiError> {
+    crate::user_by_id(&state.edge.pool, id)
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -333,7 +345,7 @@ pub(crate) async fn me(
         (status = 200, description = "Done (again: no change)", body = Accepted),
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such user in your organization"),
-        (status = 409, description = "You cannot deactivate yourself"),
+        (status = 409, description = "You cannot deactivate yourself, nor the organization's last admin"),
     ))]
 pub(crate) async fn deactivate(
     State(state): State<IdentityHttp>,
@@ -342,18 +354,28 @@ pub(crate) async fn deactivate(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<Accepted>, ApiError> {
     caller.spend_write(&state.edge)?;
-    admin_target(&state, &caller, id).await?;
+    let target = admin_target(&state, &caller, id).await?;
     if id == caller.user_id {
         // An organization must not lock out its own admin by accident.
         return Err(ApiError::Conflict("you cannot deactivate yourself".into()));
     }
-    let version = state
-        .identity
-        .deactivate(id, &request.metadata(Some(&caller)))
-        .await
-        .map_err(super::mapped)?
-        .version;
-    Ok(Json(Accepted { id, version }))
+    let pool = &state.edge.pool;
+    crate::with_admins_locked(pool, target.organization_id, async || {
+        // Two admins deactivating each other at once: the second finds the last admin.
+        if crate::is_last_admin(pool, &current(&state, id).await?).await? {
+            return Err(ApiError::Conflict(
+                "the organization's last admin cannot be deactivated".into(),
+            ));
+        }
+        let version = state
+            .identity
+            .deactivate(id, &request.metadata(Some(&caller)))
+            .await
+            .map_err(super::mapped)?
+            .version;
+        Ok(Json(Accepted { id, version }))
+    })
+    .await
 }
 
 /// Erases `target` (checked to be of the caller's organization) and answers 202.
@@ -363,20 +385,26 @@ async fn forget(
     request: &RequestId,
     target: crate::UserRow,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    // An organization always keeps an admin: its last one cannot be erased.
-    if crate::is_last_admin(&state.edge.pool, &target).await? {
-        return Err(ApiError::Conflict(
-            "the organization's last admin cannot be erased; make another user admin first".into(),
-        ));
-    }
-    let id = target.user_id;
-    let version = state
-        .identity
-        .forget(&target, &request.metadata(Some(caller)))
-        .await
-        .map_err(super::mapped)?
-        .version;
-    Ok((StatusCode::ACCEPTED, Json(Accepted { id, version })))
+    let pool = &state.edge.pool;
+    crate::with_admins_locked(pool, target.organization_id, async || {
+        // An organization always keeps an admin: its last one cannot be erased.
+        let target = current(state, target.user_id).await?;
+        if crate::is_last_admin(pool, &target).await? {
+            return Err(ApiError::Conflict(
+                "the organization's last admin cannot be erased; make another user admin first"
+                    .into(),
+            ));
+        }
+        let id = target.user_id;
+        let version = state
+            .identity
+            .forget(&target, &request.metadata(Some(caller)))
+            .await
+            .map_err(super::mapped)?
+            .version;
+        Ok((StatusCode::ACCEPTED, Json(Accepted { id, version })))
+    })
+    .await
 }
 
 /// Erase a user's personal data (admin of their organization; GDPR, ADR 0017).
