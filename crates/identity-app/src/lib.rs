@@ -246,7 +246,7 @@ pub async fn active_admins(pool: &PgPool, organization_id: Uuid) -> Result<i64, 
 ///
 /// # Errors
 /// Database failures.
-pub async fn is_last_admin(pool: &PgPool, user: &UserRow) -> Result<bool, sqlx::Error> {
+pub(crate) async fn is_last_admin(pool: &PgPool, user: &UserRow) -> Result<bool, sqlx::Error> {
     Ok(user.active
         && user
             .roles
@@ -265,7 +265,7 @@ pub async fn is_last_admin(pool: &PgPool, user: &UserRow) -> Result<bool, sqlx::
 ///
 /// # Errors
 /// The lock's database failures (as `E`), or `work`'s.
-pub async fn with_admins_locked<T, E: From<sqlx::Error>>(
+pub(crate) async fn with_admins_locked<T, E: From<sqlx::Error>>(
     pool: &PgPool,
     organization_id: Uuid,
     work: impl AsyncFnOnce() -> Result<T, E>,

@@ -252,23 +252,78 @@ impl Identity {
             .map_err(user_refusal)
     }
 
-    /// Deactivates a user, ends all their sessions and releases their address within the
-    /// organization (ADR 0009).
+    /// Replaces `user`'s roles. Without the admin role, refused for the organization's last
+    /// active admin ([`Self::keeping_an_admin`]).
     ///
     /// # Errors
-    /// The aggregate's refusals (unknown user).
-    pub async fn deactivate(
+    /// The user aggregate's refusals; a conflict for the last admin.
+    pub async fn assign_roles(
         &self,
-        user_id: Uuid,
+        user: &UserRow,
+        roles: Vec<Role>,
         metadata: &Metadata,
     ) -> Result<Written, IdentityError> {
-        let written = self
-            .change_user(user_id, &UserCommand::Deactivate, metadata)
-            .await?;
-        sessions::revoke_all(self.pool(), user_id, None).await?;
-        let user = crate::user_by_id(self.pool(), user_id).await?;
-        self.release(user.as_ref(), metadata).await?;
-        Ok(written)
+        let keeps_admin = roles.contains(&Role::Admin);
+        let command = UserCommand::AssignRoles { roles };
+        if keeps_admin {
+            return self.change_user(user.user_id, &command, metadata).await;
+        }
+        self.keeping_an_admin(user, "give up the admin role", async |_| {
+            self.change_user(user.user_id, &command, metadata).await
+        })
+        .await
+    }
+
+    /// Deactivates a user, ends all their sessions and releases their address within the
+    /// organization (ADR 0009). Refused for the organization's last active admin.
+    ///
+    /// # Errors
+    /// The aggregate's refusals (unknown user); a conflict for the last admin.
+    pub async fn deactivate(
+        &self,
+        user: &UserRow,
+        metadata: &Metadata,
+    ) -> Result<Written, IdentityError> {
+        self.keeping_an_admin(user, "be deactivated", async |_| {
+            let user_id = user.user_id;
+            let written = self
+                .change_user(user_id, &UserCommand::Deactivate, metadata)
+                .await?;
+            sessions::revoke_all(self.pool(), user_id, None).await?;
+            let user = crate::user_by_id(self.pool(), user_id).await?;
+            self.release(user.as_ref(), metadata).await?;
+            Ok(written)
+        })
+        .await
+    }
+
+    /// Runs `work` on `user` as they stand under their organization's admin lock
+    /// ([`crate::with_admins_locked`]), unless they are its last active admin: an
+    /// organization always keeps one, also when two admins give the role up, deactivate or
+    /// erase each other at the same moment (each waits for the read model before the lock
+    /// is released, so the next one counts what it did).
+    ///
+    /// # Errors
+    /// A conflict naming `action` for the last admin; not found; `work`'s.
+    async fn keeping_an_admin<T>(
+        &self,
+        user: &UserRow,
+        action: &str,
+        work: impl AsyncFnOnce(UserRow) -> Result<T, IdentityError>,
+    ) -> Result<T, IdentityError> {
+        crate::with_admins_locked(self.pool(), user.organization_id, async || {
+            let current = crate::user_by_id(self.pool(), user.user_id)
+                .await?
+                .ok_or(UseCaseError::NotFound)?;
+            if crate::is_last_admin(self.pool(), &current).await? {
+                return Err(UseCaseError::Conflict(format!(
+                    "the organization's last admin cannot {action}; make another user admin \
+                     first"
+                )));
+            }
+            work(current).await
+        })
+        .await
     }
 
     /// Frees `user`'s address within the organization (a no-op unless they hold it, or once
@@ -303,23 +358,26 @@ impl Identity {
     /// finishes what the first attempt began.
     ///
     /// # Errors
-    /// The aggregate's refusals (unknown user); a key store that cannot be reached (retry).
-    /// `user` is their row as read before (its address, before the read model blanks it).
+    /// The aggregate's refusals (unknown user); a key store that cannot be reached (retry);
+    /// a conflict for the organization's last admin. `user` is their row as read before.
     pub async fn forget(
         &self,
         user: &crate::UserRow,
         metadata: &Metadata,
     ) -> Result<Written, IdentityError> {
-        let user_id = user.user_id;
-        trellis_kernel::personal::forget(user_id)
-            .await
-            .map_err(internal)?;
-        let written = self
-            .change_user(user_id, &UserCommand::Forget, metadata)
-            .await?;
-        self.release(Some(user), metadata).await?;
-        sessions::revoke_all(self.pool(), user_id, None).await?;
-        Ok(written)
+        self.keeping_an_admin(user, "be erased", async |user| {
+            let user_id = user.user_id;
+            trellis_kernel::personal::forget(user_id)
+                .await
+                .map_err(internal)?;
+            let written = self
+                .change_user(user_id, &UserCommand::Forget, metadata)
+                .await?;
+            self.release(Some(&user), metadata).await?;
+            sessions::revoke_all(self.pool(), user_id, None).await?;
+            Ok(written)
+        })
+        .await
     }
 
     /// Changes the actor's own password: the new one must pass the policy (not built from

@@ -92,34 +92,13 @@ pub(crate) async fn assign_roles(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let pool = &state.edge.pool;
-    crate::with_admins_locked(pool, target.organization_id, async || {
-        // An organization always keeps an admin: the last one cannot give the role up.
-        let target = current(&state, id).await?;
-        if !roles.contains(&Role::Admin) && crate::is_last_admin(pool, &target).await? {
-            return Err(ApiError::Conflict(
-                "the organization's last admin cannot give up the admin role; make another \
-                 user admin first"
-                    .into(),
-            ));
-        }
-        let command = UserCommand::AssignRoles { roles };
-        let version = state
-            .identity
-            .change_user(id, &command, &request.metadata(Some(&caller)))
-            .await
-            .map_err(super::mapped)?
-            .version;
-        Ok(Json(Accepted { id, version }))
-    })
-    .await
-}
-
-/// `id`'s row as it stands now (under the organization's admin lock).
-async fn current(state: &IdentityHttp, id: Uuid) -> Result<crate::UserRow, ApiError> {
-    crate::user_by_id(&state.edge.pool, id)
-        .await?
-        .ok_or(ApiError::NotFound)
+    let version = state
+        .identity
+        .assign_roles(&target, roles, &request.metadata(Some(&caller)))
+        .await
+        .map_err(super::mapped)?
+        .version;
+    Ok(Json(Accepted { id, version }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -359,23 +338,13 @@ pub(crate) async fn deactivate(
         // An organization must not lock out its own admin by accident.
         return Err(ApiError::Conflict("you cannot deactivate yourself".into()));
     }
-    let pool = &state.edge.pool;
-    crate::with_admins_locked(pool, target.organization_id, async || {
-        // Two admins deactivating each other at once: the second finds the last admin.
-        if crate::is_last_admin(pool, &current(&state, id).await?).await? {
-            return Err(ApiError::Conflict(
-                "the organization's last admin cannot be deactivated".into(),
-            ));
-        }
-        let version = state
-            .identity
-            .deactivate(id, &request.metadata(Some(&caller)))
-            .await
-            .map_err(super::mapped)?
-            .version;
-        Ok(Json(Accepted { id, version }))
-    })
-    .await
+    let version = state
+        .identity
+        .deactivate(&target, &request.metadata(Some(&caller)))
+        .await
+        .map_err(super::mapped)?
+        .version;
+    Ok(Json(Accepted { id, version }))
 }
 
 /// Erases `target` (checked to be of the caller's organization) and answers 202.
@@ -385,26 +354,14 @@ async fn forget(
     request: &RequestId,
     target: crate::UserRow,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let pool = &state.edge.pool;
-    crate::with_admins_locked(pool, target.organization_id, async || {
-        // An organization always keeps an admin: its last one cannot be erased.
-        let target = current(state, target.user_id).await?;
-        if crate::is_last_admin(pool, &target).await? {
-            return Err(ApiError::Conflict(
-                "the organization's last admin cannot be erased; make another user admin first"
-                    .into(),
-            ));
-        }
-        let id = target.user_id;
-        let version = state
-            .identity
-            .forget(&target, &request.metadata(Some(caller)))
-            .await
-            .map_err(super::mapped)?
-            .version;
-        Ok((StatusCode::ACCEPTED, Json(Accepted { id, version })))
-    })
-    .await
+    let id = target.user_id;
+    let version = state
+        .identity
+        .forget(&target, &request.metadata(Some(caller)))
+        .await
+        .map_err(super::mapped)?
+        .version;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { id, version })))
 }
 
 /// Erase a user's personal data (admin of their organization; GDPR, ADR 0017).
