@@ -30,7 +30,6 @@ pub async fn run(url: &str, command: PrivacyCommand) -> anyhow::Result<()> {
     let modules = trellis_contexts::modules();
     trellis_api::migrate(&store, &modules).await?;
     let settings = trellis_api::config::Settings::from_env()?;
-    crate::install_readers(&modules, store.pool(), &settings)?;
     match command {
         PrivacyCommand::RotateMasterKey => {
             let master = crate::master_key(&settings)?;
@@ -55,6 +54,7 @@ pub async fn run(url: &str, command: PrivacyCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PrivacyCommand::EncryptHistory => {
+            crate::install_readers(&modules, store.pool(), &settings)?;
             let report = trellis_store_postgres::history::encrypt_history(
                 store.pool(),
                 &modules.personal_data(),

@@ -231,7 +231,7 @@ pub async fn active_users_by_email(
 ///
 /// # Errors
 /// Database failures.
-pub async fn active_admins(pool: &PgPool, organization_id: Uuid) -> Result<i64, sqlx::Error> {
+async fn active_admins(pool: &PgPool, organization_id: Uuid) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(&format!(
         "SELECT count(*) FROM {SCHEMA}.users \
          WHERE organization_id = $1 AND active AND 'admin' = ANY(roles)"

@@ -284,14 +284,14 @@ impl Identity {
         user: &UserRow,
         metadata: &Metadata,
     ) -> Result<Written, IdentityError> {
-        self.keeping_an_admin(user, "be deactivated", async |_| {
-            let user_id = user.user_id;
+        self.keeping_an_admin(user, "be deactivated", async |current| {
+            let user_id = current.user_id;
             let written = self
                 .change_user(user_id, &UserCommand::Deactivate, metadata)
                 .await?;
             sessions::revoke_all(self.pool(), user_id, None).await?;
-            let user = crate::user_by_id(self.pool(), user_id).await?;
-            self.release(user.as_ref(), metadata).await?;
+            // Deactivation does not change the address: the row read under the lock has it.
+            self.release(&current, metadata).await?;
             Ok(written)
         })
         .await
@@ -327,15 +327,9 @@ impl Identity {
     }
 
     /// Frees `user`'s address within the organization (a no-op unless they hold it, or once
-    /// the read model no longer knows it).
-    async fn release(
-        &self,
-        user: Option<&crate::UserRow>,
-        metadata: &Metadata,
-    ) -> Result<(), IdentityError> {
-        if let Some(user) = user
-            && let Ok(email) = Email::parse(&user.email)
-        {
+    /// the read model blanked it).
+    async fn release(&self, user: &UserRow, metadata: &Metadata) -> Result<(), IdentityError> {
+        if let Ok(email) = Email::parse(&user.email) {
             self.commands
                 .handler()
                 .handle::<EmailClaim>(
@@ -373,7 +367,7 @@ impl Identity {
             let written = self
                 .change_user(user_id, &UserCommand::Forget, metadata)
                 .await?;
-            self.release(Some(&user), metadata).await?;
+            self.release(&user, metadata).await?;
             sessions::revoke_all(self.pool(), user_id, None).await?;
             Ok(written)
         })

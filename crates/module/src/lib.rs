@@ -563,7 +563,7 @@ impl Modules {
     }
 
     /// The user whose personal data `event` holds, by its type's declaration.
-    pub fn personal_subject(&self, event: &RecordedEvent) -> Option<Uuid> {
+    fn personal_subject(&self, event: &RecordedEvent) -> Option<Uuid> {
         let module = &self.modules[*self.event_types.get(event.event_type.as_str())?];
         module
             .personal_data

@@ -473,8 +473,12 @@ impl FieldCipher {
                 Ok(None)
             }
             KeyRecord::Wrapped(wrapped) => {
-                // Re-read: refresh the cache entry's time.
-                self.cache().remove(&subject);
+                // A subject's data key never changes: a cached one only needs its time
+                // refreshed, not unwrapping again.
+                if let Some((key, read)) = self.cache().get_mut(&subject) {
+                    *read = Instant::now();
+                    return Ok(Some(Arc::clone(key)));
+                }
                 self.usable(subject, &wrapped).map(Some)
             }
         }

@@ -143,56 +143,36 @@ pub(crate) async fn read_all_filtered(
     limit: usize,
     filter: &AllFilter,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    // The cursor is looked up first and bound as values, the organization is matched without
-    // an `OR`, and the statement is planned with its values (never a cached generic plan), so
-    // the `(tenant_id, transaction_id, global_position)` index serves an organization's pages
-    // in order. A generic plan of `($3 IS NULL OR tenant_id = $3)` cannot use that index at
-    // all. (Without statistics, right after a bulk load, PostgreSQL may still sort the whole
-    // rest of an organization per page until autovacuum analyzes `events`: docs/benchmarks.md,
-    // "Replay".)
-    let cursor: Option<(String, i64)> = match after {
-        None => None,
-        Some(position) => Some(
-            sqlx::query_as(
-                "SELECT transaction_id::text, global_position FROM events \
-                 WHERE global_position = $1",
-            )
-            .bind(position.0)
-            .fetch_optional(pool)
-            .await
-            .map_err(store_error)?
-            .ok_or(StoreError::UnknownPosition(position))?,
-        ),
-    };
-    let after_clause = if cursor.is_some() {
-        "AND (transaction_id, global_position) > ($2::text::xid8, $3::bigint)"
+    let after_clause = if after.is_some() {
+        "AND (transaction_id, global_position) > \
+         (SELECT transaction_id, global_position FROM events WHERE global_position = $2)"
     } else {
-        "AND $2::text IS NULL AND $3::bigint IS NULL"
-    };
-    // Without an `OR`, so the `(tenant_id, transaction_id, global_position)` index serves
-    // per-organization reads in order.
-    let tenant_clause = if filter.tenant_id.is_some() {
-        "AND tenant_id = $4"
-    } else {
-        "AND $4::uuid IS NULL"
+        "AND $2::bigint IS NULL"
     };
     let sql = format!(
         "SELECT {COLUMNS} FROM events \
          WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) {after_clause} \
-           {tenant_clause} AND ($5::text IS NULL OR event_type = $5) \
+           AND ($3::uuid IS NULL OR tenant_id = $3) AND ($4::text IS NULL OR event_type = $4) \
          ORDER BY transaction_id, global_position LIMIT $1"
     );
-    let (transaction, position) = cursor.unzip();
+    // Planned with its values every time, never as a cached generic plan: with values the
+    // `IS NULL OR` filters fold away and the organization index serves an organization's
+    // pages in order; a generic plan of `($3 IS NULL OR tenant_id = $3)` cannot use that
+    // index at all. (Without statistics, right after a bulk load, PostgreSQL may still sort
+    // the whole rest of an organization per page until autovacuum analyzes `events`:
+    // docs/benchmarks.md, "Replay".)
     let rows: Vec<StoredEvent> = sqlx::query_as(&sql)
         .bind(clamp_limit(limit))
-        .bind(transaction)
-        .bind(position)
+        .bind(after.map(|p| p.0))
         .bind(filter.tenant_id.map(|t| t.as_uuid()))
         .bind(filter.event_type.as_deref())
         .persistent(false)
         .fetch_all(pool)
         .await
         .map_err(store_error)?;
+    if rows.is_empty() {
+        ensure_known(pool, after).await?;
+    }
     into_events(rows)
 }
 

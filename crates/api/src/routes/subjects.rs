@@ -84,10 +84,6 @@ async fn document(state: &AppState, organization: Uuid, subject: Uuid) -> Result
             .collect();
         events.extend(prepare(theirs).await?.iter().map(view));
     }
-    let secrets: Vec<String> = trellis_store_postgres::chain::DIGESTED_FIELDS
-        .iter()
-        .map(|f| (*f).to_owned())
-        .collect();
     let mut read_models = Map::new();
     for rows in state.modules.subject_rows() {
         // Table and column names come from module registrations, never from the request.
@@ -96,7 +92,7 @@ async fn document(state: &AppState, organization: Uuid, subject: Uuid) -> Result
             rows.table, rows.column
         ))
         .bind(subject)
-        .bind(&secrets)
+        .bind(&trellis_store_postgres::chain::DIGESTED_FIELDS[..])
         .fetch_all(&state.edge.pool)
         .await?;
         read_models.insert(rows.table.to_owned(), Value::Array(found));

@@ -44,9 +44,7 @@ pub async fn run(url: &str, events: u64, seconds: u64) -> anyhow::Result<()> {
         let mut stopped = stopped;
         let _ = stopped.wait_for(|s| *s).await;
     }));
-    let from: i64 = sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
-        .fetch_one(&pool)
-        .await?;
+    let from = super::last_position(&store).await?;
     let with_sealer = appends(&store, load).await?;
     // Let the sealer finish the tail, then stop it.
     tokio::time::sleep(Duration::from_secs(2)).await;

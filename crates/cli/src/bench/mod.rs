@@ -359,6 +359,15 @@ async fn store(url: &str, connections: u32) -> anyhow::Result<Arc<PgEventStore>>
     Ok(Arc::new(store))
 }
 
+/// The highest position written (writers interleave, so not the head in commit order).
+async fn last_position(store: &PgEventStore) -> anyhow::Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
+            .fetch_one(store.pool())
+            .await?,
+    )
+}
+
 /// Writes `events` tally events (100 per stream, one append per stream) for a new
 /// organization as fast as it can, with 4 writers. Returns how many were written.
 async fn seed(store: &Arc<PgEventStore>, events: u64) -> anyhow::Result<u64> {

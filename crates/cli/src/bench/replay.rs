@@ -20,7 +20,7 @@ pub async fn run(url: &str, events: u64, other_events: u64) -> anyhow::Result<()
     super::seed(&store, other_events).await?;
     let audited = TenantId::new();
     let seeded = super::seed_for(&store, audited, events / 2).await?;
-    let middle = last_position(&store).await?;
+    let middle = super::last_position(&store).await?;
     let seeded = seeded + super::seed_for(&store, audited, events - events / 2).await?;
     tracing::info!(
         events = seeded + other_events,
@@ -32,7 +32,7 @@ pub async fn run(url: &str, events: u64, other_events: u64) -> anyhow::Result<()
     sqlx::raw_sql("ANALYZE events")
         .execute(store.pool())
         .await?;
-    let end = last_position(&store).await?;
+    let end = super::last_position(&store).await?;
     let mut runs = Vec::new();
     for (label, cut) in [("end", end), ("middle", middle)] {
         let into = format!("bench_replay_{label}");
@@ -70,13 +70,4 @@ pub async fn run(url: &str, events: u64, other_events: u64) -> anyhow::Result<()
         "runs": runs,
     }));
     Ok(())
-}
-
-/// The highest position written (writers interleave, so not the head in commit order).
-async fn last_position(store: &trellis_store_postgres::PgEventStore) -> anyhow::Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
-            .fetch_one(store.pool())
-            .await?,
-    )
 }
