@@ -106,6 +106,7 @@ fn assert_absent(haystack: &str, person: &Person, place: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erased_user_leaves_no_plain_trace_in_the_database_or_on_kafka() {
     let (cluster, app) = spawn_kafka_app().await;
+    let _matcher = app.spawn_service("matcher").await;
     let (_, admin_id, admin_email) = app.sign_up("Privacy").await;
     let admin = app.token(&admin_email).await;
     let ada = person(
@@ -126,8 +127,8 @@ async fn an_erased_user_leaves_no_plain_trace_in_the_database_or_on_kafka() {
     .await;
     let ada_token = app.token(&ada.email).await;
 
-    // Ada has a review, a plan, an upload naming her as its author and a queue ticket whose
-    // goals name her; Grace has a review.
+    // Ada has a review, a plan, an upload naming her as its author, a queue ticket whose
+    // goals name her, a group and a declared skill; Grace has a review.
     let skill = app
         .post("/v1/skills", Some(&admin), json!({"name": "Proofs"}))
         .await;
@@ -184,7 +185,7 @@ async fn an_erased_user_leaves_no_plain_trace_in_the_database_or_on_kafka() {
             Some(&ada_token),
             json!({"name": "Engines", "group_size": {"min": 3, "max": 4},
                    "criteria": [{"attribute": "goals", "mode": "similar", "weight": 1.0}],
-                   "batch": {"min_queue": 12, "max_wait_seconds": 60}}),
+                   "batch": {"min_queue": 3, "max_wait_seconds": 60}}),
         )
         .await;
     assert_eq!(pool.status(), 201, "{:?}", pool.text().await);
@@ -201,6 +202,40 @@ async fn an_erased_user_leaves_no_plain_trace_in_the_database_or_on_kafka() {
         )
         .await;
     assert_eq!(joined.status(), 202, "{:?}", joined.text().await);
+    // Two more learners: the matcher forms Ada's group (its curriculum is drawn from the
+    // members' goals, one more place her name could be copied to).
+    for _ in 0..2 {
+        let (_, email) = app.create_user(&admin, &["learner"], None).await;
+        let token = app.token(&email).await;
+        let joined = app
+            .post(
+                &format!("/v1/cohorts/pools/{pool}/queue"),
+                Some(&token),
+                json!({"skills": [{"skill_id": skill, "level": 1}],
+                       "goals": "Program the analytical engine", "timezone": "UTC",
+                       "availability": [{"day": "mon", "start": "18:00", "end": "20:00"}]}),
+            )
+            .await;
+        assert_eq!(joined.status(), 202, "{:?}", joined.text().await);
+    }
+    let groups_path = format!("/v1/cohorts/pools/{pool}/groups");
+    wait_until(Duration::from_secs(60), "Ada's group", || async {
+        let groups = json_of(app.get(&groups_path, Some(&admin)).await).await;
+        groups.as_array().is_some_and(|groups| {
+            groups
+                .iter()
+                .any(|g| g["members"].to_string().contains(&ada.id))
+        })
+    })
+    .await;
+    let declared = app
+        .post(
+            "/v1/users/me/skills",
+            Some(&ada_token),
+            json!({"skill_id": skill, "level": 3}),
+        )
+        .await;
+    assert_eq!(declared.status(), 201, "{:?}", declared.text().await);
 
     // Before erasure: the store holds only ciphertext for personal fields; the read models
     // hold the plain values (that is what erasure must blank).
@@ -277,6 +312,10 @@ async fn an_erased_user_leaves_no_plain_trace_in_the_database_or_on_kafka() {
         "Grace is intact"
     );
     let records = every_record(&cluster.bootstrap_servers()).await;
+    assert!(
+        records.contains(&format!("user-{}", ada.id)),
+        "Ada's own records were read"
+    );
     assert_absent(&records, &ada, "Kafka");
     assert_absent(&records, &grace, "Kafka");
     assert!(
