@@ -19,28 +19,16 @@ struct Person {
 }
 
 async fn person(app: &TestApp, admin: &str, admin_id: &str, name: &str, roles: &[&str]) -> Person {
-    let email = format!(
-        "{}-{}@example.com",
-        name.split(' ').next().unwrap().to_lowercase(),
-        uuid::Uuid::now_v7().simple()
-    );
-    let created = app
-        .post(
-            "/v1/users",
-            Some(admin),
-            json!({"email": email, "password": PASSWORD, "display_name": name,
-                   "roles": roles, "manager_id": admin_id}),
-        )
+    let (id, email) = app
+        .create_named_user(admin, name, roles, Some(admin_id))
         .await;
-    assert_eq!(created.status(), 201, "{:?}", created.text().await);
     Person {
-        id: json_of(created).await["id"].as_str().unwrap().to_owned(),
+        id,
         email,
         name: name.to_owned(),
     }
 }
 
-/// The whole database as `pg_dump` writes it.
 async fn dump(app: &TestApp) -> String {
     let database: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(app.store.pool())
@@ -297,16 +285,15 @@ async fn an_erased_user_leaves_no_plain_trace_in_the_database_or_on_kafka() {
     assert_problem(&app.login(&ada.email, PASSWORD).await, 401);
     assert_problem(&app.get("/v1/users/me", Some(&ada_token)).await, 401);
 
-    wait_until(
+    let dumped = wait_for(
         Duration::from_secs(60),
         "every read model to blank Ada",
         || async {
             let dump = dump(&app).await;
-            !dump.contains(&ada.email) && !dump.contains(&ada.name)
+            (!dump.contains(&ada.email) && !dump.contains(&ada.name)).then_some(dump)
         },
     )
     .await;
-    let dumped = dump(&app).await;
     assert!(
         dumped.contains(&grace.email) && dumped.contains(&grace.name),
         "Grace is intact"

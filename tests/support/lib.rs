@@ -443,13 +443,25 @@ impl TestApp {
         roles: &[&str],
         manager: Option<&str>,
     ) -> (String, String) {
+        self.create_named_user(admin_token, "User", roles, manager)
+            .await
+    }
+
+    /// [`Self::create_user`] with this display name.
+    pub async fn create_named_user(
+        &self,
+        admin_token: &str,
+        display_name: &str,
+        roles: &[&str],
+        manager: Option<&str>,
+    ) -> (String, String) {
         let email = format!("user-{}@example.com", uuid::Uuid::now_v7().simple());
         let response = self
             .post(
                 "/v1/users",
                 Some(admin_token),
                 serde_json::json!({
-                    "email": email, "password": PASSWORD, "display_name": "User",
+                    "email": email, "password": PASSWORD, "display_name": display_name,
                     "roles": roles, "manager_id": manager,
                 }),
             )

@@ -366,7 +366,7 @@ pub(crate) async fn apply_wanted<P: Projection + ?Sized>(
     events: &[RecordedEvent],
 ) -> Result<usize, ProjectionError> {
     let wanted = prepare_for(&[projection.event_types()], events).await?;
-    apply_prepared(conn, projection, schema, &wanted).await
+    apply_all(conn, projection, schema, &wanted).await
 }
 
 /// The events of `events` of the given event types, decrypted (ADR 0017) and upcast
@@ -398,11 +398,22 @@ pub(crate) async fn apply_prepared<P: Projection + ?Sized>(
         .filter(|e| projection.event_types().contains(&e.event_type.as_str()))
         .cloned()
         .collect();
-    if wanted.is_empty() {
+    apply_all(conn, projection, schema, &wanted).await
+}
+
+/// Applies `events` (prepared, all of types the projection reads) to `schema` in one
+/// transaction of `conn`'s; returns how many were new.
+async fn apply_all<P: Projection + ?Sized>(
+    conn: &mut PgConnection,
+    projection: &P,
+    schema: &str,
+    events: &[RecordedEvent],
+) -> Result<usize, ProjectionError> {
+    if events.is_empty() {
         return Ok(0);
     }
     let mut tx = conn.begin().await?;
-    let applied = apply_in(&mut tx, projection, schema, &wanted).await?;
+    let applied = apply_in(&mut tx, projection, schema, events).await?;
     tx.commit().await?;
     Ok(applied)
 }
