@@ -2,7 +2,8 @@
 //!
 //! - An append is **one SQL statement** (a CTE that reads the stream's version, records the
 //!   idempotency key and inserts the events), so in autocommit it costs one round trip and
-//!   one commit, like a raw insert.
+//!   one commit, like a raw insert. Concurrent single-event appends share one statement and
+//!   one commit (group commit, ADR 0018), each keeping its own outcome.
 //! - Optimistic concurrency is enforced by the unique index on `(stream_id, stream_version)`:
 //!   a writer that loses the race gets a unique violation, reported as
 //!   [`StoreError::Concurrency`].
@@ -12,6 +13,7 @@
 mod append;
 pub mod chain;
 mod error;
+mod group;
 mod guarded;
 pub mod history;
 pub mod keys;
@@ -34,6 +36,7 @@ use trellis_kernel::{
 
 pub use append::append_in;
 pub use error::{is_unavailable, store_error, unavailable};
+pub use group::GroupCommitOptions;
 pub use guarded::GuardedConnection;
 
 /// Connection settings.
@@ -45,6 +48,9 @@ pub struct PgStoreOptions {
     pub acquire_timeout: Duration,
     /// Input limits.
     pub limits: StoreLimits,
+    /// Group commit (ADR 0018): beyond a few statements in flight, concurrent single-event
+    /// appends share a statement and a commit. `None` writes every append with its own.
+    pub group_commit: Option<GroupCommitOptions>,
 }
 
 impl Default for PgStoreOptions {
@@ -53,6 +59,7 @@ impl Default for PgStoreOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
             limits: StoreLimits::default(),
+            group_commit: Some(GroupCommitOptions::default()),
         }
     }
 }
@@ -63,6 +70,7 @@ pub struct PgEventStore {
     pool: PgPool,
     limits: StoreLimits,
     signal: Arc<watch::Sender<u64>>,
+    group: Option<Arc<group::GroupCommit>>,
 }
 
 impl PgEventStore {
@@ -82,16 +90,29 @@ impl PgEventStore {
             .connect(url)
             .await
             .map_err(store_error)?;
-        Ok(Self::from_pool(pool, options.limits))
+        Ok(Self::from_pool(pool, options.limits).with_group_commit(options.group_commit))
     }
 
-    /// Wraps an existing pool.
+    /// Wraps an existing pool, with group commit's defaults.
     pub fn from_pool(pool: PgPool, limits: StoreLimits) -> Self {
         Self {
+            group: Some(Arc::new(group::GroupCommit::new(
+                pool.clone(),
+                GroupCommitOptions::default(),
+            ))),
             pool,
             limits,
             signal: Arc::new(watch::Sender::new(0)),
         }
+    }
+
+    /// Sets when appends are grouped ([`PgStoreOptions::group_commit`]; `None` turns group
+    /// commit off).
+    #[must_use]
+    pub fn with_group_commit(mut self, options: Option<GroupCommitOptions>) -> Self {
+        self.group =
+            options.map(|options| Arc::new(group::GroupCommit::new(self.pool.clone(), options)));
+        self
     }
 
     /// Applies the event store's pending migrations (its own tables only; a process that
@@ -137,8 +158,23 @@ impl EventStore for PgEventStore {
         self.limits.check(&events)?;
         // Personal fields are written only as ciphertext (ADR 0017).
         trellis_kernel::personal::encrypt(stream, &mut events).await?;
-        let result =
-            append::append_retrying(&self.pool, stream, expected, &events, &options).await?;
+        let grouped = self
+            .group
+            .as_ref()
+            .filter(|_| events.len() == 1 && options.idempotency_key.is_none());
+        let result = match grouped {
+            Some(group) => match group.append(stream, expected, events.swap_remove(0)).await {
+                group::Flushed::Appended(result) => result,
+                group::Flushed::Failed(error) => return Err(error),
+                group::Flushed::Alone(event, _slot) => {
+                    let alone = std::slice::from_ref(&event);
+                    append::append_retrying(&self.pool, stream, expected, alone, &options).await?
+                }
+            },
+            None => {
+                append::append_retrying(&self.pool, stream, expected, &events, &options).await?
+            }
+        };
         if !result.duplicate {
             self.signal.send_modify(|n| *n = n.wrapping_add(1));
         }

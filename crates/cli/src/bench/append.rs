@@ -41,8 +41,11 @@ pub async fn run(
     batch: usize,
     seconds: u64,
     personal: bool,
+    group_commit: Option<trellis_store_postgres::GroupCommitOptions>,
 ) -> anyhow::Result<()> {
-    let store = super::store(url, concurrency).await?;
+    let store = Arc::new(
+        Arc::unwrap_or_clone(super::store(url, concurrency).await?).with_group_commit(group_commit),
+    );
     let make: fn(u64, &Metadata) -> anyhow::Result<NewEvent> = if personal {
         let master = crate::master_key(&trellis_api::config::Settings::from_env()?)?;
         trellis_store_postgres::keys::install_cipher(store.pool().clone(), master, PERSONAL);
@@ -110,6 +113,7 @@ pub async fn run(
         "p99_ms": super::quantile_ms(&latencies, 0.99),
         "concurrency": concurrency,
         "batch": batch,
+        "group_commit": group_commit.map(|g| [g.statements, g.flushers]),
         "seconds": seconds,
     }));
     Ok(())

@@ -39,6 +39,13 @@ pub enum BenchCommand {
         /// (ADR 0017), as production encrypts names, addresses and free text.
         #[arg(long)]
         personal: bool,
+        /// Group commit (ADR 0018): statements in flight before single-event appends are
+        /// grouped; 0 writes each append with its own statement.
+        #[arg(long, default_value_t = trellis_store_postgres::GroupCommitOptions::default().statements)]
+        group_commit: usize,
+        /// Grouped statements in flight at most.
+        #[arg(long, default_value_t = trellis_store_postgres::GroupCommitOptions::default().flushers)]
+        flushers: usize,
     },
     /// Seed the store, then time the relay publishing all of it to Kafka.
     Relay {
@@ -202,13 +209,20 @@ pub async fn run(url: &str, command: BenchCommand) -> anyhow::Result<()> {
             batch,
             seconds,
             personal,
+            group_commit,
+            flushers,
         } => {
+            let group = (group_commit > 0).then_some(trellis_store_postgres::GroupCommitOptions {
+                statements: group_commit,
+                flushers,
+            });
             append::run(
                 url,
                 concurrency.max(1),
                 batch.clamp(1, 1000),
                 seconds.max(1),
                 personal,
+                group,
             )
             .await
         }

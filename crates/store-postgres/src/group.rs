@@ -1,0 +1,364 @@
+//! Group commit: concurrent single-event appends share one statement and one commit
+//! (ADR 0018).
+//!
+//! While fewer than [`GroupCommitOptions::statements`] append statements are in flight, a
+//! single-event append is written at once with its own statement, as without grouping: at
+//! low concurrency grouping would only add a hand-over. Beyond that, single-event appends
+//! without an idempotency key queue, and up to [`GroupCommitOptions::flushers`] tasks drain
+//! the queue: each takes what is queued (at most [`MAX_BATCH`]), writes it with one
+//! `INSERT … ON CONFLICT DO NOTHING` in autocommit, and answers every caller when that
+//! statement has committed, so a caller's success still means its event is durable.
+//!
+//! Each append keeps its own outcome:
+//! - the statement checks every row's expectation (`NoStream`, `Exact`, `Any`) as the
+//!   single-append statements do, and `ON CONFLICT DO NOTHING` skips a row whose version or
+//!   event id is taken instead of failing the others;
+//! - a row the statement did not write, and every row of a statement that failed with
+//!   anything but an outage (one poisoned payload, a deadlock), is appended again alone by
+//!   its caller ([`Flushed::Alone`]), which reports the precise error or succeeds;
+//! - an outage is reported to every caller of the statement, as it would be to each alone.
+//!
+//! Rows are written in stream order, so two statements that touch the same streams take
+//! their index entries in the same order and cannot deadlock each other.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use trellis_kernel::{
+    AppendResult, ExpectedVersion, NewEvent, StoreError, StreamId, StreamVersion,
+};
+use uuid::Uuid;
+
+use crate::error::{is_unavailable, store_error};
+
+/// Most appends one statement writes.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// Every row checks its own expectation: `expected` is NULL for `Any` (after the stream's
+/// current version), 0 for `NoStream`, v for `Exact(v)` (which must exist: no gaps).
+const APPEND_GROUP_SQL: &str = r#"
+INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version,
+                    payload, metadata, tenant_id)
+SELECT e.event_id, e.stream_id,
+       COALESCE(e.expected, (SELECT COALESCE(MAX(x.stream_version), 0)
+                             FROM events x WHERE x.stream_id = e.stream_id)) + 1,
+       e.event_type, e.schema_version, e.payload, e.metadata, e.tenant_id
+FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::text[], $5::int4[], $6::jsonb[],
+            $7::jsonb[], $8::uuid[])
+         WITH ORDINALITY AS e(event_id, stream_id, expected, event_type, schema_version,
+                              payload, metadata, tenant_id, ord)
+WHERE e.expected IS NULL OR e.expected = 0
+   OR EXISTS (SELECT 1 FROM events x
+              WHERE x.stream_id = e.stream_id AND x.stream_version = e.expected)
+ORDER BY e.ord
+ON CONFLICT DO NOTHING
+RETURNING event_id, stream_id, stream_version
+"#;
+
+/// When appends are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupCommitOptions {
+    /// Statements (single or grouped) in flight before single-event appends queue: below
+    /// it an append is written at once with its own statement, as without grouping.
+    pub statements: usize,
+    /// Grouped statements in flight at most (each one of `statements`).
+    pub flushers: usize,
+}
+
+impl Default for GroupCommitOptions {
+    fn default() -> Self {
+        Self {
+            statements: 8,
+            flushers: 2,
+        }
+    }
+}
+
+/// How one single-event append is written.
+pub(crate) enum Flushed {
+    /// Written and committed with others.
+    Appended(AppendResult),
+    /// The caller writes it with its own statement. With a [`Slot`], because few statements
+    /// are in flight (the slot counts this one until dropped); without, because a grouped
+    /// statement did not write it, and alone the caller learns why (or writes it).
+    Alone(NewEvent, Option<Slot>),
+    /// The store could not be reached; nothing more is known.
+    Failed(StoreError),
+}
+
+struct Pending {
+    stream: StreamId,
+    /// `stream` as stored.
+    stream_text: String,
+    expected: ExpectedVersion,
+    event: NewEvent,
+    reply: oneshot::Sender<Flushed>,
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: Vec<Pending>,
+    /// Statements in flight: single appends holding a [`Slot`], and flushers.
+    statements: usize,
+    flushers: usize,
+}
+
+/// The queue and its flushers; one per store.
+pub(crate) struct GroupCommit {
+    pool: PgPool,
+    options: GroupCommitOptions,
+    queue: Mutex<Queue>,
+}
+
+/// One single append's statement in flight; dropping it (after the append, or when the caller
+/// goes away) may start a flusher for what queued meanwhile.
+pub(crate) struct Slot(Arc<GroupCommit>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let start = {
+            let mut queue = self.0.lock();
+            queue.statements -= 1;
+            self.0.claim_flusher(&mut queue)
+        };
+        if start {
+            self.0.spawn_flusher();
+        }
+    }
+}
+
+impl GroupCommit {
+    pub(crate) fn new(pool: PgPool, options: GroupCommitOptions) -> Self {
+        Self {
+            pool,
+            options: GroupCommitOptions {
+                statements: options.statements.max(1),
+                flushers: options.flushers.clamp(1, options.statements.max(1)),
+            },
+            queue: Mutex::new(Queue::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes one event: at once with its own statement while few are in flight and none is
+    /// queued, else queued and written with the others waiting (returns when that statement
+    /// has committed, or failed).
+    pub(crate) async fn append(
+        self: &Arc<Self>,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        event: NewEvent,
+    ) -> Flushed {
+        let (reply, answer) = oneshot::channel();
+        let start = {
+            let mut queue = self.lock();
+            if queue.pending.is_empty() && queue.statements < self.options.statements {
+                queue.statements += 1;
+                return Flushed::Alone(event, Some(Slot(Arc::clone(self))));
+            }
+            queue.pending.push(Pending {
+                stream: stream.clone(),
+                stream_text: stream.to_string(),
+                expected,
+                event,
+                reply,
+            });
+            self.claim_flusher(&mut queue)
+        };
+        if start {
+            self.spawn_flusher();
+        }
+        // A reply dropped by a flusher that panicked mid-statement: whether it committed is
+        // unknown, as after a lost connection.
+        answer.await.unwrap_or_else(|_| {
+            Flushed::Failed(StoreError::Backend(
+                "the grouped append's flusher failed".into(),
+            ))
+        })
+    }
+
+    /// Counts a new flusher in if appends wait and there is room for one.
+    fn claim_flusher(&self, queue: &mut Queue) -> bool {
+        let room = !queue.pending.is_empty()
+            && queue.flushers < self.options.flushers
+            && queue.statements < self.options.statements;
+        if room {
+            queue.flushers += 1;
+            queue.statements += 1;
+        }
+        room
+    }
+
+    /// Starts a claimed flusher: a task of its own, so that a caller that goes away does not
+    /// strand the others of its statement.
+    fn spawn_flusher(self: &Arc<Self>) {
+        let group = Arc::clone(self);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move { group.flush_until_empty().await });
+            }
+            // Only when a slot is dropped outside any runtime (at shutdown): nobody is left
+            // to wait for a flush.
+            Err(_) => Flushing {
+                group: &group,
+                done: false,
+            }
+            .give_back(),
+        }
+    }
+
+    async fn flush_until_empty(&self) {
+        let mut flushing = Flushing {
+            group: self,
+            done: false,
+        };
+        loop {
+            let batch: Vec<Pending> = {
+                let mut queue = self.lock();
+                if queue.pending.is_empty() {
+                    // Counted out under the lock that saw the queue empty, so that an append
+                    // queued after this finds no flusher and starts one.
+                    queue.flushers -= 1;
+                    queue.statements -= 1;
+                    flushing.done = true;
+                    return;
+                }
+                let take = queue.pending.len().min(MAX_BATCH);
+                queue.pending.drain(..take).collect()
+            };
+            flush(&self.pool, batch).await;
+        }
+    }
+}
+
+/// A running flusher. If it unwinds, it is counted out and, when it was the last, what is
+/// still queued is handed back to be written alone (else those callers would wait forever).
+struct Flushing<'a> {
+    group: &'a GroupCommit,
+    done: bool,
+}
+
+impl Flushing<'_> {
+    fn give_back(&mut self) {
+        let mut queue = self.group.lock();
+        queue.flushers -= 1;
+        queue.statements -= 1;
+        self.done = true;
+        if queue.flushers == 0 {
+            for pending in queue.pending.drain(..) {
+                let _ = pending.reply.send(Flushed::Alone(pending.event, None));
+            }
+        }
+    }
+}
+
+impl Drop for Flushing<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.give_back();
+        }
+    }
+}
+
+async fn flush(pool: &PgPool, mut batch: Vec<Pending>) {
+    batch.sort_by(|a, b| a.stream.cmp(&b.stream));
+    let n = batch.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut streams = Vec::with_capacity(n);
+    let mut expected: Vec<Option<i64>> = Vec::with_capacity(n);
+    let mut types = Vec::with_capacity(n);
+    let mut versions = Vec::with_capacity(n);
+    let mut payloads = Vec::with_capacity(n);
+    let mut metadata = Vec::with_capacity(n);
+    let mut tenants: Vec<Option<Uuid>> = Vec::with_capacity(n);
+    for pending in &batch {
+        let event = &pending.event;
+        ids.push(event.event_id.as_uuid());
+        streams.push(pending.stream_text.as_str());
+        expected.push(match pending.expected {
+            ExpectedVersion::Any => None,
+            ExpectedVersion::NoStream => Some(0),
+            ExpectedVersion::Exact(v) => Some(i64::try_from(v).unwrap_or(i64::MAX)),
+        });
+        types.push(event.event_type.as_str());
+        versions.push(i32::try_from(event.schema_version).unwrap_or(i32::MAX));
+        payloads.push(&event.payload);
+        metadata.push(sqlx::types::Json(&event.metadata));
+        tenants.push(event.metadata.tenant_id.map(|t| t.as_uuid()));
+    }
+    let written: Result<Vec<(Uuid, String, i64)>, sqlx::Error> = sqlx::query_as(APPEND_GROUP_SQL)
+        .bind(&ids)
+        .bind(&streams)
+        .bind(&expected)
+        .bind(&types)
+        .bind(&versions)
+        .bind(&payloads)
+        .bind(&metadata)
+        .bind(&tenants)
+        .fetch_all(pool)
+        .await;
+    match written {
+        Ok(rows) => {
+            let mut written: HashMap<(Uuid, String), i64> = rows
+                .into_iter()
+                .map(|(id, stream, version)| ((id, stream), version))
+                .collect();
+            for pending in batch {
+                let key = (pending.event.event_id.as_uuid(), pending.stream_text);
+                let flushed = match written.remove(&key) {
+                    Some(version) => Flushed::Appended(AppendResult {
+                        event_ids: vec![pending.event.event_id],
+                        first_version: version as StreamVersion,
+                        last_version: version as StreamVersion,
+                        stream_id: pending.stream,
+                        duplicate: false,
+                    }),
+                    None => Flushed::Alone(pending.event, None),
+                };
+                let _ = pending.reply.send(flushed);
+            }
+        }
+        Err(error) if is_unavailable(&error) => {
+            let error = Arc::new(error);
+            for pending in batch {
+                let shared = Shared(Arc::clone(&error));
+                let _ = pending
+                    .reply
+                    .send(Flushed::Failed(StoreError::Unavailable(Box::new(shared))));
+            }
+        }
+        Err(error) if batch.len() == 1 => {
+            // Alone already: its own error, not a second attempt.
+            if let Some(pending) = batch.pop() {
+                let _ = pending.reply.send(Flushed::Failed(store_error(error)));
+            }
+        }
+        Err(error) => {
+            tracing::debug!(%error, rows = batch.len(), "a grouped append failed; appending alone");
+            for pending in batch {
+                let _ = pending.reply.send(Flushed::Alone(pending.event, None));
+            }
+        }
+    }
+}
+
+/// One statement's failure, reported to each of its callers.
+#[derive(Debug)]
+struct Shared(Arc<sqlx::Error>);
+
+impl std::fmt::Display for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Shared {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
+}

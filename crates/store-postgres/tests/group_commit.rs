@@ -1,0 +1,303 @@
+//! Group commit (ADR 0018): concurrent single-event appends share one statement and one
+//! commit, and each keeps the outcome it would have had alone.
+//!
+//! The tests run on tokio's current-thread runtime and let one statement be in flight before
+//! appends queue: the first spawned append is written alone, every other one is queued before
+//! a flusher runs, so they are written together (the transaction counts prove it).
+
+use std::sync::Arc;
+
+use trellis_kernel::{
+    AppendOptions, AppendResult, EventId, EventStore, ExpectedVersion, Metadata, NewEvent,
+    StoreError, StreamId,
+};
+use trellis_store_postgres::{GroupCommitOptions, PgEventStore, PgStoreOptions};
+
+/// One statement in flight, then appends queue for one flusher.
+const EAGER: Option<GroupCommitOptions> = Some(GroupCommitOptions {
+    statements: 1,
+    flushers: 1,
+});
+
+async fn store_with(group_commit: Option<GroupCommitOptions>) -> Arc<PgEventStore> {
+    let url = trellis_testkit::pg::fresh_database().await;
+    let options = PgStoreOptions {
+        group_commit,
+        ..PgStoreOptions::default()
+    };
+    let store = PgEventStore::connect(&url, options).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    Arc::new(store)
+}
+
+fn stream() -> StreamId {
+    StreamId::new("tally", uuid::Uuid::now_v7()).expect("stream id")
+}
+
+fn event(event_type: &str) -> NewEvent {
+    NewEvent::new(
+        event_type,
+        1,
+        serde_json::json!({ "name": "n" }),
+        Metadata::default(),
+    )
+    .expect("event")
+}
+
+type Outcome = Result<AppendResult, StoreError>;
+
+/// Appends every `(stream, expected, event)` at once, one event each, in spawned tasks.
+async fn all_at_once(
+    store: &Arc<PgEventStore>,
+    appends: Vec<(StreamId, ExpectedVersion, NewEvent)>,
+) -> Vec<Outcome> {
+    let tasks: Vec<_> = appends
+        .into_iter()
+        .map(|(stream, expected, event)| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move {
+                store
+                    .append(&stream, expected, vec![event], AppendOptions::default())
+                    .await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("append task"));
+    }
+    outcomes
+}
+
+async fn transactions(store: &PgEventStore) -> i64 {
+    sqlx::query_scalar("SELECT count(DISTINCT transaction_id) FROM events")
+        .fetch_one(store.pool())
+        .await
+        .expect("transactions")
+}
+
+async fn seed(store: &PgEventStore, stream: &StreamId) {
+    store
+        .append(
+            stream,
+            ExpectedVersion::NoStream,
+            vec![event("TallyOpened")],
+            AppendOptions::default(),
+        )
+        .await
+        .expect("seed");
+}
+
+#[tokio::test]
+async fn concurrent_appends_to_many_streams_share_commits_and_each_is_written_once() {
+    const APPENDS: usize = 64;
+    for (group_commit, grouped) in [(EAGER, true), (None, false)] {
+        let store = store_with(group_commit).await;
+        let appends = (0..APPENDS)
+            .map(|_| (stream(), ExpectedVersion::NoStream, event("TallyOpened")))
+            .collect::<Vec<_>>();
+        let ids: Vec<EventId> = appends.iter().map(|(_, _, e)| e.event_id).collect();
+        let outcomes = all_at_once(&store, appends).await;
+        for (outcome, id) in outcomes.iter().zip(&ids) {
+            let result = outcome.as_ref().expect("every append succeeds");
+            assert_eq!((result.first_version, result.last_version), (1, 1));
+            assert_eq!(result.event_ids, vec![*id]);
+        }
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(store.pool())
+            .await
+            .expect("count");
+        assert_eq!(stored, APPENDS as i64);
+        let transactions = transactions(&store).await;
+        if grouped {
+            // The first alone, the 63 queued behind it in one statement.
+            assert_eq!(
+                transactions, 2,
+                "{APPENDS} appends queued together took {transactions} commits"
+            );
+        } else {
+            assert_eq!(transactions, APPENDS as i64, "group commit off: one each");
+        }
+    }
+}
+
+#[tokio::test]
+async fn below_the_statement_limit_every_append_is_written_at_once_alone() {
+    let store = store_with(Some(GroupCommitOptions::default())).await;
+    let below = GroupCommitOptions::default().statements;
+    let appends = (0..below)
+        .map(|_| (stream(), ExpectedVersion::NoStream, event("TallyOpened")))
+        .collect();
+    for outcome in all_at_once(&store, appends).await {
+        assert_eq!(outcome.expect("append").last_version, 1);
+    }
+    assert_eq!(transactions(&store).await, below as i64, "one commit each");
+}
+
+#[tokio::test]
+async fn in_one_statement_each_append_keeps_the_outcome_it_would_have_alone() {
+    let store = store_with(EAGER).await;
+    let (existing, at_one, any, contested, fresh) =
+        (stream(), stream(), stream(), stream(), stream());
+    seed(&store, &existing).await;
+    seed(&store, &at_one).await;
+    seed(&store, &any).await;
+    let stored = event("TallyOpened");
+    store
+        .append(
+            &stream(),
+            ExpectedVersion::NoStream,
+            vec![stored.clone()],
+            AppendOptions::default(),
+        )
+        .await
+        .expect("an event whose id is reused below");
+    let before = transactions(&store).await;
+
+    let outcomes = all_at_once(
+        &store,
+        vec![
+            (
+                existing.clone(),
+                ExpectedVersion::NoStream,
+                event("AmountAdded"),
+            ),
+            (
+                at_one.clone(),
+                ExpectedVersion::Exact(1),
+                event("AmountAdded"),
+            ),
+            (
+                at_one.clone(),
+                ExpectedVersion::Exact(5),
+                event("AmountAdded"),
+            ),
+            (any.clone(), ExpectedVersion::Any, event("AmountAdded")),
+            (any.clone(), ExpectedVersion::Any, event("AmountAdded")),
+            (
+                contested.clone(),
+                ExpectedVersion::NoStream,
+                event("TallyOpened"),
+            ),
+            (
+                contested.clone(),
+                ExpectedVersion::NoStream,
+                event("TallyOpened"),
+            ),
+            (stream(), ExpectedVersion::NoStream, stored.clone()),
+            (
+                fresh.clone(),
+                ExpectedVersion::NoStream,
+                event("TallyOpened"),
+            ),
+        ],
+    )
+    .await;
+
+    let conflict = |outcome: &Outcome, stream: &StreamId, actual: u64| {
+        matches!(outcome, Err(StoreError::Concurrency { stream_id, actual: a, .. })
+            if stream_id == stream && *a == actual)
+    };
+    assert!(conflict(&outcomes[0], &existing, 1), "{:?}", outcomes[0]);
+    assert_eq!(outcomes[1].as_ref().expect("exact 1").last_version, 2);
+    assert!(conflict(&outcomes[2], &at_one, 2), "{:?}", outcomes[2]);
+    // Two `Any` appends to one stream: both written, one after the other.
+    let mut any_versions = [&outcomes[3], &outcomes[4]]
+        .map(|o| o.as_ref().expect("any").last_version)
+        .to_vec();
+    any_versions.sort_unstable();
+    assert_eq!(any_versions, vec![2, 3]);
+    // Two writers create one stream: exactly one wins.
+    let contested_won = [&outcomes[5], &outcomes[6]]
+        .iter()
+        .filter(|o| o.is_ok())
+        .count();
+    assert_eq!(contested_won, 1, "{:?} {:?}", outcomes[5], outcomes[6]);
+    assert!(
+        conflict(&outcomes[5], &contested, 1) || conflict(&outcomes[6], &contested, 1),
+        "the loser is told the stream exists"
+    );
+    assert!(
+        matches!(&outcomes[7], Err(StoreError::DuplicateEventId(id)) if *id == stored.event_id),
+        "{:?}",
+        outcomes[7]
+    );
+    assert_eq!(outcomes[8].as_ref().expect("fresh").last_version, 1);
+
+    // Versions are gap-free and each event is stored once.
+    for (s, versions) in [
+        (&existing, 1),
+        (&at_one, 2),
+        (&any, 3),
+        (&contested, 1),
+        (&fresh, 1),
+    ] {
+        let stored: Vec<i64> = sqlx::query_scalar(
+            "SELECT stream_version FROM events WHERE stream_id = $1 ORDER BY stream_version",
+        )
+        .bind(s.to_string())
+        .fetch_all(store.pool())
+        .await
+        .expect("versions");
+        assert_eq!(stored, (1..=versions).collect::<Vec<i64>>(), "{s}");
+    }
+    // The first write of the writes above shared a commit with others (else this test proves
+    // nothing about grouping).
+    let after = transactions(&store).await;
+    assert!(
+        after - before < 5,
+        "5 appends were written, in {} commits",
+        after - before
+    );
+}
+
+#[tokio::test]
+async fn a_row_the_database_refuses_fails_alone_and_the_others_in_its_statement_are_written() {
+    let store = store_with(EAGER).await;
+    // A trigger stands for any row-level refusal the edge's validation did not foresee.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.event_type = 'PoisonAdded' THEN RAISE EXCEPTION 'poisoned row'; END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_poison BEFORE INSERT ON events
+           FOR EACH ROW EXECUTE FUNCTION refuse_poison();",
+    )
+    .execute(store.pool())
+    .await
+    .expect("trigger");
+    let mut appends: Vec<_> = (0..10)
+        .map(|_| (stream(), ExpectedVersion::NoStream, event("TallyOpened")))
+        .collect();
+    appends.insert(
+        5,
+        (stream(), ExpectedVersion::NoStream, event("PoisonAdded")),
+    );
+    let outcomes = all_at_once(&store, appends).await;
+    for (i, outcome) in outcomes.iter().enumerate() {
+        if i == 5 {
+            assert!(
+                matches!(outcome, Err(StoreError::Backend(_))),
+                "{outcome:?}"
+            );
+        } else {
+            assert_eq!(outcome.as_ref().expect("innocent").last_version, 1);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_outage_is_reported_to_every_append_of_the_statement() {
+    let store = store_with(EAGER).await;
+    store.pool().close().await;
+    let appends = (0..8)
+        .map(|_| (stream(), ExpectedVersion::NoStream, event("TallyOpened")))
+        .collect();
+    for outcome in all_at_once(&store, appends).await {
+        assert!(
+            matches!(outcome, Err(StoreError::Unavailable(_))),
+            "{outcome:?}"
+        );
+    }
+}
