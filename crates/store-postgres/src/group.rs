@@ -13,15 +13,20 @@
 //! - the statement checks every row's expectation (`NoStream`, `Exact`, `Any`) as the
 //!   single-append statements do, and `ON CONFLICT DO NOTHING` skips a row whose version or
 //!   event id is taken instead of failing the others;
-//! - a row the statement did not write, and every row of a statement that failed with
-//!   anything but an outage (one poisoned payload, a deadlock), is appended again alone by
-//!   its caller ([`Flushed::Alone`]), which reports the precise error or succeeds;
-//! - an outage is reported to every caller of the statement, as it would be to each alone.
+//! - a row the statement did not write, and every row of a statement the server refused and
+//!   rolled back (one row it would not take, a deadlock), is appended again alone by its
+//!   caller ([`Flushed::Alone`]), which reports the precise error or succeeds; so is a
+//!   second append of one event id in a batch (a writer's retry);
+//! - an outage, and any failure after which the commit is unknown, is reported to every
+//!   caller of the statement, as it would be to each alone; nothing is written again;
+//! - a caller that went away before its statement started gets nothing written.
 //!
-//! Rows are written in stream order, so two statements that touch the same streams take
-//! their index entries in the same order and cannot deadlock each other.
+//! Rows are written in stream order, so two grouped statements take their
+//! `(stream_id, stream_version)` entries in the same order and do not deadlock each other
+//! over a contested version (event-id conflicts and other transactions can still deadlock;
+//! PostgreSQL then aborts one statement, whose appends are written alone).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sqlx::PgPool;
@@ -145,9 +150,9 @@ impl GroupCommit {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes one event: at once with its own statement while few are in flight and none is
-    /// queued, else queued and written with the others waiting (returns when that statement
-    /// has committed, or failed).
+    /// Writes one event: at once with its own statement while fewer than
+    /// [`GroupCommitOptions::statements`] are in flight, else queued and written with the
+    /// others waiting (returns when that statement has committed, or failed).
     pub(crate) async fn append(
         self: &Arc<Self>,
         stream: &StreamId,
@@ -157,7 +162,7 @@ impl GroupCommit {
         let (reply, answer) = oneshot::channel();
         let start = {
             let mut queue = self.lock();
-            if queue.pending.is_empty() && queue.statements < self.options.statements {
+            if queue.statements < self.options.statements {
                 queue.statements += 1;
                 return Flushed::Alone(event, Some(Slot(Arc::clone(self))));
             }
@@ -195,60 +200,63 @@ impl GroupCommit {
     }
 
     /// Starts a claimed flusher: a task of its own, so that a caller that goes away does not
-    /// strand the others of its statement.
+    /// strand the others of its statement. Its guard exists before the task does, so a task
+    /// dropped before it first runs (a runtime shutting down) still counts itself out.
     fn spawn_flusher(self: &Arc<Self>) {
-        let group = Arc::clone(self);
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move { group.flush_until_empty().await });
-            }
-            // Only when a slot is dropped outside any runtime (at shutdown): nobody is left
-            // to wait for a flush.
-            Err(_) => Flushing {
-                group: &group,
-                done: false,
-            }
-            .give_back(),
-        }
-    }
-
-    async fn flush_until_empty(&self) {
-        let mut flushing = Flushing {
-            group: self,
+        let flushing = Flushing {
+            group: Arc::clone(self),
             done: false,
         };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(flushing.run());
+            }
+            // A slot dropped outside any runtime: nothing can flush here.
+            Err(_) => drop(flushing),
+        }
+    }
+}
+
+/// A claimed flusher. Counted out under the lock that sees the queue empty; if it is dropped
+/// before that (unwinding, or never run), it is counted out then and, when it was the last,
+/// what is still queued is handed back to be written alone (else those callers would wait
+/// forever).
+struct Flushing {
+    group: Arc<GroupCommit>,
+    done: bool,
+}
+
+impl Flushing {
+    async fn run(mut self) {
         loop {
             let batch: Vec<Pending> = {
-                let mut queue = self.lock();
+                let mut queue = self.group.lock();
+                // Callers that went away get nothing written.
+                queue.pending.retain(|p| !p.reply.is_closed());
                 if queue.pending.is_empty() {
                     // Counted out under the lock that saw the queue empty, so that an append
                     // queued after this finds no flusher and starts one.
                     queue.flushers -= 1;
                     queue.statements -= 1;
-                    flushing.done = true;
+                    self.done = true;
                     return;
                 }
                 let take = queue.pending.len().min(MAX_BATCH);
                 queue.pending.drain(..take).collect()
             };
-            flush(&self.pool, batch).await;
+            flush(&self.group.pool, batch).await;
         }
     }
 }
 
-/// A running flusher. If it unwinds, it is counted out and, when it was the last, what is
-/// still queued is handed back to be written alone (else those callers would wait forever).
-struct Flushing<'a> {
-    group: &'a GroupCommit,
-    done: bool,
-}
-
-impl Flushing<'_> {
-    fn give_back(&mut self) {
+impl Drop for Flushing {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
         let mut queue = self.group.lock();
         queue.flushers -= 1;
         queue.statements -= 1;
-        self.done = true;
         if queue.flushers == 0 {
             for pending in queue.pending.drain(..) {
                 let _ = pending.reply.send(Flushed::Alone(pending.event, None));
@@ -257,16 +265,17 @@ impl Flushing<'_> {
     }
 }
 
-impl Drop for Flushing<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.give_back();
-        }
-    }
-}
-
 async fn flush(pool: &PgPool, mut batch: Vec<Pending>) {
     batch.sort_by(|a, b| a.stream.cmp(&b.stream));
+    // A reused event id (a writer retrying) is written alone: rows are matched back to their
+    // callers by id and stream, which must name one append.
+    let mut ids_seen = HashSet::with_capacity(batch.len());
+    let (mut batch, reused): (Vec<Pending>, Vec<Pending>) = batch
+        .into_iter()
+        .partition(|p| ids_seen.insert(p.event.event_id.as_uuid()));
+    for pending in reused {
+        let _ = pending.reply.send(Flushed::Alone(pending.event, None));
+    }
     let n = batch.len();
     let mut ids = Vec::with_capacity(n);
     let mut streams = Vec::with_capacity(n);
@@ -323,25 +332,33 @@ async fn flush(pool: &PgPool, mut batch: Vec<Pending>) {
                 let _ = pending.reply.send(flushed);
             }
         }
-        Err(error) if is_unavailable(&error) => {
-            let error = Arc::new(error);
-            for pending in batch {
-                let shared = Shared(Arc::clone(&error));
-                let _ = pending
-                    .reply
-                    .send(Flushed::Failed(StoreError::Unavailable(Box::new(shared))));
-            }
-        }
         Err(error) if batch.len() == 1 => {
             // Alone already: its own error, not a second attempt.
             if let Some(pending) = batch.pop() {
                 let _ = pending.reply.send(Flushed::Failed(store_error(error)));
             }
         }
-        Err(error) => {
+        // The server refused the statement and rolled it back (a row it would not take, a
+        // deadlock): each append is written alone, so only the bad one fails.
+        Err(error @ sqlx::Error::Database(_)) if !is_unavailable(&error) => {
             tracing::debug!(%error, rows = batch.len(), "a grouped append failed; appending alone");
             for pending in batch {
                 let _ = pending.reply.send(Flushed::Alone(pending.event, None));
+            }
+        }
+        // An outage, or a failure after which whether the statement committed is unknown:
+        // every caller is told, nothing is written again.
+        Err(error) => {
+            let unavailable = is_unavailable(&error);
+            let error = Arc::new(error);
+            for pending in batch {
+                let shared = Box::new(Shared(Arc::clone(&error)));
+                let failed = if unavailable {
+                    StoreError::Unavailable(shared)
+                } else {
+                    StoreError::Backend(shared)
+                };
+                let _ = pending.reply.send(Flushed::Failed(failed));
             }
         }
     }

@@ -90,7 +90,8 @@ async fn seed(store: &PgEventStore, stream: &StreamId) {
 
 #[tokio::test]
 async fn concurrent_appends_to_many_streams_share_commits_and_each_is_written_once() {
-    const APPENDS: usize = 64;
+    // More than one statement's worth (256 rows).
+    const APPENDS: usize = 600;
     for (group_commit, grouped) in [(EAGER, true), (None, false)] {
         let store = store_with(group_commit).await;
         let appends = (0..APPENDS)
@@ -110,9 +111,9 @@ async fn concurrent_appends_to_many_streams_share_commits_and_each_is_written_on
         assert_eq!(stored, APPENDS as i64);
         let transactions = transactions(&store).await;
         if grouped {
-            // The first alone, the 63 queued behind it in one statement.
+            // The first alone, the 599 queued behind it in statements of 256, 256 and 87.
             assert_eq!(
-                transactions, 2,
+                transactions, 4,
                 "{APPENDS} appends queued together took {transactions} commits"
             );
         } else {
@@ -153,10 +154,16 @@ async fn in_one_statement_each_append_keeps_the_outcome_it_would_have_alone() {
         .await
         .expect("an event whose id is reused below");
     let before = transactions(&store).await;
+    // One event id twice (a writer retrying): the retry with the wrong expectation must not
+    // be told it succeeded.
+    let reused = event("TallyOpened");
+    let twice = stream();
 
     let outcomes = all_at_once(
         &store,
         vec![
+            // Written alone (the one statement allowed in flight); the rest queue behind it.
+            (stream(), ExpectedVersion::NoStream, event("TallyOpened")),
             (
                 existing.clone(),
                 ExpectedVersion::NoStream,
@@ -190,9 +197,13 @@ async fn in_one_statement_each_append_keeps_the_outcome_it_would_have_alone() {
                 ExpectedVersion::NoStream,
                 event("TallyOpened"),
             ),
+            (twice.clone(), ExpectedVersion::Exact(5), reused.clone()),
+            (twice.clone(), ExpectedVersion::NoStream, reused.clone()),
         ],
     )
     .await;
+    assert_eq!(outcomes[0].as_ref().expect("alone").last_version, 1);
+    let outcomes = &outcomes[1..];
 
     let conflict = |outcome: &Outcome, stream: &StreamId, actual: u64| {
         matches!(outcome, Err(StoreError::Concurrency { stream_id, actual: a, .. })
@@ -223,6 +234,12 @@ async fn in_one_statement_each_append_keeps_the_outcome_it_would_have_alone() {
         outcomes[7]
     );
     assert_eq!(outcomes[8].as_ref().expect("fresh").last_version, 1);
+    assert!(
+        matches!(&outcomes[9], Err(StoreError::Concurrency { .. })),
+        "{:?}",
+        outcomes[9]
+    );
+    assert_eq!(outcomes[10].as_ref().expect("reused id").last_version, 1);
 
     // Versions are gap-free and each event is stored once.
     for (s, versions) in [
@@ -231,6 +248,7 @@ async fn in_one_statement_each_append_keeps_the_outcome_it_would_have_alone() {
         (&any, 3),
         (&contested, 1),
         (&fresh, 1),
+        (&twice, 1),
     ] {
         let stored: Vec<i64> = sqlx::query_scalar(
             "SELECT stream_version FROM events WHERE stream_id = $1 ORDER BY stream_version",
@@ -241,14 +259,11 @@ async fn in_one_statement_each_append_keeps_the_outcome_it_would_have_alone() {
         .expect("versions");
         assert_eq!(stored, (1..=versions).collect::<Vec<i64>>(), "{s}");
     }
-    // The first write of the writes above shared a commit with others (else this test proves
-    // nothing about grouping).
-    let after = transactions(&store).await;
-    assert!(
-        after - before < 5,
-        "5 appends were written, in {} commits",
-        after - before
-    );
+    // Commits: the first append alone; one statement for Exact(1), one `Any`, the contest's
+    // winner and `fresh`; the second `Any` and the reused id's retry, alone. Seven appends
+    // written in four commits, or this test proved nothing about grouping.
+    let commits = transactions(&store).await - before;
+    assert_eq!(commits, 4, "7 appends were written in {commits} commits");
 }
 
 #[tokio::test]
@@ -288,16 +303,101 @@ async fn a_row_the_database_refuses_fails_alone_and_the_others_in_its_statement_
 }
 
 #[tokio::test]
-async fn an_outage_is_reported_to_every_append_of_the_statement() {
+async fn an_outage_during_a_grouped_statement_fails_each_of_its_appends_and_writes_none_again() {
     let store = store_with(EAGER).await;
-    store.pool().close().await;
-    let appends = (0..8)
+    // A row whose insert ends its own connection: the connection is lost mid-statement.
+    sqlx::raw_sql(
+        "CREATE FUNCTION end_connection() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.event_type = 'OutageHappened' THEN
+             PERFORM pg_terminate_backend(pg_backend_pid());
+             PERFORM pg_sleep(5);
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER end_connection BEFORE INSERT ON events
+           FOR EACH ROW EXECUTE FUNCTION end_connection();",
+    )
+    .execute(store.pool())
+    .await
+    .expect("trigger");
+    let mut appends: Vec<_> = (0..6)
         .map(|_| (stream(), ExpectedVersion::NoStream, event("TallyOpened")))
         .collect();
-    for outcome in all_at_once(&store, appends).await {
+    appends.insert(
+        3,
+        (stream(), ExpectedVersion::NoStream, event("OutageHappened")),
+    );
+    let outcomes = all_at_once(&store, appends).await;
+    // The first was written alone before the others queued.
+    assert_eq!(outcomes[0].as_ref().expect("alone").last_version, 1);
+    for outcome in &outcomes[1..] {
         assert!(
             matches!(outcome, Err(StoreError::Unavailable(_))),
             "{outcome:?}"
         );
     }
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert_eq!(
+        stored, 1,
+        "nothing of the failed statement is written again"
+    );
+}
+
+#[tokio::test]
+async fn a_queued_append_whose_caller_went_away_is_not_written() {
+    let store = store_with(EAGER).await;
+    let first = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .append(
+                    &stream(),
+                    ExpectedVersion::NoStream,
+                    vec![event("TallyOpened")],
+                    AppendOptions::default(),
+                )
+                .await
+        })
+    };
+    let abandoned = event("TallyOpened");
+    let abandoned_id = abandoned.event_id;
+    let queued = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .append(
+                    &stream(),
+                    ExpectedVersion::NoStream,
+                    vec![abandoned],
+                    AppendOptions::default(),
+                )
+                .await
+        })
+    };
+    // Both run until they wait: the first on its statement, the second in the queue.
+    tokio::task::yield_now().await;
+    queued.abort();
+    first.await.expect("first task").expect("first append");
+    let later = event("TallyOpened");
+    let later_id = later.event_id;
+    store
+        .append(
+            &stream(),
+            ExpectedVersion::NoStream,
+            vec![later],
+            AppendOptions::default(),
+        )
+        .await
+        .expect("a later append");
+    let stored: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT event_id FROM events")
+        .fetch_all(store.pool())
+        .await
+        .expect("events");
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(stored.contains(&later_id.as_uuid()));
+    assert!(!stored.contains(&abandoned_id.as_uuid()));
 }
