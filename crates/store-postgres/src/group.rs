@@ -66,7 +66,8 @@ RETURNING event_id, stream_id, stream_version
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupCommitOptions {
     /// Statements (single or grouped) in flight before single-event appends queue: below
-    /// it an append is written at once with its own statement, as without grouping.
+    /// it an append is written at once with its own statement, as without grouping. At most
+    /// the pool's size.
     pub statements: usize,
     /// Grouped statements in flight at most (each one of `statements`).
     pub flushers: usize,
@@ -135,12 +136,16 @@ impl Drop for Slot {
 }
 
 impl GroupCommit {
+    /// `options.statements` is clamped to the pool's size: more statements in flight than
+    /// connections would wait for a connection where they could have been grouped.
     pub(crate) fn new(pool: PgPool, options: GroupCommitOptions) -> Self {
+        let connections = usize::try_from(pool.options().get_max_connections()).unwrap_or(1);
+        let statements = options.statements.clamp(1, connections.max(1));
         Self {
             pool,
             options: GroupCommitOptions {
-                statements: options.statements.max(1),
-                flushers: options.flushers.clamp(1, options.statements.max(1)),
+                statements,
+                flushers: options.flushers.clamp(1, statements),
             },
             queue: Mutex::new(Queue::default()),
         }

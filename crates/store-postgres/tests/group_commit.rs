@@ -136,6 +136,26 @@ async fn below_the_statement_limit_every_append_is_written_at_once_alone() {
 }
 
 #[tokio::test]
+async fn no_more_statements_are_in_flight_than_the_pool_has_connections() {
+    let url = trellis_testkit::pg::fresh_database().await;
+    let options = PgStoreOptions {
+        max_connections: 2,
+        ..PgStoreOptions::default()
+    };
+    let store = Arc::new(PgEventStore::connect(&url, options).await.expect("connect"));
+    store.migrate().await.expect("migrate");
+    let appends = (0..10)
+        .map(|_| (stream(), ExpectedVersion::NoStream, event("TallyOpened")))
+        .collect();
+    for outcome in all_at_once(&store, appends).await {
+        assert_eq!(outcome.expect("append").last_version, 1);
+    }
+    // Two alone (the pool's two connections), the eight queued behind them in one statement;
+    // with the default threshold of 8 unclamped, eight would have gone alone.
+    assert_eq!(transactions(&store).await, 3);
+}
+
+#[tokio::test]
 async fn in_one_statement_each_append_keeps_the_outcome_it_would_have_alone() {
     let store = store_with(EAGER).await;
     let (existing, at_one, any, contested, fresh) =
