@@ -1,8 +1,9 @@
 //! Group commit: concurrent single-event appends share one statement and one commit
 //! (ADR 0018).
 //!
-//! While fewer than [`GroupCommitOptions::statements`] append statements are in flight, a
-//! single-event append is written at once with its own statement, as without grouping: at
+//! While fewer than [`GroupCommitOptions::statements`] of these appends' statements are in
+//! flight (single-event appends written alone, and flushers), a single-event append is
+//! written at once with its own statement, as without grouping: at
 //! low concurrency grouping would only add a hand-over. Beyond that, single-event appends
 //! without an idempotency key queue, and up to [`GroupCommitOptions::flushers`] tasks drain
 //! the queue: each takes what is queued (at most [`MAX_BATCH`]), writes it with one
@@ -13,10 +14,11 @@
 //! - the statement checks every row's expectation (`NoStream`, `Exact`, `Any`) as the
 //!   single-append statements do, and `ON CONFLICT DO NOTHING` skips a row whose version or
 //!   event id is taken instead of failing the others;
-//! - a row the statement did not write, and every row of a statement the server refused and
-//!   rolled back (one row it would not take, a deadlock), is appended again alone by its
-//!   caller ([`Flushed::Alone`]), which reports the precise error or succeeds; so is a
-//!   second append of one event id in a batch (a writer's retry);
+//! - a row the statement did not write, and every row of a statement of several that the
+//!   server refused and rolled back (one row it would not take, a deadlock), is appended
+//!   again alone by its caller ([`Flushed::Alone`]), which reports the precise error or
+//!   succeeds; so is a second append of one event id in a batch (a writer's retry); a
+//!   statement of one append reports its own error, as the single path would;
 //! - an outage, and any failure after which the commit is unknown, is reported to every
 //!   caller of the statement, as it would be to each alone; nothing is written again;
 //! - a caller that went away before its statement started gets nothing written.
@@ -24,7 +26,8 @@
 //! Rows are written in stream order, so two grouped statements take their
 //! `(stream_id, stream_version)` entries in the same order and do not deadlock each other
 //! over a contested version (event-id conflicts and other transactions can still deadlock;
-//! PostgreSQL then aborts one statement, whose appends are written alone).
+//! PostgreSQL then aborts one statement, whose appends are written alone, or fail with it
+//! when it held one).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -65,9 +68,10 @@ RETURNING event_id, stream_id, stream_version
 /// When appends are grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupCommitOptions {
-    /// Statements (single or grouped) in flight before single-event appends queue: below
-    /// it an append is written at once with its own statement, as without grouping. At most
-    /// the pool's size.
+    /// Statements in flight (single-event appends written alone, and grouped statements;
+    /// keyed and multi-event appends are not counted) before single-event appends queue:
+    /// below it an append is written at once with its own statement, as without grouping.
+    /// At most the pool's size.
     pub statements: usize,
     /// Grouped statements in flight at most (each one of `statements`).
     pub flushers: usize,
@@ -90,7 +94,8 @@ pub(crate) enum Flushed {
     /// are in flight (the slot counts this one until dropped); without, because a grouped
     /// statement did not write it, and alone the caller learns why (or writes it).
     Alone(NewEvent, Option<Slot>),
-    /// The store could not be reached; nothing more is known.
+    /// The statement failed with no way to tell this append's outcome apart: an outage, a
+    /// failure after which the commit is unknown, or a statement of this append alone.
     Failed(StoreError),
 }
 
@@ -165,12 +170,14 @@ impl GroupCommit {
         event: NewEvent,
     ) -> Flushed {
         let (reply, answer) = oneshot::channel();
-        let start = {
+        {
             let mut queue = self.lock();
             if queue.statements < self.options.statements {
                 queue.statements += 1;
                 return Flushed::Alone(event, Some(Slot(Arc::clone(self))));
             }
+            // Every statement is taken, so no flusher can start now: the next statement to
+            // end (a slot dropped, or a flusher going round) takes what is queued.
             queue.pending.push(Pending {
                 stream: stream.clone(),
                 stream_text: stream.to_string(),
@@ -178,10 +185,6 @@ impl GroupCommit {
                 event,
                 reply,
             });
-            self.claim_flusher(&mut queue)
-        };
-        if start {
-            self.spawn_flusher();
         }
         // A reply dropped by a flusher that panicked mid-statement: whether it committed is
         // unknown, as after a lost connection.

@@ -136,7 +136,7 @@ async fn below_the_statement_limit_every_append_is_written_at_once_alone() {
 }
 
 #[tokio::test]
-async fn no_more_statements_are_in_flight_than_the_pool_has_connections() {
+async fn the_threshold_is_clamped_to_the_pool_size() {
     let url = trellis_testkit::pg::fresh_database().await;
     let options = PgStoreOptions {
         max_connections: 2,
