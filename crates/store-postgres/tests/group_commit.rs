@@ -76,6 +76,36 @@ async fn transactions(store: &PgEventStore) -> i64 {
         .expect("transactions")
 }
 
+/// Runs `action` (PL/pgSQL) before inserting any event of `event_type`.
+async fn on_insert_of(store: &PgEventStore, event_type: &str, action: &str) {
+    sqlx::raw_sql(&format!(
+        "CREATE FUNCTION on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.event_type = '{event_type}' THEN {action} END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER on_insert BEFORE INSERT ON events
+           FOR EACH ROW EXECUTE FUNCTION on_insert();"
+    ))
+    .execute(store.pool())
+    .await
+    .expect("trigger");
+}
+
+/// `n` appends to fresh streams, the one at `at` of `event_type`, the others `TallyOpened`.
+fn fresh_appends_with(
+    n: usize,
+    at: usize,
+    event_type: &str,
+) -> Vec<(StreamId, ExpectedVersion, NewEvent)> {
+    (0..n)
+        .map(|i| {
+            let kind = if i == at { event_type } else { "TallyOpened" };
+            (stream(), ExpectedVersion::NoStream, event(kind))
+        })
+        .collect()
+}
+
 async fn seed(store: &PgEventStore, stream: &StreamId) {
     store
         .append(
@@ -290,25 +320,8 @@ async fn in_one_statement_each_append_keeps_the_outcome_it_would_have_alone() {
 async fn a_row_the_database_refuses_fails_alone_and_the_others_in_its_statement_are_written() {
     let store = store_with(EAGER).await;
     // A trigger stands for any row-level refusal the edge's validation did not foresee.
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-           IF NEW.event_type = 'PoisonAdded' THEN RAISE EXCEPTION 'poisoned row'; END IF;
-           RETURN NEW;
-         END $$;
-         CREATE TRIGGER refuse_poison BEFORE INSERT ON events
-           FOR EACH ROW EXECUTE FUNCTION refuse_poison();",
-    )
-    .execute(store.pool())
-    .await
-    .expect("trigger");
-    let mut appends: Vec<_> = (0..10)
-        .map(|_| (stream(), ExpectedVersion::NoStream, event("TallyOpened")))
-        .collect();
-    appends.insert(
-        5,
-        (stream(), ExpectedVersion::NoStream, event("PoisonAdded")),
-    );
+    on_insert_of(&store, "PoisonAdded", "RAISE EXCEPTION 'poisoned row';").await;
+    let appends = fresh_appends_with(10, 5, "PoisonAdded");
     let outcomes = all_at_once(&store, appends).await;
     for (i, outcome) in outcomes.iter().enumerate() {
         if i == 5 {
@@ -326,28 +339,13 @@ async fn a_row_the_database_refuses_fails_alone_and_the_others_in_its_statement_
 async fn an_outage_during_a_grouped_statement_fails_each_of_its_appends_and_writes_none_again() {
     let store = store_with(EAGER).await;
     // A row whose insert ends its own connection: the connection is lost mid-statement.
-    sqlx::raw_sql(
-        "CREATE FUNCTION end_connection() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-           IF NEW.event_type = 'OutageHappened' THEN
-             PERFORM pg_terminate_backend(pg_backend_pid());
-             PERFORM pg_sleep(5);
-           END IF;
-           RETURN NEW;
-         END $$;
-         CREATE TRIGGER end_connection BEFORE INSERT ON events
-           FOR EACH ROW EXECUTE FUNCTION end_connection();",
+    on_insert_of(
+        &store,
+        "OutageHappened",
+        "PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(5);",
     )
-    .execute(store.pool())
-    .await
-    .expect("trigger");
-    let mut appends: Vec<_> = (0..6)
-        .map(|_| (stream(), ExpectedVersion::NoStream, event("TallyOpened")))
-        .collect();
-    appends.insert(
-        3,
-        (stream(), ExpectedVersion::NoStream, event("OutageHappened")),
-    );
+    .await;
+    let appends = fresh_appends_with(6, 3, "OutageHappened");
     let outcomes = all_at_once(&store, appends).await;
     // The first was written alone before the others queued.
     assert_eq!(outcomes[0].as_ref().expect("alone").last_version, 1);
