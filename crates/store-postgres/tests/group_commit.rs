@@ -46,6 +46,21 @@ fn event(event_type: &str) -> NewEvent {
 
 type Outcome = Result<AppendResult, StoreError>;
 
+/// Appends one event in a task of its own.
+fn spawn_append(
+    store: &Arc<PgEventStore>,
+    stream: StreamId,
+    expected: ExpectedVersion,
+    event: NewEvent,
+) -> tokio::task::JoinHandle<Outcome> {
+    let store = Arc::clone(store);
+    tokio::spawn(async move {
+        store
+            .append(&stream, expected, vec![event], AppendOptions::default())
+            .await
+    })
+}
+
 /// Appends every `(stream, expected, event)` at once, one event each, in spawned tasks.
 async fn all_at_once(
     store: &Arc<PgEventStore>,
@@ -53,14 +68,7 @@ async fn all_at_once(
 ) -> Vec<Outcome> {
     let tasks: Vec<_> = appends
         .into_iter()
-        .map(|(stream, expected, event)| {
-            let store = Arc::clone(store);
-            tokio::spawn(async move {
-                store
-                    .append(&stream, expected, vec![event], AppendOptions::default())
-                    .await
-            })
-        })
+        .map(|(stream, expected, event)| spawn_append(store, stream, expected, event))
         .collect();
     let mut outcomes = Vec::new();
     for task in tasks {
@@ -368,34 +376,15 @@ async fn an_outage_during_a_grouped_statement_fails_each_of_its_appends_and_writ
 #[tokio::test]
 async fn a_queued_append_whose_caller_went_away_is_not_written() {
     let store = store_with(EAGER).await;
-    let first = {
-        let store = Arc::clone(&store);
-        tokio::spawn(async move {
-            store
-                .append(
-                    &stream(),
-                    ExpectedVersion::NoStream,
-                    vec![event("TallyOpened")],
-                    AppendOptions::default(),
-                )
-                .await
-        })
-    };
+    let first = spawn_append(
+        &store,
+        stream(),
+        ExpectedVersion::NoStream,
+        event("TallyOpened"),
+    );
     let abandoned = event("TallyOpened");
     let abandoned_id = abandoned.event_id;
-    let queued = {
-        let store = Arc::clone(&store);
-        tokio::spawn(async move {
-            store
-                .append(
-                    &stream(),
-                    ExpectedVersion::NoStream,
-                    vec![abandoned],
-                    AppendOptions::default(),
-                )
-                .await
-        })
-    };
+    let queued = spawn_append(&store, stream(), ExpectedVersion::NoStream, abandoned);
     // Both run until they wait: the first on its statement, the second in the queue.
     tokio::task::yield_now().await;
     queued.abort();
